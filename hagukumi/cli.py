@@ -1,0 +1,261 @@
+"""The `hagukumi` command line. Every subcommand reads the same settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hagukumi.settings import PROJECT_ROOT, Settings, load_settings
+
+DEMO_KEY_FILE = PROJECT_ROOT / "var" / "demo-api-key.txt"
+
+
+class CliError(Exception):
+    """A problem to report to the user in one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hagukumi", description="Hagukumi (はぐくみ): push-type childcare support service"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web server (API, webhook, health, metrics)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--demo", action="store_true", help="load the demo data first when the database is empty"
+    )
+
+    sub.add_parser("migrate", help="bring the database to the newest migration")
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="create a key (printed alone on the last line)")
+    create.add_argument("--issuer", required=True, help="6-digit local government code")
+    create.add_argument(
+        "--role", default="municipality", choices=["municipality", "prefecture", "operator"]
+    )
+    create.add_argument("--name", default="", help="a label for people")
+    keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("id", type=int)
+
+    elig = sub.add_parser("eligibility", help="which published programs a family can get")
+    elig.add_argument("family", type=Path, help="FAMILY.json: the profile input form")
+    elig.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
+    elig.add_argument("--json", action="store_true", help="print the API's JSON answer")
+
+    imp = sub.add_parser("import-registry", help="import Tokyo registry JSON files")
+    imp.add_argument("files", type=Path, nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"hagukumi: bad settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        if args.command == "serve":
+            return _serve(settings, args)
+        return asyncio.run(_run(settings, args))
+    except CliError as exc:
+        print(f"hagukumi: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from registry.db import DatabaseURLError, create_engine, session_factory
+    from registry.migrate import DatabaseBehind, ensure_current, upgrade
+
+    if args.command == "migrate":
+        try:
+            await upgrade(settings.database_url)
+        except DatabaseURLError as exc:
+            raise CliError(str(exc)) from exc
+        print(f"database migrated: {_safe_url(settings.database_url)}")
+        return 0
+    try:
+        engine = create_engine(settings.database_url)
+    except DatabaseURLError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        try:
+            await ensure_current(engine)
+        except DatabaseBehind as exc:
+            raise CliError(str(exc)) from exc
+        sessions = session_factory(engine)
+        if args.command == "keys":
+            return await _keys(sessions, args)
+        if args.command == "eligibility":
+            return await _eligibility(settings, sessions, args)
+        if args.command == "import-registry":
+            return await _import_registry(sessions, args)
+        raise CliError(f"unknown command {args.command}")
+    finally:
+        await engine.dispose()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _keys(sessions: Any, args: argparse.Namespace) -> int:
+    from registry.auth import KeyError_, create_key, list_keys, revoke_key
+    from registry.db import transaction
+
+    if args.keys_command == "create":
+        try:
+            async with transaction(sessions) as session:
+                key, text = await create_key(
+                    session, issuer=args.issuer, role=args.role, name=args.name
+                )
+        except KeyError_ as exc:
+            raise CliError(str(exc)) from exc
+        print(f"created key {key.id} ({key.role}, issuer {key.issuer}); keep it secret:")
+        print(text)
+        return 0
+    if args.keys_command == "list":
+        async with sessions() as session:
+            keys = await list_keys(session)
+        print(f"{'id':>4}  {'prefix':<12} {'role':<12} {'issuer':<7} {'state':<8} name")
+        for key in keys:
+            state = "revoked" if key.revoked_at else "active"
+            print(f"{key.id:>4}  {key.prefix:<12} {key.role:<12} {key.issuer:<7} {state:<8} "
+                  f"{key.name}")
+        return 0
+    async with transaction(sessions) as session:
+        revoked = await revoke_key(session, args.id)
+    if revoked is None:
+        raise CliError(f"no key {args.id}")
+    print(f"key {args.id} revoked")
+    return 0
+
+
+async def _eligibility(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:
+    from registry.eligibility import Catalog, evaluate
+    from rules.profile import FamilyInput
+
+    try:
+        raw = json.loads(args.family.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"cannot read {args.family}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{args.family} is not valid JSON: {exc}") from exc
+    if isinstance(raw, dict) and "family" in raw and "municipality" not in raw:
+        raw = raw["family"]
+    try:
+        family = FamilyInput.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise CliError(f"{args.family} is not a valid family profile:\n" + "\n".join(lines)) from exc
+    on = args.date or datetime.now(settings.zone).date()
+    async with sessions() as session:
+        entries = await Catalog().entries(session)
+    try:
+        answer = evaluate(entries, family, on)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+        return 0
+    lang = family.language
+    print(f"{on.isoformat()}: {len(answer.programs)} programs" + (
+        "" if lang == "en" else f"（{len(answer.programs)}件の支援）"))
+    for program in answer.programs:
+        name = (program.name.en if lang == "en" and program.name.en else program.name.ja)
+        who = f" (children {', '.join(map(str, program.children))})" if program.per_child else ""
+        print(f"  [{program.id}] {name}{who}")
+        for held in program.explanation.held:
+            print(f"        ✓ {held}")
+    if answer.near_misses:
+        print("near misses:")
+        for miss in answer.near_misses:
+            name = miss.name.en if lang == "en" and miss.name.en else miss.name.ja
+            print(f"  [{miss.id}] {name}: missed {'; '.join(miss.failed)}")
+    return 0
+
+
+async def _import_registry(sessions: Any, args: argparse.Namespace) -> int:
+    from integrations.tokyo_registry import RegistryFileError, import_files
+
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:
+        raise CliError(f"no such file: {', '.join(missing)}")
+    try:
+        report = await import_files(args.files, sessions, progress=print)
+    except RegistryFileError as exc:
+        raise CliError(str(exc)) from exc
+    print(report.render())
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from hagukumi.app import create_app
+    from registry.db import DatabaseURLError, create_engine, session_factory
+    from registry.migrate import DatabaseBehind, ensure_current
+
+    async def prepare() -> None:
+        try:
+            engine = create_engine(settings.database_url)
+        except DatabaseURLError as exc:
+            raise CliError(str(exc)) from exc
+        try:
+            await ensure_current(engine)
+            if args.demo:
+                from hagukumi.demo import load_demo
+
+                await load_demo(
+                    session_factory(engine),
+                    key_file=DEMO_KEY_FILE,
+                    registry_dir=settings.shared_dir / "data" / "registry",
+                )
+        except DatabaseBehind as exc:
+            raise CliError(str(exc)) from exc
+        finally:
+            await engine.dispose()
+
+    asyncio.run(prepare())
+    base = f"http://{args.host}:{args.port}"
+    banner = [
+        "",
+        "  Hagukumi はぐくみ — push-type childcare support",
+        f"  API          {base}/api/v1/programs",
+        f"  OpenAPI      {base}/openapi.json",
+        f"  health       {base}/healthz   metrics {base}/metrics",
+        f"  database     {_safe_url(settings.database_url)}",
+        f"  redis        {settings.redis_url}",
+    ]
+    if DEMO_KEY_FILE.exists():
+        banner.append(f"  demo API key {DEMO_KEY_FILE.read_text().strip()}  (operator)")
+    banner.append("")
+    print("\n".join(banner), flush=True)
+    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

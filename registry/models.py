@@ -1,0 +1,108 @@
+"""SQLModel tables of the registry. Timestamps are stored in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always hands back aware UTC datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store timezone-aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False), **kwargs)
+
+
+class Municipality(SQLModel, table=True):
+    """A local government: Tokyo's 62, Tokyo itself (130001) and the nation (000000)."""
+
+    __tablename__ = "municipality"
+
+    code: str = Field(primary_key=True, max_length=6)
+    name_ja: str
+    name_en: str
+    kana: str = ""
+    kind: str  # ward, city, town, village, prefecture, nation
+    prefecture: str | None = Field(default=None, max_length=6)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, stored as a SHA-256 hash; the key itself is shown once."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(index=True, unique=True, max_length=64)
+    prefix: str = Field(max_length=16)
+    issuer: str = Field(max_length=6, foreign_key="municipality.code")
+    role: str = Field(max_length=16)
+    name: str = ""
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class Program(SQLModel, table=True):
+    """The current version of a support program; `body` holds the program input."""
+
+    __tablename__ = "program"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_program_source"),
+        Index("ix_program_issuer_status", "issuer", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    issuer: str = Field(max_length=6, foreign_key="municipality.code")
+    status: str = Field(default="draft", max_length=16)
+    source: str = Field(default="api", max_length=32)
+    source_id: str | None = Field(default=None, max_length=128)
+    version: int = 1
+    needs_review: bool = False
+    review_notes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    name_ja: str = ""
+    search_text: str = ""
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    published_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ProgramVersion(SQLModel, table=True):
+    """A frozen earlier (or current) version of a program, readable for good."""
+
+    __tablename__ = "program_version"
+    __table_args__ = (UniqueConstraint("program_id", "version", name="uq_program_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    version: int
+    status: str = Field(max_length=16)
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()

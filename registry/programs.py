@@ -1,0 +1,273 @@
+"""The program repository: every function takes a session; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, Literal
+
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from registry.models import Program, ProgramVersion, utcnow
+from registry.schemas import ProgramIn, ProgramOut
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+def _search_text(data: ProgramIn) -> str:
+    parts = [data.name.ja, data.name.en or "", data.summary.ja, data.summary.en or ""]
+    parts += data.category
+    return "\n".join(parts).lower()
+
+
+def _fill(row: Program, data: ProgramIn) -> None:
+    row.issuer = data.issuer
+    row.name_ja = data.name.ja
+    row.categories = list(data.category)
+    row.search_text = _search_text(data)
+    row.body = data.model_dump(mode="json")
+
+
+def program_in(row: Program) -> ProgramIn:
+    """The program input stored in a row."""
+    return ProgramIn.model_validate(row.body)
+
+
+def to_out(row: Program) -> ProgramOut:
+    """A row as the API answers it."""
+    return ProgramOut.model_validate(
+        {
+            **row.body,
+            "id": row.id,
+            "version": row.version,
+            "status": row.status,
+            "source": row.source,
+            "source_id": row.source_id,
+            "needs_review": row.needs_review,
+            "review_notes": row.review_notes,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "published_at": row.published_at,
+        }
+    )
+
+
+async def _snapshot(session: AsyncSession, row: Program) -> None:
+    assert row.id is not None
+    existing = await session.exec(
+        select(ProgramVersion).where(
+            ProgramVersion.program_id == row.id, ProgramVersion.version == row.version
+        )
+    )
+    version = existing.first()
+    if version is None:
+        version = ProgramVersion(program_id=row.id, version=row.version, status=row.status)
+    version.status = row.status
+    version.body = dict(row.body)
+    session.add(version)
+
+
+async def create_program(
+    session: AsyncSession,
+    data: ProgramIn,
+    *,
+    source: str = "api",
+    source_id: str | None = None,
+    needs_review: bool = False,
+    review_notes: Sequence[str] = (),
+) -> Program:
+    """Store a new draft program (version 1)."""
+    row = Program(
+        source=source,
+        source_id=source_id,
+        needs_review=needs_review,
+        review_notes=list(review_notes),
+    )
+    _fill(row, data)
+    session.add(row)
+    await session.flush()
+    await _snapshot(session, row)
+    return row
+
+
+async def get_program(session: AsyncSession, program_id: int, *, lock: bool = False) -> Program | None:
+    """One program by id."""
+    statement = select(Program).where(Program.id == program_id)
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.exec(statement)).first()
+
+
+async def list_programs(
+    session: AsyncSession,
+    *,
+    visible_issuers: Iterable[str] | None,
+    issuer: str | None = None,
+    category: str | None = None,
+    status: str | None = "published",
+    source: str | None = None,
+    q: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Program], int]:
+    """A filtered page of programs and the total matching.
+
+    Published programs are visible to all; other statuses only for `visible_issuers`
+    (None = every issuer, as for an operator).
+    """
+    statement = select(Program)
+    if status and status != "all":
+        statement = statement.where(Program.status == status)
+    if visible_issuers is not None:
+        allowed = list(visible_issuers)
+        statement = statement.where(
+            or_(Program.status == "published", col(Program.issuer).in_(allowed))
+        )
+    if issuer:
+        statement = statement.where(Program.issuer == issuer)
+    if source:
+        statement = statement.where(Program.source == source)
+    if q:
+        for word in q.lower().split():
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            statement = statement.where(
+                col(Program.search_text).like(f"%{escaped}%", escape="\\")
+            )
+    rows = list((await session.exec(statement.order_by(col(Program.id)))).all())
+    if category:
+        rows = [r for r in rows if category in r.categories]
+    total = len(rows)
+    return rows[offset : offset + limit], total
+
+
+async def count_programs(session: AsyncSession) -> int:
+    """How many programs are stored."""
+    return (await session.exec(select(func.count()).select_from(Program))).one()
+
+
+async def update_program(session: AsyncSession, row: Program, data: ProgramIn) -> Program:
+    """Apply a change. A published program gets a new version; earlier ones stay readable."""
+    if row.body == data.model_dump(mode="json"):
+        return row
+    if row.status == "published":
+        await _snapshot(session, row)
+        row.version += 1
+        row.published_at = utcnow()
+    _fill(row, data)
+    row.updated_at = utcnow()
+    session.add(row)
+    await session.flush()
+    await _snapshot(session, row)
+    return row
+
+
+async def set_status(session: AsyncSession, row: Program, status: str) -> Program:
+    """Publish or archive a program."""
+    row.status = status
+    row.updated_at = utcnow()
+    if status == "published":
+        row.published_at = utcnow()
+        row.needs_review = False
+    session.add(row)
+    await session.flush()
+    await _snapshot(session, row)
+    return row
+
+
+async def delete_program(session: AsyncSession, row: Program) -> None:
+    """Delete a program and its versions."""
+    versions = await session.exec(
+        select(ProgramVersion).where(ProgramVersion.program_id == row.id)
+    )
+    for version in versions.all():
+        await session.delete(version)
+    await session.flush()
+    await session.delete(row)
+    await session.flush()
+
+
+async def list_versions(session: AsyncSession, program_id: int) -> list[ProgramVersion]:
+    """Every version of a program, oldest first."""
+    result = await session.exec(
+        select(ProgramVersion)
+        .where(ProgramVersion.program_id == program_id)
+        .order_by(col(ProgramVersion.version))
+    )
+    return list(result.all())
+
+
+async def find_by_source(session: AsyncSession, source: str, source_id: str) -> Program | None:
+    """The program imported from this source id, if any."""
+    result = await session.exec(
+        select(Program).where(Program.source == source, Program.source_id == source_id)
+    )
+    return result.first()
+
+
+async def upsert_imported(
+    session: AsyncSession,
+    data: ProgramIn,
+    *,
+    source_id: str,
+    needs_review: bool,
+    review_notes: Sequence[str],
+    publish: bool,
+    source: str = "registry-import",
+) -> tuple[Program, Outcome]:
+    """Create or update an imported program keyed by its source id (psid).
+
+    Programs a person has published or archived keep their status; a changed item that now
+    needs review is not pushed on stale trust: it goes back to draft.
+    """
+    row = await find_by_source(session, source, source_id)
+    if row is None:
+        row = await create_program(
+            session,
+            data,
+            source=source,
+            source_id=source_id,
+            needs_review=needs_review,
+            review_notes=review_notes,
+        )
+        if publish and not needs_review:
+            await set_status(session, row, "published")
+        return row, "created"
+    same_body = row.body == data.model_dump(mode="json")
+    same_notes = row.review_notes == list(review_notes)
+    if same_body and same_notes:
+        return row, "unchanged"
+    await update_program(session, row, data)
+    row.review_notes = list(review_notes)
+    row.needs_review = needs_review if row.status != "published" else row.needs_review
+    if needs_review and row.status == "published" and row.source == source and not publish:
+        row.status = "draft"
+        row.needs_review = True
+    elif publish and not needs_review and row.status == "draft":
+        await set_status(session, row, "published")
+    session.add(row)
+    await session.flush()
+    return row, "updated"
+
+
+async def published_programs(
+    session: AsyncSession, *, issuers: Iterable[str] | None = None
+) -> list[Program]:
+    """Published programs, optionally of some issuers only."""
+    statement = select(Program).where(Program.status == "published")
+    if issuers is not None:
+        statement = statement.where(col(Program.issuer).in_(list(issuers)))
+    return list((await session.exec(statement.order_by(col(Program.id)))).all())
+
+
+def in_force(data: ProgramIn, on: date) -> bool:
+    """Whether the program is valid on a date."""
+    if data.valid_from and on < data.valid_from:
+        return False
+    return not (data.valid_to and on > data.valid_to)
+
+
+def as_dict(row: Program) -> dict[str, Any]:
+    """The program as plain JSON."""
+    return to_out(row).model_dump(mode="json")

@@ -1,0 +1,290 @@
+"""The HTTP toolkit every `/api/v1` package uses: typed routes, JSON errors, OpenAPI.
+
+Each route is declared once with its pydantic models; the same declaration parses the
+request, serialises the answer and generates `GET /openapi.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ErrorDetail(BaseModel):
+    """One thing wrong with a request."""
+
+    location: str | None = None
+    reason: str
+    suggestion: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The error object."""
+
+    code: str
+    message: str
+    details: list[dict[str, Any]] = []
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An error the caller caused (4xx) or, rarely, one we name (503)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A JSON error answer."""
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[str, Any]]:
+    """Pydantic errors as error details with a dotted location."""
+    details = []
+    for err in exc.errors(include_url=False, include_input=False):
+        location = ".".join([prefix, *(str(p) for p in err["loc"])])
+        details.append({"location": location, "reason": err["msg"]})
+    return details
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into the JSON error shape; a 5xx is logged as the bug it is."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return error_response(413, "body_too_large", exc.text or "request body too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, code, exc.reason, headers=headers)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return error_response(500, "internal_error", "internal error (a bug: it has been logged)")
+
+
+async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
+    """Parse the body as JSON into `model`, or raise the right 4xx."""
+    if request.content_length is not None and request.content_length > request.app.get(
+        MAX_BODY, 1_000_000
+    ):
+        raise ApiError(413, "body_too_large", "request body too large")
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "empty_body", "a JSON body is required")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(
+            422, "invalid_request", "the request body is not valid", validation_details(exc)
+        ) from exc
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
+    """Query parameters into `model`, or a 422."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise ApiError(
+            422, "invalid_query", "query parameters are not valid", validation_details(exc, "query")
+        ) from exc
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """An integer path parameter, or 404 (a non-number id names nothing)."""
+    text = request.match_info[name]
+    if not text.isdigit() or len(text) > 18:
+        raise ApiError(404, "not_found", f"no such {name}: {text}")
+    return int(text)
+
+
+def json_model(model: BaseModel, status: int = 200) -> web.Response:
+    """Serialise a pydantic model as the answer."""
+    return web.Response(
+        text=model.model_dump_json(), status=status, content_type="application/json"
+    )
+
+
+MAX_BODY: web.AppKey[int] = web.AppKey("max_body", int)
+
+
+@dataclass
+class Route:
+    """One `/api/v1` route and its contract."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    auth: str = "none"  # none, optional, required
+
+
+@dataclass
+class RouteTable:
+    """The routes a package exposes, collected by the composition root."""
+
+    routes: list[Route] = field(default_factory=list)
+
+    def add(self, method: str, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """Decorator declaring a route."""
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method=method, path=path, handler=handler, **kwargs))
+            return handler
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        """Add the routes to an aiohttp app."""
+        for route in self.routes:
+            app.router.add_route(route.method, route.path, route.handler)
+
+
+_ERRORS = {
+    400: "malformed request",
+    401: "missing or wrong API key",
+    403: "the key may not act here",
+    404: "not found",
+    409: "conflict with the current state",
+    413: "body too large",
+    422: "invalid input",
+    429: "rate limited",
+}
+
+
+def build_openapi(tables: list[RouteTable], *, title: str, version: str) -> dict[str, Any]:
+    """OpenAPI 3.1 generated from the routes' pydantic models."""
+    from pydantic.json_schema import models_json_schema
+
+    models: set[type[BaseModel]] = {ErrorResponse}
+    routes = [route for table in tables for route in table.routes]
+    for route in routes:
+        for model in (route.body, *route.responses.values()):
+            if model is not None:
+                models.add(model)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    keyed, schema = models_json_schema(
+        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
+    )
+    components = schema.get("$defs", {})
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return keyed[(model, "validation")]
+
+    paths: dict[str, Any] = {}
+    for route in routes:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "tags": [route.tag],
+            "operationId": f"{route.method.lower()}_{route.handler.__name__}",
+            "responses": {},
+        }
+        parameters = []
+        for name in _path_params(route.path):
+            parameters.append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+            )
+        if route.query is not None:
+            query_schema = route.query.model_json_schema()
+            required = set(query_schema.get("required", []))
+            for name, prop in query_schema.get("properties", {}).items():
+                parameters.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in required,
+                        "schema": {k: v for k, v in prop.items() if k != "title"},
+                    }
+                )
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(route.body)}},
+            }
+        for status, model in route.responses.items():
+            entry: dict[str, Any] = {"description": "success" if status < 300 else "error"}
+            if model is not None:
+                entry["content"] = {"application/json": {"schema": ref(model)}}
+            operation["responses"][str(status)] = entry
+        statuses = {400, 404, 413, 422, 429} if route.body or route.query else {404, 429}
+        if route.body is not None:
+            statuses.add(400)
+        if route.auth != "none":
+            statuses |= {401, 403}
+        if route.method in {"PATCH", "POST", "DELETE"} and "{" in route.path:
+            statuses.add(409)
+        for status in sorted(statuses):
+            operation["responses"].setdefault(
+                str(status),
+                {
+                    "description": _ERRORS[status],
+                    "content": {"application/json": {"schema": ref(ErrorResponse)}},
+                },
+            )
+        if route.auth == "required":
+            operation["security"] = [{"bearer": []}]
+        elif route.auth == "optional":
+            operation["security"] = [{}, {"bearer": []}]
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
