@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from registry.models import ApiKey, Municipality, utcnow
+from rules.lgcode import is_valid_lgcode
 
 Role = Literal["municipality", "prefecture", "operator"]
 ROLES: tuple[str, ...] = ("municipality", "prefecture", "operator")
@@ -38,13 +39,16 @@ async def create_key(
     """Store a new key (hashed) and return it with its clear text, which is shown once."""
     if role not in ROLES:
         raise KeyError_(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    if not is_valid_lgcode(issuer):
+        raise KeyError_(
+            f"{issuer!r} is not a local government code (6 digits with a valid check digit)"
+        )
     municipality = await session.get(Municipality, issuer)
     if municipality is None:
         raise KeyError_(f"unknown issuer {issuer!r}: not a known local government code")
     if role == "municipality" and municipality.kind in {"prefecture", "nation"}:
-        raise KeyError_(f"{issuer} is a {municipality.kind}: use --role {municipality.kind}"
-                        if municipality.kind == "prefecture" else
-                        f"{issuer} is the nation: use --role operator")
+        hint = "prefecture" if municipality.kind == "prefecture" else "operator"
+        raise KeyError_(f"{issuer} is a {municipality.kind}: use --role {hint}")
     if role == "prefecture" and municipality.kind != "prefecture":
         raise KeyError_(f"{issuer} is not a prefecture")
     text = new_key_text()

@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,24 +79,30 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-@pytest.fixture
-def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test, dropped after."""
+@contextmanager
+def fresh_database(template: str, folder: Path) -> Iterator[str]:
+    """A new database copied from the migrated template, dropped when the block ends."""
     if SHAPE == "services":
         name = f"hagukumi_t_{uuid.uuid4().hex[:12]}"
-        _in_thread(lambda: _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+        _in_thread(lambda: _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
         try:
             yield _pg_url(name)
         finally:
             _in_thread(lambda: _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     else:
-        path = tmp_path / "hagukumi.sqlite3"
-        shutil.copyfile(template_database, path)
+        path = folder / f"hagukumi-{uuid.uuid4().hex[:8]}.sqlite3"
+        shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
 
 
 @pytest.fixture
-def redis_url() -> str:
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped after."""
+    with fresh_database(template_database, tmp_path) as url:
+        yield url
+
+
+def prepare_redis_url() -> str:
     """memory:// on the embedded shape; a flushed real Redis database on the services shape."""
     if SHAPE != "services":
         return "memory://"
@@ -105,6 +112,12 @@ def redis_url() -> str:
     client.flushdb()
     client.close()
     return REDIS_SERVER
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test's Redis (see prepare_redis_url)."""
+    return prepare_redis_url()
 
 
 @pytest.fixture
