@@ -35,7 +35,9 @@ from typing import Any
 from urllib.parse import quote
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from registry import programs
 from registry.db import transaction
@@ -43,7 +45,7 @@ from registry.models import Municipality
 from registry.schemas import Application, LocalizedText, ProgramExample, ProgramIn
 from rules.ages import age_months
 from rules.lgcode import is_valid_lgcode
-from rules.profile import FamilyInput
+from rules.profile import ChildInput, FamilyInput
 
 SOURCE = "registry-import"
 TOKYO = "130001"
@@ -601,11 +603,14 @@ def _benefit(item: dict[str, Any], summary: str, notes: _Notes) -> str | None:
         twin = next((f for f, t in kept if _contains(t, text)), None)
         if twin is not None:
             if len(text) >= 40:
-                notes.info(f"{field_name}: same text as {twin}; kept once")
+                notes.info(f"{field_name}: repeats {twin}; kept once")
             continue
         if _same_text(text, summary):
             continue
         # A longer field that repeats a shorter one replaces it.
+        for other, other_text in kept:
+            if _contains(text, other_text) and len(other_text) >= 40:
+                notes.info(f"{other}: repeated in {field_name}; kept once")
         kept = [(f, t) for f, t in kept if not _contains(text, t)]
         kept.append((field_name, text))
     parts += [t for _, t in kept]
@@ -804,19 +809,19 @@ def _born_for(months: int, *, last_day: bool, on: date) -> date:
 
 def _examples(issuer: str, age: _AgeRange, on: date) -> list[ProgramExample]:
     """Boundary families that the program's own rule must classify as stated."""
+    # A family lives in a municipality: for Tokyo's own programs, any ward will do.
+    home = _OTHER_MUNICIPALITY[0] if issuer == TOKYO else issuer
+    elsewhere = _OUTSIDE_TOKYO if issuer == TOKYO else _OTHER_MUNICIPALITY[issuer == "131016"]
     cases: list[tuple[str, int, bool, bool]] = []  # (municipality, months, last_day, eligible)
     if age.lower > 0:
-        cases.append((issuer, age.lower, False, True))
-        cases.append((issuer, age.lower - 1, True, False))
+        cases.append((home, age.lower, False, True))
+        cases.append((home, age.lower - 1, True, False))
         inside = age.lower
     else:
         inside = (age.upper or 1) - 1
-        cases.append((issuer, inside, True, True))
+        cases.append((home, inside, True, True))
     if age.upper is not None:
-        cases.append((issuer, age.upper, False, False))
-    elsewhere = (
-        _OUTSIDE_TOKYO if issuer == TOKYO else next(c for c in _OTHER_MUNICIPALITY if c != issuer)
-    )
+        cases.append((home, age.upper, False, False))
     cases.append((elsewhere, inside, False, False))
     examples = []
     for municipality, months, last_day, eligible in cases[:4]:
@@ -825,31 +830,10 @@ def _examples(issuer: str, age: _AgeRange, on: date) -> list[ProgramExample]:
         actual = age_months(birth, on)
         if actual != months:
             raise AssertionError(f"birth {birth} gives {actual} months on {on}, not {months}")
-        where = "here" if municipality == issuer else f"in {municipality}"
-        examples.append(
-            _example(
-                municipality,
-                birth,
-                on,
-                eligible,
-                f"child of {_months_text(months)} {where} (born {birth})",
-            )
-        )
+        family = FamilyInput(municipality=municipality, children=[ChildInput(birth_date=birth)])
+        note = f"a child of {_span(months)} (born {birth}) in {municipality}"
+        examples.append(ProgramExample(family=family, date=on, eligible=eligible, note=note))
     return examples
-
-
-def _months_text(months: int) -> str:
-    years, rest = divmod(months, 12)
-    return f"{years}y{rest}m" if years else f"{rest}m"
-
-
-def _example(
-    municipality: str, birth: date, on: date, eligible: bool, note: str
-) -> ProgramExample:
-    family = FamilyInput.model_validate(
-        {"municipality": municipality, "children": [{"birth_date": birth.isoformat()}]}
-    )
-    return ProgramExample(family=family, date=on, eligible=eligible, note=note)
 
 
 # ---------------------------------------------------------------------------- the mapping
@@ -889,7 +873,8 @@ def map_item(item: dict[str, Any], *, file_area_code: str | None) -> MappedItem 
     )
 
     location = _location_clause(issuer)
-    target = item.get("target") if isinstance(item.get("target"), dict) else {}
+    raw_target = item.get("target")
+    target: dict[str, Any] = raw_target if isinstance(raw_target, dict) else {}
     persons, conditions = _text(target.get("targetPersons")), _text(target.get("conditions"))
     if persons and conditions and _contains(persons, conditions):
         conditions = None
@@ -968,7 +953,7 @@ def map_file(path: Path) -> list[MappedItem | Rejected]:
 
 async def import_files(
     paths: Iterable[Path],
-    session_factory: Any,
+    session_factory: async_sessionmaker[AsyncSession],
     *,
     progress: Callable[[str], None] | None = None,
 ) -> ImportReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import datetime as dt
 from datetime import date
 from typing import Any
 
@@ -27,7 +28,7 @@ class EligibilityRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     family: FamilyInput
-    date: date | None = Field(default=None, description="YYYY-MM-DD; default today (HAGUKUMI_TZ)")
+    date: dt.date | None = Field(default=None, description="YYYY-MM-DD; default today (HAGUKUMI_TZ)")
 
 
 class Explanation(BaseModel):
@@ -68,7 +69,7 @@ class NearMiss(BaseModel):
 class EligibilityResponse(BaseModel):
     """The programs a family can get on a date, and its near misses."""
 
-    date: date
+    date: dt.date
     programs: list[EligibleProgram]
     near_misses: list[NearMiss]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -46,7 +47,7 @@ class ProgramExample(Strict):
     """An example family with its expected eligibility on a date (OpenFisca-style test)."""
 
     family: FamilyInput
-    date: date
+    date: dt.date
     eligible: bool = Field(
         description="expected result; for a per-child program, true if at least one child fits"
     )
@@ -172,7 +173,7 @@ class ExampleResult(BaseModel):
     """The outcome of one example."""
 
     index: int
-    date: date
+    date: dt.date
     expected: bool
     actual: bool
     children: list[int] = Field(default_factory=list)

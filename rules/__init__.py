@@ -1,0 +1,35 @@
+"""Eligibility language: profile vocabulary, ages, compile, explain and evaluate. Pure, no I/O."""
+
+from rules.ages import age_months, age_years, class_age, fiscal_year, grade
+from rules.evaluate import (
+    CompiledProgram,
+    Match,
+    evaluate_family,
+    evaluate_population,
+)
+from rules.language import CompiledRule, Explanation, RuleError, compile_rule
+from rules.lgcode import check_digit, is_valid_lgcode
+from rules.profile import VOCABULARY, ChildInput, FamilyInput, Term, derive
+
+__all__ = [
+    "VOCABULARY",
+    "ChildInput",
+    "CompiledProgram",
+    "CompiledRule",
+    "Explanation",
+    "FamilyInput",
+    "Match",
+    "RuleError",
+    "Term",
+    "age_months",
+    "age_years",
+    "check_digit",
+    "class_age",
+    "compile_rule",
+    "derive",
+    "evaluate_family",
+    "evaluate_population",
+    "fiscal_year",
+    "grade",
+    "is_valid_lgcode",
+]

@@ -27,7 +27,7 @@ def is_valid_lgcode(code: str) -> bool:
 
 
 def prefecture_of(code: str) -> str:
-    """Return the six-digit code of the prefecture a municipality code belongs to (131016 → 130001)."""
+    """The six-digit code of the prefecture that `code` belongs to (131016 → 130001)."""
     if not is_valid_lgcode(code) or code == NATION:
         raise ValueError(f"not a local government code: {code!r}")
     five = code[:2] + "000"

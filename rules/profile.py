@@ -78,7 +78,9 @@ class FamilyInput(BaseModel):
     @classmethod
     def _municipality_code(cls, value: str) -> str:
         if len(value) != 6 or not value.isascii() or not value.isdigit():
-            raise ValueError(f"municipality must be a six-digit local government code, got {value!r}")
+            raise ValueError(
+                f"municipality must be a six-digit local government code, got {value!r}"
+            )
         if not is_valid_lgcode(value):
             raise ValueError(
                 f"municipality {value!r} has a wrong check digit "
@@ -99,7 +101,7 @@ class FamilyInput(BaseModel):
 
 
 class Term(NamedTuple):
-    """A field rules can use: its rule-engine type, descriptions, nullability and allowed values."""
+    """A field rules can use: rule-engine type, descriptions, nullability, allowed values."""
 
     type: str
     ja: str
@@ -110,10 +112,16 @@ class Term(NamedTuple):
 
 VOCABULARY: dict[str, Term] = {
     "municipality": Term("STRING", "市区町村コード(6桁)", "Municipality code (6 digits)"),
-    "prefecture": Term("STRING", "都道府県コード(6桁、東京都は130001)", "Prefecture code (130001 = Tokyo)"),
+    "prefecture": Term(
+        "STRING", "都道府県コード(6桁、東京都は130001)", "Prefecture code (130001 = Tokyo)"
+    ),
     "today": Term("DATETIME", "判定日", "Evaluation date (midnight, Asia/Tokyo)"),
-    "fiscal_year": Term("FLOAT", "判定日の年度", "Fiscal year (April-March) of the evaluation date"),
-    "children": Term("ARRAY", "子の一覧(各要素は child と同じ項目)", "All children (same fields as child)"),
+    "fiscal_year": Term(
+        "FLOAT", "判定日の年度", "Fiscal year (April-March) of the evaluation date"
+    ),
+    "children": Term(
+        "ARRAY", "子の一覧(各要素は child と同じ項目)", "All children (same fields as child)"
+    ),
     "child_count": Term("FLOAT", "子の人数", "Number of children"),
     "youngest_age": Term("FLOAT", "末子の満年齢", "Age in years of the youngest child", True),
     "oldest_age": Term("FLOAT", "長子の満年齢", "Age in years of the oldest child", True),
@@ -130,7 +138,9 @@ VOCABULARY: dict[str, Term] = {
     "child.age_months": Term("FLOAT", "満月齢", "Age in full months"),
     "child.class_age": Term("FLOAT", "クラス年齢(4月1日時点の年齢)", "Class age (age on April 1)"),
     "child.grade": Term("FLOAT", "学年(小1=1 … 高3=12)", "School grade (1-12)", True),
-    "child.birth_order": Term("FLOAT", "出生順(1=第1子)", "Birth order among all children (1 = first)"),
+    "child.birth_order": Term(
+        "FLOAT", "出生順(1=第1子)", "Birth order among all children (1 = first)"
+    ),
     "child.disability": Term("BOOLEAN", "障害の有無", "Has a disability"),
     "child.daycare": Term(
         "STRING", "保育の状況", "Daycare status", values=("none", "applying", "enrolled")
@@ -151,7 +161,7 @@ def derive(family: FamilyInput, on: date) -> dict[str, Any]:
     # Birth order counts every child by birth date; twins keep their input order (stable sort).
     by_birth = sorted(range(len(family.children)), key=lambda i: family.children[i].birth_date)
     order = {i: rank for rank, i in enumerate(by_birth, start=1)}
-    children = []
+    children: list[dict[str, Any]] = []
     for i, child in enumerate(family.children):
         ca = class_age(child.birth_date, fy)
         children.append(
@@ -167,7 +177,7 @@ def derive(family: FamilyInput, on: date) -> dict[str, Any]:
                 "daycare": child.daycare,
             }
         )
-    ages = [c["age"] for c in children]
+    ages: list[int] = [c["age"] for c in children]
     return {
         "municipality": family.municipality,
         "prefecture": prefecture_of(family.municipality),

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -97,24 +98,32 @@ def api_schema(live_server: LiveServer) -> Any:
     return schema
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
-@schema.parametrize()
-@hypothesis_settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
-def test_no_server_errors_and_answers_follow_the_schema(case: Any, live_server: LiveServer) -> None:
+def test_no_server_errors_and_answers_follow_the_schema(
+    api_schema: Any, live_server: LiveServer
+) -> None:
     headers = {"Authorization": f"Bearer {live_server.key}"}
-    response = case.call(headers=headers)
-    case.validate_response(
-        response,
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_schema_conformance,
-        ],
-    )
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 10
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(
+            max_examples=40,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def check(case: Any) -> None:
+            for auth in (headers, {}):
+                response = case.call(headers=auth)
+                case.validate_response(response, checks=CHECKS)
+
+        check()
