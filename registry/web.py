@@ -136,9 +136,12 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
 def path_int(request: web.Request, name: str) -> int:
     """An integer path parameter, or 404 (a non-number id names nothing)."""
     text = request.match_info[name]
-    if not text.isdigit() or len(text) > 18:
-        raise ApiError(404, "not_found", f"no such {name}: {text}")
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise ApiError(404, "not_found", f"no such {name}: {text[:40]}")
     return int(text)
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
 
 
 def json_model(model: BaseModel, status: int = 200) -> web.Response:
@@ -229,7 +232,12 @@ def build_openapi(tables: list[RouteTable], *, title: str, version: str) -> dict
         parameters = []
         for name in _path_params(route.path):
             parameters.append(
-                {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                }
             )
         if route.query is not None:
             query_schema = route.query.model_json_schema()
