@@ -89,8 +89,12 @@ async def http_median(requests: int, families: list[dict[str, object]]) -> tuple
         url = f"sqlite:///{folder}/bench.sqlite3"
         await upgrade(url)
         engine = create_engine(url)
-        await load_demo(session_factory(engine), key_file=Path(folder) / "key.txt",
-                        registry_dir=None, progress=lambda _l: None)
+        await load_demo(
+            session_factory(engine),
+            key_file=Path(folder) / "key.txt",
+            registry_dir=None,
+            progress=lambda _l: None,
+        )
         await engine.dispose()
         settings = Settings(  # type: ignore[call-arg]
             HAGUKUMI_DATABASE_URL=url, HAGUKUMI_API_RATE_LIMIT="100000/100000"
@@ -105,7 +109,9 @@ async def http_median(requests: int, families: list[dict[str, object]]) -> tuple
             for index in range(requests + 20):
                 body = {"family": families[index % len(families)], "date": ON.isoformat()}
                 started = time.perf_counter()
-                async with http.post(f"http://127.0.0.1:{port}/api/v1/eligibility", json=body) as r:
+                async with http.post(
+                    f"http://127.0.0.1:{port}/api/v1/eligibility", json=body
+                ) as r:
                     await r.read()
                     assert r.status == 200, await r.text()
                 if index >= 20:  # the first requests warm the catalog cache
@@ -126,16 +132,23 @@ def main() -> int:
     codes = tokyo_codes()
     raw = [synthetic_family(rng, codes) for _ in range(args.families)]
     families = [FamilyInput.model_validate(f) for f in raw]
-    print(f"eligibility benchmark: {len(families):,} synthetic Tokyo families, "
-          f"{len(demo_programs())} demo programs, date {ON}", flush=True)
+    print(
+        f"eligibility benchmark: {len(families):,} synthetic Tokyo families, "
+        f"{len(demo_programs())} demo programs, date {ON}",
+        flush=True,
+    )
     seconds, evaluations, matches = per_family_path(families)
-    print(f"per-family path: {seconds:.2f} s, {evaluations:,} program evaluations, "
-          f"{matches:,} eligible")
+    print(
+        f"per-family path: {seconds:.2f} s, {evaluations:,} program evaluations, "
+        f"{matches:,} eligible"
+    )
     print(f"  families/s:     {len(families) / seconds:,.0f}")
     print(f"  evaluations/s:  {evaluations / seconds:,.0f}   (baseline for the population path)")
     median, p95 = asyncio.run(http_median(args.requests, raw))
-    print(f"POST /api/v1/eligibility over HTTP ({args.requests} sequential requests): "
-          f"median {median:.2f} ms, p95 {p95:.2f} ms")
+    print(
+        f"POST /api/v1/eligibility over HTTP ({args.requests} sequential requests): "
+        f"median {median:.2f} ms, p95 {p95:.2f} ms"
+    )
     return 0
 
 

@@ -144,8 +144,10 @@ async def _keys(sessions: Any, args: argparse.Namespace) -> int:
         print(f"{'id':>4}  {'prefix':<12} {'role':<12} {'issuer':<7} {'state':<8} name")
         for key in keys:
             state = "revoked" if key.revoked_at else "active"
-            print(f"{key.id:>4}  {key.prefix:<12} {key.role:<12} {key.issuer:<7} {state:<8} "
-                  f"{key.name}")
+            print(
+                f"{key.id:>4}  {key.prefix:<12} {key.role:<12} {key.issuer:<7} {state:<8} "
+                f"{key.name}"
+            )
         return 0
     async with transaction(sessions) as session:
         revoked = await revoke_key(session, args.id)
@@ -171,7 +173,9 @@ async def _eligibility(settings: Settings, sessions: Any, args: argparse.Namespa
         family = FamilyInput.model_validate(raw)
     except ValidationError as exc:
         lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise CliError(f"{args.family} is not a valid family profile:\n" + "\n".join(lines)) from exc
+        raise CliError(
+            f"{args.family} is not a valid family profile:\n" + "\n".join(lines)
+        ) from exc
     on = args.date or datetime.now(settings.zone).date()
     async with sessions() as session:
         entries = await Catalog().entries(session)
@@ -183,10 +187,12 @@ async def _eligibility(settings: Settings, sessions: Any, args: argparse.Namespa
         print(answer.model_dump_json(indent=2))
         return 0
     lang = family.language
-    print(f"{on.isoformat()}: {len(answer.programs)} programs" + (
-        "" if lang == "en" else f"（{len(answer.programs)}件の支援）"))
+    print(
+        f"{on.isoformat()}: {len(answer.programs)} programs"
+        + ("" if lang == "en" else f"（{len(answer.programs)}件の支援）")
+    )
     for program in answer.programs:
-        name = (program.name.en if lang == "en" and program.name.en else program.name.ja)
+        name = program.name.en if lang == "en" and program.name.en else program.name.ja
         who = f" (children {', '.join(map(str, program.children))})" if program.per_child else ""
         print(f"  [{program.id}] {name}{who}")
         for held in program.explanation.held:

@@ -49,8 +49,8 @@ async def load_demo(
         from integrations.tokyo_registry import import_files
 
         files = sorted(registry_dir.glob("*.json"))
-        report = await import_files(files, sessions, progress=progress)
-        progress("demo: " + report.render().replace("\n", "\n      "))
+        imported = await import_files(files, sessions, progress=progress)
+        progress("demo: " + imported.render().replace("\n", "\n      "))
     else:
         progress("demo: registry samples not found (../shared/data/registry); skipped")
     async with transaction(sessions) as session:

@@ -28,7 +28,8 @@ class Metrics:
             registry=self.registry,
         )
         self.rate_limited = Counter(
-            "hagukumi_api_rate_limited_total", "requests refused by the rate limit",
+            "hagukumi_api_rate_limited_total",
+            "requests refused by the rate limit",
             registry=self.registry,
         )
 

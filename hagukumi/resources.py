@@ -12,7 +12,9 @@ def make_redis(url: str) -> Any:
 
         return fakeredis.FakeAsyncRedis(decode_responses=True)
     if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"HAGUKUMI_REDIS_URL must be memory:// or redis://HOST:PORT/DB, not {url!r}")
+        raise ValueError(
+            f"HAGUKUMI_REDIS_URL must be memory:// or redis://HOST:PORT/DB, not {url!r}"
+        )
     import redis.asyncio as aioredis
 
     return aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5)

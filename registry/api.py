@@ -41,9 +41,7 @@ from registry.web import (
     validation_details,
 )
 
-SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
-    "sessions", async_sessionmaker
-)
+SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
 TODAY: web.AppKey[Any] = web.AppKey("today", object)
 
@@ -222,7 +220,9 @@ async def validate(request: web.Request) -> web.Response:
     return json_model(report)
 
 
-async def _load_visible(session: AsyncSession, request: web.Request, *, lock: bool = False) -> Program:
+async def _load_visible(
+    session: AsyncSession, request: web.Request, *, lock: bool = False
+) -> Program:
     program_id = path_int(request, "id")
     row = await repo.get_program(session, program_id, lock=lock)
     key = request_key(request)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import datetime as dt
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -28,7 +28,9 @@ class EligibilityRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     family: FamilyInput
-    date: dt.date | None = Field(default=None, description="YYYY-MM-DD; default today (HAGUKUMI_TZ)")
+    date: dt.date | None = Field(
+        default=None, description="YYYY-MM-DD; default today (HAGUKUMI_TZ)"
+    )
 
 
 class Explanation(BaseModel):
@@ -138,9 +140,7 @@ def _explanation(data: ProgramIn, match: Match) -> Explanation:
     )
 
 
-def evaluate(
-    entries: list[CatalogEntry], family: FamilyInput, on: date
-) -> EligibilityResponse:
+def evaluate(entries: list[CatalogEntry], family: FamilyInput, on: date) -> EligibilityResponse:
     """Evaluate one family against every program that applies to it on a date."""
     context = derive(family, on)
     issuers = issuers_for(context)

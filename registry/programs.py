@@ -80,6 +80,7 @@ async def create_program(
 ) -> Program:
     """Store a new draft program (version 1)."""
     row = Program(
+        issuer=data.issuer,
         source=source,
         source_id=source_id,
         needs_review=needs_review,
@@ -92,7 +93,9 @@ async def create_program(
     return row
 
 
-async def get_program(session: AsyncSession, program_id: int, *, lock: bool = False) -> Program | None:
+async def get_program(
+    session: AsyncSession, program_id: int, *, lock: bool = False
+) -> Program | None:
     """One program by id."""
     statement = select(Program).where(Program.id == program_id)
     if lock:
@@ -123,7 +126,7 @@ async def list_programs(
     if visible_issuers is not None:
         allowed = list(visible_issuers)
         statement = statement.where(
-            or_(Program.status == "published", col(Program.issuer).in_(allowed))
+            or_(col(Program.status) == "published", col(Program.issuer).in_(allowed))
         )
     if issuer:
         statement = statement.where(Program.issuer == issuer)
@@ -132,9 +135,7 @@ async def list_programs(
     if q:
         for word in q.lower().split():
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            statement = statement.where(
-                col(Program.search_text).like(f"%{escaped}%", escape="\\")
-            )
+            statement = statement.where(col(Program.search_text).like(f"%{escaped}%", escape="\\"))
     rows = list((await session.exec(statement.order_by(col(Program.id)))).all())
     if category:
         rows = [r for r in rows if category in r.categories]

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from rules.lgcode import is_valid_lgcode
 from rules.profile import FamilyInput
 
@@ -101,7 +102,9 @@ class ProgramIn(Strict):
     summary: LocalizedText
     category: list[str] = Field(default_factory=list, max_length=20)
     eligibility: str = Field(
-        min_length=1, max_length=4000, description="rule-engine expression over the family vocabulary"
+        min_length=1,
+        max_length=4000,
+        description="rule-engine expression over the family vocabulary",
     )
     per_child: bool = False
     benefit: str | None = Field(default=None, max_length=5000)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.schemas import ExampleResult, ProgramIn, ValidationReport
 from rules.evaluate import CompiledProgram, evaluate_family
 from rules.language import RuleError, compile_rule
 from rules.profile import derive
-
-from registry.schemas import ExampleResult, ProgramIn, ValidationReport
 
 
 def rule_errors(program: ProgramIn) -> list[dict[str, Any]]:

@@ -129,7 +129,10 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
         raise ApiError(
-            422, "invalid_query", "query parameters are not valid", validation_details(exc, "query")
+            422,
+            "invalid_query",
+            "query parameters are not valid",
+            validation_details(exc, "query"),
         ) from exc
 
 

@@ -49,8 +49,9 @@ def main(argv: list[str]) -> int:
     )
     results["embedded (SQLite + fakeredis)"] = "passed" if code == 0 else "FAILED"
     required = os.environ.get("HAGUKUMI_REQUIRE_SERVICES") == "1"
-    missing = [name for name, url in (("PostgreSQL", PG_URL), ("Redis", REDIS_URL))
-               if not reachable(url)]
+    missing = [
+        name for name, url in (("PostgreSQL", PG_URL), ("Redis", REDIS_URL)) if not reachable(url)
+    ]
     label = "services (PostgreSQL + Redis)"
     if missing:
         why = f"{' and '.join(missing)} not reachable"

@@ -51,8 +51,12 @@ class LiveServer:
         key_file = Path(self.settings.database_url.split("///")[-1]).parent / "key.txt"
         if self.settings.database_url.startswith("postgresql"):
             key_file = Path("/tmp") / f"hagukumi-schema-key-{id(self)}.txt"
-        await load_demo(session_factory(engine), key_file=key_file, registry_dir=None,
-                        progress=lambda _line: None)
+        await load_demo(
+            session_factory(engine),
+            key_file=key_file,
+            registry_dir=None,
+            progress=lambda _line: None,
+        )
         self.key = key_file.read_text().strip()
         await engine.dispose()
         self.runner = web.AppRunner(create_app(self.settings, today=lambda: TODAY))
@@ -73,7 +77,9 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    template_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("schema")
     with fresh_database(template_database, folder) as url:
         settings = Settings(  # type: ignore[call-arg]

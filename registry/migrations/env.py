@@ -25,7 +25,10 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.get_main_option("hagukumi.database_url"))
+    url = config.get_main_option("hagukumi.database_url")
+    if not url:
+        raise SystemExit("no database URL: run migrations through `hagukumi migrate`")
+    engine = create_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

@@ -21,7 +21,9 @@ async def test_metrics_are_prometheus_text(client: Any) -> None:
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     text = await response.text()
-    assert 'hagukumi_http_requests_total{method="GET",route="/api/v1/programs",status="200"}' in text
+    assert (
+        'hagukumi_http_requests_total{method="GET",route="/api/v1/programs",status="200"}' in text
+    )
 
 
 async def test_openapi_describes_every_api_route(client: Any) -> None:

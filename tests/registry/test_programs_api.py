@@ -8,7 +8,9 @@ from tests.factories import family, program_body
 
 
 async def _create(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/programs", json=program_body(**overrides), headers=headers)
+    response = await client.post(
+        "/api/v1/programs", json=program_body(**overrides), headers=headers
+    )
     assert response.status == 201, await response.text()
     return await response.json()
 
@@ -38,7 +40,9 @@ async def test_municipality_key_is_scoped_to_its_code(client: Any, make_key: Any
 async def test_prefecture_and_operator_scopes(client: Any, make_key: Any) -> None:
     tokyo = await make_key("130001", "prefecture")
     operator = await make_key("000000", "operator")
-    assert (await client.post("/api/v1/programs", json=program_body(), headers=tokyo)).status == 201
+    assert (
+        await client.post("/api/v1/programs", json=program_body(), headers=tokyo)
+    ).status == 201
     national = program_body(issuer="000000", eligibility="child.age < 3")
     assert (await client.post("/api/v1/programs", json=national, headers=tokyo)).status == 403
     assert (await client.post("/api/v1/programs", json=national, headers=operator)).status == 201
@@ -92,9 +96,7 @@ async def test_publish_refuses_a_failing_example(client: Any, make_key: Any) -> 
     assert error["details"][0]["location"] == "examples[1]"
 
 
-async def test_changing_a_published_program_must_keep_examples(
-    client: Any, make_key: Any
-) -> None:
+async def test_changing_a_published_program_must_keep_examples(client: Any, make_key: Any) -> None:
     shibuya = await make_key("131130")
     pid = (await _create(client, shibuya))["id"]
     await client.post(f"/api/v1/programs/{pid}/publish", headers=shibuya)
@@ -137,7 +139,11 @@ async def test_validate_saves_nothing(client: Any, make_key: Any) -> None:
     report = await response.json()
     assert response.status == 200 and report["valid"] is True
     assert [e["passed"] for e in report["examples"]] == [True, True]
-    listing = await (await client.get("/api/v1/programs?status=all", headers=await make_key("000000", "operator"))).json()
+    listing = await (
+        await client.get(
+            "/api/v1/programs?status=all", headers=await make_key("000000", "operator")
+        )
+    ).json()
     assert listing["total"] == 0
 
 
@@ -183,7 +189,9 @@ async def test_listing_filters_and_pages(client: Any, make_key: Any) -> None:
 async def test_malformed_and_oversized_bodies(client: Any, make_key: Any) -> None:
     shibuya = await make_key("131130")
     bad_json = await client.post(
-        "/api/v1/programs", data=b"{not json", headers={**shibuya, "Content-Type": "application/json"}
+        "/api/v1/programs",
+        data=b"{not json",
+        headers={**shibuya, "Content-Type": "application/json"},
     )
     assert bad_json.status == 400
     assert (await bad_json.json())["error"]["code"] == "malformed_json"
