@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # alembic announces every plugin it loads; only the migrate command's steps matter.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command != "migrate":
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

@@ -925,6 +925,7 @@ def map_item(item: dict[str, Any], *, file_area_code: str | None) -> MappedItem 
             valid_from=valid_from,
             valid_to=valid_to,
             examples=examples,
+            attribution=ATTRIBUTION,
         )
     except ValidationError as exc:
         problems = "; ".join(

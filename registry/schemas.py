@@ -88,6 +88,7 @@ class ProgramFields(Strict):
     valid_from: date | None = None
     valid_to: date | None = None
     examples: list[ProgramExample] | None = Field(default=None, max_length=200)
+    attribution: str | None = Field(default=None, max_length=1000)
 
     _url = field_validator("reference_url")(classmethod(lambda cls, v: _check_url(v)))
 
@@ -113,6 +114,9 @@ class ProgramIn(Strict):
     valid_from: date | None = None
     valid_to: date | None = None
     examples: list[ProgramExample] = Field(default_factory=list, max_length=200)
+    attribution: str | None = Field(
+        default=None, max_length=1000, description="credit the data's licence requires"
+    )
 
     _issuer = field_validator("issuer")(classmethod(lambda cls, v: _check_issuer(v)))
     _url = field_validator("reference_url")(classmethod(lambda cls, v: _check_url(v)))
