@@ -5,7 +5,7 @@ Rules are rule-engine (v5) expressions over a typed vocabulary (`rules.profile.V
 * Household fields are top-level names: ``child_count >= 3``, ``municipality == '131130'``,
   ``household_income < 5000000``, ``pregnant``.
 * A per-child rule also sees ``child``, typed as an object, so fields read with a dot:
-  ``child.class_age <= 18``, ``child.birth_order >= 3``, ``child.daycare == 'applying'``.
+  ``child.class_age <= 17``, ``child.birth_order >= 3``, ``child.daycare == 'applying'``.
   ``child['age']`` is rejected (rule-engine allows item access only on mappings).
 * ``children`` is an array of the same child objects: ``children.length >= 3``,
   ``[c for c in children if c.age < 3].length >= 2``, ``children[0].age``.
@@ -592,7 +592,7 @@ def compile_rule(expression: str, *, per_child: bool) -> CompiledRule:
     if not expression.strip():
         raise _error(
             "the rule is empty",
-            "write a condition, e.g. child.class_age <= 18" if per_child else "write a condition",
+            "write a condition, e.g. child.class_age <= 17" if per_child else "write a condition",
         )
     if len(expression) > MAX_EXPRESSION_LENGTH:
         raise _error(

@@ -65,8 +65,10 @@ def test_grade_bounds() -> None:
 
 
 def test_until_the_fiscal_year_end_after_turning_18() -> None:
-    # 18歳到達後最初の年度末 = class_age <= 18: born 2008-04-02 turns 18 on 2026-04-02, so is
-    # covered through March 2027 (FY2026), not in FY2027.
+    # 18歳到達後最初の年度末: born 2008-04-02 turns 18 on 2026-04-02, so is covered through
+    # March 2027 (FY2026, class age 17) and not in FY2027 (class age 18). Class age is the age
+    # on April 1, so the rule is class_age <= 17 (high school year 3 = class age 17); DOMAIN.md's
+    # "class_age <= 18" is one year too many.
     born = date(2008, 4, 2)
     assert class_age(born, 2026) == 17
     assert class_age(born, 2027) == 18

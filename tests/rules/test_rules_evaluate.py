@@ -30,7 +30,7 @@ def program(pid: str, expression: str, *, per_child: bool) -> CompiledProgram:
 # Entered youngest first, so input order differs from birth order.
 THREE = ("2024-04-02", "2015-05-01", "2020-04-01")
 THIRD_CHILD = program(
-    "jidou-teate-3", "child.birth_order >= 3 and child.class_age <= 18", per_child=True
+    "jidou-teate-3", "child.birth_order >= 3 and child.class_age <= 17", per_child=True
 )
 UNDER_THREE = program("under-3", "child.age < 3", per_child=True)
 SCHOOL = program("school", "child.grade != null and child.grade <= 6", per_child=True)
@@ -41,7 +41,7 @@ def test_third_child_program_names_the_third_born_child() -> None:
     (match,) = evaluate_family(context(*THREE), [THIRD_CHILD])
     assert match.eligible
     assert match.children == [0]  # the youngest, entered first, is 第3子
-    assert match.explanation.held == ["child.birth_order >= 3", "child.class_age <= 18"]
+    assert match.explanation.held == ["child.birth_order >= 3", "child.class_age <= 17"]
     assert not match.near_miss
 
 
