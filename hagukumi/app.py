@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.webhook import line_webhook
 from hagukumi.metrics import Metrics
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
+from bot import api as bot_api
 from registry import api as registry_api
 from registry.auth import RateLimiter, find_key, retry_after_header
 from registry.db import create_engine, session_factory
@@ -30,7 +32,12 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 
-API_TABLES: list[RouteTable] = [registry_api.routes]
+API_TABLES: list[RouteTable] = [registry_api.routes, bot_api.routes]
+SANDBOX_LINE_PREFIX = "/_line"
+EMULATOR_SECRET = "emulator-secret"
+EMULATOR_TOKEN = "emulator-token"
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
+RICH_MENU_TASK: web.AppKey[Any] = web.AppKey("rich_menu_task", object)
 VERSION = "0.1.0"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -91,6 +98,76 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _bot(app: web.Application) -> AsyncIterator[None]:
+    """The LINE side: SDK clients, the event pipeline, drained on shutdown."""
+    from sqlmodel import select
+
+    from bot.handlers import dispatcher
+    from bot.line import REAL_API, LineApi
+    from bot.service import BotDeps, BotService
+    from bot.state import ConversationStore
+    from bot.webhook import BOT, CHANNEL_SECRET
+    from registry.models import Municipality
+
+    settings = app[SETTINGS]
+    if settings.sandbox:
+        base_url = settings.public_url.rstrip("/") + SANDBOX_LINE_PREFIX
+        token = EMULATOR_TOKEN
+    else:
+        base_url = settings.line_api_base_url or REAL_API
+        token = settings.line_channel_access_token or ""
+    line = LineApi(base_url, token)
+    await line.open()
+    sessions = app[registry_api.SESSIONS]
+    async with sessions() as session:
+        rows = (await session.exec(select(Municipality))).all()
+    municipalities = [
+        (m.code, m.name_ja, m.name_en, m.kana)
+        for m in rows
+        if m.kind in {"ward", "city", "town", "village"}
+    ]
+    deps = BotDeps(
+        sessions=sessions,
+        redis=app[REDIS],
+        line=line,
+        catalog=app[registry_api.CATALOG],
+        conversations=ConversationStore(app[REDIS]),
+        zone=settings.zone,
+        clock=app[CLOCK],
+        municipalities=sorted(municipalities),
+        public_url=settings.public_url,
+        count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),
+    )
+    service = BotService(deps, dispatcher())
+    app[BOT] = service
+    app[CHANNEL_SECRET] = (
+        EMULATOR_SECRET if settings.sandbox else settings.line_channel_secret or ""
+    )
+    rich_menu_task = asyncio.get_running_loop().create_task(_rich_menu(line, settings.sandbox))
+    app[RICH_MENU_TASK] = rich_menu_task
+    yield
+    await service.drain()
+    if not rich_menu_task.done():
+        rich_menu_task.cancel()
+    await line.close()
+
+
+async def _rich_menu(line: Any, sandbox: bool) -> None:
+    from bot.richmenu import ensure_rich_menu
+
+    # In the sandbox the emulator answers on this very server, which is only listening once
+    # start-up is over: try again for a while rather than fail the start.
+    for attempt in range(20):
+        try:
+            await ensure_rich_menu(line)
+            return
+        except Exception as exc:
+            if attempt == 19:
+                log.error("rich menu not set up", extra={"error": repr(exc)})
+                return
+            await asyncio.sleep(0.5 if sandbox else 5)
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Database and Redis both answer."""
     checks: dict[str, str] = {}
@@ -122,7 +199,12 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-def create_app(settings: Settings, *, today: Callable[[], Any] | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    today: Callable[[], Any] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> web.Application:
     """Assemble the web app: every door, with its resources opened in cleanup_ctx."""
     app_metrics = Metrics()
     app = web.Application(
@@ -135,7 +217,22 @@ def create_app(settings: Settings, *, today: Callable[[], Any] | None = None) ->
     app[registry_api.CATALOG] = Catalog()
     app[registry_api.TODAY] = today or (lambda: datetime.now(settings.zone).date())
     app[OPENAPI] = build_openapi(API_TABLES, title="Hagukumi API", version=VERSION)
+    app[CLOCK] = clock or (lambda: datetime.now(UTC))
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_bot)
+    app.router.add_post("/line/webhook", line_webhook)
+    if settings.sandbox:
+        from integrations.line_emulator import EmulatorConfig, create_emulator_app
+
+        emulator = create_emulator_app(
+            EmulatorConfig(
+                channel_access_token=EMULATOR_TOKEN,
+                channel_secret=EMULATOR_SECRET,
+                webhook_url=settings.public_url.rstrip("/") + "/line/webhook",
+                spec_path=settings.shared_dir / "line-openapi" / "messaging-api.yml",
+            )
+        )
+        app.add_subapp(SANDBOX_LINE_PREFIX, emulator)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -55,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     elig.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
     elig.add_argument("--json", action="store_true", help="print the API's JSON answer")
 
+    emu = sub.add_parser(
+        "line-emulator", help="run the LINE platform emulator (a local stand-in for LINE)"
+    )
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8081)
+    emu.add_argument("--webhook-url", default=None, help="where to post webhook events")
+    emu.add_argument("--channel-secret", default="emulator-secret")
+    emu.add_argument("--channel-access-token", default="emulator-token")
+    emu.add_argument("--monthly-limit", type=int, default=None, help="messages a month")
+    emu.add_argument("--fail-rate", type=float, default=0.0, help="fraction answered 500")
+    emu.add_argument("--latency-ms", type=int, default=0)
+
     imp = sub.add_parser("import-registry", help="import Tokyo registry JSON files")
     imp.add_argument("files", type=Path, nargs="+")
     return parser
@@ -79,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(settings, args)
+        if args.command == "line-emulator":
+            return _line_emulator(settings, args)
         return asyncio.run(_run(settings, args))
     except CliError as exc:
         print(f"hagukumi: {exc}", file=sys.stderr)
@@ -221,6 +236,24 @@ async def _import_registry(sessions: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _line_emulator(settings: Settings, args: argparse.Namespace) -> int:
+    from integrations.line_emulator import EmulatorConfig, run_emulator
+
+    if not 0.0 <= args.fail_rate <= 1.0:
+        raise CliError("--fail-rate is a fraction from 0 to 1")
+    config = EmulatorConfig(
+        channel_access_token=args.channel_access_token,
+        channel_secret=args.channel_secret,
+        webhook_url=args.webhook_url,
+        monthly_limit=args.monthly_limit,
+        fail_rate=args.fail_rate,
+        latency_ms=args.latency_ms,
+        spec_path=settings.shared_dir / "line-openapi" / "messaging-api.yml",
+    )
+    asyncio.run(run_emulator(config, args.host, args.port))
+    return 0
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -248,6 +281,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
+    if "HAGUKUMI_PUBLIC_URL" not in os.environ:
+        reach = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
+        settings = settings.model_copy(update={"public_url": f"http://{reach}:{args.port}"})
     asyncio.run(prepare())
     base = f"http://{args.host}:{args.port}"
     banner = [
@@ -259,6 +295,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         f"  database     {_safe_url(settings.database_url)}",
         f"  redis        {settings.redis_url}",
     ]
+    if settings.sandbox:
+        line = settings.public_url.rstrip("/") + "/_line"
+        banner.append(f"  LINE         sandbox: built-in emulator at {line}")
+        banner.append(f"  chat as a parent  {line}/_emulator/")
+    else:
+        banner.append(f"  LINE         {settings.line_api_base_url or 'https://api.line.me'}")
+    banner.append(f"  webhook      {base}/line/webhook")
     if DEMO_KEY_FILE.exists():
         banner.append(f"  demo API key {DEMO_KEY_FILE.read_text().strip()}  (operator)")
     banner.append("")

@@ -33,6 +33,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.bot_events = Counter(
+            "hagukumi_bot_events_total",
+            "LINE webhook events by what became of them",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+
     def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
         """Count and time every request by its route template (never the raw path)."""
 

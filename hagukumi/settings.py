@@ -30,7 +30,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, alias="HAGUKUMI_MAX_BODY_BYTES")
     line_channel_secret: str | None = Field(None, alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: str | None = Field(None, alias="LINE_CHANNEL_ACCESS_TOKEN")
-    line_api_base_url: str = Field("https://api.line.me", alias="LINE_API_BASE_URL")
+    line_api_base_url: str | None = Field(
+        None, alias="LINE_API_BASE_URL", description="default https://api.line.me"
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8080",
+        alias="HAGUKUMI_PUBLIC_URL",
+        description="where this server is reached (the sandbox emulator posts webhooks here)",
+    )
     shared_dir: Path = Field(PROJECT_ROOT.parent / "shared", alias="HAGUKUMI_SHARED_DIR")
     log_level: str = Field("INFO", alias="HAGUKUMI_LOG_LEVEL")
 
@@ -45,6 +52,11 @@ class Settings(BaseSettings):
     def _rate_form(cls, value: str) -> str:
         parse_rate_limit(value)
         return value
+
+    @property
+    def sandbox(self) -> bool:
+        """No LINE credentials: the built-in LINE platform emulator stands in for LINE."""
+        return not (self.line_channel_secret and self.line_channel_access_token)
 
     @property
     def zone(self) -> ZoneInfo:

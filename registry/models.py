@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
@@ -106,3 +106,83 @@ class ProgramVersion(SQLModel, table=True):
     status: str = Field(max_length=16)
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts()
+
+
+class Family(SQLModel, table=True):
+    """A household that follows the service (LINE) or was registered by an app backend.
+
+    Before consent only the LINE user ID is stored; personal fields stay empty.
+    """
+
+    __tablename__ = "family"
+
+    id: int | None = Field(default=None, primary_key=True)
+    line_user_id: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    state: str = Field(default="new", max_length=16)  # new, active, blocked, deleted
+    consented_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    onboarded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    blocked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    municipality: str | None = Field(default=None, max_length=6)
+    pregnant: bool = False
+    due_date: date | None = None
+    single_parent: bool | None = None
+    household_income: int | None = None
+    resident_tax_exempt: bool | None = None
+    public_assistance: bool | None = None
+    language: str = Field(default="ja", max_length=2)
+    preferences: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Child(SQLModel, table=True):
+    """A child of a family (personal data: deleted with the family's data)."""
+
+    __tablename__ = "child"
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(foreign_key="family.id", index=True)
+    birth_date: date
+    disability: bool = False
+    daycare: str = Field(default="none", max_length=16)
+    created_at: datetime = _ts()
+
+
+class ProgramAction(SQLModel, table=True):
+    """Something a family did about a program, e.g. "I applied" (stops its reminders)."""
+
+    __tablename__ = "program_action"
+    __table_args__ = (
+        UniqueConstraint("family_id", "program_id", "kind", name="uq_program_action"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(foreign_key="family.id", index=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    kind: str = Field(default="applied", max_length=16)
+    created_at: datetime = _ts()
+
+
+class Review(SQLModel, table=True):
+    """A rating of the service; stays (without its comment) when the family is deleted."""
+
+    __tablename__ = "review"
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int | None = Field(default=None, foreign_key="family.id", index=True)
+    service: str = Field(default="bot", max_length=32)
+    rating: int
+    comment: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = _ts()
+
+
+class WebhookEvent(SQLModel, table=True):
+    """A LINE webhook event already handled (the durable half of de-duplication)."""
+
+    __tablename__ = "webhook_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = _ts()

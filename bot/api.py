@@ -1,0 +1,46 @@
+"""The bot's public `/api/v1` route: the summary of parents' ratings."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from registry import families
+from registry.api import SESSIONS
+from registry.web import RouteTable, json_model
+
+routes = RouteTable()
+
+
+class ServiceRating(BaseModel):
+    """Average rating and count of one service."""
+
+    service: str
+    average: float
+    count: int
+
+
+class ReviewSummary(BaseModel):
+    """Ratings per service; no personal data."""
+
+    services: list[ServiceRating]
+
+
+@routes.add(
+    "GET",
+    "/api/v1/reviews/summary",
+    summary="Average rating and count per service (no personal data)",
+    tag="reviews",
+    responses={200: ReviewSummary},
+)
+async def review_summary(request: web.Request) -> web.Response:
+    """Public summary of the ratings parents gave."""
+    async with request.app[SESSIONS]() as session:
+        rows = await families.review_summary(session)
+    return json_model(
+        ReviewSummary(
+            services=[
+                ServiceRating(service=s, average=round(avg, 2), count=n) for s, avg, n in rows
+            ]
+        )
+    )

@@ -1,0 +1,216 @@
+"""The bot's event pipeline: de-duplicate, order per user, handle, reply.
+
+The webhook only verifies and hands events here; each event is then handled in a tracked
+background task, one user's events strictly in order (also across processes, by a Redis lock),
+and every task is drained on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from linebot.v3.webhooks import (
+    FollowEvent,
+    LocationMessageContent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.dispatch import Dispatcher, Turn, parse_postback
+from bot.line import LineApi
+from bot.state import ConversationStore, user_key
+from registry import families
+from registry.db import transaction
+from registry.eligibility import Catalog
+
+log = logging.getLogger(__name__)
+
+DEDUP_TTL_SECONDS = 7 * 24 * 3600
+LOCK_TTL_MS = 30_000
+
+
+@dataclass
+class BotDeps:
+    """What handlers may use."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Any
+    line: LineApi
+    catalog: Catalog
+    conversations: ConversationStore
+    zone: Any
+    clock: Callable[[], datetime]
+    municipalities: list[tuple[str, str, str, str]]  # code, name_ja, name_en, kana
+    public_url: str
+    count_event: Callable[[str, str], None] = lambda kind, outcome: None
+
+
+def event_kind(event: Any) -> str:
+    """follow, unfollow, text, postback, location or other."""
+    if isinstance(event, FollowEvent):
+        return "follow"
+    if isinstance(event, UnfollowEvent):
+        return "unfollow"
+    if isinstance(event, PostbackEvent):
+        return "postback"
+    if isinstance(event, MessageEvent):
+        if isinstance(event.message, TextMessageContent):
+            return "text"
+        if isinstance(event.message, LocationMessageContent):
+            return "location"
+    return "other"
+
+
+def _user_id(event: Any) -> str | None:
+    source = getattr(event, "source", None)
+    return getattr(source, "user_id", None) if source is not None else None
+
+
+class BotService:
+    """Handles webhook events in the background, in order per user, once each."""
+
+    def __init__(self, deps: BotDeps, dispatcher: Dispatcher) -> None:
+        self.deps = deps
+        self.dispatcher = dispatcher
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        self.handled = 0
+
+    def accept(self, events: Iterable[Any]) -> None:
+        """Queue events for handling; returns at once."""
+        for event in events:
+            user = _user_id(event) or "-"
+            previous = self._chains.get(user)
+            task = asyncio.get_running_loop().create_task(self._after(previous, event))
+            self._chains[user] = task
+            self._tasks.add(task)
+            task.add_done_callback(lambda t, u=user: self._done(t, u))
+
+    def _done(self, task: asyncio.Task[None], user: str) -> None:
+        self._tasks.discard(task)
+        if self._chains.get(user) is task:
+            del self._chains[user]
+
+    async def _after(self, previous: asyncio.Task[None] | None, event: Any) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        try:
+            await self.handle(event)
+        except Exception:
+            log.exception(
+                "webhook event failed", extra={"event_type": getattr(event, "type", "?")}
+            )
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for every event in hand (on shutdown)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    async def idle(self) -> None:
+        """Wait until nothing is in hand (for tests)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    async def _first_time(self, event_id: str) -> bool:
+        # Redis answers fast for every process; the database record survives a Redis restart.
+        fresh = await self.deps.redis.set(
+            f"hagukumi:webhook:{event_id}", "1", nx=True, ex=DEDUP_TTL_SECONDS
+        )
+        if not fresh:
+            return False
+        try:
+            async with transaction(self.deps.sessions) as session:
+                return await families.remember_webhook_event(session, event_id)
+        except IntegrityError:
+            return False
+
+    async def _lock(self, user: str) -> str:
+        token = secrets.token_hex(8)
+        key = f"hagukumi:userlock:{user_key(user)}"
+        for _ in range(600):
+            if await self.deps.redis.set(key, token, nx=True, px=LOCK_TTL_MS):
+                return token
+            await asyncio.sleep(0.05)
+        return token  # a stuck lock expires by itself; go on rather than drop the event
+
+    async def _unlock(self, user: str, token: str) -> None:
+        key = f"hagukumi:userlock:{user_key(user)}"
+        if await self.deps.redis.get(key) == token:
+            await self.deps.redis.delete(key)
+
+    async def handle(self, event: Any) -> None:
+        """Handle one event: once, never in standby, replies sent after the data is saved."""
+        kind = event_kind(event)
+        event_id = getattr(event, "webhook_event_id", None)
+        user = _user_id(event)
+        pseudonym = user_key(user) if user else "-"
+        count = self.deps.count_event
+        if event_id and not await self._first_time(event_id):
+            log.info("duplicate webhook event ignored", extra={"user": pseudonym, "kind": kind})
+            count(kind, "duplicate")
+            return
+        if getattr(event, "mode", "active") == "standby":
+            log.info("standby event not answered", extra={"user": pseudonym, "kind": kind})
+            count(kind, "standby")
+            return
+        if kind == "other" or user is None:
+            log.info("event ignored", extra={"type": getattr(event, "type", "?"), "kind": kind})
+            count(kind, "ignored")
+            return
+        token = await self._lock(user)
+        try:
+            replies = await self._run_turn(event, kind, user)
+        finally:
+            await self._unlock(user, token)
+        self.handled += 1
+        count(kind, "handled")
+        reply_token = getattr(event, "reply_token", None)
+        if replies and reply_token:
+            if len(replies) > 5:
+                log.warning("reply cut to 5 messages", extra={"count": len(replies)})
+            await self.deps.line.reply(reply_token, replies[:5])
+
+    async def _run_turn(self, event: Any, kind: str, user: str) -> list[Any]:
+        conversations = self.deps.conversations
+        state = await conversations.load(user)
+        async with transaction(self.deps.sessions) as session:
+            family = await families.get_or_create_line_family(session, user)
+            turn = Turn(
+                event=event,
+                kind=kind,
+                user_id=user,
+                family=family,
+                session=session,
+                state=state,
+                deps=self.deps,
+                now=self.deps.clock().astimezone(UTC),
+            )
+            if kind == "text":
+                turn.text = event.message.text.strip()
+            elif kind == "postback":
+                turn.postback = parse_postback(event.postback.data)
+                turn.postback_params = dict(event.postback.params or {})
+            handled = await self.dispatcher.dispatch(turn)
+            if not handled:
+                log.info("no handler", extra={"kind": kind, "user": user_key(user)})
+        if turn.state.get("_clear"):
+            await conversations.clear(user)
+        else:
+            await conversations.save(user, turn.state)
+        return turn.replies
+
+
+def now_utc() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
