@@ -11,11 +11,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
+from bot import api as bot_api
 from bot.webhook import line_webhook
 from hagukumi.metrics import Metrics
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
-from bot import api as bot_api
 from registry import api as registry_api
 from registry.auth import RateLimiter, find_key, retry_after_header
 from registry.db import create_engine, session_factory
