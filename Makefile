@@ -32,6 +32,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/eligibility.py
+	$(BIN)/python benchmarks/webhook.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -35,6 +35,7 @@ class LineWorld:
         self.emulator = emulator_app[EMULATOR]
         self.emulator_url = emulator_url
         self.sessions = sessions
+        self.webhook_url = ""
         self.http = aiohttp.ClientSession()
 
     async def close(self) -> None:
@@ -152,6 +153,7 @@ async def line_world(settings: Settings, sessions: Any) -> AsyncIterator[LineWor
 
     emulator_app[EMULATOR].config.webhook_url = webhook
     world = LineWorld(app, emulator_app, emulator_url, sessions)
+    world.webhook_url = webhook
     # The rich menu is set up in the background at start-up; let it finish.
     from hagukumi.app import RICH_MENU_TASK
 

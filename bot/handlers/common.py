@@ -1,0 +1,176 @@
+"""What every topic's handlers share: routers with custom matches, language, dates, menus."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from bot import messages as m
+from bot.dispatch import Dispatcher, Handler, Router, Turn
+from bot.state import user_key
+from bot.texts import format_date, language, t
+from registry import families
+
+log = logging.getLogger(__name__)
+
+TOKYO = "130001"
+MAX_CHILD_AGE_YEARS = 18
+MAX_DUE_DAYS = 300
+
+
+class TopicRouter(Router):
+    """A router that may also match on any condition (e.g. "not consented yet")."""
+
+    def when(self, kind: str, match: Callable[[Turn], bool]) -> Callable[[Handler], Handler]:
+        """Handle events of a route kind (postback, awaiting, text, ...) for which match holds."""
+        return self._add(kind, match)
+
+
+class SafeDispatcher(Dispatcher):
+    """The dispatcher, plus what holds for every event: a tap ends any typed-answer step."""
+
+    async def dispatch(self, turn: Turn) -> bool:
+        """Run the first matching handler (a postback first forgets an awaited typed answer)."""
+        if turn.kind == "postback":
+            turn.state.pop("await", None)
+        return await super().dispatch(turn)
+
+
+def consented(turn: Turn) -> bool:
+    """The family agreed to the privacy notice (and did not delete its data since)."""
+    return turn.family.consented_at is not None and turn.family.state != "deleted"
+
+
+def lang_of(turn: Turn) -> str:
+    """The language to answer in: the family's, or before consent the one asked for this chat.
+
+    Before consent nothing is stored in the database, so the wish lives only in the
+    conversation state (Redis, 30 minutes).
+    """
+    if consented(turn):
+        return language(turn.family.language)
+    return language(turn.state.get("lang"))
+
+
+def today(turn: Turn) -> date:
+    """Today where the parents live (Asia/Tokyo)."""
+    return turn.now.astimezone(turn.deps.zone).date()
+
+
+def birth_range(turn: Turn) -> tuple[date, date]:
+    """Earliest and latest birth date a parent may enter: 18 years ago up to today."""
+    day = today(turn)
+    return years_before(day, MAX_CHILD_AGE_YEARS), day
+
+
+def parse_day(value: Any) -> date | None:
+    """A date from a picker (`YYYY-MM-DD`), or None for anything else."""
+    if not isinstance(value, str) or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def picked_date(turn: Turn) -> date | None:
+    """The date a date picker sent back with this postback."""
+    return parse_day(turn.postback_params.get("date"))
+
+
+def check_birth(turn: Turn, day: date | None) -> str | None:
+    """Why this birth date is refused (a text for the parent), or None when it is fine."""
+    lang = lang_of(turn)
+    low, high = birth_range(turn)
+    if day is None:
+        return t("date.invalid", lang)
+    if day > high:
+        return t("date.future_birth", lang, date=m_date(day, lang))
+    if day < low:
+        return t("date.too_old", lang, date=m_date(day, lang))
+    return None
+
+
+def check_due(turn: Turn, day: date | None) -> str | None:
+    """Why this due date is refused, or None: today up to 300 days from now."""
+    lang = lang_of(turn)
+    if day is None:
+        return t("date.invalid", lang)
+    low, high = due_range(turn)
+    if not low <= day <= high:
+        return t("date.due_range", lang, date=m_date(day, lang))
+    return None
+
+
+def due_range(turn: Turn) -> tuple[date, date]:
+    """Earliest and latest due date: today up to 300 days from now."""
+    start = today(turn)
+    return start, start + timedelta(days=MAX_DUE_DAYS)
+
+
+def m_date(day: date, lang: str) -> str:
+    """A date in the parent's language."""
+    return format_date(day, lang)
+
+
+def years_before(day: date, years: int) -> date:
+    """The same calendar day `years` earlier (February 29 becomes February 28)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def municipality_name(turn: Turn, code: str | None, lang: str) -> str:
+    """The name of a municipality (or Tokyo) in the parent's language."""
+    if code == TOKYO:
+        return "東京都" if lang == "ja" else "Tokyo"
+    for entry in turn.deps.municipalities:
+        if entry[0] == code:
+            return entry[1] if lang == "ja" else entry[2]
+    return code or "-"
+
+
+def is_municipality(turn: Turn, code: Any) -> bool:
+    """One of the municipalities the bot serves (Tokyo's 62)."""
+    return isinstance(code, str) and any(entry[0] == code for entry in turn.deps.municipalities)
+
+
+def menu_actions(lang: str, *, include_delete: bool = False) -> list[Any]:
+    """Quick replies that lead to every part of the bot."""
+    actions = [
+        m.postback(t("menu.programs.label", lang), "menu.programs"),
+        m.postback(t("menu.daycare.label", lang), "menu.daycare"),
+        m.postback(t("menu.settings.label", lang), "menu.settings"),
+        m.postback(t("menu.family.label", lang), "menu.family"),
+        m.postback(t("menu.rate.label", lang), "menu.rate"),
+        m.postback(t("menu.help.label", lang), "menu.help"),
+        m.say_action(t("menu.language.label", lang), "日本語" if lang == "en" else "English"),
+    ]
+    if include_delete:
+        actions.append(m.postback(t("menu.delete.label", lang), "del.ask"))
+    return actions
+
+
+def stale(turn: Turn) -> None:
+    """Answer a button from an old message (or a forged postback) kindly."""
+    log.info(
+        "stale or unknown postback",
+        extra={"user": user_key(turn.user_id), "action": (turn.action or "")[:40]},
+    )
+    lang = lang_of(turn)
+    turn.say(m.text(t("stale.button", lang), menu_actions(lang)))
+
+
+async def save_preferences(turn: Turn, **changes: Any) -> dict[str, Any]:
+    """Merge changes into the family's notification preferences (a new dict: JSON columns
+    only notice reassignment)."""
+    family = turn.family
+    merged = {**(family.preferences or {}), **changes}
+    family.preferences = merged
+    families.touch(family)
+    turn.session.add(family)
+    await turn.session.flush()
+    return merged

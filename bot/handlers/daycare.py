@@ -1,0 +1,22 @@
+"""保育園をさがす: daycare search is coming (integrations' one-stop service); say so kindly."""
+
+from __future__ import annotations
+
+from bot import messages as m
+from bot.dispatch import Turn
+from bot.handlers.common import TopicRouter, lang_of, menu_actions
+from bot.texts import t
+
+router = TopicRouter("daycare")
+
+
+def show_daycare(turn: Turn) -> None:
+    """Coming soon."""
+    lang = lang_of(turn)
+    turn.say(m.text(t("daycare.soon", lang), menu_actions(lang)))
+
+
+@router.postback("menu.daycare")
+async def on_menu_daycare(turn: Turn) -> None:
+    """Rich menu 保育園をさがす."""
+    show_daycare(turn)

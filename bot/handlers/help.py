@@ -1,0 +1,107 @@
+"""Free text: keyword intents in Japanese and English, help, and the fallbacks.
+
+Intents are tried in the order below (the first keyword found wins), after any step that awaits
+a typed answer. Anything else gets the help text with quick replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot import messages as m
+from bot.dispatch import Turn
+from bot.handlers.common import TopicRouter, lang_of, menu_actions, stale
+from bot.handlers.daycare import show_daycare
+from bot.handlers.delete import ask_deletion
+from bot.handlers.family import set_language, show_family
+from bot.handlers.programs import show_programs
+from bot.handlers.review import ask_rating
+from bot.handlers.settings import show_settings
+from bot.texts import t
+
+router = TopicRouter("help")
+
+
+def show_help(turn: Turn, lead: str | None = None) -> None:
+    """What the bot can do, with a button for each."""
+    lang = lang_of(turn)
+    body = t("help.body", lang)
+    turn.say(
+        m.text(f"{lead}\n\n{body}" if lead else body, menu_actions(lang, include_delete=True))
+    )
+
+
+async def _english(turn: Turn) -> None:
+    await set_language(turn, "en")
+
+
+async def _japanese(turn: Turn) -> None:
+    await set_language(turn, "ja")
+
+
+async def _programs(turn: Turn) -> None:
+    await show_programs(turn)
+
+
+async def _daycare(turn: Turn) -> None:
+    show_daycare(turn)
+
+
+async def _settings(turn: Turn) -> None:
+    show_settings(turn)
+
+
+async def _family(turn: Turn) -> None:
+    await show_family(turn)
+
+
+async def _delete(turn: Turn) -> None:
+    ask_deletion(turn)
+
+
+async def _rate(turn: Turn) -> None:
+    ask_rating(turn)
+
+
+async def _help(turn: Turn) -> None:
+    show_help(turn)
+
+
+INTENTS: list[tuple[tuple[str, ...], Callable[[Turn], Awaitable[None]]]] = [
+    (("english", "英語"), _english),
+    (("日本語", "japanese"), _japanese),
+    (("削除", "退会", "delete"), _delete),
+    (("保育園", "保育所", "daycare", "nursery"), _daycare),
+    (("支援", "手当", "もらえる", "support", "benefit", "program", "allowance"), _programs),
+    (("設定", "通知", "settings", "notification"), _settings),
+    (("家族", "子ども", "子供", "こども", "family", "child"), _family),
+    (("評価", "レビュー", "review", "rating", "feedback"), _rate),
+    (("ヘルプ", "help", "使い方", "メニュー", "menu"), _help),
+]
+
+for _keywords, _handler in INTENTS:
+    router.text(*_keywords)(_handler)
+
+
+@router.postback("menu.help")
+async def on_menu_help(turn: Turn) -> None:
+    """Rich menu ヘルプ."""
+    show_help(turn)
+
+
+@router.fallback()
+async def on_anything_else(turn: Turn) -> None:
+    """Text no intent took: help with quick replies."""
+    show_help(turn, t("help.unknown", lang_of(turn)))
+
+
+@router.when("postback", lambda _turn: True)
+async def on_unknown_postback(turn: Turn) -> None:
+    """A postback no handler knows (an old button or a forged one): answered kindly."""
+    stale(turn)
+
+
+@router.location()
+async def on_location(turn: Turn) -> None:
+    """A shared location with nothing awaiting it (daycare search will use it later)."""
+    show_help(turn)

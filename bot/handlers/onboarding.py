@@ -1,0 +1,447 @@
+"""Onboarding after consent, in taps: municipality, children (or a due date), two optional
+questions, a summary to confirm; then at once the programs the family can get.
+
+The answers in progress live in the conversation state (`state["onb"]`, 30 minutes); nothing
+reaches the database before the parent confirms the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from bot import messages as m
+from bot.dispatch import Turn
+from bot.handlers.common import (
+    TopicRouter,
+    birth_range,
+    check_birth,
+    check_due,
+    due_range,
+    is_municipality,
+    lang_of,
+    m_date,
+    municipality_name,
+    parse_day,
+    picked_date,
+    stale,
+    today,
+)
+from bot.handlers.places import Found, Gazetteer
+from bot.state import user_key
+from bot.texts import format_born, t
+from registry import families
+from rules.ages import age_years
+from rules.profile import MAX_CHILDREN, ChildInput
+
+log = logging.getLogger(__name__)
+
+router = TopicRouter("onboarding")
+
+_GAZETTEERS: list[tuple[Any, Gazetteer]] = []
+
+
+def gazetteer(turn: Turn) -> Gazetteer:
+    """The municipality finder over the bot's municipalities (built once)."""
+    source = turn.deps.municipalities
+    for known, found in _GAZETTEERS:
+        if known is source:
+            return found
+    built = Gazetteer(source)
+    _GAZETTEERS[:] = [(source, built)]
+    return built
+
+
+def municipality_actions(turn: Turn, codes: list[str], action: str, other: str) -> list[Any]:
+    """Quick replies naming municipalities (postback carries the code) plus "other"."""
+    lang = lang_of(turn)
+    actions: list[Any] = [
+        m.postback(
+            municipality_name(turn, code, lang),
+            action,
+            c=code,
+            display=municipality_name(turn, code, lang),
+        )
+        for code in codes[:12]
+    ]
+    actions.append(m.postback(t("onb.muni.other.label", lang), other))
+    return actions
+
+
+async def start_onboarding(turn: Turn, *, lead: str | None = None) -> None:
+    """Begin (or begin again) with the municipality question."""
+    turn.state["onb"] = {
+        "step": "muni",
+        "children": [],
+        "due": None,
+        "muni": None,
+        "single": None,
+        "tax": None,
+    }
+    _ask_municipality(turn, lead)
+
+
+def _ask_municipality(turn: Turn, lead: str | None) -> None:
+    lang = lang_of(turn)
+    codes = gazetteer(turn).common()
+    body = t("onb.muni.ask", lang) if lead is None else lead + "\n" + t("onb.muni.ask", lang)
+    turn.say(m.text(body, municipality_actions(turn, codes, "onb.muni", "onb.muni.other")))
+    turn.state["await"] = "onb.muni"
+
+
+async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
+    """Ask the question the parent is at (or begin, when nothing is in progress)."""
+    onb = _progress(turn)
+    if onb is None:
+        await start_onboarding(turn, lead=lead)
+        return
+    lang = lang_of(turn)
+    step = onb.get("step")
+    if step == "muni" or not onb.get("muni"):
+        _ask_municipality(turn, lead)
+        return
+    if lead:
+        turn.say(m.text(lead))
+    if step == "single":
+        turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, "onb.single")))
+    elif step == "tax":
+        turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, "onb.tax")))
+    elif step == "confirm":
+        _summary(turn, onb)
+    else:
+        ask_children(turn, first=not onb.get("children") and not onb.get("due"))
+
+
+def answer_found(turn: Turn, found: Found, query: str, *, action: str, other: str) -> str | None:
+    """Turn a search result into a code (sure) or a question with candidates (None)."""
+    lang = lang_of(turn)
+    if found.code is not None:
+        return found.code
+    if found.candidates:
+        turn.say(
+            m.text(
+                t("onb.muni.candidates", lang, query=m.clip(query, 40)),
+                municipality_actions(turn, found.candidates, action, other),
+            )
+        )
+    else:
+        turn.say(
+            m.text(
+                t("onb.muni.not_found", lang, query=m.clip(query, 40)),
+                municipality_actions(turn, gazetteer(turn).common(), action, other),
+            )
+        )
+    return None
+
+
+def _progress(turn: Turn) -> dict[str, Any] | None:
+    onb = turn.state.get("onb")
+    return onb if isinstance(onb, dict) else None
+
+
+async def _expired(turn: Turn) -> None:
+    """A step's button without onboarding in progress (timed out, or an old message)."""
+    if turn.family.onboarded_at is not None:
+        stale(turn)
+        return
+    await start_onboarding(turn, lead=t("onb.expired", lang_of(turn)))
+
+
+@router.awaiting("onb.muni")
+async def on_municipality_text(turn: Turn) -> None:
+    """A typed municipality, matched loosely (kanji, kana, English, typos)."""
+    lang = lang_of(turn)
+    if _progress(turn) is None:
+        await start_onboarding(turn)
+        return
+    if not turn.text:
+        turn.say(m.text(t("onb.muni.need_text", lang)))
+        return
+    found = gazetteer(turn).find(turn.text)
+    code = answer_found(turn, found, turn.text, action="onb.muni", other="onb.muni.other")
+    if code is None:
+        return
+    if not found.exact:
+        turn.say(
+            m.text(
+                t(
+                    "onb.muni.guessed",
+                    lang,
+                    query=m.clip(turn.text, 40),
+                    name=municipality_name(turn, code, lang),
+                )
+            )
+        )
+    await _set_municipality(turn, code)
+
+
+@router.postback("onb.muni")
+async def on_municipality_tap(turn: Turn) -> None:
+    """A municipality picked from the quick replies (the code is checked: forged ones fail)."""
+    if _progress(turn) is None:
+        await _expired(turn)
+        return
+    code = turn.postback.get("c")
+    if not is_municipality(turn, code):
+        lang = lang_of(turn)
+        turn.say(
+            m.text(
+                t("onb.muni.invalid", lang),
+                municipality_actions(turn, gazetteer(turn).common(), "onb.muni", "onb.muni.other"),
+            )
+        )
+        turn.state["await"] = "onb.muni"
+        return
+    assert code is not None
+    await _set_municipality(turn, code)
+
+
+@router.postback("onb.muni.other")
+async def on_municipality_other(turn: Turn) -> None:
+    """ "Other": ask the parent to type the name."""
+    if _progress(turn) is None:
+        await _expired(turn)
+        return
+    turn.say(m.text(t("onb.muni.type", lang_of(turn))))
+    turn.state["await"] = "onb.muni"
+
+
+async def _set_municipality(turn: Turn, code: str) -> None:
+    onb = _progress(turn)
+    assert onb is not None
+    onb["muni"] = code
+    onb["step"] = "children"
+    turn.state.pop("await", None)
+    lang = lang_of(turn)
+    turn.say(m.text(t("onb.muni.set", lang, name=municipality_name(turn, code, lang))))
+    ask_children(turn, first=not onb["children"] and not onb.get("due"))
+
+
+def ask_children(turn: Turn, *, first: bool) -> None:
+    """The birth date picker, the due date picker, and "that's all" once one is given."""
+    lang = lang_of(turn)
+    onb = _progress(turn) or {}
+    low, high = birth_range(turn)
+    due_low, due_high = due_range(turn)
+    actions: list[Any] = [
+        m.date_picker(
+            t("label.pick_birth" if first else "label.add_child", lang),
+            "onb.child",
+            initial=high,
+            low=low,
+            high=high,
+        )
+    ]
+    if not onb.get("due"):
+        actions.append(
+            m.date_picker(
+                t("label.pick_due", lang), "onb.due", initial=due_low, low=due_low, high=due_high
+            )
+        )
+    if not first:
+        actions.append(
+            m.postback(t("label.done", lang), "onb.done", display=t("label.done", lang))
+        )
+    turn.say(m.text(t("onb.child.ask" if first else "onb.child.more", lang), actions))
+
+
+@router.postback("onb.child")
+async def on_child(turn: Turn) -> None:
+    """A child's birth date from the picker: never in the future, at most 18 years ago."""
+    onb = _progress(turn)
+    if onb is None or not onb.get("muni"):
+        await _expired(turn)
+        return
+    lang = lang_of(turn)
+    day = picked_date(turn)
+    problem = check_birth(turn, day)
+    if problem is not None:
+        turn.say(m.text(problem))
+        ask_children(turn, first=not onb["children"] and not onb.get("due"))
+        return
+    assert day is not None
+    if len(onb["children"]) >= MAX_CHILDREN:
+        turn.say(m.text(t("onb.child.too_many", lang, max=MAX_CHILDREN)))
+    else:
+        onb["children"].append(day.isoformat())
+        turn.say(m.text(t("onb.child.added", lang, child=format_born(day, lang))))
+    ask_children(turn, first=False)
+
+
+@router.postback("onb.due")
+async def on_due(turn: Turn) -> None:
+    """A due date from the picker: today up to 300 days ahead."""
+    onb = _progress(turn)
+    if onb is None or not onb.get("muni"):
+        await _expired(turn)
+        return
+    lang = lang_of(turn)
+    day = picked_date(turn)
+    problem = check_due(turn, day)
+    if problem is not None:
+        turn.say(m.text(problem))
+        ask_children(turn, first=not onb["children"] and not onb.get("due"))
+        return
+    assert day is not None
+    onb["due"] = day.isoformat()
+    turn.say(m.text(t("onb.due.added", lang, date=m_date(day, lang))))
+    ask_children(turn, first=False)
+
+
+def yes_no_skip(lang: str, action: str) -> list[Any]:
+    """Yes / No / Skip quick replies for an optional question."""
+    return [
+        m.postback(t(f"label.{v}", lang), action, v=v, display=t(f"label.{v}", lang))
+        for v in ("yes", "no", "skip")
+    ]
+
+
+def _answer(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+@router.postback("onb.done")
+async def on_children_done(turn: Turn) -> None:
+    """All children given: the optional questions."""
+    onb = _progress(turn)
+    if onb is None or not onb.get("muni"):
+        await _expired(turn)
+        return
+    lang = lang_of(turn)
+    if not onb["children"] and not onb.get("due"):
+        turn.say(m.text(t("onb.child.none_yet", lang)))
+        ask_children(turn, first=True)
+        return
+    onb["step"] = "single"
+    turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, "onb.single")))
+
+
+@router.postback("onb.single")
+async def on_single_parent(turn: Turn) -> None:
+    """Single parent: yes, no or skipped (unknown)."""
+    onb = _progress(turn)
+    if onb is None or not onb.get("muni"):
+        await _expired(turn)
+        return
+    lang = lang_of(turn)
+    onb["single"] = _answer(turn.postback.get("v"))
+    onb["step"] = "tax"
+    turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, "onb.tax")))
+
+
+@router.postback("onb.tax")
+async def on_tax_exempt(turn: Turn) -> None:
+    """Resident-tax exemption: yes, no or skipped; then the summary."""
+    onb = _progress(turn)
+    if onb is None or not onb.get("muni"):
+        await _expired(turn)
+        return
+    onb["tax"] = _answer(turn.postback.get("v"))
+    onb["step"] = "confirm"
+    _summary(turn, onb)
+
+
+def household_lines(
+    turn: Turn,
+    lang: str,
+    *,
+    municipality: str | None,
+    children: list[date],
+    due: date | None,
+    single: bool | None,
+    tax: bool | None,
+) -> list[str]:
+    """The household in plain words, one line each (children by birth month and age)."""
+
+    def yes_no(value: bool | None) -> str:
+        return t({True: "value.yes", False: "value.no", None: "value.unknown"}[value], lang)
+
+    on = today(turn)
+    lines = [t("summary.municipality", lang, name=municipality_name(turn, municipality, lang))]
+    for birth in sorted(children):
+        age = age_years(birth, on) if birth <= on else None
+        lines.append(t("summary.child", lang, child=format_born(birth, lang, age)))
+    if not children:
+        lines.append(t("summary.no_children", lang))
+    if due is not None:
+        lines.append(t("summary.due", lang, date=m_date(due, lang)))
+    lines.append(t("summary.single", lang, value=yes_no(single)))
+    lines.append(t("summary.tax", lang, value=yes_no(tax)))
+    lines.append(t("summary.language", lang))
+    return lines
+
+
+def _dates(values: list[Any]) -> list[date]:
+    return [d for d in (parse_day(v) for v in values) if d is not None]
+
+
+def _summary(turn: Turn, onb: dict[str, Any]) -> None:
+    lang = lang_of(turn)
+    lines = household_lines(
+        turn,
+        lang,
+        municipality=onb.get("muni"),
+        children=_dates(onb.get("children") or []),
+        due=parse_day(onb.get("due")),
+        single=onb.get("single"),
+        tax=onb.get("tax"),
+    )
+    turn.say(
+        m.text(t("onb.summary", lang, summary="\n".join(lines))),
+        m.confirm(
+            t("onb.confirm.question", lang),
+            m.postback(
+                t("onb.confirm.label", lang), "onb.ok", display=t("onb.confirm.label", lang)
+            ),
+            m.postback(t("onb.edit.label", lang), "onb.edit", display=t("onb.edit.label", lang)),
+        ),
+    )
+
+
+@router.postback("onb.ok")
+async def on_confirm(turn: Turn) -> None:
+    """Save the household, then show the programs it can get."""
+    from bot.handlers.programs import show_programs
+
+    onb = _progress(turn)
+    if onb is None or not is_municipality(turn, onb.get("muni")):
+        await _expired(turn)
+        return
+    lang = lang_of(turn)
+    births = _dates(onb.get("children") or [])
+    due = parse_day(onb.get("due"))
+    # The answers were checked when given; check again (the state could predate a day change).
+    births = [b for b in births if check_birth(turn, b) is None]
+    if due is not None and due < today(turn):
+        due = None
+    if not births and due is None:
+        turn.say(m.text(t("onb.child.none_yet", lang)))
+        ask_children(turn, first=True)
+        return
+    family = turn.family
+    await families.update_profile(
+        turn.session,
+        family,
+        municipality=onb["muni"],
+        pregnant=due is not None,
+        due_date=due,
+        single_parent=onb.get("single"),
+        resident_tax_exempt=onb.get("tax"),
+    )
+    await families.replace_children(
+        turn.session, family, [ChildInput(birth_date=b) for b in births]
+    )
+    family.onboarded_at = turn.now
+    turn.session.add(family)
+    await turn.session.flush()
+    turn.state.pop("onb", None)
+    turn.state.pop("await", None)
+    log.info("onboarded", extra={"user": user_key(turn.user_id), "children": len(births)})
+    await show_programs(turn, lead=t("onb.saved", lang))
+
+
+@router.postback("onb.edit")
+async def on_edit(turn: Turn) -> None:
+    """Start over from the municipality."""
+    await start_onboarding(turn, lead=t("onb.restart", lang_of(turn)))

@@ -1,0 +1,166 @@
+"""通知設定: which program categories to hear about, quiet hours, and the channel.
+
+Stored in `family.preferences`: {"categories_off": [...], "quiet_hours": "20:00-08:00",
+"channel": "line"}; "none" as quiet hours means notices may come at any time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import messages as m
+from bot.dispatch import Turn
+from bot.handlers.common import TopicRouter, lang_of, save_preferences
+from bot.texts import join, t
+
+router = TopicRouter("settings")
+
+CATEGORIES = (
+    "allowance",
+    "medical",
+    "health-checkup",
+    "vaccination",
+    "pregnancy",
+    "birth",
+    "daycare",
+    "after-school",
+    "single-parent",
+    "gift",
+    "consultation",
+)
+DEFAULT_QUIET = "20:00-08:00"  # HAGUKUMI_QUIET_HOURS' default
+QUIET_PRESETS = ("20:00-08:00", "21:00-07:00", "22:00-07:00", "22:00-06:00", "none")
+CHANNELS = ("line", "app")
+
+
+def preferences(turn: Turn) -> dict[str, Any]:
+    """The family's preferences with defaults filled in."""
+    stored = turn.family.preferences or {}
+    off = stored.get("categories_off")
+    return {
+        "categories_off": [c for c in off if isinstance(c, str)] if isinstance(off, list) else [],
+        "quiet_hours": stored.get("quiet_hours") or DEFAULT_QUIET,
+        "channel": stored.get("channel") if stored.get("channel") in CHANNELS else "line",
+    }
+
+
+def _quiet_label(value: str, lang: str) -> str:
+    return t("settings.quiet.none", lang) if value == "none" else value
+
+
+def _menu_actions(lang: str) -> list[Any]:
+    return [
+        m.postback(t("settings.categories.label", lang), "set.cats"),
+        m.postback(t("settings.quiet.label", lang), "set.quiet"),
+        m.postback(t("settings.channel.label", lang), "set.channel"),
+    ]
+
+
+def show_settings(turn: Turn, lead: str | None = None) -> None:
+    """The current settings and what can be changed."""
+    lang = lang_of(turn)
+    prefs = preferences(turn)
+    off = [t(f"category.{c}", lang) for c in prefs["categories_off"] if c in CATEGORIES]
+    categories = (
+        t("settings.off_list", lang, off=join(off, lang)) if off else t("settings.all_on", lang)
+    )
+    body = t(
+        "settings.show",
+        lang,
+        categories=categories,
+        quiet=_quiet_label(prefs["quiet_hours"], lang),
+        channel=t(f"channel.{prefs['channel']}", lang),
+    )
+    turn.say(m.text(f"{lead}\n\n{body}" if lead else body, _menu_actions(lang)))
+
+
+@router.postback("menu.settings")
+async def on_menu_settings(turn: Turn) -> None:
+    """Rich menu 通知設定."""
+    show_settings(turn)
+
+
+def _category_toggles(turn: Turn, lead: str) -> None:
+    lang = lang_of(turn)
+    off = set(preferences(turn)["categories_off"])
+    actions: list[Any] = [
+        m.postback(("✕ " if c in off else "✓ ") + t(f"category.{c}", lang), "set.cat", c=c)
+        for c in CATEGORIES
+    ]
+    actions.append(m.postback(t("label.done", lang), "menu.settings"))
+    turn.say(m.text(lead, actions))
+
+
+@router.postback("set.cats")
+async def on_categories(turn: Turn) -> None:
+    """Category toggles (✓ on, ✕ off)."""
+    _category_toggles(turn, t("settings.categories.ask", lang_of(turn)))
+
+
+@router.postback("set.cat")
+async def on_category_toggle(turn: Turn) -> None:
+    """Turn one category on or off."""
+    lang = lang_of(turn)
+    category = turn.postback.get("c")
+    if category not in CATEGORIES:
+        show_settings(turn, t("settings.invalid", lang))
+        return
+    off = preferences(turn)["categories_off"]
+    if category in off:
+        off = [c for c in off if c != category]
+        said = "settings.category.on"
+    else:
+        off = [*off, category]
+        said = "settings.category.off"
+    await save_preferences(turn, categories_off=off)
+    _category_toggles(turn, t(said, lang, category=t(f"category.{category}", lang)))
+
+
+@router.postback("set.quiet")
+async def on_quiet(turn: Turn) -> None:
+    """Quiet-hours presets."""
+    lang = lang_of(turn)
+    actions = [
+        m.postback(_quiet_label(v, lang), "set.q", v=v, display=_quiet_label(v, lang))
+        for v in QUIET_PRESETS
+    ]
+    turn.say(m.text(t("settings.quiet.ask", lang), actions))
+
+
+@router.postback("set.q")
+async def on_quiet_set(turn: Turn) -> None:
+    """Store the chosen quiet hours (only a preset is accepted)."""
+    lang = lang_of(turn)
+    value = turn.postback.get("v")
+    if value not in QUIET_PRESETS:
+        show_settings(turn, t("settings.invalid", lang))
+        return
+    await save_preferences(turn, quiet_hours=value)
+    show_settings(turn, t("settings.quiet.set", lang, quiet=_quiet_label(value, lang)))
+
+
+@router.postback("set.channel")
+async def on_channel(turn: Turn) -> None:
+    """LINE or the municipality app."""
+    lang = lang_of(turn)
+    actions = [
+        m.postback(t(f"channel.{c}", lang), "set.ch", v=c, display=t(f"channel.{c}", lang))
+        for c in CHANNELS
+    ]
+    turn.say(
+        m.text(
+            t("settings.channel.ask", lang) + "\n" + t("settings.channel.app_note", lang), actions
+        )
+    )
+
+
+@router.postback("set.ch")
+async def on_channel_set(turn: Turn) -> None:
+    """Store the channel (line or app)."""
+    lang = lang_of(turn)
+    value = turn.postback.get("v")
+    if value not in CHANNELS:
+        show_settings(turn, t("settings.invalid", lang))
+        return
+    await save_preferences(turn, channel=value)
+    show_settings(turn, t("settings.channel.set", lang, channel=t(f"channel.{value}", lang)))

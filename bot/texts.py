@@ -1,0 +1,593 @@
+"""Every text a parent reads, in Japanese and English, in one catalog: `t(key, lang, **kw)`.
+
+Japanese is the default; a key missing in English falls back to Japanese (tests check that none
+is missing). Quick-reply and button labels (`*.label` keys, `label.*`) stay within LINE's 20
+characters.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("ja", "en")
+
+TEXTS: dict[str, dict[str, str]] = {
+    # --- follow and consent -------------------------------------------------------------
+    "follow.greeting": {
+        "ja": (
+            "はじめまして。子育て応援サービス「はぐくみ」です。\n"
+            "お住まいの市区町村とお子さまの生年月日から、受けられる子育て支援（手当・助成・"
+            "健診・予防接種など）を探して、申請の期限が来る前にお知らせします。"
+        ),
+        "en": (
+            "Hello! This is Hagukumi, a childcare support service.\n"
+            "From your municipality and your children's birth dates we find the support you "
+            "can get (allowances, subsidies, check-ups, vaccinations...) and tell you before "
+            "the deadlines."
+        ),
+    },
+    "follow.privacy": {
+        "ja": (
+            "【個人情報の取り扱い】\n"
+            "・保存するのは、お住まいの市区町村、お子さまの生年月日、出産予定日、任意で"
+            "お答えいただく世帯の状況（ひとり親・住民税非課税）、通知の設定です。\n"
+            "・これらは、受けられる支援を判定してお知らせするためだけに使います。\n"
+            "・氏名や住所はうかがいません。\n"
+            "・「削除」と送れば、いつでもすべて削除できます。\n"
+            "同意いただくまでは、LINEのユーザーID以外は何も保存しません。"
+        ),
+        "en": (
+            "[Privacy notice]\n"
+            "- We store your municipality, your children's birth dates, a due date, the "
+            "optional answers about your household (single parent, resident-tax exemption) "
+            "and your notification settings.\n"
+            "- We use them only to find the support you can get and to tell you about it.\n"
+            "- We never ask for names or addresses.\n"
+            '- Send "delete" at any time to erase everything.\n'
+            "Until you agree we store nothing but your LINE user ID."
+        ),
+    },
+    "consent.question": {
+        "ja": "この内容に同意して始めますか？",
+        "en": "Do you agree and want to start?",
+    },
+    "consent.english_hint": {
+        "ja": "English: type 'English'",
+        "en": "日本語で使うときは「日本語」と送ってください。",
+    },
+    "consent.agree.label": {"ja": "同意して始める", "en": "I agree"},
+    "consent.later.label": {"ja": "今はしない", "en": "Not now"},
+    "consent.later": {
+        "ja": (
+            "わかりました。何も保存していません。\n"
+            "始めたくなったら、いつでもメッセージを送ってください。"
+        ),
+        "en": "All right. Nothing has been stored.\nSend any message whenever you want to start.",
+    },
+    "consent.needed": {
+        "ja": "はぐくみをお使いいただくには、先に個人情報の取り扱いへの同意が必要です。",
+        "en": "Before we can help, please agree to the privacy notice.",
+    },
+    "consent.thanks": {
+        "ja": "ありがとうございます。いくつか質問させてください（タップで答えられます）。",
+        "en": "Thank you! A few quick questions (you can answer with taps).",
+    },
+    "follow.welcome_back": {
+        "ja": "おかえりなさい。登録いただいた情報はそのまま残っています。",
+        "en": "Welcome back! Everything you told us is still here.",
+    },
+    "follow.welcome_back_menu": {
+        "ja": "下のメニューから「受けられる支援」などをご覧ください。",
+        "en": 'Use the menu below, e.g. "My support", to see what you can get.',
+    },
+    "follow.resume_onboarding": {
+        "ja": "登録の続きから始めましょう。",
+        "en": "Let's finish your registration.",
+    },
+    # --- onboarding -----------------------------------------------------------------------
+    "onb.muni.ask": {
+        "ja": (
+            "お住まいの市区町村を教えてください。\n"
+            "下のボタンから選ぶか、名前を入力してください（例: 渋谷区 / しぶや / Shibuya）。"
+        ),
+        "en": (
+            "Which municipality do you live in?\n"
+            "Tap one below or type its name (e.g. Shibuya / 渋谷区 / しぶや)."
+        ),
+    },
+    "onb.muni.other.label": {"ja": "ほかの市区町村", "en": "Other"},
+    "onb.muni.type": {
+        "ja": "市区町村の名前を入力してください（例: 八王子市 / はちおうじ / Hachioji）。",
+        "en": "Please type the name of your municipality (e.g. Hachioji / 八王子市).",
+    },
+    "onb.muni.candidates": {
+        "ja": "「{query}」に近い市区町村です。どれですか？",
+        "en": 'These are close to "{query}". Which one is it?',
+    },
+    "onb.muni.not_found": {
+        "ja": (
+            "「{query}」に合う東京都の市区町村が見つかりませんでした。"
+            "はぐくみは今のところ東京都の62市区町村に対応しています。"
+            "もう一度入力するか、下から選んでください。"
+        ),
+        "en": (
+            'We could not find a Tokyo municipality matching "{query}". Hagukumi covers '
+            "Tokyo's 62 municipalities for now. Please type it again or pick one below."
+        ),
+    },
+    "onb.muni.need_text": {
+        "ja": "市区町村の名前を文字で入力してください。",
+        "en": "Please type the name of your municipality.",
+    },
+    "onb.muni.set": {"ja": "お住まい: {name}", "en": "Municipality: {name}"},
+    "onb.muni.guessed": {
+        "ja": (
+            "「{query}」を{name}として受け付けました"
+            "（違うときは後で「家族の情報」から変更できます）。"
+        ),
+        "en": 'We took "{query}" as {name} (you can change it later under "Family").',
+    },
+    "onb.muni.invalid": {
+        "ja": "その市区町村は選べません。下から選ぶか、名前を入力してください。",
+        "en": "That municipality cannot be chosen. Pick one below or type its name.",
+    },
+    "onb.child.ask": {
+        "ja": (
+            "お子さまの生年月日を選んでください。\n妊娠中の方は「出産予定日」を選んでください。"
+        ),
+        "en": (
+            "Please pick your child's date of birth.\n"
+            "If you are expecting, pick the due date instead."
+        ),
+    },
+    "onb.child.more": {
+        "ja": "ほかにお子さまはいますか？",
+        "en": "Any other children?",
+    },
+    "onb.child.added": {
+        "ja": "{child}のお子さまを登録しました。",
+        "en": "Added a child {child}.",
+    },
+    "onb.due.added": {
+        "ja": "出産予定日 {date} を登録しました。",
+        "en": "Due date {date} noted.",
+    },
+    "onb.child.none_yet": {
+        "ja": "お子さまの生年月日か出産予定日を1つ以上選んでください。",
+        "en": "Please add at least one child or a due date.",
+    },
+    "onb.child.too_many": {
+        "ja": "登録できるお子さまは{max}人までです。",
+        "en": "You can register up to {max} children.",
+    },
+    "label.pick_birth": {"ja": "生年月日を選ぶ", "en": "Date of birth"},
+    "label.add_child": {"ja": "もう1人追加", "en": "Add another child"},
+    "label.pick_due": {"ja": "出産予定日を選ぶ", "en": "Due date"},
+    "label.done": {"ja": "これで全部", "en": "That's all"},
+    "date.future_birth": {
+        "ja": (
+            "{date} はまだ来ていない日付なので、生年月日にはできません。"
+            "妊娠中の方は「出産予定日」から選んでください。"
+        ),
+        "en": (
+            "{date} is in the future, so it cannot be a date of birth. "
+            "If you are expecting, pick a due date instead."
+        ),
+    },
+    "date.too_old": {
+        "ja": "はぐくみがお手伝いできるのは18歳までのお子さまです（{date}）。",
+        "en": "Hagukumi helps with children up to 18 ({date}).",
+    },
+    "date.due_range": {
+        "ja": "出産予定日は今日から300日以内の日付を選んでください（{date}）。",
+        "en": "Please pick a due date between today and 300 days from now ({date}).",
+    },
+    "date.invalid": {
+        "ja": "日付を読み取れませんでした。もう一度ボタンから選んでください。",
+        "en": "We could not read that date. Please pick it again with the button.",
+    },
+    "onb.single.ask": {
+        "ja": "ひとり親世帯ですか？（任意・答えなくても大丈夫です）",
+        "en": "Are you a single-parent household? (optional)",
+    },
+    "onb.tax.ask": {
+        "ja": "世帯は住民税非課税ですか？（任意・わからなければスキップで大丈夫です）",
+        "en": "Is your household exempt from resident tax? (optional - skip if unsure)",
+    },
+    "label.yes": {"ja": "はい", "en": "Yes"},
+    "label.no": {"ja": "いいえ", "en": "No"},
+    "label.skip": {"ja": "答えない", "en": "Skip"},
+    "onb.summary": {
+        "ja": "登録内容の確認です。\n{summary}",
+        "en": "Please check your details.\n{summary}",
+    },
+    "onb.confirm.question": {
+        "ja": "この内容で登録しますか？",
+        "en": "Save these details?",
+    },
+    "onb.confirm.label": {"ja": "登録する", "en": "Save"},
+    "onb.edit.label": {"ja": "やり直す", "en": "Start over"},
+    "onb.saved": {
+        "ja": "登録しました。いま受けられる支援はこちらです。",
+        "en": "Saved! Here is the support you can get now.",
+    },
+    "onb.restart": {
+        "ja": "はじめから入力し直しましょう。",
+        "en": "Let's start over.",
+    },
+    "onb.expired": {
+        "ja": (
+            "入力の途中で時間がたったため、内容が消えてしまいました。"
+            "お手数ですが、はじめからお願いします。"
+        ),
+        "en": "Your answers timed out, sorry. Let's start again from the beginning.",
+    },
+    "summary.municipality": {"ja": "・お住まい: {name}", "en": "- Municipality: {name}"},
+    "summary.child": {"ja": "・お子さま: {child}", "en": "- Child: {child}"},
+    "summary.no_children": {"ja": "・お子さま: なし", "en": "- Children: none"},
+    "summary.due": {"ja": "・出産予定日: {date}", "en": "- Due date: {date}"},
+    "summary.single": {"ja": "・ひとり親世帯: {value}", "en": "- Single parent: {value}"},
+    "summary.tax": {"ja": "・住民税非課税: {value}", "en": "- Resident-tax exempt: {value}"},
+    "summary.language": {"ja": "・言語: 日本語", "en": "- Language: English"},
+    "value.yes": {"ja": "はい", "en": "yes"},
+    "value.no": {"ja": "いいえ", "en": "no"},
+    "value.unknown": {"ja": "未回答", "en": "not answered"},
+    # --- programs -------------------------------------------------------------------------
+    "programs.intro": {
+        "ja": "いま受けられる支援は{count}件です。",
+        "en": "You can get {count} kinds of support now.",
+    },
+    "programs.none": {
+        "ja": (
+            "いまの登録内容では、受けられる支援は見つかりませんでした。"
+            "新しい制度が始まったり、お子さまが対象年齢になったりしたらお知らせします。"
+        ),
+        "en": (
+            "We found no support for your household right now. We will tell you when a new "
+            "program starts or a child comes of age for one."
+        ),
+    },
+    "programs.soon": {
+        "ja": "もうすぐ対象になる制度: {names}",
+        "en": "Coming up soon for you: {names}",
+    },
+    "programs.alt": {
+        "ja": "受けられる支援: {names}",
+        "en": "Support you can get: {names}",
+    },
+    "programs.more_title": {"ja": "ほかに{count}件", "en": "{count} more"},
+    "programs.more_body": {
+        "ja": "ほかにも受けられる支援が{count}件あります。自治体のページもご覧ください。",
+        "en": "There are {count} more. Your municipality's website lists them too.",
+    },
+    "programs.not_onboarded": {
+        "ja": "受けられる支援を探すため、先にご家族のことを教えてください。",
+        "en": "To find your support, please first tell us about your family.",
+    },
+    "program.why": {"ja": "あてはまる理由", "en": "Why it fits"},
+    "program.details.label": {"ja": "詳しく見る", "en": "Details"},
+    "program.applied.label": {"ja": "申請しました", "en": "I applied"},
+    "program.applied_badge": {
+        "ja": "申請済み（リマインドは停止中）",
+        "en": "Applied (reminders stopped)",
+    },
+    "why.child_age": {
+        "ja": "お子さま（{child}）が対象年齢です",
+        "en": "Your child ({child}) is in the age range",
+    },
+    "why.child": {
+        "ja": "お子さま（{child}）が対象です",
+        "en": "Your child ({child}) qualifies",
+    },
+    "why.children_more": {"ja": "ほか{count}人のお子さまも対象です", "en": "and {count} more"},
+    "why.lives_in": {"ja": "{place}にお住まいです", "en": "You live in {place}"},
+    "why.pregnant": {"ja": "出産を控えています", "en": "You are expecting a baby"},
+    "why.single_parent": {"ja": "ひとり親世帯です", "en": "Single-parent household"},
+    "why.tax_exempt": {"ja": "住民税非課税世帯です", "en": "Exempt from resident tax"},
+    "why.daycare": {"ja": "保育園の利用状況が条件に合います", "en": "Daycare status fits"},
+    "why.disability": {
+        "ja": "お子さまの障害の状況が条件に合います",
+        "en": "Disability status fits",
+    },
+    "why.children_count": {
+        "ja": "お子さまの人数が条件に合います",
+        "en": "Number of children fits",
+    },
+    "why.income": {"ja": "世帯の所得が条件に合います", "en": "Household income fits"},
+    "why.generic": {"ja": "登録内容が条件に合います", "en": "Your details fit the conditions"},
+    "deadline.date": {"ja": "申請期限: {date}", "en": "Apply by {date}"},
+    "deadline.after_birth": {
+        "ja": "申請期限: 出生の翌日から{days}日以内（{date}まで）",
+        "en": "Apply within {days} days of birth (by {date})",
+    },
+    "deadline.after_birth_passed": {
+        "ja": "申請は出生の翌日から{days}日以内が原則です。まだの方はお早めに",
+        "en": "Apply within {days} days of birth; if you have not yet, do it soon",
+    },
+    "deadline.none": {"ja": "申請期限: 随時", "en": "No fixed deadline"},
+    "applied.done": {
+        "ja": "「{name}」を申請済みにしました。この制度のリマインドは止めます。",
+        "en": 'Marked "{name}" as applied. Reminders for it are stopped.',
+    },
+    "applied.already": {
+        "ja": "「{name}」はすでに申請済みとして記録されています。リマインドは止まっています。",
+        "en": '"{name}" is already marked as applied; no more reminders.',
+    },
+    "applied.unknown": {
+        "ja": "この制度は見つかりませんでした。最新の一覧をお送りします。",
+        "en": "We could not find that program. Here is the latest list.",
+    },
+    # --- daycare ----------------------------------------------------------------------------
+    "daycare.soon": {
+        "ja": (
+            "保育園さがし（空き状況の検索・見学予約・申込み）は準備中です。"
+            "使えるようになったらお知らせします。"
+        ),
+        "en": (
+            "Daycare search (vacancies, tour booking and applications) is coming soon. "
+            "We will let you know when it is ready."
+        ),
+    },
+    # --- settings -------------------------------------------------------------------------
+    "settings.show": {
+        "ja": (
+            "【通知設定】\n"
+            "・受け取る分野: {categories}\n"
+            "・通知しない時間帯: {quiet}\n"
+            "・通知の受け取り先: {channel}\n"
+            "変更する項目を選んでください。"
+        ),
+        "en": (
+            "[Notification settings]\n"
+            "- Topics: {categories}\n"
+            "- Quiet hours: {quiet}\n"
+            "- Delivered via: {channel}\n"
+            "Choose what to change."
+        ),
+    },
+    "settings.all_on": {"ja": "すべて", "en": "all"},
+    "settings.off_list": {"ja": "すべて（{off}を除く）", "en": "all except {off}"},
+    "settings.categories.label": {"ja": "受け取る分野", "en": "Topics"},
+    "settings.quiet.label": {"ja": "通知しない時間", "en": "Quiet hours"},
+    "settings.channel.label": {"ja": "受け取り先", "en": "Delivery"},
+    "settings.categories.ask": {
+        "ja": "タップすると、その分野の通知をオン／オフできます（✓=受け取る）。",
+        "en": "Tap a topic to turn its notices on or off (✓ = on).",
+    },
+    "settings.category.on": {
+        "ja": "「{category}」の通知をオンにしました。",
+        "en": 'Notices about "{category}" are on.',
+    },
+    "settings.category.off": {
+        "ja": "「{category}」の通知をオフにしました。",
+        "en": 'Notices about "{category}" are off.',
+    },
+    "settings.quiet.ask": {
+        "ja": "通知しない時間帯を選んでください（この時間のお知らせは翌朝にまとめて届きます）。",
+        "en": "Pick your quiet hours (notices in that time wait until the morning).",
+    },
+    "settings.quiet.none": {"ja": "なし（いつでも通知）", "en": "none (any time)"},
+    "settings.quiet.set": {
+        "ja": "通知しない時間帯を「{quiet}」にしました。",
+        "en": "Quiet hours set to {quiet}.",
+    },
+    "settings.channel.ask": {
+        "ja": "お知らせの受け取り先を選んでください。",
+        "en": "Where should we send notices?",
+    },
+    "settings.channel.set": {
+        "ja": "受け取り先を「{channel}」にしました。",
+        "en": "Notices will go to: {channel}.",
+    },
+    "settings.channel.app_note": {
+        "ja": "（アプリが使える自治体では、アプリに届きます。使えない場合はLINEに届きます）",
+        "en": "(Where your municipality's app is available; otherwise LINE.)",
+    },
+    "settings.invalid": {
+        "ja": "その設定は選べません。もう一度選んでください。",
+        "en": "That setting is not available. Please choose again.",
+    },
+    "channel.line": {"ja": "LINE", "en": "LINE"},
+    "channel.app": {"ja": "自治体アプリ", "en": "Municipality app"},
+    "category.allowance": {"ja": "手当・給付", "en": "Allowances"},
+    "category.medical": {"ja": "医療費助成", "en": "Medical costs"},
+    "category.health-checkup": {"ja": "健診", "en": "Check-ups"},
+    "category.vaccination": {"ja": "予防接種", "en": "Vaccinations"},
+    "category.pregnancy": {"ja": "妊娠", "en": "Pregnancy"},
+    "category.birth": {"ja": "出産", "en": "Birth"},
+    "category.daycare": {"ja": "保育", "en": "Daycare"},
+    "category.after-school": {"ja": "学童・放課後", "en": "After school"},
+    "category.single-parent": {"ja": "ひとり親", "en": "Single parents"},
+    "category.gift": {"ja": "ギフト", "en": "Gifts"},
+    "category.consultation": {"ja": "相談・訪問", "en": "Advice & visits"},
+    # --- family ---------------------------------------------------------------------------
+    "family.show": {
+        "ja": "【ご家族の情報】\n{summary}",
+        "en": "[Your family]\n{summary}",
+    },
+    "family.what": {
+        "ja": "変更する内容を選んでください。",
+        "en": "What would you like to change?",
+    },
+    "family.add.label": {"ja": "子どもを追加", "en": "Add a child"},
+    "family.remove.label": {"ja": "子どもを削除", "en": "Remove a child"},
+    "family.muni.label": {"ja": "市区町村を変更", "en": "Municipality"},
+    "family.due.label": {"ja": "出産予定日", "en": "Due date"},
+    "family.lang.label": {"ja": "English", "en": "日本語"},
+    "family.delete.label": {"ja": "データを削除", "en": "Delete my data"},
+    "family.added": {
+        "ja": "{child}のお子さまを追加しました。",
+        "en": "Added a child {child}.",
+    },
+    "family.remove.ask": {
+        "ja": "削除するお子さまを選んでください。",
+        "en": "Which child should be removed?",
+    },
+    "family.remove.none": {
+        "ja": "登録されているお子さまはいません。",
+        "en": "No children are registered.",
+    },
+    "family.removed": {
+        "ja": "{child}のお子さまの登録を削除しました。",
+        "en": "Removed the child {child}.",
+    },
+    "family.remove.unknown": {
+        "ja": "そのお子さまは見つかりませんでした（すでに削除済みかもしれません）。",
+        "en": "We could not find that child (maybe already removed).",
+    },
+    "family.muni.ask": {
+        "ja": "新しい市区町村の名前を入力するか、下から選んでください。",
+        "en": "Type the name of your new municipality or pick one below.",
+    },
+    "family.muni.set": {
+        "ja": "お住まいを{name}に変更しました。",
+        "en": "Your municipality is now {name}.",
+    },
+    "family.due.set": {
+        "ja": "出産予定日を{date}にしました。",
+        "en": "Due date set to {date}.",
+    },
+    "family.lang.set": {
+        "ja": "日本語でご案内します。",
+        "en": "OK, I will talk to you in English from now on.",
+    },
+    "family.not_onboarded": {
+        "ja": "まだご家族の情報が登録されていません。",
+        "en": "Your family is not registered yet.",
+    },
+    # --- review ---------------------------------------------------------------------------
+    "review.ask": {
+        "ja": "はぐくみの使い心地はいかがですか？ 5段階で教えてください（5がいちばん良い）。",
+        "en": "How do you like Hagukumi? Rate it from 1 to 5 (5 is best).",
+    },
+    "review.comment.ask": {
+        "ja": "ありがとうございます！ ご意見やご要望があれば入力してください（任意）。",
+        "en": "Thank you! Any comments or wishes? Type them here (optional).",
+    },
+    "review.thanks": {
+        "ja": "ご意見ありがとうございます。サービスの改善に使わせていただきます。",
+        "en": "Thank you for your feedback. It helps us improve.",
+    },
+    "review.skipped": {
+        "ja": "評価ありがとうございました。",
+        "en": "Thank you for rating us.",
+    },
+    "review.invalid": {
+        "ja": "1から5の数字でお答えください。",
+        "en": "Please answer with a number from 1 to 5.",
+    },
+    # --- deletion -------------------------------------------------------------------------
+    "delete.ask": {
+        "ja": (
+            "登録いただいた情報（お住まい・お子さまの生年月日・設定など）をすべて削除します。"
+            "元に戻せません。削除しますか？"
+        ),
+        "en": (
+            "This erases everything you told us (municipality, children's birth dates, "
+            "settings). It cannot be undone. Delete?"
+        ),
+    },
+    "delete.yes.label": {"ja": "削除する", "en": "Delete"},
+    "delete.no.label": {"ja": "やめる", "en": "Cancel"},
+    "delete.done": {
+        "ja": (
+            "すべての情報を削除しました。これまでご利用ありがとうございました。\n"
+            "また使いたくなったら、いつでもメッセージを送ってください。"
+        ),
+        "en": (
+            "Everything has been deleted. Thank you for using Hagukumi.\n"
+            "Send a message any time if you want to start again."
+        ),
+    },
+    "delete.cancelled": {
+        "ja": "削除をやめました。情報はそのままです。",
+        "en": "Cancelled. Nothing was deleted.",
+    },
+    # --- help and fallbacks ---------------------------------------------------------------
+    "help.body": {
+        "ja": (
+            "【はぐくみの使い方】\n"
+            "・受けられる支援: いま申請できる手当・助成などの一覧\n"
+            "・保育園をさがす: 準備中\n"
+            "・通知設定: 受け取る分野、通知しない時間帯\n"
+            "・家族の情報: お子さまの追加・削除、市区町村の変更\n"
+            "・評価する: サービスへのご意見\n"
+            "・「削除」と送ると登録内容をすべて削除します\n"
+            '・English: type "English"'
+        ),
+        "en": (
+            "[How to use Hagukumi]\n"
+            "- My support: programs you can apply for now\n"
+            "- Daycare: coming soon\n"
+            "- Settings: topics and quiet hours\n"
+            "- Family: add or remove children, change municipality\n"
+            "- Rate: tell us what you think\n"
+            '- Send "delete" to erase all your data\n'
+            "- 日本語: 「日本語」と送ってください"
+        ),
+    },
+    "help.unknown": {
+        "ja": "ごめんなさい、うまく理解できませんでした。下のボタンから選んでください。",
+        "en": "Sorry, I did not understand. Please choose one of the buttons below.",
+    },
+    "stale.button": {
+        "ja": "このボタンは古くなったようです。下のメニューからもう一度お選びください。",
+        "en": "That button seems to be out of date. Please choose again from the menu.",
+    },
+    "error.sorry": {
+        "ja": "ごめんなさい、うまく処理できませんでした。少し時間をおいてもう一度お試しください。",
+        "en": "Sorry, something went wrong. Please try again in a moment.",
+    },
+    "menu.programs.label": {"ja": "受けられる支援", "en": "My support"},
+    "menu.daycare.label": {"ja": "保育園をさがす", "en": "Daycare"},
+    "menu.settings.label": {"ja": "通知設定", "en": "Settings"},
+    "menu.family.label": {"ja": "家族の情報", "en": "Family"},
+    "menu.rate.label": {"ja": "評価する", "en": "Rate us"},
+    "menu.help.label": {"ja": "ヘルプ", "en": "Help"},
+    "menu.delete.label": {"ja": "データを削除", "en": "Delete my data"},
+    "menu.language.label": {"ja": "English", "en": "日本語"},
+    # --- formats --------------------------------------------------------------------------
+    "format.date": {"ja": "{y}年{m}月{d}日", "en": "{d} {mon} {y}"},
+    "format.born": {"ja": "{y}年{m}月生まれ", "en": "born {mon} {y}"},
+    "format.born_age": {"ja": "{y}年{m}月生まれ・{age}歳", "en": "born {mon} {y}, age {age}"},
+    "format.list_sep": {"ja": "、", "en": ", "},
+}
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def language(value: str | None) -> str:
+    """A supported language code (ja unless en)."""
+    return "en" if value == "en" else "ja"
+
+
+def t(key: str, lang: str | None = "ja", **kwargs: Any) -> str:
+    """The text `key` in `lang` (falling back to Japanese), with `{name}` fields filled in."""
+    entry = TEXTS.get(key)
+    if entry is None:
+        log.error("missing text", extra={"key": key})
+        return key
+    template = entry.get(language(lang)) or entry["ja"]
+    return template.format(**kwargs) if kwargs else template
+
+
+def format_date(day: date, lang: str | None) -> str:
+    """2025年6月10日 / 10 Jun 2025."""
+    return t("format.date", lang, y=day.year, m=day.month, d=day.day, mon=_MONTHS[day.month - 1])
+
+
+def format_born(birth: date, lang: str | None, age: int | None = None) -> str:
+    """Name a child by birth month (never the full birth date): 2025年6月生まれ / born Jun 2025."""
+    fields = {"y": birth.year, "m": birth.month, "mon": _MONTHS[birth.month - 1]}
+    if age is None:
+        return t("format.born", lang, **fields)
+    return t("format.born_age", lang, age=age, **fields)
+
+
+def join(items: list[str], lang: str | None) -> str:
+    """Join a list with the language's separator."""
+    return t("format.list_sep", lang).join(items)

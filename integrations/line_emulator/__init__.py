@@ -1,0 +1,18 @@
+"""A local stand-in for the LINE platform: Messaging API, webhooks, users, and a chat page."""
+
+from integrations.line_emulator.api import EMULATOR
+from integrations.line_emulator.app import create_emulator_app, run_emulator
+from integrations.line_emulator.config import DEFAULT_RATE_LIMITS, EmulatorConfig
+from integrations.line_emulator.events import sign
+from integrations.line_emulator.state import Emulator, LineError
+
+__all__ = [
+    "DEFAULT_RATE_LIMITS",
+    "EMULATOR",
+    "Emulator",
+    "EmulatorConfig",
+    "LineError",
+    "create_emulator_app",
+    "run_emulator",
+    "sign",
+]
