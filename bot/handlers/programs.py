@@ -151,7 +151,8 @@ def _card(
         lines.append(m.flex_text(m.clip(blurb, 120), size="sm", color="#555555"))
     lines.append(m.flex_text(t("program.why", lang), size="xs", color="#888888", margin="md"))
     lines.extend(
-        m.flex_text("・" + reason, size="sm") for reason in reasons(turn, program, profile, lang)
+        m.flex_text(("・" if lang == "ja" else "• ") + reason, size="sm")
+        for reason in reasons(turn, program, profile, lang)
     )
     lines.append(m.flex_text(deadline_text, size="sm", weight="bold", margin="md"))
     buttons: list[Any] = []

@@ -71,7 +71,7 @@ async def run_emulator(config: EmulatorConfig, host: str = "127.0.0.1", port: in
         await site.start()
         bound = runner.addresses[0] if runner.addresses else (host, port)
         base = f"http://{host}:{bound[1]}"
-        print(  # noqa: T201 - the CLI's one line of output
+        print(  # the CLI prints this one line
             f"LINE emulator on {base} (LINE_API_BASE_URL={base}; chat page {base}/_emulator/; "
             f"webhook → {config.webhook_url or 'none'})",
             flush=True,

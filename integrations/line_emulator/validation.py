@@ -326,7 +326,7 @@ def _sdk_details(exc: Exception) -> list[Detail]:
 def _load_document(path: str, mtime: float) -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, encoding="utf-8") as handle:
-        document: dict[str, Any] = yaml.load(handle, Loader=loader)  # noqa: S506 - safe loader
+        document: dict[str, Any] = yaml.load(handle, Loader=loader)
     return document
 
 

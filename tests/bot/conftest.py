@@ -89,11 +89,8 @@ class LineWorld:
         entries = _items(await self._get(f"/_emulator/users/{user_id}/messages"))
         if not entries:
             return []
-        last_request = entries[-1].get("request_seq", entries[-1].get("seq"))
-        key = "request_seq" if "request_seq" in entries[-1] else None
-        if key is None:
-            return [entries[-1]["message"]]
-        return [e["message"] for e in entries if e.get(key) == last_request]
+        last_request = entries[-1]["requestId"]
+        return [e["message"] for e in entries if e["requestId"] == last_request]
 
     async def requests(self) -> list[dict[str, Any]]:
         """Every API request the emulator received."""
