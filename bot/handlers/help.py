@@ -83,6 +83,17 @@ for _keywords, _handler in INTENTS:
     router.text(*_keywords)(_handler)
 
 
+async def run_intent(turn: Turn) -> bool:
+    """Run the keyword intent in the parent's text, if any (for steps that found no answer
+    in what was typed: "削除" typed while a municipality is awaited means deletion)."""
+    said = (turn.text or "").lower()
+    for keywords, handler in INTENTS:
+        if any(k.lower() in said for k in keywords):
+            await handler(turn)
+            return True
+    return False
+
+
 @router.postback("menu.help")
 async def on_menu_help(turn: Turn) -> None:
     """Rich menu ヘルプ."""

@@ -139,7 +139,7 @@ async def test_acknowledges_before_the_work_is_done(line_world: LineWorld) -> No
 
 async def test_the_sdk_fixture_parses_and_is_accepted(line_world: LineWorld) -> None:
     from linebot.v3 import WebhookParser
-    from linebot.v3.webhooks import UnknownEvent
+    from linebot.v3.models.events import UnknownEvent
 
     body = shared_path("line-openapi", "sdk_webhook_events.json").read_bytes()
     events = WebhookParser(SECRET).parse(body.decode(), sign(body))
