@@ -51,11 +51,11 @@ async def wait_until_up(http: aiohttp.ClientSession, url: str, seconds: float = 
 
 
 async def handled_events(http: aiohttp.ClientSession, base: str) -> int:
-    """Events the bot finished, from its Prometheus metrics."""
+    """Events the bot finished (handled, ignored or failed), from its Prometheus metrics."""
     async with http.get(f"{base}/metrics") as response:
         text = await response.text()
-    pattern = r'hagukumi_bot_events_total\{kind="[^"]+",outcome="handled"\} ([0-9.e+]+)'
-    return int(sum(float(v) for v in re.findall(pattern, text)))
+    pattern = r'hagukumi_bot_events_total\{kind="[^"]+",outcome="([a-z]+)"\} ([0-9.e+]+)'
+    return int(sum(float(v) for _outcome, v in re.findall(pattern, text)))
 
 
 def percentile(values: list[float], q: float) -> float:

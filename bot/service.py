@@ -37,6 +37,9 @@ from registry.eligibility import Catalog
 log = logging.getLogger(__name__)
 
 DEDUP_TTL_SECONDS = 7 * 24 * 3600
+# Events handled at once: beyond this, more concurrency only adds database contention and
+# delays the acknowledgements that share the event loop.
+CONCURRENT_EVENTS = 16
 LOCK_TTL_MS = 30_000
 
 
@@ -86,6 +89,7 @@ class BotService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._chains: dict[str, asyncio.Task[None]] = {}
         self.handled = 0
+        self._slots = asyncio.Semaphore(CONCURRENT_EVENTS)
 
     def accept(self, events: Iterable[Any]) -> None:
         """Queue events for handling; returns at once."""

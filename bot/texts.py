@@ -168,6 +168,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "label.add_child": {"ja": "もう1人追加", "en": "Add another child"},
     "label.pick_due": {"ja": "出産予定日を選ぶ", "en": "Due date"},
     "label.done": {"ja": "これで全部", "en": "That's all"},
+    "label.back": {"ja": "設定に戻る", "en": "Back"},
     "date.future_birth": {
         "ja": (
             "{date} はまだ来ていない日付なので、生年月日にはできません。"

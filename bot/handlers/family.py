@@ -26,6 +26,7 @@ from bot.handlers.onboarding import (
     answer_found,
     gazetteer,
     household_lines,
+    intent_instead,
     municipality_actions,
     resume_onboarding,
 )
@@ -187,6 +188,8 @@ async def on_municipality_typed(turn: Turn) -> None:
         turn.state["await"] = "fam.muni"
         return
     found = gazetteer(turn).find(turn.text)
+    if found.code is None and not found.candidates and await intent_instead(turn, "fam.muni"):
+        return
     code = answer_found(turn, found, turn.text, action="fam.mset", other="fam.muni")
     if code is None:
         turn.state["await"] = "fam.muni"

@@ -113,11 +113,6 @@ async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
         ask_children(turn, first=not onb.get("children") and not onb.get("due"))
 
 
-def intent_instead(turn: Turn) -> Any:
-    """See `_intent_instead`."""
-    return _intent_instead(turn)
-
-
 def answer_found(turn: Turn, found: Found, query: str, *, action: str, other: str) -> str | None:
     """Turn a search result into a code (sure) or a question with candidates (None)."""
     lang = lang_of(turn)
@@ -140,14 +135,15 @@ def answer_found(turn: Turn, found: Found, query: str, *, action: str, other: st
     return None
 
 
-async def _intent_instead(turn: Turn) -> bool:
-    """No municipality in the text: maybe the parent asked for something else ("help")."""
+async def intent_instead(turn: Turn, step: str) -> bool:
+    """No municipality in the text: maybe the parent asked for something else ("help",
+    "削除"); then that is done and the step no longer awaits text."""
     from bot.handlers.help import run_intent
 
     turn.state.pop("await", None)
     if await run_intent(turn):
         return True
-    turn.state["await"] = "onb.muni" if "onb" in turn.state else "fam.muni"
+    turn.state["await"] = step
     return False
 
 
@@ -175,7 +171,7 @@ async def on_municipality_text(turn: Turn) -> None:
         turn.say(m.text(t("onb.muni.need_text", lang)))
         return
     found = gazetteer(turn).find(turn.text)
-    if found.code is None and not found.candidates and await _intent_instead(turn):
+    if found.code is None and not found.candidates and await intent_instead(turn, "onb.muni"):
         return
     code = answer_found(turn, found, turn.text, action="onb.muni", other="onb.muni.other")
     if code is None:

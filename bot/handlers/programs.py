@@ -245,6 +245,9 @@ def _carousels(cards: list[Card], room: int, lang: str) -> list[Any]:
         chunk = bubbles[start : start + m.MAX_BUBBLES]
         names = [c.name for c in cards[start : start + m.MAX_BUBBLES]]
         out.append(m.carousel(t("programs.alt", lang, names=join(names, lang)), chunk))
+    # LINE shows quick replies of the last message only: the menu goes there.
+    last = out[-1]
+    last.quick_reply = m.quick(menu_actions(lang))
     return out
 
 

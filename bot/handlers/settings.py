@@ -87,7 +87,7 @@ def _category_toggles(turn: Turn, lead: str) -> None:
         m.postback(("✕ " if c in off else "✓ ") + t(f"category.{c}", lang), "set.cat", c=c)
         for c in CATEGORIES
     ]
-    actions.append(m.postback(t("label.done", lang), "menu.settings"))
+    actions.append(m.postback(t("label.back", lang), "menu.settings"))
     turn.say(m.text(lead, actions))
 
 

@@ -98,7 +98,9 @@ class Parent:
         await self.world.text(self.user_id, text)
         return await self._answer()
 
-    async def postback(self, data: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    async def postback(
+        self, data: str, params: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         await self.world.postback(self.user_id, data, params)
         return await self._answer()
 

@@ -109,7 +109,7 @@ async def test_settings_are_stored(line_world: LineWorld) -> None:
     answer = await parent.tap("✓ 予防接種")
     assert "オフ" in texts_of(answer)
     assert any(a["label"] == "✕ 予防接種" for a in actions_in(answer))
-    await parent.tap("これで全部")
+    await parent.tap("設定に戻る")
     await parent.tap("通知しない時間")
     answer = await parent.tap("22:00-07:00")
     assert "22:00-07:00" in texts_of(answer)

@@ -21,7 +21,9 @@ def sign(body: bytes, secret: str = SECRET) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def text_event(user: str, text: str, event_id: str, *, reply_token: str = "r" * 32) -> dict[str, Any]:
+def text_event(
+    user: str, text: str, event_id: str, *, reply_token: str = "r" * 32
+) -> dict[str, Any]:
     return {
         "type": "message",
         "mode": "active",
