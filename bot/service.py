@@ -8,6 +8,7 @@ and every task is drained on shutdown.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ from bot.state import ConversationStore, user_key
 from registry import families
 from registry.db import transaction
 from registry.eligibility import Catalog
+from registry.models import WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class BotDeps:
     municipalities: list[tuple[str, str, str, str]]  # code, name_ja, name_en, kana
     public_url: str
     count_event: Callable[[str, str], None] = lambda kind, outcome: None
+    # False with in-process fakeredis: one process only, so no lock across processes needed.
+    shared_redis: bool = True
 
 
 def event_kind(event: Any) -> str:
@@ -80,6 +84,10 @@ def _user_id(event: Any) -> str | None:
     return getattr(source, "user_id", None) if source is not None else None
 
 
+class _AlreadyHandled(Exception):
+    """The database already holds this webhook event."""
+
+
 class BotService:
     """Handles webhook events in the background, in order per user, once each."""
 
@@ -99,7 +107,7 @@ class BotService:
             task = asyncio.get_running_loop().create_task(self._after(previous, event))
             self._chains[user] = task
             self._tasks.add(task)
-            task.add_done_callback(lambda t, u=user: self._done(t, u))
+            task.add_done_callback(functools.partial(self._done, user=user))
 
     def _done(self, task: asyncio.Task[None], user: str) -> None:
         self._tasks.discard(task)
@@ -126,20 +134,21 @@ class BotService:
         while self._tasks:
             await asyncio.wait(list(self._tasks))
 
-    async def _first_time(self, event_id: str) -> bool:
-        # Redis answers fast for every process; the database record survives a Redis restart.
-        fresh = await self.deps.redis.set(
-            f"hagukumi:webhook:{event_id}", "1", nx=True, ex=DEDUP_TTL_SECONDS
+    async def _claim(self, event_id: str) -> bool:
+        """Claim an event in Redis (fast, shared by every process); False when taken."""
+        return bool(
+            await self.deps.redis.set(
+                f"hagukumi:webhook:{event_id}", "1", nx=True, ex=DEDUP_TTL_SECONDS
+            )
         )
-        if not fresh:
-            return False
-        try:
-            async with transaction(self.deps.sessions) as session:
-                return await families.remember_webhook_event(session, event_id)
-        except IntegrityError:
-            return False
+
+    async def _release(self, event_id: str) -> None:
+        # The event failed: let LINE's redelivery of it be handled.
+        await self.deps.redis.delete(f"hagukumi:webhook:{event_id}")
 
     async def _lock(self, user: str) -> str:
+        if not self.deps.shared_redis:
+            return ""  # the per-user chain in this process already keeps the order
         token = secrets.token_hex(8)
         key = f"hagukumi:userlock:{user_key(user)}"
         for _ in range(600):
@@ -149,6 +158,8 @@ class BotService:
         return token  # a stuck lock expires by itself; go on rather than drop the event
 
     async def _unlock(self, user: str, token: str) -> None:
+        if not token:
+            return
         key = f"hagukumi:userlock:{user_key(user)}"
         if await self.deps.redis.get(key) == token:
             await self.deps.redis.delete(key)
@@ -160,23 +171,18 @@ class BotService:
         user = _user_id(event)
         pseudonym = user_key(user) if user else "-"
         count = self.deps.count_event
-        if event_id and not await self._first_time(event_id):
+        if event_id and not await self._claim(event_id):
             log.info("duplicate webhook event ignored", extra={"user": pseudonym, "kind": kind})
             count(kind, "duplicate")
             return
-        if getattr(event, "mode", "active") == "standby":
-            log.info("standby event not answered", extra={"user": pseudonym, "kind": kind})
-            count(kind, "standby")
-            return
-        if kind == "other" or user is None:
-            log.info("event ignored", extra={"type": getattr(event, "type", "?"), "kind": kind})
-            count(kind, "ignored")
-            return
-        token = await self._lock(user)
         try:
-            replies = await self._run_turn(event, kind, user)
-        finally:
-            await self._unlock(user, token)
+            replies = await self._handle_claimed(event, kind, event_id, user)
+        except Exception:
+            if event_id:
+                await self._release(event_id)
+            raise
+        if replies is None:
+            return
         self.handled += 1
         count(kind, "handled")
         reply_token = getattr(event, "reply_token", None)
@@ -185,10 +191,43 @@ class BotService:
                 log.warning("reply cut to 5 messages", extra={"count": len(replies)})
             await self.deps.line.reply(reply_token, replies[:5])
 
-    async def _run_turn(self, event: Any, kind: str, user: str) -> list[Any]:
+    async def _handle_claimed(
+        self, event: Any, kind: str, event_id: str | None, user: str | None
+    ) -> list[Any] | None:
+        """The replies for an event, or None when it is not to be answered."""
+        pseudonym = user_key(user) if user else "-"
+        count = self.deps.count_event
+        if getattr(event, "mode", "active") == "standby":
+            log.info("standby event not answered", extra={"user": pseudonym, "kind": kind})
+            count(kind, "standby")
+            return None
+        if kind == "other" or user is None:
+            log.info("event ignored", extra={"type": getattr(event, "type", "?"), "kind": kind})
+            count(kind, "ignored")
+            return None
+        token = await self._lock(user)
+        try:
+            replies = await self._run_turn(event, kind, user, event_id)
+        except _AlreadyHandled:
+            log.info("event handled before (database)", extra={"user": pseudonym, "kind": kind})
+            count(kind, "duplicate")
+            return None
+        finally:
+            await self._unlock(user, token)
+        return replies
+
+    async def _run_turn(self, event: Any, kind: str, user: str, event_id: str | None) -> list[Any]:
         conversations = self.deps.conversations
         state = await conversations.load(user)
         async with transaction(self.deps.sessions) as session:
+            if event_id:
+                # The durable half of de-duplication, in the turn's own transaction: the
+                # record and the turn's changes are saved together or not at all.
+                session.add(WebhookEvent(event_id=event_id))
+                try:
+                    await session.flush()
+                except IntegrityError as exc:
+                    raise _AlreadyHandled from exc
             family = await families.get_or_create_line_family(session, user)
             turn = Turn(
                 event=event,

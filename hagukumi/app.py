@@ -136,6 +136,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK],
         municipalities=sorted(municipalities),
         public_url=settings.public_url,
+        shared_redis=not settings.redis_url.startswith("memory://"),
         count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),
     )
     service = BotService(deps, dispatcher())

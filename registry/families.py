@@ -13,7 +13,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from registry.models import Child, Family, ProgramAction, Review, WebhookEvent, utcnow
+from registry.models import Child, Family, ProgramAction, Review, utcnow
 from rules.profile import ChildInput, FamilyInput
 
 PROFILE_FIELDS = (
@@ -257,12 +257,3 @@ async def review_summary(session: AsyncSession) -> list[tuple[str, float, int]]:
         .order_by(Review.service)
     )
     return [(service, float(avg), int(count)) for service, avg, count in result.all()]
-
-
-async def remember_webhook_event(session: AsyncSession, event_id: str) -> bool:
-    """Record a handled webhook event id; False when it was already recorded."""
-    if await session.get(WebhookEvent, event_id) is not None:
-        return False
-    session.add(WebhookEvent(event_id=event_id))
-    await session.flush()
-    return True

@@ -81,6 +81,21 @@ async def test_redelivered_event_is_handled_once(line_world: LineWorld) -> None:
     assert len(await line_world.messages(PARENT)) == before
 
 
+async def test_redelivery_after_redis_lost_its_memory_is_still_handled_once(
+    line_world: LineWorld,
+) -> None:
+    from bot.webhook import BOT
+
+    first = await line_world.follow(PARENT)
+    before = len(await line_world.messages(PARENT))
+    # A Redis restart forgets the claims; the database record still knows the event.
+    await line_world.app[BOT].deps.redis.flushdb()
+    await line_world.send(
+        PARENT, {"type": "follow", "redeliver": first["event"]["webhookEventId"]}
+    )
+    assert len(await line_world.messages(PARENT)) == before
+
+
 async def test_standby_events_are_not_answered(line_world: LineWorld) -> None:
     await line_world.send(PARENT, {"type": "follow", "mode": "standby"})
     assert await line_world.messages(PARENT) == []
