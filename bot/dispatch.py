@@ -92,6 +92,10 @@ class Router:
 
         return register
 
+    def when(self, kind: str, match: Callable[[Turn], bool]) -> Callable[[Handler], Handler]:
+        """Handle events of a route kind (postback, awaiting, text, ...) for which match holds."""
+        return self._add(kind, match)
+
     def follow(self) -> Callable[[Handler], Handler]:
         """Handle follow events (including re-follow after a block)."""
         return self._add("follow", lambda _turn: True)

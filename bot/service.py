@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from linebot.v3.messaging import TextMessage
 from linebot.v3.webhooks import (
     FollowEvent,
     LocationMessageContent,
@@ -39,6 +40,10 @@ from registry.models import WebhookEvent
 log = logging.getLogger(__name__)
 
 DEDUP_TTL_SECONDS = 7 * 24 * 3600
+SORRY = (
+    "ごめんなさい、うまく処理できませんでした。少し時間をおいてもう一度お試しください。\n"
+    "Sorry, something went wrong. Please try again in a moment."
+)
 # Events handled at once: beyond this, more concurrency only adds database contention and
 # delays the acknowledgements that share the event loop.
 CONCURRENT_EVENTS = 16
@@ -175,17 +180,23 @@ class BotService:
             log.info("duplicate webhook event ignored", extra={"user": pseudonym, "kind": kind})
             count(kind, "duplicate")
             return
+        reply_token = getattr(event, "reply_token", None)
         try:
             replies = await self._handle_claimed(event, kind, event_id, user)
         except Exception:
+            # Nothing of the turn was saved; a redelivery may try again, and the parent hears
+            # that something went wrong instead of silence.
+            log.exception("webhook event failed", extra={"user": pseudonym, "kind": kind})
+            count(kind, "failed")
             if event_id:
                 await self._release(event_id)
-            raise
+            if reply_token:
+                await self.deps.line.reply(reply_token, [TextMessage(text=SORRY)])
+            return
         if replies is None:
             return
         self.handled += 1
         count(kind, "handled")
-        reply_token = getattr(event, "reply_token", None)
         if replies and reply_token:
             if len(replies) > 5:
                 log.warning("reply cut to 5 messages", extra={"count": len(replies)})

@@ -82,6 +82,19 @@ async def update_profile(session: AsyncSession, family: Family, **fields: Any) -
     return family
 
 
+async def update_preferences(
+    session: AsyncSession, family: Family, **changes: Any
+) -> dict[str, Any]:
+    """Merge changes into the notification preferences (a new dict: JSON columns only notice
+    reassignment)."""
+    merged = {**(family.preferences or {}), **changes}
+    family.preferences = merged
+    touch(family)
+    session.add(family)
+    await session.flush()
+    return merged
+
+
 async def replace_children(
     session: AsyncSession, family: Family, children: Sequence[ChildInput]
 ) -> list[Child]:
@@ -247,6 +260,19 @@ async def add_review(
     session.add(review)
     await session.flush()
     return review
+
+
+async def set_review_comment(
+    session: AsyncSession, family: Family, review_id: int, comment: str
+) -> bool:
+    """Attach a comment to one of this family's reviews; False when it is not theirs."""
+    review = await session.get(Review, review_id)
+    if review is None or review.family_id != family.id:
+        return False
+    review.comment = comment[:1000]
+    session.add(review)
+    await session.flush()
+    return True
 
 
 async def review_summary(session: AsyncSession) -> list[tuple[str, float, int]]:

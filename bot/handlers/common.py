@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 from bot import messages as m
-from bot.dispatch import Dispatcher, Handler, Router, Turn
+from bot.dispatch import Dispatcher, Turn
 from bot.state import user_key
 from bot.texts import format_date, language, t
 from registry import families
@@ -18,14 +17,6 @@ log = logging.getLogger(__name__)
 TOKYO = "130001"
 MAX_CHILD_AGE_YEARS = 18
 MAX_DUE_DAYS = 300
-
-
-class TopicRouter(Router):
-    """A router that may also match on any condition (e.g. "not consented yet")."""
-
-    def when(self, kind: str, match: Callable[[Turn], bool]) -> Callable[[Handler], Handler]:
-        """Handle events of a route kind (postback, awaiting, text, ...) for which match holds."""
-        return self._add(kind, match)
 
 
 class SafeDispatcher(Dispatcher):
@@ -167,10 +158,4 @@ def stale(turn: Turn) -> None:
 async def save_preferences(turn: Turn, **changes: Any) -> dict[str, Any]:
     """Merge changes into the family's notification preferences (a new dict: JSON columns
     only notice reassignment)."""
-    family = turn.family
-    merged = {**(family.preferences or {}), **changes}
-    family.preferences = merged
-    families.touch(family)
-    turn.session.add(family)
-    await turn.session.flush()
-    return merged
+    return await families.update_preferences(turn.session, turn.family, **changes)

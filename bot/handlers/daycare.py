@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bot import messages as m
-from bot.dispatch import Turn
-from bot.handlers.common import TopicRouter, lang_of, menu_actions
+from bot.dispatch import Router, Turn
+from bot.handlers.common import lang_of, menu_actions
 from bot.texts import t
 
-router = TopicRouter("daycare")
+router = Router("daycare")
 
 
 def show_daycare(turn: Turn) -> None:

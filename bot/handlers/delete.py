@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 
 from bot import messages as m
-from bot.dispatch import Turn
-from bot.handlers.common import TopicRouter, lang_of, menu_actions
+from bot.dispatch import Router, Turn
+from bot.handlers.common import lang_of, menu_actions
 from bot.state import user_key
 from bot.texts import t
 from registry import families
 
 log = logging.getLogger(__name__)
 
-router = TopicRouter("delete")
+router = Router("delete")
 
 
 def ask_deletion(turn: Turn) -> None:

@@ -7,9 +7,8 @@ import logging
 from typing import Any
 
 from bot import messages as m
-from bot.dispatch import Turn
+from bot.dispatch import Router, Turn
 from bot.handlers.common import (
-    TopicRouter,
     birth_range,
     check_birth,
     check_due,
@@ -38,7 +37,7 @@ from rules.profile import MAX_CHILDREN
 
 log = logging.getLogger(__name__)
 
-router = TopicRouter("family")
+router = Router("family")
 
 
 def _onboarded(turn: Turn) -> bool:

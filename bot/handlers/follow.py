@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from bot import messages as m
-from bot.dispatch import Turn
-from bot.handlers.common import TopicRouter, consented, lang_of, menu_actions
+from bot.dispatch import Router, Turn
+from bot.handlers.common import consented, lang_of, menu_actions
 from bot.handlers.onboarding import resume_onboarding, start_onboarding
 from bot.state import user_key
 from bot.texts import t
@@ -19,7 +19,7 @@ from registry import families
 
 log = logging.getLogger(__name__)
 
-router = TopicRouter("follow")
+router = Router("follow")
 
 _ENGLISH = ("english", "英語")
 _JAPANESE = ("日本語", "japanese", "nihongo")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot import messages as m
-from bot.dispatch import Turn
-from bot.handlers.common import TopicRouter, lang_of, menu_actions, stale
+from bot.dispatch import Router, Turn
+from bot.handlers.common import lang_of, menu_actions, stale
 from bot.handlers.daycare import show_daycare
 from bot.handlers.delete import ask_deletion
 from bot.handlers.family import set_language, show_family
@@ -19,7 +19,7 @@ from bot.handlers.review import ask_rating
 from bot.handlers.settings import show_settings
 from bot.texts import t
 
-router = TopicRouter("help")
+router = Router("help")
 
 
 def show_help(turn: Turn, lead: str | None = None) -> None:

@@ -12,9 +12,8 @@ from datetime import date
 from typing import Any
 
 from bot import messages as m
-from bot.dispatch import Turn
+from bot.dispatch import Router, Turn
 from bot.handlers.common import (
-    TopicRouter,
     birth_range,
     check_birth,
     check_due,
@@ -37,7 +36,7 @@ from rules.profile import MAX_CHILDREN, ChildInput
 
 log = logging.getLogger(__name__)
 
-router = TopicRouter("onboarding")
+router = Router("onboarding")
 
 _GAZETTEERS: list[tuple[Any, Gazetteer]] = []
 

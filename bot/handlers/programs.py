@@ -13,10 +13,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from bot import messages as m
-from bot.dispatch import Turn
+from bot.dispatch import Router, Turn
 from bot.handlers.common import (
     TOKYO,
-    TopicRouter,
     lang_of,
     menu_actions,
     municipality_name,
@@ -30,7 +29,7 @@ from rules.profile import FamilyInput
 
 log = logging.getLogger(__name__)
 
-router = TopicRouter("programs")
+router = Router("programs")
 
 MAX_REPLY = 5
 MAX_CHILDREN_NAMED = 3

@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 
 from bot import messages as m
-from bot.dispatch import Turn
-from bot.handlers.common import TopicRouter, lang_of, menu_actions
+from bot.dispatch import Router, Turn
+from bot.handlers.common import lang_of, menu_actions
 from bot.state import user_key
 from bot.texts import t
 from registry import families
-from registry.models import Review
 
 log = logging.getLogger(__name__)
 
-router = TopicRouter("review")
+router = Router("review")
 
 SERVICE = "bot"
 _SKIP_WORDS = {"skip", "スキップ", "なし", "no", "いいえ", "答えない"}
@@ -79,11 +78,7 @@ async def on_comment(turn: Turn) -> None:
     if not said or said.lower() in _SKIP_WORDS or not isinstance(review_id, int):
         turn.say(m.text(t("review.skipped", lang), menu_actions(lang)))
         return
-    review = await turn.session.get(Review, review_id)
-    if review is None or review.family_id != turn.family.id:
+    if not await families.set_review_comment(turn.session, turn.family, review_id, said):
         turn.say(m.text(t("review.skipped", lang), menu_actions(lang)))
         return
-    review.comment = said[:1000]
-    turn.session.add(review)
-    await turn.session.flush()
     turn.say(m.text(t("review.thanks", lang), menu_actions(lang)))

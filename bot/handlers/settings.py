@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot import messages as m
-from bot.dispatch import Turn
-from bot.handlers.common import TopicRouter, lang_of, save_preferences
+from bot.dispatch import Router, Turn
+from bot.handlers.common import lang_of, save_preferences
 from bot.texts import join, t
 
-router = TopicRouter("settings")
+router = Router("settings")
 
 CATEGORIES = (
     "allowance",

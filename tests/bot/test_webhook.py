@@ -168,3 +168,32 @@ async def test_the_sdk_fixture_parses_and_is_accepted(line_world: LineWorld) -> 
     status, _ = await post(line_world, body)
     assert status == 200
     await line_world.idle()
+
+
+async def test_a_failing_turn_says_sorry_saves_nothing_and_can_be_redelivered(
+    line_world: LineWorld,
+) -> None:
+    from bot.webhook import BOT
+
+    service = line_world.app[BOT]
+    original = service.dispatcher.dispatch
+
+    async def broken(turn: Any) -> bool:
+        raise RuntimeError("a bug")
+
+    service.dispatcher.dispatch = broken  # type: ignore[method-assign]
+    try:
+        first = await line_world.follow(PARENT)
+    finally:
+        service.dispatcher.dispatch = original  # type: ignore[method-assign]
+    [sorry] = await line_world.messages(PARENT)
+    assert "Sorry, something went wrong" in sorry["text"]
+    # The failed event was not recorded as handled: LINE's redelivery is handled for real
+    # (its reply token was spent on the apology, so the greeting's reply is refused by LINE).
+    await line_world.send(
+        PARENT, {"type": "follow", "redeliver": first["event"]["webhookEventId"]}
+    )
+    replies = [r for r in await line_world.requests() if r["path"] == "/v2/bot/message/reply"]
+    assert len(replies) == 2
+    greeting = replies[1]["body"]["messages"][0]["text"]
+    assert "はぐくみ" in greeting
