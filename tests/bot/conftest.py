@@ -36,6 +36,8 @@ class LineWorld:
         self.emulator_url = emulator_url
         self.sessions = sessions
         self.webhook_url = ""
+        # Every test ends checking that LINE refused nothing the bot sent, unless it sets this.
+        self.allow_rejections = False
         self.http = aiohttp.ClientSession()
 
     async def close(self) -> None:
@@ -55,6 +57,15 @@ class LineWorld:
             body = await response.json()
             assert response.status == 200, body
         await self.idle()
+        return body
+
+    async def raw(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """One webhook delivery carrying several events (the emulator builds and signs it)."""
+        async with self.http.post(
+            f"{self.emulator_url}/_emulator/webhook/raw", json={"events": events}
+        ) as response:
+            body = await response.json()
+            assert response.status == 200, body
         return body
 
     async def follow(self, user_id: str, **extra: Any) -> dict[str, Any]:
@@ -157,6 +168,8 @@ async def line_world(settings: Settings, sessions: Any) -> AsyncIterator[LineWor
     await asyncio.wait_for(asyncio.shield(app[RICH_MENU_TASK]), 30)
     try:
         yield world
+        if not world.allow_rejections:
+            assert await world.rejected() == [], "the emulator refused requests the bot sent"
     finally:
         await world.close()
         await app_server.close()

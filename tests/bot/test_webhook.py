@@ -116,15 +116,14 @@ async def test_events_of_one_user_are_handled_in_order(line_world: LineWorld) ->
 
     service.handle = record  # type: ignore[method-assign]
     try:
-        payload = {
-            "destination": "U0",
-            "events": [
-                text_event(PARENT, "first", "01AAAAAAAAAAAAAAAAAAAAAAA1"),
-                text_event(PARENT, "second", "01AAAAAAAAAAAAAAAAAAAAAAA2"),
-            ],
-        }
-        status, _ = await post(line_world, payload)
-        assert status == 200
+        # One delivery carrying two events of the same user, built and signed by the emulator.
+        answer = await line_world.raw(
+            [
+                {"userId": PARENT, "type": "message", "text": "first"},
+                {"userId": PARENT, "type": "message", "text": "second"},
+            ]
+        )
+        assert answer["webhook"]["status"] == 200
         await line_world.idle()
     finally:
         service.handle = original  # type: ignore[method-assign]
@@ -145,9 +144,10 @@ async def test_acknowledges_before_the_work_is_done(line_world: LineWorld) -> No
 
     service.handle = slow  # type: ignore[method-assign]
     try:
-        payload = {"destination": "U0", "events": [text_event(OTHER, "help", "01SLOWSLOWSLOW")]}
-        status, _ = await asyncio.wait_for(post(line_world, payload), 2)
-        assert status == 200
+        answer = await asyncio.wait_for(
+            line_world.raw([{"userId": OTHER, "type": "message", "text": "help"}]), 2
+        )
+        assert answer["webhook"]["status"] == 200
     finally:
         release.set()
         await line_world.idle()
@@ -158,6 +158,7 @@ async def test_the_sdk_fixture_parses_and_is_accepted(line_world: LineWorld) -> 
     from linebot.v3 import WebhookParser
     from linebot.v3.models.events import UnknownEvent
 
+    line_world.allow_rejections = True  # the fixture's reply tokens were never issued
     body = shared_path("line-openapi", "sdk_webhook_events.json").read_bytes()
     events = WebhookParser(SECRET).parse(body.decode(), sign(body))
     raw = json.loads(body)["events"]
@@ -175,6 +176,7 @@ async def test_a_failing_turn_says_sorry_saves_nothing_and_can_be_redelivered(
 ) -> None:
     from bot.webhook import BOT
 
+    line_world.allow_rejections = True  # the redelivery's reply token was spent on the apology
     service = line_world.app[BOT]
     original = service.dispatcher.dispatch
 
