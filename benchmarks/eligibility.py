@@ -99,7 +99,7 @@ async def http_median(requests: int, families: list[dict[str, object]]) -> tuple
         settings = Settings(  # type: ignore[call-arg]
             HAGUKUMI_DATABASE_URL=url, HAGUKUMI_API_RATE_LIMIT="100000/100000"
         )
-        runner = web.AppRunner(create_app(settings))
+        runner = web.AppRunner(create_app(settings, settle_gc=True))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -46,7 +46,7 @@ SORRY = (
 )
 # Events handled at once: beyond this, more concurrency only adds database contention and
 # delays the acknowledgements that share the event loop.
-CONCURRENT_EVENTS = 16
+CONCURRENT_EVENTS = 4
 LOCK_TTL_MS = 30_000
 
 

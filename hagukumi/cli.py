@@ -306,7 +306,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         banner.append(f"  demo API key {DEMO_KEY_FILE.read_text().strip()}  (operator)")
     banner.append("")
     print("\n".join(banner), flush=True)
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+    web.run_app(create_app(settings, settle_gc=True), host=args.host, port=args.port, print=None)
     return 0
 
 

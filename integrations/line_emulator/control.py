@@ -94,6 +94,22 @@ async def user_events(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+async def reply_tokens(request: web.Request) -> web.Response:
+    """Issue reply tokens for a user's events built elsewhere: `{"count": N}` → tokens.
+
+    For load tests that sign and post their own webhooks yet want the bot's replies accepted.
+    """
+    user_id = _user_id(request)
+    body = await _json_object(request)
+    count = body.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:
+        raise LineError(400, "count must be an integer from 1 to 1000")
+    emulator = request.app[EMULATOR]
+    emulator.user(user_id)
+    tokens = [emulator.issue_reply_token(user_id) for _ in range(count)]
+    return web.json_response({"userId": user_id, "replyTokens": tokens})
+
+
 async def user_rich_menu(request: web.Request) -> web.Response:
     """The rich menu a user sees (own link, else default), for the chat page."""
     emulator = request.app[EMULATOR]
@@ -193,6 +209,7 @@ def install(app: web.Application) -> None:
     add("GET", "/_emulator/users/{userId}/messages", user_messages)
     add("POST", "/_emulator/users/{userId}/events", user_events)
     add("GET", "/_emulator/users/{userId}/richmenu", user_rich_menu)
+    add("POST", "/_emulator/users/{userId}/reply-tokens", reply_tokens)
     add("GET", "/_emulator/richmenus/{richMenuId}/image", rich_menu_image)
     add("POST", "/_emulator/webhook/raw", raw_webhook)
     add("GET", "/_emulator/stats", stats)
