@@ -421,3 +421,18 @@ async def test_quick_reply_built_with_sdk_models_is_accepted(line: Line) -> None
         )
     delivered = line.emulator.messages_for(user_id(1))
     assert delivered[0]["message"]["quickReply"]["items"][0]["action"]["label"] == "はい"
+
+
+async def test_reply_tokens_issued_for_events_built_elsewhere(line: Line) -> None:
+    parent = user_id(6)
+    response = await line.client.post(f"/_emulator/users/{parent}/reply-tokens", json={"count": 2})
+    tokens = (await response.json())["replyTokens"]
+    assert len(tokens) == 2 and len(set(tokens)) == 2
+    async with line.api() as api:
+        for token in tokens:
+            await api.reply_message(ReplyMessageRequest(reply_token=token, messages=[text("ok")]))
+    assert [d["via"] for d in line.emulator.messages_for(parent)] == ["reply", "reply"]
+    too_many = await line.client.post(
+        f"/_emulator/users/{parent}/reply-tokens", json={"count": 5000}
+    )
+    assert too_many.status == 400
