@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,7 @@ from registry import families
 from registry.db import transaction
 from registry.eligibility import Catalog
 from registry.models import WebhookEvent
+from registry.web import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class BotDeps:
     count_event: Callable[[str, str], None] = lambda kind, outcome: None
     # False with in-process fakeredis: one process only, so no lock across processes needed.
     shared_redis: bool = True
+    # Called after the turn's data is saved when an onboarded family changed (the notifier's
+    # "family registered or changed" trigger).
+    on_family_changed: Callable[[int], Awaitable[None]] | None = None
+    background: BackgroundTasks | None = None
 
 
 def event_kind(event: Any) -> str:
@@ -128,6 +133,11 @@ class BotService:
             log.exception(
                 "webhook event failed", extra={"event_type": getattr(event, "type", "?")}
             )
+
+    def _family_changed(self, family_id: int) -> None:
+        hook, background = self.deps.on_family_changed, self.deps.background
+        if hook is not None and background is not None:
+            background.spawn(hook(family_id), "family changed")
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for every event in hand (on shutdown)."""
@@ -230,6 +240,7 @@ class BotService:
     async def _run_turn(self, event: Any, kind: str, user: str, event_id: str | None) -> list[Any]:
         conversations = self.deps.conversations
         state = await conversations.load(user)
+        changed_family: int | None = None
         async with transaction(self.deps.sessions) as session:
             if event_id:
                 # The durable half of de-duplication, in the turn's own transaction: the
@@ -255,9 +266,18 @@ class BotService:
             elif kind == "postback":
                 turn.postback = parse_postback(event.postback.data)
                 turn.postback_params = dict(event.postback.params or {})
+            before = (family.updated_at, family.state)
             handled = await self.dispatcher.dispatch(turn)
             if not handled:
                 log.info("no handler", extra={"kind": kind, "user": user_key(user)})
+            if (
+                (family.updated_at, family.state) != before
+                and family.state == "active"
+                and family.onboarded_at is not None
+            ):
+                changed_family = family.id
+        if changed_family is not None:
+            self._family_changed(changed_family)
         if turn.state.get("_clear"):
             await conversations.clear(user)
         else:

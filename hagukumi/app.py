@@ -18,11 +18,19 @@ from hagukumi.metrics import Metrics
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
 from registry import api as registry_api
-from registry.auth import RateLimiter, find_key, retry_after_header
+from registry.auth import RateLimiter, find_key, hash_key, retry_after_header
 from registry.db import create_engine, session_factory
 from registry.eligibility import Catalog
 from registry.migrate import ensure_current
-from registry.web import MAX_BODY, RouteTable, build_openapi, error_middleware, error_response
+from registry.web import (
+    BACKGROUND,
+    MAX_BODY,
+    BackgroundTasks,
+    RouteTable,
+    build_openapi,
+    error_middleware,
+    error_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,7 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 
 API_TABLES: list[RouteTable] = [registry_api.routes, bot_api.routes]
 SANDBOX_LINE_PREFIX = "/_line"
+SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)
 EMULATOR_SECRET = "emulator-secret"
 EMULATOR_TOKEN = "emulator-token"
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
@@ -48,6 +57,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Find the API key of `/api/v1` requests and rate-limit per key (or per address)."""
     if not request.path.startswith("/api/"):
+        return await handler(request)
+    if request.path.startswith(SUBSCRIBER_PATHS):
+        # The app inbox authenticates with a subscriber token, not an API key; it is still
+        # rate-limited, per token.
+        token = request.headers.get("Authorization", "")
+        wait = await request.app[LIMITER].hit(f"inbox:{hash_key(token)[:16]}")
+        if wait > 0:
+            return error_response(
+                429,
+                "rate_limited",
+                f"too many requests: try again in {wait:.2f} s",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
         return await handler(request)
     header = request.headers.get("Authorization")
     identity = f"ip:{request.remote}"
@@ -95,6 +117,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     rate, burst = settings.rate_limit
     app[LIMITER] = RateLimiter(redis, rate, burst)
     yield
+    await app[BACKGROUND].drain()
     await redis.aclose()
     await engine.dispose()
 
@@ -138,6 +161,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         municipalities=sorted(municipalities),
         public_url=settings.public_url,
         shared_redis=not settings.redis_url.startswith("memory://"),
+        background=app[BACKGROUND],
         count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),
     )
     service = BotService(deps, dispatcher())
@@ -234,6 +258,8 @@ def create_app(
     app[registry_api.TODAY] = today or (lambda: datetime.now(settings.zone).date())
     app[OPENAPI] = build_openapi(API_TABLES, title="Hagukumi API", version=VERSION)
     app[CLOCK] = clock or (lambda: datetime.now(UTC))
+    app[BACKGROUND] = BackgroundTasks()
+    app[registry_api.PROGRAM_HOOKS] = []
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_bot)
     if settle_gc:

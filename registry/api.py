@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from registry.schemas import (
 )
 from registry.validation import validate_program
 from registry.web import (
+    BACKGROUND,
     ApiError,
     RouteTable,
     json_model,
@@ -44,6 +46,17 @@ from registry.web import (
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
 TODAY: web.AppKey[Any] = web.AppKey("today", object)
+# Called (in the background) with a program id after it was published or its published
+# version changed: the composition root hangs the notifier's trigger here.
+PROGRAM_HOOKS: web.AppKey[list[Callable[[int], Awaitable[None]]]] = web.AppKey(
+    "program_hooks", list
+)
+
+
+def _program_changed(request: web.Request, program_id: int) -> None:
+    for hook in request.app.get(PROGRAM_HOOKS, []):
+        request.app[BACKGROUND].spawn(hook(program_id), "program hook")
+
 
 routes = RouteTable()
 
@@ -285,6 +298,8 @@ async def patch_program(request: web.Request) -> web.Response:
             )
         row = await repo.update_program(session, row, data)
         out = repo.to_out(row)
+    if out.status == "published":
+        _program_changed(request, out.id)
     return json_model(out)
 
 
@@ -333,9 +348,12 @@ async def publish_program(request: web.Request) -> web.Response:
         if not report.valid:
             code = "examples_failed" if report.examples else "invalid_rule"
             raise ApiError(422, code, "cannot publish: " + _failing(report), report.errors)
-        if row.status != "published":
+        newly = row.status != "published"
+        if newly:
             row = await repo.set_status(session, row, "published")
         out = repo.to_out(row)
+    if newly:
+        _program_changed(request, out.id)
     return json_model(out)
 
 

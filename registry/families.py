@@ -13,7 +13,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from registry.models import Child, Family, ProgramAction, Review, utcnow
+from registry.models import Child, Family, Notice, ProgramAction, Review, utcnow
 from rules.profile import ChildInput, FamilyInput
 
 PROFILE_FIELDS = (
@@ -194,6 +194,16 @@ async def delete_personal_data(session: AsyncSession, family: Family) -> None:
     await session.exec(
         delete(ProgramAction).where(col(ProgramAction.family_id) == family.id)  # type: ignore[call-overload]
     )
+    # Notices keep their counts for statistics but lose what could name the child; their
+    # pending ones are never sent (the family is deleted).
+    notices = await session.exec(select(Notice).where(Notice.family_id == family.id))
+    for notice in notices.all():
+        notice.payload = {}
+        notice.child_key = f"deleted:{notice.id}"
+        if notice.status in {"pending", "scheduled"}:
+            notice.status = "suppressed"
+            notice.reason = "deleted"
+        session.add(notice)
     reviews = await session.exec(select(Review).where(Review.family_id == family.id))
     for review in reviews.all():
         review.family_id = None

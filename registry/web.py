@@ -6,6 +6,7 @@ request, serialises the answer and generates `GET /openapi.json`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -155,6 +156,36 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
 
 
 MAX_BODY: web.AppKey[int] = web.AppKey("max_body", int)
+
+
+class BackgroundTasks:
+    """Work started by a request that must not hold up its answer; drained on shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coroutine: Awaitable[Any], what: str) -> None:
+        """Run a coroutine in the background; a failure is logged, never lost silently."""
+
+        async def run() -> None:
+            try:
+                await coroutine
+            except Exception:
+                log.exception("background work failed", extra={"what": what})
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for the work in hand (on shutdown, and in tests)."""
+        while self._tasks:
+            done, _pending = await asyncio.wait(list(self._tasks), timeout=timeout)
+            if not done:
+                return
+
+
+BACKGROUND: web.AppKey[BackgroundTasks] = web.AppKey("background", BackgroundTasks)
 
 
 @dataclass

@@ -46,8 +46,10 @@ class LineWorld:
     async def idle(self) -> None:
         """Wait until the bot has handled everything it received."""
         from bot.webhook import BOT
+        from registry.web import BACKGROUND
 
         await self.app[BOT].idle()
+        await self.app[BACKGROUND].drain()
 
     async def send(self, user_id: str, event: dict[str, Any]) -> dict[str, Any]:
         """Have the emulator post one event from this user, then wait for the bot."""
