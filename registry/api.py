@@ -233,6 +233,14 @@ async def validate(request: web.Request) -> web.Response:
     return json_model(report)
 
 
+async def _load_managed(session: AsyncSession, request: web.Request) -> Program:
+    """The program of the path, locked, if the request's key may manage it (else 401/403/404)."""
+    key = require_key(request)
+    row = await _load_visible(session, request, lock=True)
+    require_scope(key, row.issuer)
+    return row
+
+
 async def _load_visible(
     session: AsyncSession, request: web.Request, *, lock: bool = False
 ) -> Program:
@@ -272,11 +280,10 @@ async def get_program(request: web.Request) -> web.Response:
 )
 async def patch_program(request: web.Request) -> web.Response:
     """Apply a partial change; a published program must still pass its examples."""
-    key = require_key(request)
+    require_key(request)
     patch: ProgramFields = await read_json(request, ProgramFields)
     async with transaction(request.app[SESSIONS]) as session:
-        row = await _load_visible(session, request, lock=True)
-        require_scope(key, row.issuer)
+        row = await _load_managed(session, request)
         if row.status == "archived":
             raise ApiError(409, "archived", "an archived program cannot be changed")
         merged = {**row.body, **patch.model_dump(mode="json", exclude_unset=True)}
@@ -317,10 +324,8 @@ def _failing(report: ValidationReport) -> str:
 )
 async def delete_program(request: web.Request) -> web.Response:
     """Delete a program that is not published."""
-    key = require_key(request)
     async with transaction(request.app[SESSIONS]) as session:
-        row = await _load_visible(session, request, lock=True)
-        require_scope(key, row.issuer)
+        row = await _load_managed(session, request)
         if row.status == "published":
             raise ApiError(
                 409, "published", "a published program cannot be deleted: archive it first"
@@ -339,10 +344,8 @@ async def delete_program(request: web.Request) -> web.Response:
 )
 async def publish_program(request: web.Request) -> web.Response:
     """Publish: refused with 422 naming the failing example when one does not hold."""
-    key = require_key(request)
     async with transaction(request.app[SESSIONS]) as session:
-        row = await _load_visible(session, request, lock=True)
-        require_scope(key, row.issuer)
+        row = await _load_managed(session, request)
         data = repo.program_in(row)
         report = validate_program(data)
         if not report.valid:
@@ -367,10 +370,8 @@ async def publish_program(request: web.Request) -> web.Response:
 )
 async def archive_program(request: web.Request) -> web.Response:
     """Archive a program."""
-    key = require_key(request)
     async with transaction(request.app[SESSIONS]) as session:
-        row = await _load_visible(session, request, lock=True)
-        require_scope(key, row.issuer)
+        row = await _load_managed(session, request)
         if row.status != "archived":
             row = await repo.set_status(session, row, "archived")
         out = repo.to_out(row)
