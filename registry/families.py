@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import String, and_, case, cast, delete, func, literal, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -194,16 +194,7 @@ async def delete_personal_data(session: AsyncSession, family: Family) -> None:
     await session.exec(
         delete(ProgramAction).where(col(ProgramAction.family_id) == family.id)  # type: ignore[call-overload]
     )
-    # Notices keep their counts for statistics but lose what could name the child; their
-    # pending ones are never sent (the family is deleted).
-    notices = await session.exec(select(Notice).where(Notice.family_id == family.id))
-    for notice in notices.all():
-        notice.payload = {}
-        notice.child_key = f"deleted:{notice.id}"
-        if notice.status in {"pending", "scheduled"}:
-            notice.status = "suppressed"
-            notice.reason = "deleted"
-        session.add(notice)
+    await clear_notice_personal_fields(session, family.id)
     reviews = await session.exec(select(Review).where(Review.family_id == family.id))
     for review in reviews.all():
         review.family_id = None
@@ -293,3 +284,39 @@ async def review_summary(session: AsyncSession) -> list[tuple[str, float, int]]:
         .order_by(Review.service)
     )
     return [(service, float(avg), int(count)) for service, avg, count in result.all()]
+
+
+async def clear_notice_personal_fields(session: AsyncSession, family_id: int) -> int:
+    """Strip personal data from a deleted family's notices; how many rows changed.
+
+    The payload (child label, reasons) goes, the child key (a birth date) becomes
+    `deleted:<id>` so the unique key stays unique, and per-child deadlines and cycles, which are
+    birth dates plus a fixed number of days, are cleared. Notices not yet sent are suppressed
+    ("blocked": the family can no longer be reached). Counts per program and kind remain.
+    """
+    notice = Notice.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    await session.flush()
+    connection = await session.connection()
+    await connection.execute(
+        update(notice)
+        .where(
+            notice.c.family_id == family_id,
+            notice.c.status.in_(["pending", "scheduled", "failed"]),
+        )
+        .values(status="suppressed", reason="blocked", updated_at=now)
+    )
+    # One statement: every new child key is unique by id, so no intermediate row can collide.
+    per_child = and_(notice.c.child_key != "", notice.c.child_key.not_like("deleted:%"))
+    result = await connection.execute(
+        update(notice)
+        .where(notice.c.family_id == family_id)
+        .values(
+            payload={},
+            child_key=literal("deleted:") + cast(notice.c.id, String),
+            cycle=case((per_child, ""), else_=notice.c.cycle),
+            deadline=case((per_child, None), else_=notice.c.deadline),
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,110 @@
+"""What a notice carries: everything delivery needs to render it, without reading the program.
+
+The program may change or be archived between the sweep and the send; the notice keeps the
+words it was created with. Payloads stay under MAX_PAYLOAD bytes of JSON: a LINE Flex bubble may
+be 30 KB, but 100,000 families × a dozen programs is a lot of rows.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from registry.schemas import ProgramIn
+
+MAX_PAYLOAD = 2048
+"""Bytes of UTF-8 JSON a payload may take."""
+SUMMARY_CHARS = 120
+BENEFIT_CHARS = 120
+WHY_CHARS = 120
+WHY_ITEMS = 5
+URL_CHARS = 500
+
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def shorten(text: str | None, limit: int) -> str | None:
+    """`text` cut to `limit` characters (an ellipsis marks the cut); None stays None."""
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def child_label(birth: date) -> dict[str, str]:
+    """A child named by birth month only ("2025年6月生まれのお子さま"), never the birth date."""
+    return {
+        "ja": f"{birth.year}年{birth.month}月生まれのお子さま",
+        "en": f"your child born {MONTHS_EN[birth.month - 1]} {birth.year}",
+    }
+
+
+def _url(value: str | None) -> str | None:
+    # Some imported items join several URLs with commas; longer ones would not fit the payload.
+    if value is None or len(value) > URL_CHARS:
+        return None
+    return value
+
+
+def program_part(program_id: int, version: int, data: ProgramIn, why: list[str]) -> dict[str, Any]:
+    """The part of a payload shared by every notice about one program version."""
+    return {
+        "program": {"id": program_id, "version": version, "issuer": data.issuer},
+        "name": {"ja": shorten(data.name.ja, 200), "en": shorten(data.name.en, 200)},
+        "summary": {
+            "ja": shorten(data.summary.ja, SUMMARY_CHARS),
+            "en": shorten(data.summary.en, SUMMARY_CHARS),
+        },
+        "benefit": shorten(data.benefit, BENEFIT_CHARS),
+        "reference_url": _url(data.reference_url),
+        "application_url": _url(data.application.url),
+        "category": list(data.category),
+        "why": [shorten(w, WHY_CHARS) for w in why[:WHY_ITEMS]],
+    }
+
+
+def payload(
+    part: dict[str, Any], *, kind: str, deadline: date | None, birth: date | None
+) -> dict[str, Any]:
+    """The payload of one notice: the program part plus kind, deadline and child label."""
+    body = {
+        **part,
+        "kind": kind,
+        "deadline": deadline.isoformat() if deadline else None,
+        "child": child_label(birth) if birth else None,
+    }
+    return fit(body)
+
+
+def size(body: dict[str, Any]) -> int:
+    """Bytes of the payload as stored (compact UTF-8 JSON)."""
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def fit(body: dict[str, Any]) -> dict[str, Any]:
+    """Drop the least needed parts until the payload fits MAX_PAYLOAD."""
+    if size(body) <= MAX_PAYLOAD:
+        return body
+    body = dict(body)
+    # Least needed first: delivery can always link to the program page for the rest.
+    for key, empty in (("why", []), ("benefit", None), ("summary", {"ja": None, "en": None})):
+        body[key] = empty
+        if size(body) <= MAX_PAYLOAD:
+            return body
+    body["name"] = {"ja": shorten(body["name"]["ja"], 60), "en": shorten(body["name"]["en"], 60)}
+    body["category"] = body["category"][:3]
+    return body

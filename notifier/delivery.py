@@ -1,0 +1,760 @@
+"""When and how notices go out: plan requests (preferences, quiet hours, digest), then deliver.
+
+`plan` turns due notices into SendRequests: it suppresses what a family must not get, holds
+what is too early (quiet hours, the daily digest, one push a day), bundles each family's notices
+into one Flex carousel, groups identical LINE bodies into multicasts, and commits every request
+with its retry key BEFORE anything is sent. `deliver` sends one stored request with that same
+key and body, as often as the worker asks, and records what happened; the exception type of
+the channel decides between retrying, failing for good and stopping for the month.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from notifier import ledger
+from notifier.channels.base import (
+    Channel,
+    PermanentSendError,
+    QuotaExhausted,
+    RetryableSendError,
+)
+from notifier.messages import app_payload, deadline_of, notice_message
+from registry.models import AppSubscription, Family, Notice, SendRequest
+
+log = logging.getLogger(__name__)
+
+Sessions = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
+
+URGENT_DAYS = 2  # a deadline this near is never held for the digest or the daily limit
+MULTICAST_MAX = 500  # LINE: at most 500 user IDs a multicast
+IN_CHUNK = 1000  # ids per IN (...): far below SQLite's and asyncpg's bind-parameter limits
+NO_QUIET = frozenset({"", "none", "off"})
+MAX_ERROR = 500  # SendRequest.last_error
+MAX_REASON = 200  # Notice.reason
+
+
+# -- time rules -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily window (local time) in which nothing is pushed; may run over midnight."""
+
+    start: time
+    end: time
+
+    def end_if_inside(self, local: datetime) -> datetime | None:
+        """When the window that `local` falls in ends, or None when `local` is outside."""
+        now, today = local.time().replace(tzinfo=None), local.date()
+        zone = local.tzinfo
+        if self.start < self.end:
+            inside = self.start <= now < self.end
+            return datetime.combine(today, self.end, tzinfo=zone) if inside else None
+        if now >= self.start:
+            return datetime.combine(today + timedelta(days=1), self.end, tzinfo=zone)
+        if now < self.end:
+            return datetime.combine(today, self.end, tzinfo=zone)
+        return None
+
+
+def _clock(value: str) -> time:
+    hours, _, minutes = value.strip().partition(":")
+    return time(int(hours), int(minutes or 0))
+
+
+def parse_quiet_hours(value: str | None) -> QuietHours | None:
+    """`20:00-08:00` → a window; empty, `none` or `off` (or start = end) → no quiet hours."""
+    if value is None or value.strip().lower() in NO_QUIET:
+        return None
+    start, sep, end = value.partition("-")
+    if not sep:
+        raise ValueError(f"quiet hours must look like 20:00-08:00, not {value!r}")
+    try:
+        window = QuietHours(_clock(start), _clock(end))
+    except ValueError as exc:
+        raise ValueError(f"quiet hours must look like 20:00-08:00, not {value!r}") from exc
+    return None if window.start == window.end else window
+
+
+def parse_digest_at(value: str | None) -> time | None:
+    """`09:00` → the daily digest time; `off` (or empty) → each notice as soon as allowed."""
+    if value is None or value.strip().lower() in {"", "off", "none"}:
+        return None
+    try:
+        return _clock(value)
+    except ValueError as exc:
+        raise ValueError(f"the digest time must look like 09:00 or be off, not {value!r}") from exc
+
+
+def family_quiet_hours(family: Family, default: QuietHours | None) -> QuietHours | None:
+    """The family's own quiet hours (`none` for none), else the operator's default."""
+    chosen = (family.preferences or {}).get("quiet_hours")
+    # The bot stores `none` for "no quiet hours"; empty or absent means the operator's default.
+    if not isinstance(chosen, str) or not chosen.strip():
+        return default
+    try:
+        return parse_quiet_hours(chosen)
+    except ValueError:
+        log.warning("unreadable quiet hours preference", extra={"family": family.id})
+        return default
+
+
+def family_channel(family: Family) -> str:
+    """`line` or `app`: the family's choice, else LINE for LINE followers."""
+    chosen = (family.preferences or {}).get("channel")
+    if chosen in {"line", "app"}:
+        return str(chosen)
+    return "line" if family.line_user_id else "app"
+
+
+def categories_off(family: Family) -> set[str]:
+    """Categories the family turned off."""
+    off = (family.preferences or {}).get("categories_off")
+    return {c for c in off if isinstance(c, str)} if isinstance(off, list) else set()
+
+
+def allowed_from(moment: datetime, quiet: QuietHours | None) -> datetime:
+    """The first moment at or after `moment` (local) outside quiet hours."""
+    end = quiet.end_if_inside(moment) if quiet else None
+    return end or moment
+
+
+def is_urgent(notice: Notice, today: date) -> bool:
+    """A deadline within two days: sent at the next allowed moment, never held for a digest."""
+    deadline = deadline_of(notice)
+    return deadline is not None and deadline <= today + timedelta(days=URGENT_DAYS)
+
+
+def _zone(zone: tzinfo | str) -> tzinfo:
+    return ZoneInfo(zone) if isinstance(zone, str) else zone
+
+
+def _aware(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC)
+
+
+def _chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- plan -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Bundle:
+    """What one request will carry to one family (or, grouped, to many)."""
+
+    channel: str
+    family_id: int
+    notices: list[Notice]
+    body: dict[str, Any]
+    to: str | None = None
+    deadline: date = date.max
+
+    @property
+    def first_id(self) -> int:
+        return min(n.id or 0 for n in self.notices)
+
+
+@dataclass
+class _Request:
+    channel: str
+    body: dict[str, Any]
+    notices: list[Notice] = field(default_factory=list)
+    deadline: date = date.max
+    first_id: int = 0
+
+
+async def _due_notices(session: AsyncSession, now: datetime) -> list[Notice]:
+    statement = (
+        select(Notice)
+        .where(
+            col(Notice.send_id).is_(None),
+            or_(
+                col(Notice.status) == "pending",
+                and_(col(Notice.status) == "scheduled", col(Notice.due_at) <= now),
+            ),
+        )
+        .order_by(col(Notice.family_id), col(Notice.id))
+        # Two planners (a lease hand-over) must never put one notice in two requests.
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def _held_notices(
+    session: AsyncSession, family_ids: Sequence[int], now: datetime
+) -> list[Notice]:
+    """Notices held for later, so that a push going out now can carry them along."""
+    found: list[Notice] = []
+    for chunk in _chunks(family_ids):
+        statement = (
+            select(Notice)
+            .where(
+                col(Notice.family_id).in_(list(chunk)),
+                col(Notice.status) == "scheduled",
+                col(Notice.send_id).is_(None),
+                col(Notice.due_at) > now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        found.extend((await session.exec(statement)).all())
+    return found
+
+
+async def _families(session: AsyncSession, family_ids: Sequence[int]) -> dict[int, Family]:
+    found: dict[int, Family] = {}
+    for chunk in _chunks(family_ids):
+        rows = await session.exec(select(Family).where(col(Family.id).in_(list(chunk))))
+        found.update({f.id: f for f in rows.all() if f.id is not None})
+    return found
+
+
+async def _subscriptions(
+    session: AsyncSession, family_ids: Sequence[int]
+) -> dict[int, AppSubscription]:
+    found: dict[int, AppSubscription] = {}
+    for chunk in _chunks(family_ids):
+        rows = await session.exec(
+            select(AppSubscription).where(col(AppSubscription.family_id).in_(list(chunk)))
+        )
+        found.update({s.family_id: s for s in rows.all()})
+    return found
+
+
+async def pushed_since(
+    session: AsyncSession, family_ids: Sequence[int], since: datetime
+) -> set[int]:
+    """Families that got a push since `since`, or have one planned and not yet sent."""
+    found: set[int] = set()
+    for chunk in _chunks(family_ids):
+        statement = (
+            select(Notice.family_id)
+            .join(SendRequest, col(SendRequest.id) == col(Notice.send_id))
+            .where(
+                col(Notice.family_id).in_(list(chunk)),
+                or_(
+                    and_(col(Notice.status) == "sent", col(Notice.sent_at) >= since),
+                    and_(
+                        col(Notice.status) == "scheduled",
+                        col(SendRequest.status) == "pending",
+                        col(SendRequest.created_at) >= since,
+                    ),
+                ),
+            )
+            .distinct()
+        )
+        found.update((await session.exec(statement)).all())
+    return found
+
+
+def _hold(notices: Iterable[Notice], until: datetime, now: datetime) -> int:
+    held = 0
+    due_at = until.astimezone(UTC)
+    for notice in notices:
+        if notice.status == "scheduled" and notice.due_at == due_at:
+            continue
+        notice.status = "scheduled"
+        notice.due_at = due_at
+        notice.updated_at = now
+        held += 1
+    return held
+
+
+def _suppress(notices: Iterable[Notice], reason: str) -> int:
+    count = 0
+    for notice in notices:
+        ledger.mark(notice, "suppressed", reason)
+        count += 1
+    return count
+
+
+def _body_key(messages: list[dict[str, Any]]) -> str:
+    return json.dumps(messages, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _group(bundles: Sequence[_Bundle]) -> list[_Request]:
+    """LINE bundles with identical messages become multicasts of ≤ 500; the rest, pushes."""
+    requests: list[_Request] = []
+    groups: dict[str, list[_Bundle]] = defaultdict(list)
+    for bundle in bundles:
+        if bundle.channel == "line":
+            groups[_body_key(bundle.body["messages"])].append(bundle)
+        else:
+            requests.append(
+                _Request("app", bundle.body, bundle.notices, bundle.deadline, bundle.first_id)
+            )
+    for members in groups.values():
+        members.sort(key=lambda b: b.to or "")
+        for chunk in _chunks(members, MULTICAST_MAX):
+            messages = chunk[0].body["messages"]
+            if len(chunk) == 1:
+                body = {"kind": "push", "to": chunk[0].to, "messages": messages}
+            else:
+                body = {"kind": "multicast", "to": [b.to for b in chunk], "messages": messages}
+            requests.append(
+                _Request(
+                    "line",
+                    body,
+                    [n for b in chunk for n in b.notices],
+                    min(b.deadline for b in chunk),
+                    min(b.first_id for b in chunk),
+                )
+            )
+    requests.sort(key=lambda r: (r.deadline, r.first_id))
+    return requests
+
+
+def _within_budget(bundles: list[_Bundle], line_budget: int | None) -> list[_Bundle]:
+    """Nearest deadlines first while LINE's budget (messages × recipients) lasts."""
+    if line_budget is None:
+        return bundles
+    kept: list[_Bundle] = []
+    left = line_budget
+    for bundle in sorted(bundles, key=lambda b: (b.deadline, b.first_id)):
+        if bundle.channel != "line":
+            kept.append(bundle)
+            continue
+        cost = len(bundle.body["messages"])
+        if cost <= left:
+            kept.append(bundle)
+            left -= cost
+    return kept
+
+
+async def plan(
+    sessions: Sessions,
+    *,
+    now: datetime,
+    zone: tzinfo | str,
+    quiet_hours: str,
+    digest_at: str,
+    max_requests: int | None = None,
+    line_budget: int | None = None,
+) -> list[int]:
+    """Turn due notices into committed SendRequests; their ids, nearest deadline first.
+
+    Notices a family must not get are suppressed (blocked, preference, expired); notices that
+    are too early are held (status scheduled, due_at the moment they may go). `max_requests`
+    caps the requests made and `line_budget` the LINE messages they count (LINE's monthly
+    quota, per recipient); either way nearer deadlines go first and the rest stay as they are.
+    """
+    now = _aware(now)
+    zone = _zone(zone)
+    default_quiet = parse_quiet_hours(quiet_hours)
+    digest = parse_digest_at(digest_at)
+    local = now.astimezone(zone)
+    today = local.date()
+    day_start = datetime.combine(today, time(0), tzinfo=zone).astimezone(UTC)
+    tally: Counter[str] = Counter()
+    async with sessions() as session, session.begin():
+        due = await _due_notices(session, now)
+        if not due:
+            return []
+        family_ids = sorted({n.family_id for n in due})
+        families = await _families(session, family_ids)
+        pushed = await pushed_since(session, family_ids, day_start)
+        held_by_family: dict[int, list[Notice]] = defaultdict(list)
+        for notice in await _held_notices(session, family_ids, now):
+            held_by_family[notice.family_id].append(notice)
+        due_by_family: dict[int, list[Notice]] = defaultdict(list)
+        for notice in due:
+            due_by_family[notice.family_id].append(notice)
+        app_families = [fid for fid, f in families.items() if family_channel(f) == "app"]
+        subscriptions = await _subscriptions(session, app_families)
+
+        bundles: list[_Bundle] = []
+        for family_id in family_ids:
+            family = families.get(family_id)
+            due_here = due_by_family[family_id]
+            held_here = held_by_family.get(family_id, [])
+            everything = [*due_here, *held_here]
+            channel = family_channel(family) if family is not None else "line"
+            if (
+                family is None
+                or family.state != "active"
+                or family.consented_at is None
+                or (channel == "line" and not family.line_user_id)
+            ):
+                tally["blocked"] += _suppress(everything, "blocked")
+                continue
+            off = categories_off(family)
+            keep: list[Notice] = []
+            for notice in everything:
+                deadline = deadline_of(notice)
+                if notice.category and notice.category in off:
+                    tally["preference"] += _suppress([notice], "preference")
+                elif deadline is not None and deadline < today:
+                    tally["expired"] += _suppress([notice], "expired")
+                else:
+                    keep.append(notice)
+            due_ids = {n.id for n in due_here}
+            due_kept = [n for n in keep if n.id in due_ids]
+            if not due_kept:
+                continue
+            quiet = family_quiet_hours(family, default_quiet)
+            quiet_end = quiet.end_if_inside(local) if quiet else None
+            if quiet_end is not None:
+                tally["held"] += _hold(due_kept, quiet_end, now)
+                continue
+            hold_until: datetime | None = None
+            if any(is_urgent(n, today) for n in keep):
+                pass  # a near deadline goes now, whatever the digest and the daily limit say
+            elif family_id in pushed:
+                # One push a day: the rest waits for tomorrow's digest (or tomorrow's start).
+                tomorrow = today + timedelta(days=1)
+                hold_until = datetime.combine(tomorrow, digest or time(0), tzinfo=zone)
+            elif digest is not None and local.time().replace(tzinfo=None) < digest:
+                hold_until = datetime.combine(today, digest, tzinfo=zone)
+            if hold_until is not None:
+                tally["held"] += _hold(due_kept, allowed_from(hold_until, quiet), now)
+                continue
+            bundles.extend(_bundles_of(family, channel, keep, subscriptions, today))
+
+        bundles = _within_budget(bundles, line_budget)
+        requests = _group(bundles)
+        if max_requests is not None:
+            requests = requests[: max(0, max_requests)]
+        ids: list[int] = []
+        for planned in requests:
+            row = SendRequest(
+                channel=planned.channel,
+                retry_key=str(uuid.uuid4()),
+                body=planned.body,
+                status="pending",
+                created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            assert row.id is not None
+            for notice in planned.notices:
+                notice.status = "scheduled"
+                notice.send_id = row.id
+                notice.retry_key = row.retry_key
+                notice.updated_at = now
+            ids.append(row.id)
+            tally[planned.body["kind"]] += 1
+    if tally:
+        log.info("notices planned", extra={"counts": dict(tally), "requests": len(ids)})
+    return ids
+
+
+def _bundles_of(
+    family: Family,
+    channel: str,
+    notices: list[Notice],
+    subscriptions: Mapping[int, AppSubscription],
+    today: date,
+) -> list[_Bundle]:
+    assert family.id is not None
+    lang = family.language if family.language in {"ja", "en"} else "ja"
+    deadlines = [d for n in notices if (d := deadline_of(n)) is not None]
+    if channel == "line":
+        message = notice_message(notices, lang, today=today)
+        return [
+            _Bundle(
+                "line",
+                family.id,
+                notices,
+                {"messages": [message]},
+                to=family.line_user_id,
+                deadline=min(deadlines, default=date.max),
+            )
+        ]
+    subscription = subscriptions.get(family.id)
+    url = subscription.callback_url if subscription is not None else None
+    return [
+        _Bundle(
+            "app",
+            family.id,
+            [notice],
+            {
+                "kind": "app",
+                "family_id": family.id,
+                "notice_id": notice.id,
+                "url": url,
+                "payload": app_payload(notice, lang),
+            },
+            deadline=deadline_of(notice) or date.max,
+        )
+        for notice in notices
+    ]
+
+
+# -- deliver ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaReport:
+    """LINE's monthly limit was reached: what was stopped (for the operator's log and metric)."""
+
+    send_id: int
+    requests: int
+    notices: int
+    reason: str
+    at: datetime
+
+
+QuotaHook = Callable[[QuotaReport], Awaitable[None] | None]
+
+
+async def _notices_of(session: AsyncSession, send_ids: Sequence[int]) -> list[Notice]:
+    found: list[Notice] = []
+    for chunk in _chunks(send_ids):
+        rows = await session.exec(select(Notice).where(col(Notice.send_id).in_(list(chunk))))
+        found.extend(rows.all())
+    return found
+
+
+async def _start(
+    sessions: Sessions, send_id: int, channels: Mapping[str, Channel]
+) -> tuple[SendRequest | None, str | None]:
+    """Count one more attempt, or tell why there is nothing to send."""
+    async with sessions() as session, session.begin():
+        request = await session.get(SendRequest, send_id, with_for_update=True)
+        if request is None:
+            raise LookupError(f"no send request {send_id}")
+        if request.status != "pending":
+            return None, request.status
+        if request.channel not in channels:
+            raise LookupError(f"no channel {request.channel!r} to deliver send request {send_id}")
+        notices = await _notices_of(session, [send_id])
+        live = [n for n in notices if n.status == "scheduled"]
+        if not live:
+            # Every notice was withdrawn meanwhile (blocked, deleted): nobody is left to tell.
+            request.status = "suppressed"
+            request.last_error = "no notice left to send"
+            return None, request.status
+        request.attempts += 1
+        for notice in live:
+            notice.attempts += 1
+        # A detached copy: the channel reads it after this session is gone, whatever the
+        # factory's expire_on_commit says.
+        snapshot = SendRequest(
+            id=request.id,
+            channel=request.channel,
+            retry_key=request.retry_key,
+            body=request.body,
+            status=request.status,
+            attempts=request.attempts,
+            created_at=request.created_at,
+        )
+        return snapshot, None
+
+
+async def _finish_sent(
+    sessions: Sessions, send_id: int, accepted: str | None, now: datetime
+) -> None:
+    async with sessions() as session, session.begin():
+        request = await session.get(SendRequest, send_id, with_for_update=True)
+        assert request is not None
+        request.status = "sent"
+        request.sent_at = now
+        request.accepted_request_id = (accepted or "")[:64] or None
+        request.last_error = None
+        for notice in await _notices_of(session, [send_id]):
+            # LINE took it: that is the truth, even if a quota stop marked it meanwhile.
+            if notice.status == "scheduled" or (
+                notice.status == "suppressed" and notice.reason == "quota"
+            ):
+                notice.status = "sent"
+                notice.reason = None
+                notice.sent_at = now
+                notice.updated_at = now
+
+
+async def _finish_failed(sessions: Sessions, send_id: int, reason: str, now: datetime) -> None:
+    async with sessions() as session, session.begin():
+        request = await session.get(SendRequest, send_id, with_for_update=True)
+        assert request is not None
+        request.status = "failed"
+        request.last_error = reason[:MAX_ERROR]
+        for notice in await _notices_of(session, [send_id]):
+            if notice.status == "scheduled":
+                ledger.mark(notice, "failed", reason[:MAX_REASON])
+                notice.updated_at = now
+
+
+async def _note_error(sessions: Sessions, send_id: int, error: str) -> None:
+    async with sessions() as session, session.begin():
+        request = await session.get(SendRequest, send_id)
+        if request is not None:
+            request.last_error = error[:MAX_ERROR]
+
+
+async def stop_line(sessions: Sessions, reason: str, now: datetime) -> tuple[int, int]:
+    """Suppress (reason quota) every LINE request not yet sent; (requests, notices) stopped."""
+    async with sessions() as session, session.begin():
+        rows = await session.exec(
+            select(SendRequest)
+            .where(col(SendRequest.channel) == "line", col(SendRequest.status) == "pending")
+            .with_for_update()
+        )
+        requests = list(rows.all())
+        ids = [r.id for r in requests if r.id is not None]
+        for request in requests:
+            request.status = "suppressed"
+            request.last_error = reason[:MAX_ERROR]
+        stopped = 0
+        notice_table = Notice.__table__  # type: ignore[attr-defined]
+        for chunk in _chunks(ids):
+            result = await session.execute(
+                update(notice_table)
+                .where(
+                    notice_table.c.send_id.in_(list(chunk)),
+                    notice_table.c.status == "scheduled",
+                )
+                .values(status="suppressed", reason="quota", updated_at=now)
+            )
+            stopped += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return len(ids), stopped
+
+
+async def _tell(hook: QuotaHook | None, report: QuotaReport) -> None:
+    """Call the operator's hook (sync or async); its failure must not undo the stop."""
+    if hook is None:
+        return
+    try:
+        result = hook(report)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("the quota hook failed", extra={"send_id": report.send_id})
+
+
+async def deliver(
+    sessions: Sessions,
+    send_id: int,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+    on_quota_exhausted: QuotaHook | None = None,
+) -> str:
+    """Send one stored request (same key, same body) and record the outcome; its final status.
+
+    Idempotent: a request already sent, failed or suppressed is left alone. A
+    RetryableSendError is recorded and re-raised for the worker to retry with back-off.
+    """
+    now = _aware(now)
+    request, status = await _start(sessions, send_id, channels)
+    if request is None:
+        return status or "pending"
+    channel = channels[request.channel]
+    try:
+        outcome = await channel.send(request)
+    except RetryableSendError as exc:
+        await _note_error(sessions, send_id, str(exc))
+        log.info(
+            "send will be retried",
+            extra={"send_id": send_id, "attempts": request.attempts, "error": str(exc)[:120]},
+        )
+        raise
+    except QuotaExhausted as exc:
+        requests, notices = await stop_line(sessions, exc.reason, now)
+        report = QuotaReport(send_id, requests, notices, exc.reason, now)
+        log.error(
+            "LINE monthly limit reached: LINE pushes stopped until the next budget",
+            extra={"send_id": send_id, "requests": requests, "notices": notices},
+        )
+        await _tell(on_quota_exhausted, report)
+        return "suppressed"
+    except PermanentSendError as exc:
+        await _finish_failed(sessions, send_id, exc.reason, now)
+        log.warning("send failed for good", extra={"send_id": send_id, "reason": exc.reason[:200]})
+        return "failed"
+    await _finish_sent(sessions, send_id, outcome.accepted_request_id, now)
+    return "sent"
+
+
+# -- both, inline -------------------------------------------------------------------------------
+
+
+async def send_due(
+    sessions: Sessions,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+    zone: tzinfo | str,
+    quiet_hours: str,
+    digest_at: str,
+    max_requests: int | None = None,
+    max_attempts: int = 8,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    concurrency: int = 8,
+    on_quota_exhausted: QuotaHook | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> Counter[str]:
+    """Plan, then deliver every new request inline with bounded retries; statuses counted.
+
+    For tests and the embedded shape without a worker. LINE's remaining budget is read first
+    (GET quota and quota/consumption) so that, when it cannot cover everything, nearer deadlines
+    go first and the rest stays pending for the next budget.
+    """
+    budget: int | None = None
+    line = channels.get("line")
+    remaining = getattr(line, "remaining_quota", None)
+    if remaining is not None:
+        try:
+            budget = await remaining()
+        except RetryableSendError as exc:
+            log.warning(
+                "LINE quota unreadable; planning without a budget", extra={"error": str(exc)}
+            )
+    ids = await plan(
+        sessions,
+        now=now,
+        zone=zone,
+        quiet_hours=quiet_hours,
+        digest_at=digest_at,
+        max_requests=max_requests,
+        line_budget=budget,
+    )
+    told = False
+
+    async def tell_once(report: QuotaReport) -> None:
+        nonlocal told
+        if not told:
+            told = True
+            await _tell(on_quota_exhausted, report)
+
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(send_id: int) -> str:
+        async with gate:
+            for attempt in range(1, max_attempts + 1):
+                try:
+                    return await deliver(
+                        sessions, send_id, channels, now=now, on_quota_exhausted=tell_once
+                    )
+                except RetryableSendError as exc:
+                    if attempt == max_attempts:
+                        break
+                    wait = exc.retry_after
+                    if wait is None:
+                        wait = backoff * 2 ** (attempt - 1)
+                    await sleep(min(max_backoff, wait))
+            return "pending"
+
+    statuses = await asyncio.gather(*(one(i) for i in ids))
+    return Counter(statuses)

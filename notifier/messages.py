@@ -1,0 +1,353 @@
+"""Notices rendered as LINE messages: one Flex carousel a push, in the family's language.
+
+Every bubble names the child it concerns, why the notice fits, the deadline, and three buttons:
+details (a link), "I applied" (postback `a=applied&p=<program>`, handled by the bot) and "turn
+off this kind" (postback `a=set.cat&c=<category>`, the bot's category toggle).
+
+LINE's limits (Messaging API reference, "Flex Message" and "Action objects"): a carousel holds
+at most 12 bubbles and 50 KB of JSON, a bubble 30 KB; altText ≤ 1,500 characters; a Flex button
+label ≤ 40 characters; postback data ≤ 300 and its displayText ≤ 300; a URI ≤ 1,000 characters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from linebot.v3.messaging import (
+    FlexBox,
+    FlexBubble,
+    FlexButton,
+    FlexCarousel,
+    FlexMessage,
+    FlexText,
+    PostbackAction,
+    URIAction,
+)
+
+from registry.models import Notice
+
+MAX_BUBBLES = 12
+MAX_BUBBLE_BYTES = 30_000
+MAX_CAROUSEL_BYTES = 50_000
+MAX_ALT_TEXT = 1500
+MAX_LABEL = 20  # Flex allows 40, but LINE cuts long labels on narrow phones
+MAX_POSTBACK = 300
+MAX_URI = 1000
+MAX_TEXT = 300  # per Flex text: readable on a phone, and keeps 12 bubbles far below 50 KB
+SUMMARY_NAMES = 8
+URGENT_DAYS = 2
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "kind.eligible": "受けられる支援",
+        "kind.deadline-7": "締切まで1週間",
+        "kind.deadline-2": "締切間近",
+        "kind.broadcast": "自治体からのお知らせ",
+        "for": "対象: {who}",
+        "household": "ご家庭",
+        "why": "あてはまる理由",
+        "deadline": "申請期限: {date}",
+        "deadline.days": "申請期限: {date}（あと{days}日）",
+        "deadline.today": "申請期限: {date}（今日まで）",
+        "deadline.none": "申請期限: なし",
+        "details": "くわしく見る",
+        "applied": "申請しました",
+        "off": "この種類の通知をオフ",
+        "more.title": "ほかに{count}件のお知らせ",
+        "more.rest": "ほか{count}件",
+        "more.button": "受けられる支援を見る",
+        "alt": "はぐくみからのお知らせ（{count}件）: {names}",
+        "bullet": "・",
+        "sep": "、",
+        "untitled": "お知らせ",
+    },
+    "en": {
+        "kind.eligible": "Support you can get",
+        "kind.deadline-7": "Deadline in a week",
+        "kind.deadline-2": "Deadline soon",
+        "kind.broadcast": "From your city",
+        "for": "For: {who}",
+        "household": "your household",
+        "why": "Why it fits",
+        "deadline": "Apply by {date}",
+        "deadline.days": "Apply by {date} ({days} days left)",
+        "deadline.today": "Apply by {date} (today)",
+        "deadline.none": "No deadline",
+        "details": "Details",
+        "applied": "I applied",
+        "off": "Turn off this kind",
+        "more.title": "{count} more notices",
+        "more.rest": "and {count} more",
+        "more.button": "See all support",
+        "alt": "Hagukumi: {count} notices: {names}",
+        "bullet": "• ",
+        "sep": ", ",
+        "untitled": "Notice",
+    },
+}
+WEEKDAYS_JA = "月火水木金土日"
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def t(key: str, lang: str, **values: Any) -> str:
+    """A text in the family's language (Japanese when the language is unknown)."""
+    table = TEXTS.get(lang, TEXTS["ja"])
+    return table[key].format(**values)
+
+
+def clip(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters, the cut marked with an ellipsis."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def localized(value: Any, lang: str) -> str | None:
+    """A `{ja, en}` text in `lang` (falling back to Japanese), or a plain string."""
+    if isinstance(value, dict):
+        text = value.get(lang) or value.get("ja") or value.get("en")
+        return str(text) if text else None
+    return str(value) if value else None
+
+
+def format_date(day: date, lang: str) -> str:
+    """A date as parents read it: 2027年3月31日（水） or Wed 31 March 2027."""
+    if lang == "en":
+        return f"{day.strftime('%a')} {day.day} {MONTHS_EN[day.month - 1]} {day.year}"
+    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_JA[day.weekday()]}）"
+
+
+def json_size(value: Any) -> int:
+    """Bytes of compact UTF-8 JSON, as LINE measures Flex limits."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def postback_data(action: str, **params: Any) -> str | None:
+    """`a=ACTION&k=v` as the bot parses it; None when over LINE's 300 characters."""
+    data = urlencode({"a": action, **{k: str(v) for k, v in params.items()}})
+    return data if len(data) <= MAX_POSTBACK else None
+
+
+def deadline_of(notice: Notice) -> date | None:
+    """The notice's deadline (the column, else the payload's ISO date)."""
+    if notice.deadline is not None:
+        return notice.deadline
+    raw = (notice.payload or {}).get("deadline")
+    if isinstance(raw, str):
+        try:
+            return date.fromisoformat(raw[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def program_id_of(notice: Notice) -> int | None:
+    """The program a notice is about, if any."""
+    if notice.program_id is not None:
+        return notice.program_id
+    program = (notice.payload or {}).get("program")
+    if isinstance(program, dict) and isinstance(program.get("id"), int):
+        return int(program["id"])
+    return None
+
+
+def category_of(notice: Notice) -> str | None:
+    """The category the "turn off" button toggles (the ledger's, else the payload's first)."""
+    if notice.category:
+        return notice.category
+    listed = (notice.payload or {}).get("category")
+    if isinstance(listed, list) and listed and isinstance(listed[0], str):
+        return listed[0]
+    return listed if isinstance(listed, str) and listed else None
+
+
+def title_of(notice: Notice, lang: str) -> str:
+    """The program's (or broadcast's) name in the family's language."""
+    payload = notice.payload or {}
+    return (
+        localized(payload.get("name"), lang)
+        or localized(payload.get("title"), lang)
+        or t("untitled", lang)
+    )
+
+
+def _text(value: str, **style: Any) -> FlexText:
+    return FlexText(text=clip(value, MAX_TEXT), wrap=True, **style)
+
+
+def _deadline_line(deadline: date | None, lang: str, today: date | None) -> FlexText:
+    if deadline is None:
+        return _text(t("deadline.none", lang), size="sm", margin="md")
+    shown = format_date(deadline, lang)
+    days = (deadline - today).days if today is not None else None
+    if days is not None and days == 0:
+        text = t("deadline.today", lang, date=shown)
+    elif days is not None and 0 < days <= 30:
+        text = t("deadline.days", lang, date=shown, days=days)
+    else:
+        text = t("deadline", lang, date=shown)
+    urgent = days is not None and days <= URGENT_DAYS
+    return _text(text, size="sm", weight="bold", margin="md", color="#C62828" if urgent else None)
+
+
+def _buttons(notice: Notice, lang: str) -> list[FlexButton]:
+    payload = notice.payload or {}
+    actions: list[Any] = []
+    url = payload.get("reference_url") or payload.get("application_url") or payload.get("url")
+    if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= MAX_URI:
+        actions.append(URIAction(label=t("details", lang), uri=url))
+    program = program_id_of(notice)
+    if program is not None and notice.kind != "broadcast":
+        data = postback_data("applied", p=program)
+        if data:
+            label = t("applied", lang)
+            actions.append(PostbackAction(label=label, data=data, display_text=label))
+    category = category_of(notice)
+    if category:
+        data = postback_data("set.cat", c=category)
+        if data:
+            label = t("off", lang)
+            actions.append(PostbackAction(label=clip(label, MAX_LABEL), data=data))
+    return [
+        FlexButton(
+            action=action,
+            height="sm",
+            style="primary" if i == 0 else ("link" if i == len(actions) - 1 else "secondary"),
+        )
+        for i, action in enumerate(actions)
+    ]
+
+
+def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> FlexBubble:
+    """One notice as a card: what, for whom, why, until when, and what to do."""
+    payload = notice.payload or {}
+    deadline = deadline_of(notice)
+    urgent = deadline is not None and today is not None and (deadline - today).days <= URGENT_DAYS
+    badge = t(f"kind.{notice.kind}", lang) if f"kind.{notice.kind}" in TEXTS["ja"] else None
+    lines: list[Any] = []
+    if badge:
+        color = "#C62828" if urgent or notice.kind == "deadline-2" else "#1E7D32"
+        lines.append(_text(badge, size="xs", weight="bold", color=color))
+    lines.append(_text(title_of(notice, lang), weight="bold", size="md"))
+    who = localized(payload.get("child"), lang) or t("household", lang)
+    lines.append(_text(t("for", lang, who=who), size="sm", color="#1565C0"))
+    blurb = (payload.get("benefit") if lang == "ja" else None) or localized(
+        payload.get("summary"), lang
+    )
+    if not blurb and notice.kind == "broadcast":
+        blurb = localized(payload.get("text"), lang) or localized(payload.get("message"), lang)
+    if blurb:
+        lines.append(_text(str(blurb), size="sm", color="#555555"))
+    why = [str(w) for w in payload.get("why") or [] if w]
+    if why:
+        lines.append(_text(t("why", lang), size="xs", color="#888888", margin="md"))
+        lines.extend(_text(t("bullet", lang) + reason, size="sm") for reason in why[:5])
+    if notice.kind != "broadcast" or deadline is not None:
+        lines.append(_deadline_line(deadline, lang, today))
+    buttons = _buttons(notice, lang)
+    footer = FlexBox(layout="vertical", spacing="sm", contents=buttons) if buttons else None
+    body = FlexBox(layout="vertical", spacing="sm", contents=lines)
+    bubble = FlexBubble(size="kilo", body=body, footer=footer)
+    if json_size(bubble.to_dict()) > MAX_BUBBLE_BYTES:
+        # Cannot happen with ledger payloads (≤ 2 KB); keep the essentials if it ever does.
+        essentials = [line for line in lines if line.size != "sm" or line.weight == "bold"]
+        bubble = FlexBubble(size="kilo", body=FlexBox(layout="vertical", contents=essentials))
+    return bubble
+
+
+def summary_bubble(rest: Sequence[Notice], lang: str) -> FlexBubble:
+    """The last card when more notices came than a carousel holds: their names, and a way on."""
+    names = [t("bullet", lang) + clip(title_of(n, lang), 60) for n in rest[:SUMMARY_NAMES]]
+    if len(rest) > SUMMARY_NAMES:
+        names.append(t("more.rest", lang, count=len(rest) - SUMMARY_NAMES))
+    label = t("more.button", lang)
+    return FlexBubble(
+        size="kilo",
+        body=FlexBox(
+            layout="vertical",
+            spacing="sm",
+            contents=[
+                _text(t("more.title", lang, count=len(rest)), weight="bold", size="md"),
+                *(_text(name, size="sm") for name in names),
+            ],
+        ),
+        footer=FlexBox(
+            layout="vertical",
+            contents=[
+                FlexButton(
+                    action=PostbackAction(
+                        label=label, data=postback_data("menu.programs"), display_text=label
+                    ),
+                    style="primary",
+                    height="sm",
+                )
+            ],
+        ),
+    )
+
+
+def order(notices: Sequence[Notice]) -> list[Notice]:
+    """Nearest deadline first (no deadline last), then oldest."""
+    return sorted(notices, key=lambda n: (deadline_of(n) or date.max, n.id or 0))
+
+
+def alt_text(notices: Sequence[Notice], lang: str) -> str:
+    """What the notification and old clients show (≤ 1,500 characters)."""
+    names = t("sep", lang).join(title_of(n, lang) for n in notices)
+    return clip(t("alt", lang, count=len(notices), names=names), MAX_ALT_TEXT)
+
+
+def notice_message(
+    notices: Sequence[Notice], lang: str, *, today: date | None = None
+) -> dict[str, Any]:
+    """One Flex message (LINE JSON) carrying a family's notices, within every LINE limit."""
+    if not notices:
+        raise ValueError("a message needs at least one notice")
+    ordered = order(notices)
+    bubbles = [notice_bubble(n, lang, today=today) for n in ordered]
+    if len(bubbles) == 1:
+        container: Any = bubbles[0]
+    else:
+        shown = len(bubbles) if len(bubbles) <= MAX_BUBBLES else MAX_BUBBLES - 1
+        while True:
+            cards = bubbles[:shown]
+            if shown < len(bubbles):
+                cards = [*cards, summary_bubble(ordered[shown:], lang)]
+            container = FlexCarousel(contents=cards)
+            if json_size(container.to_dict()) <= MAX_CAROUSEL_BYTES or shown <= 1:
+                break
+            shown -= 1
+    message = FlexMessage(alt_text=alt_text(ordered, lang), contents=container)
+    result: dict[str, Any] = message.to_dict()
+    return result
+
+
+def app_payload(notice: Notice, lang: str) -> dict[str, Any]:
+    """What an app backend receives for one notice (its content as the ledger keeps it)."""
+    deadline = deadline_of(notice)
+    return {
+        "event": "notice",
+        "notice_id": notice.id,
+        "family_id": notice.family_id,
+        "kind": notice.kind,
+        "category": notice.category,
+        "program_id": program_id_of(notice),
+        "deadline": deadline.isoformat() if deadline else None,
+        "language": lang,
+        "content": notice.payload or {},
+    }

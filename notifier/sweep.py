@@ -1,0 +1,767 @@
+"""The sweep: every published program against every consented family, as of one moment.
+
+The population path of "the life of a notice": programs are compiled once, families are read in
+batches (keyset pages by id, each with its children, app subscriptions and "I applied" records
+in one query apiece), each program is evaluated over the families of its issuer's scope with
+`rules.evaluate.evaluate_population`, and every match becomes a `NoticeDraft` recorded with
+INSERT ... ON CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long
+transaction and a run cut short is simply finished by the next one. From PARALLEL_FROM families
+on, rules are evaluated in spawned worker processes (still through `evaluate_population`): the
+process that calls the sweep must be safe to re-import, as console scripts and pytest are.
+
+Who is told: only families in state "active" with consent and a municipality. Blocked families
+get no new notices (not even suppressed ones: following again and the next sweep catch them
+up, and nothing is recorded about someone who cannot be told); deleted families hold no profile
+and are never read. Notices already pending for a family that blocks are suppressed "blocked"
+by the delivery stage.
+
+Notice kinds and cycles:
+
+* `eligible`, cycle = the fiscal year (a new fiscal year tells again), one per qualifying child
+  for per-child programs. Not created once a fixed application deadline has passed.
+* `deadline-7` / `deadline-2`, cycle = the deadline date, when the deadline is 3-7 / 0-2 days
+  ahead; a window rather than an exact day, so a missed daily run still reminds (once: the cycle
+  is the date). The deadline is `application.deadline`, or a child's birth date plus
+  `application.deadline_days_after_birth` (児童手当's 15日特例: born 8 days ago → 7 days left).
+  Birth deadlines are per child; a fixed deadline of a per-child program reminds per child too,
+  as its eligibility notice did. "I applied" (ProgramAction "applied") stops the reminders it
+  covers: those of children born on or before the day it was recorded (a later child needs a
+  new application) and fixed deadlines less than a year after it (an older one belongs to an
+  earlier round).
+
+A family whose preferences["categories_off"] names any of a program's categories gets the
+notices recorded as suppressed "preference", so statistics still show them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from notifier.compose import payload, program_part
+from notifier.ledger import (
+    NoticeDraft,
+    NoticeKey,
+    child_key,
+    existing_keys,
+    record_new,
+    subject_for_program,
+)
+from registry.db import transaction
+from registry.eligibility import NATION, Catalog, CatalogEntry, issuers_for
+from registry.models import AppSubscription, Child, Family, ProgramAction
+from registry.programs import in_force
+from rules.ages import fiscal_year
+from rules.evaluate import CompiledProgram, evaluate_population
+from rules.language import compile_rule
+from rules.lgcode import is_prefecture_code
+from rules.profile import ChildInput, FamilyInput, derive
+
+log = logging.getLogger(__name__)
+
+REMINDERS = (("deadline-2", 2), ("deadline-7", 7))
+"""Reminder kinds by the largest number of days left they cover, nearest first."""
+SAMPLES = 3
+PARALLEL_FROM = 10_000
+"""Families from which the sweep evaluates in worker processes (starting them takes ~1 s)."""
+MAX_WORKERS = 4
+APPLIED_COVERS = timedelta(days=366)
+"""How far ahead of a fixed deadline an "I applied" record still belongs to the same round."""
+
+Sessions = async_sessionmaker[AsyncSession]
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class FamilyView:
+    """One family as the sweep reads it: its rule context and what deciding notices needs."""
+
+    id: int
+    context: dict[str, Any]
+    births: list[date]
+    categories_off: frozenset[str]
+    channel: str
+
+
+@dataclass(slots=True)
+class ProgramPlan:
+    """A published program prepared for one day: compiled rule, payload part, deadline."""
+
+    entry: CatalogEntry
+    subject: str
+    categories: frozenset[str]
+    category: str
+    part: dict[str, Any]
+    deadline: date | None
+    days_after_birth: int | None
+    payloads: dict[tuple[str, date | None, tuple[int, int] | None], dict[str, Any]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def id(self) -> int:
+        """The program id."""
+        return self.entry.id
+
+    @property
+    def issuer(self) -> str:
+        """The issuing government's code."""
+        return self.entry.data.issuer
+
+    def payload(self, kind: str, deadline: date | None, birth: date | None) -> dict[str, Any]:
+        """The payload of a notice, shared by every notice that would carry the same one."""
+        # The label names only the birth month, so notices about children born in the same
+        # month (with the same deadline) share one payload object.
+        month = (birth.year, birth.month) if birth else None
+        key = (kind, deadline, month)
+        found = self.payloads.get(key)
+        if found is None:
+            found = payload(self.part, kind=kind, deadline=deadline, birth=birth)
+            self.payloads[key] = found
+        return found
+
+
+@dataclass
+class ProgramTally:
+    """What a run found for one program."""
+
+    id: int
+    name: str
+    matches: int = 0
+    reminders: int = 0
+    new: int = 0
+    suppressed: int = 0
+    families: int = 0
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SweepReport:
+    """What a sweep (or a trigger) found and recorded."""
+
+    as_of: date
+    fiscal_year: int
+    dry_run: bool
+    programs: dict[int, ProgramTally] = field(default_factory=dict)
+    families_scanned: int = 0
+    families_skipped: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def matches(self) -> int:
+        """Eligible (family, program[, child]) matches."""
+        return sum(t.matches for t in self.programs.values())
+
+    @property
+    def reminders(self) -> int:
+        """Deadline reminders due."""
+        return sum(t.reminders for t in self.programs.values())
+
+    @property
+    def new(self) -> int:
+        """Notices recorded (or, in a dry run, that would be) for the first time."""
+        return sum(t.new for t in self.programs.values())
+
+    @property
+    def suppressed(self) -> int:
+        """New notices recorded as suppressed (the family opted out of the category)."""
+        return sum(t.suppressed for t in self.programs.values())
+
+    def render(self) -> str:
+        """A plain-text table for the CLI."""
+        head = f"sweep as of {self.as_of.isoformat()} (FY{self.fiscal_year})"
+        if self.dry_run:
+            head += " — dry run, nothing written"
+        lines = [
+            head,
+            f"families scanned {self.families_scanned}, skipped {self.families_skipped}"
+            " (profile no longer derives)",
+            f"{'id':>6}  {'matches':>8} {'remind':>7} {'new':>7} {'suppr':>6} {'told':>7}"
+            "  program",
+        ]
+        for t in sorted(self.programs.values(), key=lambda t: t.id):
+            lines.append(
+                f"{t.id:>6}  {t.matches:>8} {t.reminders:>7} {t.new:>7} {t.suppressed:>6}"
+                f" {t.families:>7}  {t.name}"
+            )
+            for s in t.samples:
+                child = f" {s['child']}" if s["child"] else ""
+                lines.append(f"{'':>8}e.g. family {s['family_id']} {s['kind']}{child}")
+        told = sum(t.families for t in self.programs.values())
+        lines.append(
+            f"{'total':>6}  {self.matches:>8} {self.reminders:>7} {self.new:>7}"
+            f" {self.suppressed:>6} {told:>7}"
+        )
+        lines.append(f"elapsed {self.elapsed:.1f} s")
+        return "\n".join(lines)
+
+
+def today_of(now: datetime, zone: tzinfo) -> date:
+    """The date people in `zone` live on at `now`."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(zone).date()
+
+
+def _reminder_kind(days_left: int) -> str | None:
+    if days_left < 0:
+        return None
+    for kind, most in REMINDERS:
+        if days_left <= most:
+            return kind
+    return None
+
+
+def _applied_covers(applied_on: date | None, deadline: date, birth: date | None) -> bool:
+    if applied_on is None:
+        return False
+    if birth is not None:
+        return applied_on >= birth
+    return deadline - applied_on < APPLIED_COVERS
+
+
+def plan_programs(entries: Iterable[CatalogEntry], today: date) -> list[ProgramPlan]:
+    """The programs to evaluate today: in force, and not past a fixed application deadline."""
+    plans = []
+    for entry in entries:
+        data = entry.data
+        if not in_force(data, today):
+            continue
+        deadline = data.application.deadline
+        if deadline is not None and deadline < today:
+            continue
+        plans.append(
+            ProgramPlan(
+                entry=entry,
+                subject=subject_for_program(entry.id),
+                categories=frozenset(data.category),
+                # The ledger keeps one category for statistics; the payload keeps them all.
+                category=data.category[0][:64] if data.category else "",
+                # A definite match holds every top-level conjunct: they are the "why".
+                part=program_part(entry.id, entry.version, data, entry.compiled.rule.conjuncts),
+                deadline=deadline,
+                days_after_birth=data.application.deadline_days_after_birth,
+            )
+        )
+    return plans
+
+
+async def load_plans(
+    session: AsyncSession,
+    today: date,
+    *,
+    program_ids: set[int] | None = None,
+    catalog: Catalog | None = None,
+) -> list[ProgramPlan]:
+    """Published programs compiled (once per catalog change) and planned for today."""
+    entries = await (catalog or Catalog()).entries(session)
+    if program_ids is not None:
+        entries = [e for e in entries if e.id in program_ids]
+    return plan_programs(entries, today)
+
+
+def _scope_filter(plans: Sequence[ProgramPlan]) -> Any:
+    """A WHERE clause keeping only families some plan can reach (None = every family)."""
+    clauses = []
+    for issuer in {p.issuer for p in plans}:
+        if issuer == NATION:
+            return None
+        if is_prefecture_code(issuer):
+            # A municipality's code starts with its prefecture's two digits (JIS X 0401).
+            clauses.append(col(Family.municipality).startswith(issuer[:2]))
+        else:
+            clauses.append(col(Family.municipality) == issuer)
+    return or_(*clauses) if clauses else col(Family.id) < 0
+
+
+def _reachable(family_id: int | None, plans: Sequence[ProgramPlan]) -> list[Any]:
+    where = [
+        col(Family.state) == "active",
+        col(Family.consented_at).is_not(None),
+        col(Family.municipality).is_not(None),
+    ]
+    if family_id is not None:
+        where.append(col(Family.id) == family_id)
+    scope = _scope_filter(plans)
+    if scope is not None:
+        where.append(scope)
+    return where
+
+
+_FAMILY_COLUMNS = (
+    Family.id,
+    Family.municipality,
+    Family.pregnant,
+    Family.due_date,
+    Family.single_parent,
+    Family.household_income,
+    Family.resident_tax_exempt,
+    Family.public_assistance,
+    Family.language,
+    Family.preferences,
+)
+
+
+def view_family(
+    row: Sequence[Any], children: Sequence[Sequence[Any]], has_app: bool, today: date
+) -> FamilyView | None:
+    """A family row and its (birth_date, disability, daycare) rows as the sweep sees them;
+    None when the profile no longer derives (an invalid code, a child born after today)."""
+    (fid, municipality, pregnant, due_date, single, income, exempt, assistance, lang, prefs) = row
+    try:
+        profile = FamilyInput(
+            municipality=municipality,
+            children=[ChildInput(birth_date=b, disability=d, daycare=c) for b, d, c in children],
+            pregnant=pregnant,
+            # As registry.families.profile_of: a due date means nothing without a pregnancy.
+            due_date=due_date if pregnant else None,
+            single_parent=single,
+            household_income=income,
+            resident_tax_exempt=exempt,
+            public_assistance=assistance,
+            language=lang,
+        )
+        context = derive(profile, today)
+    except ValueError:
+        return None
+    prefs = prefs or {}
+    off = prefs.get("categories_off") or []
+    return FamilyView(
+        id=fid,
+        context=context,
+        births=[b for b, _, _ in children],
+        categories_off=frozenset(off) if isinstance(off, list) else frozenset(),
+        channel="app" if has_app or prefs.get("channel") == "app" else "line",
+    )
+
+
+@dataclass
+class Batch:
+    """One page of families, read with their children, subscriptions and "I applied" days."""
+
+    families: list[FamilyView]
+    ids: list[int]
+    skipped: int
+    applied: dict[tuple[int, int], date]
+
+
+async def read_batch(
+    session: AsyncSession,
+    where: list[Any],
+    *,
+    after: int,
+    limit: int,
+    today: date,
+    zone: tzinfo,
+) -> Batch:
+    """The next page of reachable families after id `after` (four queries, whatever the size)."""
+    rows = (
+        await session.exec(
+            select(*_FAMILY_COLUMNS)  # type: ignore[call-overload]
+            .where(*where, col(Family.id) > after)
+            .order_by(col(Family.id))
+            .limit(limit)
+        )
+    ).all()
+    ids = [r[0] for r in rows]
+    if not ids:
+        return Batch([], [], 0, {})
+    kids: dict[int, list[tuple[date, bool, str]]] = defaultdict(list)
+    child_rows = await session.exec(
+        select(Child.family_id, Child.birth_date, Child.disability, Child.daycare)  # type: ignore[call-overload]
+        .where(col(Child.family_id).in_(ids))
+        # The order of registry.families.children_of, so child indexes mean the same child.
+        .order_by(col(Child.family_id), col(Child.birth_date), col(Child.id))
+    )
+    for fid, birth, disability, daycare in child_rows.all():
+        kids[fid].append((birth, disability, daycare))
+    apps = set(
+        (
+            await session.exec(
+                select(AppSubscription.family_id).where(col(AppSubscription.family_id).in_(ids))
+            )
+        ).all()
+    )
+    actions = await session.exec(
+        select(ProgramAction.family_id, ProgramAction.program_id, ProgramAction.created_at).where(
+            col(ProgramAction.family_id).in_(ids), ProgramAction.kind == "applied"
+        )
+    )
+    applied = {(f, p): at.astimezone(zone).date() for f, p, at in actions.all()}
+    families: list[FamilyView] = []
+    for row in rows:
+        view = view_family(row, kids.get(row[0], []), row[0] in apps, today)
+        if view is not None:
+            families.append(view)
+    return Batch(families, ids, len(rows) - len(families), applied)
+
+
+def _scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+    """Positions of the contexts each issuer reaches (registry.eligibility.issuers_for)."""
+    by_issuer: dict[str, list[int]] = defaultdict(list)
+    for position, context in enumerate(contexts):
+        for issuer in issuers_for(context):
+            by_issuer[issuer].append(position)
+    return by_issuer
+
+
+Results = dict[int, list[list[int] | bool]]
+"""Per program id: `evaluate_population`'s answers over its scope, in batch order."""
+
+
+def evaluate_plans(
+    programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[dict[str, Any]]
+) -> Results:
+    """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope."""
+    scopes = _scope_positions(contexts)
+    results: Results = {}
+    for program_id, compiled, issuer in programs:
+        positions = scopes.get(issuer)
+        if positions:
+            results[program_id] = evaluate_population(compiled, [contexts[i] for i in positions])
+    return results
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(expression: str, per_child: bool) -> CompiledProgram:
+    return CompiledProgram(
+        id=expression, rule=compile_rule(expression, per_child=per_child), per_child=per_child
+    )
+
+
+def evaluate_share(
+    programs: list[tuple[int, str, bool, str]], contexts: list[dict[str, Any]]
+) -> Results:
+    """`evaluate_plans` in a worker process: rules arrive as text and are compiled once there
+    (compiled rules hold rule-engine objects that do not pickle)."""
+    return evaluate_plans(
+        (
+            (pid, _compiled(expression, per_child), issuer)
+            for pid, expression, per_child, issuer in programs
+        ),
+        contexts,
+    )
+
+
+def _shares(
+    plans: Sequence[ProgramPlan], scopes: Mapping[str, list[int]], n: int
+) -> list[list[ProgramPlan]]:
+    """Programs split into n shares of about equal work (the size of each one's scope)."""
+    shares: list[list[ProgramPlan]] = [[] for _ in range(n)]
+    loads = [0] * n
+    for plan in sorted(plans, key=lambda p: -len(scopes.get(p.issuer, ()))):
+        least = loads.index(min(loads))
+        shares[least].append(plan)
+        loads[least] += len(scopes.get(plan.issuer, ()))
+    return [share for share in shares if share]
+
+
+def _draft(
+    plan: ProgramPlan,
+    family: FamilyView,
+    kind: str,
+    cycle: str,
+    birth: date | None,
+    deadline: date | None,
+    now: datetime,
+) -> NoticeDraft:
+    suppressed = bool(plan.categories & family.categories_off)
+    return NoticeDraft(
+        family_id=family.id,
+        subject=plan.subject,
+        program_id=plan.id,
+        child_key=child_key(birth) if birth else "",
+        kind=kind,
+        cycle=cycle,
+        issuer=plan.issuer,
+        category=plan.category,
+        channel=family.channel,
+        deadline=deadline,
+        due_at=now,
+        status="suppressed" if suppressed else "pending",
+        reason="preference" if suppressed else None,
+        payload=plan.payload(kind, deadline, birth),
+    )
+
+
+def draft_notices(
+    plans: Sequence[ProgramPlan],
+    families: Sequence[FamilyView],
+    applied: Mapping[tuple[int, int], date],
+    *,
+    today: date,
+    now: datetime,
+    results: Results | None = None,
+) -> tuple[dict[NoticeKey, NoticeDraft], dict[int, int]]:
+    """Every notice these families should have about these programs today, by key, and how
+    many eligible matches (family, or family and child) each program had; `results` when the
+    evaluation was done elsewhere (worker processes)."""
+    cycle = str(fiscal_year(today))
+    drafts: dict[NoticeKey, NoticeDraft] = {}
+    matches: dict[int, int] = defaultdict(int)
+    contexts = [f.context for f in families]
+    if results is None:
+        results = evaluate_plans(((p.id, p.entry.compiled, p.issuer) for p in plans), contexts)
+    scopes = _scope_positions(contexts)
+    for plan in plans:
+        answers = results.get(plan.id)
+        if not answers:
+            continue
+        targets = [families[i] for i in scopes[plan.issuer]]
+        for family, result in zip(targets, answers, strict=True):
+            if result is False or result == []:
+                continue
+            per_child: list[date | None] = (
+                [family.births[i] for i in result] if isinstance(result, list) else [None]
+            )
+            found = [
+                _draft(plan, family, "eligible", cycle, b, _deadline_of(plan, b, today), now)
+                for b in per_child
+            ]
+            matches[plan.id] += len(found)
+            applied_on = applied.get((family.id, plan.id))
+            for birth, deadline in _reminder_deadlines(plan, family, per_child):
+                kind = _reminder_kind((deadline - today).days)
+                if kind is not None and not _applied_covers(applied_on, deadline, birth):
+                    found.append(
+                        _draft(plan, family, kind, deadline.isoformat(), birth, deadline, now)
+                    )
+            for draft in found:
+                # Twins share a key: the first draft stands for both.
+                drafts.setdefault(draft.key, draft)
+    return drafts, matches
+
+
+def _deadline_of(plan: ProgramPlan, birth: date | None, today: date) -> date | None:
+    """The deadline an eligibility notice mentions: fixed, or the child's if not yet past."""
+    if plan.deadline is not None:
+        return plan.deadline
+    if plan.days_after_birth is not None and birth is not None:
+        deadline = birth + timedelta(days=plan.days_after_birth)
+        return deadline if deadline >= today else None
+    return None
+
+
+def _reminder_deadlines(
+    plan: ProgramPlan, family: FamilyView, per_child: list[date | None]
+) -> list[tuple[date | None, date]]:
+    """(child's birth or None, deadline) pairs a matching family may be reminded of."""
+    if plan.deadline is not None:
+        return [(birth, plan.deadline) for birth in per_child]
+    if plan.days_after_birth is None:
+        return []
+    # A household program with a birth deadline: every birth in the family starts a clock.
+    births = family.births if per_child == [None] else [b for b in per_child if b is not None]
+    step = timedelta(days=plan.days_after_birth)
+    return [(birth, birth + step) for birth in births]
+
+
+class _Run:
+    """The shared body of the sweep and of the event triggers."""
+
+    def __init__(
+        self,
+        report: SweepReport,
+        plans: list[ProgramPlan],
+        *,
+        now: datetime,
+        zone: tzinfo,
+        dry_run: bool,
+        pool: ProcessPoolExecutor | None = None,
+        workers: int = 1,
+    ) -> None:
+        self.report = report
+        self.plans = plans
+        self.now = now
+        self.zone = zone
+        self.dry_run = dry_run
+        self.pool = pool
+        self.workers = workers
+        for plan in plans:
+            report.programs[plan.id] = ProgramTally(id=plan.id, name=plan.entry.data.name.ja)
+
+    async def evaluate(self, families: Sequence[FamilyView]) -> Results | None:
+        """Evaluate in the worker processes, if any (None: let draft_notices do it here)."""
+        if self.pool is None or not families:
+            return None
+        contexts = [f.context for f in families]
+        shares = _shares(self.plans, _scope_positions(contexts), self.workers)
+        loop = asyncio.get_running_loop()
+        jobs = [
+            loop.run_in_executor(
+                self.pool,
+                evaluate_share,
+                [
+                    (p.id, p.entry.data.eligibility, p.entry.data.per_child, p.issuer)
+                    for p in share
+                ],
+                contexts,
+            )
+            for share in shares
+        ]
+        results: Results = {}
+        for part in await asyncio.gather(*jobs):
+            results.update(part)
+        return results
+
+    async def batch(self, session: AsyncSession, batch: Batch) -> None:
+        """Draft, record (unless dry) and count one batch."""
+        report = self.report
+        report.families_scanned += len(batch.ids)
+        report.families_skipped += batch.skipped
+        drafts, matches = draft_notices(
+            self.plans,
+            batch.families,
+            batch.applied,
+            today=report.as_of,
+            now=self.now,
+            results=await self.evaluate(batch.families),
+        )
+        for program_id, count in matches.items():
+            report.programs[program_id].matches += count
+        for draft in drafts.values():
+            if draft.kind != "eligible":
+                report.programs[draft.program_id or 0].reminders += 1
+        # Most keys of a daily sweep exist already: reading them is far cheaper than offering
+        # every row to the insert. The insert's ON CONFLICT still settles races between runs.
+        subjects = [p.subject for p in self.plans] if len(self.plans) < 100 else None
+        seen = await existing_keys(session, batch.ids, subjects)
+        new = [d for d in drafts.values() if d.key not in seen]
+        if not self.dry_run:
+            keys = set(await record_new(session, new))
+            new = [d for d in new if d.key in keys]
+        told: dict[int, set[int]] = defaultdict(set)
+        for draft in sorted(new, key=lambda d: d.key):
+            tally = report.programs[draft.program_id or 0]
+            tally.new += 1
+            if draft.status == "suppressed":
+                tally.suppressed += 1
+                continue
+            told[tally.id].add(draft.family_id)
+            if self.dry_run and len(tally.samples) < SAMPLES:
+                child = draft.payload.get("child")
+                tally.samples.append(
+                    {
+                        "family_id": draft.family_id,
+                        "kind": draft.kind,
+                        "child": child["ja"] if child else None,
+                    }
+                )
+        for program_id, families in told.items():
+            report.programs[program_id].families += len(families)
+
+
+async def run(
+    sessions: Sessions,
+    *,
+    now: datetime,
+    zone: tzinfo,
+    program_ids: set[int] | None = None,
+    family_id: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    batch_size: int = 2000,
+    catalog: Catalog | None = None,
+    workers: int | None = None,
+) -> SweepReport:
+    """Evaluate published programs (all, or some) over reachable families (all, or one).
+
+    `workers` > 1 evaluates rules in that many worker processes; None chooses: the CPU count
+    (at most MAX_WORKERS) from PARALLEL_FROM families on, else in this process.
+    """
+    started = time.monotonic()
+    today = today_of(now, zone)
+    report = SweepReport(as_of=today, fiscal_year=fiscal_year(today), dry_run=dry_run)
+    async with sessions() as session:
+        plans = await load_plans(session, today, program_ids=program_ids, catalog=catalog)
+        where = _reachable(family_id, plans)
+        total = 0
+        if plans:
+            total = (
+                await session.exec(select(func.count()).select_from(Family).where(*where))
+            ).one()
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if total >= PARALLEL_FROM else 1
+    pool = None
+    if workers > 1 and plans:
+        # spawn, not fork: the parent runs threads (aiosqlite, the server) a fork would copy
+        # mid-flight.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    state = _Run(report, plans, now=now, zone=zone, dry_run=dry_run, pool=pool, workers=workers)
+    if plans and progress is not None:
+        progress(
+            f"sweep {today.isoformat()}: {len(plans)} programs, {total} families"
+            f", {workers} process{'es' if workers > 1 else ''}"
+        )
+    after = 0
+    try:
+        while plans:
+            async with transaction(sessions) as session:
+                batch = await read_batch(
+                    session, where, after=after, limit=batch_size, today=today, zone=zone
+                )
+                if not batch.ids:
+                    break
+                await state.batch(session, batch)
+            after = batch.ids[-1]
+            if progress is not None:
+                progress(
+                    f"families {report.families_scanned}/{total} … {report.new} new notices,"
+                    f" {time.monotonic() - started:.1f} s"
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    report.elapsed = time.monotonic() - started
+    log.info(
+        "notices swept",
+        extra={
+            "as_of": today.isoformat(),
+            "programs": len(plans),
+            "families": report.families_scanned,
+            "skipped": report.families_skipped,
+            "new": report.new,
+            "dry_run": dry_run,
+            "one_family": family_id is not None,
+        },
+    )
+    return report
+
+
+async def sweep(
+    sessions: Sessions,
+    *,
+    now: datetime,
+    zone: tzinfo,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    batch_size: int = 2000,
+    catalog: Catalog | None = None,
+    workers: int | None = None,
+) -> SweepReport:
+    """The daily sweep: every published program in force against every reachable family."""
+    return await run(
+        sessions,
+        now=now,
+        zone=zone,
+        dry_run=dry_run,
+        progress=progress,
+        batch_size=batch_size,
+        catalog=catalog,
+        workers=workers,
+    )

@@ -1,0 +1,221 @@
+"""Notices rendered as LINE messages: content, language, buttons, and LINE's limits."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+from integrations.line_emulator import EmulatorConfig
+from integrations.line_emulator.state import Emulator, LineError
+from notifier.messages import MAX_ALT_TEXT, alt_text, app_payload, json_size, notice_message
+from registry.models import Notice
+from tests.conftest import SHARED, TODAY
+
+USER = "U" + "a" * 32
+
+
+def payload(index: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A payload shaped like the ledger's (notifier.compose.payload)."""
+    body: dict[str, Any] = {
+        "program": {"id": 100 + index, "version": 1, "issuer": "131130"},
+        "name": {"ja": f"テスト手当{index}", "en": f"Test allowance {index}"},
+        "summary": {"ja": "3歳未満の子がいる家庭に", "en": "For families with a child under 3"},
+        "benefit": "月額5,000円",
+        "reference_url": "https://www.city.shibuya.tokyo.jp/",
+        "application_url": "https://www.city.shibuya.tokyo.jp/apply",
+        "category": ["allowance"],
+        "why": ["渋谷区にお住まい", "お子さまが3歳未満"],
+        "kind": "eligible",
+        "deadline": "2027-03-31",
+        "child": {"ja": "2025年6月生まれのお子さま", "en": "your child born June 2025"},
+    }
+    body.update(overrides)
+    return body
+
+
+def notice(index: int = 1, *, deadline: date | None = date(2027, 3, 31), **fields: Any) -> Notice:
+    body = fields.pop("payload", None) or payload(index)
+    return Notice(
+        id=index,
+        family_id=1,
+        subject=f"program:{100 + index}",
+        kind=fields.pop("kind", "eligible"),
+        cycle="2026",
+        issuer="131130",
+        category=fields.pop("category", "allowance"),
+        deadline=deadline,
+        payload=body,
+        **fields,
+    )
+
+
+@pytest.fixture(scope="module")
+def line() -> Emulator:
+    """The emulator's validator, as strict as LINE (no server needed)."""
+    spec = SHARED / "line-openapi" / "messaging-api.yml"
+    config = EmulatorConfig(spec_path=spec if spec.exists() else None)
+    return Emulator(config, lambda: datetime.now(UTC))
+
+
+def accepted(line: Emulator, message: dict[str, Any]) -> None:
+    try:
+        line.validate("push", {"to": USER, "messages": [message]})
+    except LineError as exc:
+        pytest.fail(f"LINE would refuse this message: {exc.body()}")
+
+
+def texts(container: Any) -> list[str]:
+    """Every text of a Flex container, in order."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "text":
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(container)
+    return found
+
+
+def actions(bubble: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c["action"] for c in bubble.get("footer", {}).get("contents", [])]
+
+
+def test_one_notice_is_one_bubble_naming_child_reason_deadline_and_buttons(line: Emulator) -> None:
+    message = notice_message([notice()], "ja", today=TODAY)
+    accepted(line, message)
+    assert message["type"] == "flex"
+    bubble = message["contents"]
+    assert bubble["type"] == "bubble"
+    shown = texts(bubble)
+    assert "テスト手当1" in shown
+    assert "対象: 2025年6月生まれのお子さま" in shown
+    assert "・渋谷区にお住まい" in shown
+    assert any(t.startswith("申請期限: 2027年3月31日（水）") for t in shown)
+    buttons = actions(bubble)
+    assert buttons[0] == {
+        "type": "uri",
+        "label": "くわしく見る",
+        "uri": "https://www.city.shibuya.tokyo.jp/",
+    }
+    assert dict(parse_qsl(buttons[1]["data"])) == {"a": "applied", "p": "101"}
+    assert buttons[1]["label"] == "申請しました"
+    assert dict(parse_qsl(buttons[2]["data"])) == {"a": "set.cat", "c": "allowance"}
+    assert buttons[2]["label"] == "この種類の通知をオフ"
+
+
+def test_english_family_reads_english(line: Emulator) -> None:
+    message = notice_message([notice(1), notice(2)], "en", today=TODAY)
+    accepted(line, message)
+    shown = texts(message["contents"])
+    assert "Test allowance 1" in shown
+    assert "For: your child born June 2025" in shown
+    assert any(t.startswith("Apply by Wed 31 March 2027") for t in shown)
+    labels = [a["label"] for a in actions(message["contents"]["contents"][0])]
+    assert labels == ["Details", "I applied", "Turn off this kind"]
+    assert message["altText"].startswith("Hagukumi: 2 notices")
+
+
+def test_english_falls_back_to_japanese_names() -> None:
+    body = payload(
+        1, name={"ja": "018サポート", "en": None}, summary={"ja": "月5千円", "en": None}
+    )
+    message = notice_message([notice(1, payload=body)], "en", today=TODAY)
+    assert "018サポート" in texts(message["contents"])
+
+
+def test_household_notice_says_so_and_near_deadline_is_marked() -> None:
+    body = payload(1, child=None, kind="deadline-2", deadline="2026-11-28")
+    message = notice_message(
+        [notice(1, payload=body, kind="deadline-2", deadline=date(2026, 11, 28))],
+        "ja",
+        today=TODAY,
+    )
+    shown = texts(message["contents"])
+    assert "対象: ご家庭" in shown
+    assert "締切間近" in shown
+    assert "申請期限: 2026年11月28日（土）（あと2日）" in shown
+
+
+def test_nearest_deadline_first_and_alt_text_counts() -> None:
+    late = notice(1, deadline=date(2027, 3, 31))
+    soon = notice(2, deadline=date(2026, 12, 10))
+    none = notice(3, deadline=None, payload=payload(3, deadline=None))
+    message = notice_message([late, none, soon], "ja", today=TODAY)
+    titles = [texts(b)[1] for b in message["contents"]["contents"]]
+    assert titles == ["テスト手当2", "テスト手当1", "テスト手当3"]
+    assert message["altText"].startswith("はぐくみからのお知らせ（3件）: テスト手当2、")
+
+
+def test_fifteen_notices_make_eleven_cards_and_a_summary(line: Emulator) -> None:
+    many = [notice(i, deadline=date(2026, 12, i)) for i in range(1, 16)]
+    message = notice_message(many, "ja", today=TODAY)
+    accepted(line, message)
+    bubbles = message["contents"]["contents"]
+    assert len(bubbles) == 12
+    summary = texts(bubbles[-1])
+    assert summary[0] == "ほかに4件のお知らせ"
+    assert summary[1:] == [f"・テスト手当{i}" for i in range(12, 16)]
+    assert dict(parse_qsl(actions(bubbles[-1])[0]["data"])) == {"a": "menu.programs"}
+    assert "（15件）" in message["altText"]
+
+
+def test_exactly_twelve_need_no_summary(line: Emulator) -> None:
+    message = notice_message([notice(i) for i in range(1, 13)], "ja", today=TODAY)
+    accepted(line, message)
+    bubbles = message["contents"]["contents"]
+    assert len(bubbles) == 12
+    assert not texts(bubbles[-1])[0].startswith("ほかに")
+
+
+def test_biggest_payloads_stay_within_every_limit(line: Emulator) -> None:
+    long = "長" * 200
+    body = payload(
+        1,
+        name={"ja": long, "en": "L" * 200},
+        summary={"ja": long, "en": "S" * 200},
+        benefit=long,
+        why=[long] * 5,
+        reference_url="https://example.jp/" + "p" * 980,
+        category=["c" * 60],
+    )
+    many = [notice(i, payload={**body, "program": {"id": 10**9 + i}}) for i in range(1, 40)]
+    message = notice_message(many, "ja", today=TODAY)
+    accepted(line, message)
+    assert json_size(message["contents"]) <= 50_000
+    assert len(message["altText"]) <= MAX_ALT_TEXT
+    assert len(message["contents"]["contents"]) <= 12
+
+
+def test_alt_text_is_clipped_to_lines_limit() -> None:
+    many = [notice(i, payload=payload(i, name={"ja": "名" * 200, "en": None})) for i in range(20)]
+    text = alt_text(many, "ja")
+    assert len(text) == MAX_ALT_TEXT
+    assert text.endswith("…")
+
+
+def test_unsafe_links_and_missing_parts_drop_their_buttons(line: Emulator) -> None:
+    body = payload(1, reference_url="javascript:alert(1)", application_url=None, category=[])
+    bare = notice(1, payload=body, category="", kind="broadcast")
+    message = notice_message([bare], "ja", today=TODAY)
+    accepted(line, message)
+    assert actions(message["contents"]) == []
+
+
+def test_app_payload_carries_the_notice_without_rendering() -> None:
+    item = notice(7)
+    data = app_payload(item, "en")
+    assert data["notice_id"] == 7
+    assert data["deadline"] == "2027-03-31"
+    assert data["program_id"] == 107
+    assert data["content"]["name"]["en"] == "Test allowance 7"
+    json.dumps(data)  # plain JSON
