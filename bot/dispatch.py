@@ -55,6 +55,7 @@ class Turn:
     postback: dict[str, str] = field(default_factory=dict)
     postback_params: dict[str, Any] = field(default_factory=dict)
     replies: list[Any] = field(default_factory=list)
+    told_programs: bool = False  # the family's programs were shown in this turn
 
     @property
     def lang(self) -> str:

@@ -68,8 +68,9 @@ class BotDeps:
     # False with in-process fakeredis: one process only, so no lock across processes needed.
     shared_redis: bool = True
     # Called after the turn's data is saved when an onboarded family changed (the notifier's
-    # "family registered or changed" trigger).
-    on_family_changed: Callable[[int], Awaitable[None]] | None = None
+    # "family registered or changed" trigger) or was shown its programs: (family id, changed,
+    # told in chat).
+    on_family_changed: Callable[[int, bool, bool], Awaitable[None]] | None = None
     background: BackgroundTasks | None = None
 
 
@@ -134,10 +135,10 @@ class BotService:
                 "webhook event failed", extra={"event_type": getattr(event, "type", "?")}
             )
 
-    def _family_changed(self, family_id: int) -> None:
+    def _family_changed(self, family_id: int, changed: bool, told: bool) -> None:
         hook, background = self.deps.on_family_changed, self.deps.background
         if hook is not None and background is not None:
-            background.spawn(hook(family_id), "family changed")
+            background.spawn(hook(family_id, changed, told), "family changed")
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for every event in hand (on shutdown)."""
@@ -240,7 +241,7 @@ class BotService:
     async def _run_turn(self, event: Any, kind: str, user: str, event_id: str | None) -> list[Any]:
         conversations = self.deps.conversations
         state = await conversations.load(user)
-        changed_family: int | None = None
+        changed_family: tuple[int, bool, bool] | None = None
         async with transaction(self.deps.sessions) as session:
             if event_id:
                 # The durable half of de-duplication, in the turn's own transaction: the
@@ -270,14 +271,16 @@ class BotService:
             handled = await self.dispatcher.dispatch(turn)
             if not handled:
                 log.info("no handler", extra={"kind": kind, "user": user_key(user)})
+            changed = (family.updated_at, family.state) != before
             if (
-                (family.updated_at, family.state) != before
+                (changed or turn.told_programs)
+                and family.id is not None
                 and family.state == "active"
                 and family.onboarded_at is not None
             ):
-                changed_family = family.id
+                changed_family = (family.id, changed, turn.told_programs)
         if changed_family is not None:
-            self._family_changed(changed_family)
+            self._family_changed(*changed_family)
         if turn.state.get("_clear"):
             await conversations.clear(user)
         else:

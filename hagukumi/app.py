@@ -49,6 +49,8 @@ EMULATOR_SECRET = "emulator-secret"
 EMULATOR_TOKEN = "emulator-token"
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
 RICH_MENU_TASK: web.AppKey[Any] = web.AppKey("rich_menu_task", object)
+NOTICES: web.AppKey[Any] = web.AppKey("notices", object)
+RUN_WORKERS: web.AppKey[bool] = web.AppKey("run_workers", bool)
 VERSION = "0.1.0"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -123,24 +125,63 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+def line_endpoint(settings: Settings) -> tuple[str, str]:
+    """Where the Messaging API is and the token for it (the built-in emulator in sandbox)."""
+    from bot.line import REAL_API
+
+    if settings.sandbox:
+        return settings.public_url.rstrip("/") + SANDBOX_LINE_PREFIX, EMULATOR_TOKEN
+    return settings.line_api_base_url or REAL_API, settings.line_channel_access_token or ""
+
+
+async def _notifier(app: web.Application) -> AsyncIterator[None]:
+    """The notifier: channels, triggers on program and family changes, embedded workers."""
+    from hagukumi.notices import Notices
+    from notifier import api as notifier_api
+
+    settings = app[SETTINGS]
+    base_url, token = line_endpoint(settings)
+    metrics = app[METRICS]
+    notices = Notices(
+        settings,
+        app[registry_api.SESSIONS],
+        app[REDIS],
+        line_base_url=base_url,
+        line_token=token,
+        catalog=app[registry_api.CATALOG],
+        clock=app[CLOCK],
+        on_quota_exhausted=lambda _report: metrics.line_quota_exhausted.inc(),
+    )
+    await notices.open()
+    app[NOTICES] = notices
+    app[registry_api.PROGRAM_HOOKS].append(notices.program_changed)
+    family_hook: Callable[[int], Awaitable[None]] = notices.family_changed
+    app[notifier_api.FAMILY_HOOKS] = [family_hook]
+    try:
+        if app[RUN_WORKERS]:
+            from notifier.worker import default_consumer
+
+            async with notices.background_workers(holder=default_consumer()):
+                yield
+        else:
+            yield
+    finally:
+        await notices.close()
+
+
 async def _bot(app: web.Application) -> AsyncIterator[None]:
     """The LINE side: SDK clients, the event pipeline, drained on shutdown."""
     from sqlmodel import select
 
     from bot.handlers import dispatcher
-    from bot.line import REAL_API, LineApi
+    from bot.line import LineApi
     from bot.service import BotDeps, BotService
     from bot.state import ConversationStore
     from bot.webhook import BOT, CHANNEL_SECRET
     from registry.models import Municipality
 
     settings = app[SETTINGS]
-    if settings.sandbox:
-        base_url = settings.public_url.rstrip("/") + SANDBOX_LINE_PREFIX
-        token = EMULATOR_TOKEN
-    else:
-        base_url = settings.line_api_base_url or REAL_API
-        token = settings.line_channel_access_token or ""
+    base_url, token = line_endpoint(settings)
     line = LineApi(base_url, token)
     await line.open()
     sessions = app[registry_api.SESSIONS]
@@ -163,6 +204,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         public_url=settings.public_url,
         shared_redis=not settings.redis_url.startswith("memory://"),
         background=app[BACKGROUND],
+        on_family_changed=app[NOTICES].family_changed,
         count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),
     )
     service = BotService(deps, dispatcher())
@@ -245,6 +287,7 @@ def create_app(
     today: Callable[[], Any] | None = None,
     clock: Callable[[], datetime] | None = None,
     settle_gc: bool = False,
+    run_workers: bool = False,
 ) -> web.Application:
     """Assemble the web app: every door, with its resources opened in cleanup_ctx."""
     app_metrics = Metrics()
@@ -261,7 +304,9 @@ def create_app(
     app[CLOCK] = clock or (lambda: datetime.now(UTC))
     app[BACKGROUND] = BackgroundTasks()
     app[registry_api.PROGRAM_HOOKS] = []
+    app[RUN_WORKERS] = run_workers
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_notifier)
     app.cleanup_ctx.append(_bot)
     if settle_gc:
         app.on_startup.append(_settle_garbage_collector)

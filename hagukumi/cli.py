@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,19 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("migrate", help="bring the database to the newest migration")
+
+    sweep = sub.add_parser("sweep", help="match every family against every program (notices)")
+    sweep.add_argument(
+        "--now",
+        type=_aware_datetime,
+        default=None,
+        help="as of this moment (ISO 8601 with a UTC offset, e.g. 2026-11-26T06:00+09:00)",
+    )
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="count who would be told; change nothing"
+    )
+    sub.add_parser("worker", help="deliver notices from the Redis stream (needs redis://)")
+    sub.add_parser("scheduler", help="run the scheduled jobs; one active at a time (redis://)")
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -82,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-registry", help="import Tokyo registry JSON files")
     imp.add_argument("files", type=Path, nargs="+")
     return parser
+
+
+def _aware_datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2026-11-26T06:00+09:00")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,6 +162,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _import_registry(sessions, args)
         if args.command == "import-families":
             return await _import_families(settings, sessions, args)
+        if args.command == "sweep":
+            return await _sweep(settings, sessions, args)
+        if args.command in {"worker", "scheduler"}:
+            return await _notifier_process(settings, sessions, args.command)
         raise CliError(f"unknown command {args.command}")
     finally:
         await engine.dispose()
@@ -249,6 +273,53 @@ async def _import_registry(sessions: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sweep(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:
+    from notifier.sweep import sweep
+
+    now = args.now or datetime.now(UTC)
+    report = await sweep(
+        sessions, now=now, zone=settings.zone, dry_run=args.dry_run, progress=print
+    )
+    print(report.render())
+    return 0
+
+
+async def _notifier_process(settings: Settings, sessions: Any, command: str) -> int:
+    import signal
+
+    from hagukumi.app import line_endpoint
+    from hagukumi.notices import Notices
+    from hagukumi.resources import make_redis
+    from notifier.worker import Worker, default_consumer
+
+    if settings.redis_url.startswith("memory://"):
+        raise CliError(
+            f"`hagukumi {command}` needs a Redis shared with the server (HAGUKUMI_REDIS_URL="
+            "redis://...); with memory:// the worker and scheduler run inside `hagukumi serve`"
+        )
+    redis = make_redis(settings.redis_url)
+    base_url, token = line_endpoint(settings)
+    notices = Notices(settings, sessions, redis, line_base_url=base_url, line_token=token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await notices.open()
+    holder = default_consumer()
+    print(f"hagukumi {command} {holder} running; Ctrl-C stops it", flush=True)
+    try:
+        if command == "worker":
+            await Worker(notices.queue, notices.deliver, consumer=holder).run(stop)
+        else:
+            from notifier.scheduler import run_scheduler
+
+            await run_scheduler(notices.job_context(), redis, holder=holder, stop=stop)
+    finally:
+        await notices.close()
+        await redis.aclose()
+    return 0
+
+
 async def _import_families(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:
     from notifier.importer import FamilyFileError, import_families
 
@@ -318,6 +389,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         reach = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
         settings = settings.model_copy(update={"public_url": f"http://{reach}:{args.port}"})
     asyncio.run(prepare())
+    embedded = settings.redis_url.startswith("memory://")
     base = f"http://{args.host}:{args.port}"
     banner = [
         "",
@@ -335,11 +407,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     else:
         banner.append(f"  LINE         {settings.line_api_base_url or 'https://api.line.me'}")
     banner.append(f"  webhook      {base}/line/webhook")
+    banner.append(
+        "  notices      worker and scheduler "
+        + ("inside this server" if embedded else "not here: run `hagukumi worker` and `scheduler`")
+    )
     if DEMO_KEY_FILE.exists():
         banner.append(f"  demo API key {DEMO_KEY_FILE.read_text().strip()}  (operator)")
     banner.append("")
     print("\n".join(banner), flush=True)
-    web.run_app(create_app(settings, settle_gc=True), host=args.host, port=args.port, print=None)
+    app = create_app(settings, settle_gc=True, run_workers=embedded)
+    web.run_app(app, host=args.host, port=args.port, print=None)
     return 0
 
 

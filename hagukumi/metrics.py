@@ -40,6 +40,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.line_quota_exhausted = Counter(
+            "hagukumi_line_quota_exhausted_total",
+            "times LINE answered that the monthly message limit is reached (pushes stop)",
+            registry=self.registry,
+        )
+
     def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
         """Count and time every request by its route template (never the raw path)."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -199,3 +200,21 @@ async def notices_of(session: AsyncSession, family_id: int) -> list[Notice]:
         .order_by(col(Notice.created_at), col(Notice.id))
     )
     return list(result.all())
+
+
+async def mark_told_in_chat(session: AsyncSession, family_id: int, now: datetime) -> int:
+    """The family was just shown its programs in the chat: its pending "eligible" notices
+    count as sent, so the same news is not pushed again; how many."""
+    notice = Notice.__table__  # type: ignore[attr-defined]
+    connection = await session.connection()
+    result = await connection.execute(
+        update(notice)
+        .where(
+            notice.c.family_id == family_id,
+            notice.c.kind == "eligible",
+            notice.c.status == "pending",
+            notice.c.send_id.is_(None),
+        )
+        .values(status="sent", reason="shown in chat", sent_at=now, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -226,6 +226,8 @@ async def show_programs(turn: Turn, *, lead: str | None = None) -> None:
     if cards:
         room = MAX_REPLY - len(turn.replies)
         turn.say(*_carousels(cards, max(room, 1), lang))
+        # What the parent has just read in the chat is not pushed again later.
+        turn.told_programs = True
     log.info(
         "programs shown",
         extra={"user": user_key(turn.user_id), "count": len(cards), "applied": len(applied)},
