@@ -18,6 +18,7 @@ from hagukumi.metrics import Metrics
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
 from notifier import api as notifier_api
+from notifier import staff_api
 from registry import api as registry_api
 from registry.auth import RateLimiter, find_key, hash_key, retry_after_header
 from registry.db import create_engine, session_factory
@@ -42,7 +43,12 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 
-API_TABLES: list[RouteTable] = [registry_api.routes, bot_api.routes, notifier_api.routes]
+API_TABLES: list[RouteTable] = [
+    registry_api.routes,
+    bot_api.routes,
+    notifier_api.routes,
+    staff_api.routes,
+]
 SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)
 EMULATOR_SECRET = "emulator-secret"
@@ -137,7 +143,6 @@ def line_endpoint(settings: Settings) -> tuple[str, str]:
 async def _notifier(app: web.Application) -> AsyncIterator[None]:
     """The notifier: channels, triggers on program and family changes, embedded workers."""
     from hagukumi.notices import Notices
-    from notifier import api as notifier_api
 
     settings = app[SETTINGS]
     base_url, token = line_endpoint(settings)

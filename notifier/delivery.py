@@ -205,7 +205,11 @@ async def _due_notices(session: AsyncSession, now: datetime) -> list[Notice]:
 async def _held_notices(
     session: AsyncSession, family_ids: Sequence[int], now: datetime
 ) -> list[Notice]:
-    """Notices held for later, so that a push going out now can carry them along."""
+    """Notices held for later, so that a push going out now can carry them along.
+
+    Broadcasts wait for their own send time: staff chose it, a push going out earlier must not
+    take them along.
+    """
     found: list[Notice] = []
     for chunk in _chunks(family_ids):
         statement = (
@@ -215,6 +219,7 @@ async def _held_notices(
                 col(Notice.status) == "scheduled",
                 col(Notice.send_id).is_(None),
                 col(Notice.due_at) > now,
+                col(Notice.kind) != "broadcast",
             )
             .with_for_update(skip_locked=True)
         )
