@@ -33,6 +33,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/eligibility.py
 	$(BIN)/python benchmarks/webhook.py
+	$(BIN)/python benchmarks/delivery.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
