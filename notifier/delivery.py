@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -588,6 +588,103 @@ async def _finish_sent(
                 notice.updated_at = now
 
 
+FinishSent = Callable[[int, str | None, datetime], Awaitable[None]]
+
+
+class SentRecorder:
+    """Records successful sends many at a time: one transaction for a burst of requests.
+
+    At LINE's rates (2,000 pushes a second) a transaction per request would make the
+    database, not LINE, the limit. Each caller still waits until its outcome is committed.
+    """
+
+    def __init__(self, sessions: Sessions, *, max_delay: float = 0.02, max_items: int = 500):
+        self.sessions = sessions
+        self.max_delay = max_delay
+        self.max_items = max_items
+        self._items: list[tuple[int, str | None, datetime, asyncio.Future[None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, send_id: int, accepted: str | None, now: datetime) -> None:
+        """Record one sent request; returns once it is committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._items.append((send_id, accepted, now, done))
+        if len(self._items) >= self.max_items:
+            self._start_flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.max_delay, self._start_flush)
+        await done
+
+    def _start_flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        items, self._items = self._items, []
+        if items:
+            task = asyncio.get_running_loop().create_task(self._flush(items))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def _flush(
+        self, items: list[tuple[int, str | None, datetime, asyncio.Future[None]]]
+    ) -> None:
+        try:
+            await _record_sent(self.sessions, [(i, a, n) for i, a, n, _ in items])
+        except Exception as exc:
+            for *_, done in items:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for *_, done in items:
+            if not done.done():
+                done.set_result(None)
+
+
+async def _record_sent(
+    sessions: Sessions, outcomes: Sequence[tuple[int, str | None, datetime]]
+) -> None:
+    """Mark requests and their notices sent, in one transaction."""
+    request_table = SendRequest.__table__  # type: ignore[attr-defined]
+    notice_table = Notice.__table__  # type: ignore[attr-defined]
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(request_table)
+            .where(request_table.c.id == bindparam("b_id"))
+            .values(
+                status="sent",
+                sent_at=bindparam("b_now"),
+                accepted_request_id=bindparam("b_accepted"),
+                last_error=None,
+            ),
+            [
+                {"b_id": send_id, "b_now": now, "b_accepted": (accepted or "")[:64] or None}
+                for send_id, accepted, now in outcomes
+            ],
+        )
+        by_time: dict[datetime, list[int]] = defaultdict(list)
+        for send_id, _accepted, now in outcomes:
+            by_time[now].append(send_id)
+        for now, ids in by_time.items():
+            for chunk in _chunks(ids):
+                # LINE took it: that is the truth, even if a quota stop marked it meanwhile.
+                await session.execute(
+                    update(notice_table)
+                    .where(
+                        notice_table.c.send_id.in_(list(chunk)),
+                        or_(
+                            notice_table.c.status == "scheduled",
+                            and_(
+                                notice_table.c.status == "suppressed",
+                                notice_table.c.reason == "quota",
+                            ),
+                        ),
+                    )
+                    .values(status="sent", reason=None, sent_at=now, updated_at=now)
+                )
+
+
 async def _finish_failed(sessions: Sessions, send_id: int, reason: str, now: datetime) -> None:
     async with sessions() as session, session.begin():
         request = await session.get(SendRequest, send_id, with_for_update=True)
@@ -654,6 +751,7 @@ async def deliver(
     *,
     now: datetime,
     on_quota_exhausted: QuotaHook | None = None,
+    finish_sent: FinishSent | None = None,
 ) -> str:
     """Send one stored request (same key, same body) and record the outcome; its final status.
 
@@ -687,7 +785,10 @@ async def deliver(
         await _finish_failed(sessions, send_id, exc.reason, now)
         log.warning("send failed for good", extra={"send_id": send_id, "reason": exc.reason[:200]})
         return "failed"
-    await _finish_sent(sessions, send_id, outcome.accepted_request_id, now)
+    if finish_sent is not None:
+        await finish_sent(send_id, outcome.accepted_request_id, now)
+    else:
+        await _finish_sent(sessions, send_id, outcome.accepted_request_id, now)
     return "sent"
 
 
@@ -744,13 +845,19 @@ async def send_due(
             await _tell(on_quota_exhausted, report)
 
     gate = asyncio.Semaphore(max(1, concurrency))
+    recorder = SentRecorder(sessions)
 
     async def one(send_id: int) -> str:
         async with gate:
             for attempt in range(1, max_attempts + 1):
                 try:
                     return await deliver(
-                        sessions, send_id, channels, now=now, on_quota_exhausted=tell_once
+                        sessions,
+                        send_id,
+                        channels,
+                        now=now,
+                        on_quota_exhausted=tell_once,
+                        finish_sent=recorder,
                     )
                 except RetryableSendError as exc:
                     if attempt == max_attempts:
