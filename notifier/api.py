@@ -21,10 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from registry import families
 from registry import subscriptions as subs
-from registry.api import SESSIONS, TODAY, require_key
+from registry.api import SESSIONS, TODAY, require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
-from registry.models import ApiKey, AppSubscription, Family, Municipality, Notice, utcnow
+from registry.models import ApiKey, AppSubscription, Family, Notice, utcnow
 from registry.web import (
     BACKGROUND,
     ApiError,
@@ -175,16 +175,6 @@ def _require_family_scope(key: ApiKey, municipality: str | None) -> None:
         )
 
 
-async def _known_municipality(session: AsyncSession, code: str) -> None:
-    if await session.get(Municipality, code) is None:
-        raise ApiError(
-            422,
-            "unknown_municipality",
-            f"unknown municipality {code}: not one this service serves",
-            [{"location": "body.municipality", "reason": "unknown local government code"}],
-        )
-
-
 def _no_unborn(children: Sequence[ChildInput], today: date) -> None:
     unborn = subs.unborn_children(children, today)
     if unborn:
@@ -249,7 +239,7 @@ async def create_subscriber(request: web.Request) -> web.Response:
     _require_family_scope(key, data.municipality)
     _no_unborn(data.children, request.app[TODAY]())
     async with transaction(request.app[SESSIONS]) as session:
-        await _known_municipality(session, data.municipality)
+        await require_known_municipality(session, data.municipality, location="body.municipality")
         family, subscription, token, secret = await subs.create_subscriber(
             session,
             issuer=key.issuer,
@@ -317,7 +307,9 @@ async def patch_subscriber(request: web.Request) -> web.Response:
             ) from exc
         if profile.municipality != family.municipality:
             _require_family_scope(key, profile.municipality)
-            await _known_municipality(session, profile.municipality)
+            await require_known_municipality(
+                session, profile.municipality, location="body.municipality"
+            )
         if "children" in changes:
             _no_unborn(profile.children, request.app[TODAY]())
         family = await subs.update_subscriber(

@@ -135,13 +135,14 @@ async def list_municipalities(request: web.Request) -> web.Response:
     return json_model(MunicipalityList(items=items, total=len(items)))
 
 
-async def _known_issuer(session: AsyncSession, issuer: str) -> None:
-    if await session.get(Municipality, issuer) is None:
+async def require_known_municipality(session: AsyncSession, code: str, *, location: str) -> None:
+    """422 unless `code` is one of the local governments this service serves."""
+    if await session.get(Municipality, code) is None:
         raise ApiError(
             422,
             "unknown_municipality",
-            f"unknown issuer {issuer}: not one of the local governments this service serves",
-            [{"location": "body.issuer", "reason": "unknown local government code"}],
+            f"unknown local government {code}: not one this service serves",
+            [{"location": location, "reason": "unknown local government code"}],
         )
 
 
@@ -167,7 +168,7 @@ async def create_program(request: web.Request) -> web.Response:
     if report.errors and not report.examples:
         raise _invalid_rule(report)
     async with transaction(request.app[SESSIONS]) as session:
-        await _known_issuer(session, data.issuer)
+        await require_known_municipality(session, data.issuer, location="body.issuer")
         row = await repo.create_program(session, data)
         out = repo.to_out(row)
     return json_model(out, status=201)
@@ -438,13 +439,9 @@ async def eligibility(request: web.Request) -> web.Response:
     payload: EligibilityRequest = await read_json(request, EligibilityRequest)
     on = payload.date or request.app[TODAY]()
     async with request.app[SESSIONS]() as session:
-        if await session.get(Municipality, payload.family.municipality) is None:
-            raise ApiError(
-                422,
-                "unknown_municipality",
-                f"unknown municipality {payload.family.municipality}",
-                [{"location": "body.family.municipality", "reason": "not served"}],
-            )
+        await require_known_municipality(
+            session, payload.family.municipality, location="body.family.municipality"
+        )
         entries = await request.app[CATALOG].entries(session)
     try:
         answer = evaluate(entries, payload.family, on)
