@@ -441,16 +441,21 @@ async def plan(
         if max_requests is not None:
             requests = requests[: max(0, max_requests)]
         ids: list[int] = []
-        for planned in requests:
-            row = SendRequest(
+        rows = [
+            SendRequest(
                 channel=planned.channel,
                 retry_key=str(uuid.uuid4()),
                 body=planned.body,
                 status="pending",
                 created_at=now,
             )
-            session.add(row)
-            await session.flush()
+            for planned in requests
+        ]
+        # One flush for every request: flushing per request would re-scan every changed notice
+        # each time, which grows with the square of a large send.
+        session.add_all(rows)
+        await session.flush()
+        for row, planned in zip(rows, requests, strict=True):
             assert row.id is not None
             for notice in planned.notices:
                 notice.status = "scheduled"
