@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import notifier.delivery as delivery  # noqa: E402
+from benchmarks.processes import free_port, wait_until_up  # noqa: E402
 from hagukumi.seeddata import tokyo_codes  # noqa: E402
 from notifier.channels.line import LineChannel  # noqa: E402
 from notifier.ledger import NoticeDraft, record_notices  # noqa: E402
@@ -66,27 +66,6 @@ PROGRAMS = [
     ("就学援助", "School expenses aid", "education", "学用品費や給食費を援助"),
 ]
 WHY = ["お住まいの自治体が対象です", "お子さまの年齢が対象です", "所得制限はありません"]
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_until_up(http: aiohttp.ClientSession, url: str, seconds: float = 60) -> None:
-    """Poll until the URL answers."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            async with http.get(url) as response:
-                if response.status < 500:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def user_id(index: int, rng: random.Random) -> str:

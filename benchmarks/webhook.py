@@ -18,7 +18,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.processes import free_port, wait_until_up  # noqa: E402
 from integrations.line_emulator import sign  # noqa: E402
 from integrations.line_emulator.ulid import UlidFactory  # noqa: E402
 
@@ -38,27 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 HAGUKUMI = [sys.executable, "-m", "hagukumi.cli"]
 SECRET, TOKEN = "bench-secret", "bench-token"
 BOT_ID = "U4a1b0c2d3e4f5a6b7c8d9e0f1a2b3c4d"
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_until_up(http: aiohttp.ClientSession, url: str, seconds: float = 60) -> None:
-    """Poll until the URL answers."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            async with http.get(url) as response:
-                if response.status < 500:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 async def handled_events(http: aiohttp.ClientSession, base: str) -> int:
