@@ -4,6 +4,10 @@ Every bubble names the child it concerns, why the notice fits, the deadline, and
 details (a link), "I applied" (postback `a=applied&p=<program>`, handled by the bot) and "turn
 off this kind" (postback `a=set.cat&c=<category>`, the bot's category toggle).
 
+The JSON is written as plain dicts, in the shape the SDK's Flex models serialise to (a test checks
+that the SDK parses it back): building SDK (pydantic v1) models and serialising them took 80 % of
+planning a large send.
+
 LINE's limits (Messaging API reference, "Flex Message" and "Action objects"): a carousel holds
 at most 12 bubbles and 50 KB of JSON, a bubble 30 KB; altText ≤ 1,500 characters; a Flex button
 label ≤ 40 characters; postback data ≤ 300 and its displayText ≤ 300; a URI ≤ 1,000 characters.
@@ -16,17 +20,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
-
-from linebot.v3.messaging import (
-    FlexBox,
-    FlexBubble,
-    FlexButton,
-    FlexCarousel,
-    FlexMessage,
-    FlexText,
-    PostbackAction,
-    URIAction,
-)
 
 from registry.models import Notice
 
@@ -186,11 +179,32 @@ def title_of(notice: Notice, lang: str) -> str:
     )
 
 
-def _text(value: str, **style: Any) -> FlexText:
-    return FlexText(text=clip(value, MAX_TEXT), wrap=True, **style)
+Json = dict[str, Any]
 
 
-def _deadline_line(deadline: date | None, lang: str, today: date | None) -> FlexText:
+def _text(value: str, **style: Any) -> Json:
+    """A Flex text; styles given as None are left out."""
+    text: Json = {"type": "text", "text": clip(value, MAX_TEXT), "wrap": True}
+    text.update((k, v) for k, v in style.items() if v is not None)
+    return text
+
+
+def _box(contents: list[Json], **style: Any) -> Json:
+    return {"type": "box", "layout": "vertical", **style, "contents": contents}
+
+
+def _button(action: Json, *, style: str, height: str = "sm") -> Json:
+    return {"type": "button", "action": action, "height": height, "style": style}
+
+
+def _postback(label: str, data: str, display_text: str | None = None) -> Json:
+    action: Json = {"type": "postback", "label": label, "data": data}
+    if display_text is not None:
+        action["displayText"] = display_text
+    return action
+
+
+def _deadline_line(deadline: date | None, lang: str, today: date | None) -> Json:
     if deadline is None:
         return _text(t("deadline.none", lang), size="sm", margin="md")
     shown = format_date(deadline, lang)
@@ -205,41 +219,39 @@ def _deadline_line(deadline: date | None, lang: str, today: date | None) -> Flex
     return _text(text, size="sm", weight="bold", margin="md", color="#C62828" if urgent else None)
 
 
-def _buttons(notice: Notice, lang: str) -> list[FlexButton]:
+def _buttons(notice: Notice, lang: str) -> list[Json]:
     payload = notice.payload or {}
-    actions: list[Any] = []
+    actions: list[Json] = []
     url = payload.get("reference_url") or payload.get("application_url") or payload.get("url")
     if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= MAX_URI:
-        actions.append(URIAction(label=t("details", lang), uri=url))
+        actions.append({"type": "uri", "label": t("details", lang), "uri": url})
     program = program_id_of(notice)
     if program is not None and notice.kind != "broadcast":
         data = postback_data("applied", p=program)
         if data:
             label = t("applied", lang)
-            actions.append(PostbackAction(label=label, data=data, display_text=label))
+            actions.append(_postback(label, data, display_text=label))
     category = category_of(notice)
     if category:
         data = postback_data("set.cat", c=category)
         if data:
-            label = t("off", lang)
-            actions.append(PostbackAction(label=clip(label, MAX_LABEL), data=data))
+            actions.append(_postback(clip(t("off", lang), MAX_LABEL), data))
     return [
-        FlexButton(
-            action=action,
-            height="sm",
+        _button(
+            action,
             style="primary" if i == 0 else ("link" if i == len(actions) - 1 else "secondary"),
         )
         for i, action in enumerate(actions)
     ]
 
 
-def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> FlexBubble:
+def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Json:
     """One notice as a card: what, for whom, why, until when, and what to do."""
     payload = notice.payload or {}
     deadline = deadline_of(notice)
     urgent = deadline is not None and today is not None and (deadline - today).days <= URGENT_DAYS
     badge = t(f"kind.{notice.kind}", lang) if f"kind.{notice.kind}" in TEXTS["ja"] else None
-    lines: list[Any] = []
+    lines: list[Json] = []
     if badge:
         color = "#C62828" if urgent or notice.kind == "deadline-2" else "#1E7D32"
         lines.append(_text(badge, size="xs", weight="bold", color=color))
@@ -259,46 +271,43 @@ def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Fl
         lines.extend(_text(t("bullet", lang) + reason, size="sm") for reason in why[:5])
     if notice.kind != "broadcast" or deadline is not None:
         lines.append(_deadline_line(deadline, lang, today))
+    bubble: Json = {
+        "type": "bubble",
+        "size": "kilo",
+        "body": _box(lines, spacing="sm"),
+    }
     buttons = _buttons(notice, lang)
-    footer = FlexBox(layout="vertical", spacing="sm", contents=buttons) if buttons else None
-    body = FlexBox(layout="vertical", spacing="sm", contents=lines)
-    bubble = FlexBubble(size="kilo", body=body, footer=footer)
-    if json_size(bubble.to_dict()) > MAX_BUBBLE_BYTES:
+    if buttons:
+        bubble["footer"] = _box(buttons, spacing="sm")
+    if json_size(bubble) > MAX_BUBBLE_BYTES:
         # Cannot happen with ledger payloads (≤ 2 KB); keep the essentials if it ever does.
-        essentials = [line for line in lines if line.size != "sm" or line.weight == "bold"]
-        bubble = FlexBubble(size="kilo", body=FlexBox(layout="vertical", contents=essentials))
+        essentials = [
+            line for line in lines if line.get("size") != "sm" or line.get("weight") == "bold"
+        ]
+        bubble = {"type": "bubble", "size": "kilo", "body": _box(essentials)}
     return bubble
 
 
-def summary_bubble(rest: Sequence[Notice], lang: str) -> FlexBubble:
+def summary_bubble(rest: Sequence[Notice], lang: str) -> Json:
     """The last card when more notices came than a carousel holds: their names, and a way on."""
     names = [t("bullet", lang) + clip(title_of(n, lang), 60) for n in rest[:SUMMARY_NAMES]]
     if len(rest) > SUMMARY_NAMES:
         names.append(t("more.rest", lang, count=len(rest) - SUMMARY_NAMES))
     label = t("more.button", lang)
-    return FlexBubble(
-        size="kilo",
-        body=FlexBox(
-            layout="vertical",
-            spacing="sm",
-            contents=[
+    data = postback_data("menu.programs")
+    assert data is not None
+    return {
+        "type": "bubble",
+        "size": "kilo",
+        "body": _box(
+            [
                 _text(t("more.title", lang, count=len(rest)), weight="bold", size="md"),
                 *(_text(name, size="sm") for name in names),
             ],
+            spacing="sm",
         ),
-        footer=FlexBox(
-            layout="vertical",
-            contents=[
-                FlexButton(
-                    action=PostbackAction(
-                        label=label, data=postback_data("menu.programs"), display_text=label
-                    ),
-                    style="primary",
-                    height="sm",
-                )
-            ],
-        ),
-    )
+        "footer": _box([_button(_postback(label, data, display_text=label), style="primary")]),
+    }
 
 
 def order(notices: Sequence[Notice]) -> list[Notice]:
@@ -321,20 +330,18 @@ def notice_message(
     ordered = order(notices)
     bubbles = [notice_bubble(n, lang, today=today) for n in ordered]
     if len(bubbles) == 1:
-        container: Any = bubbles[0]
+        container = bubbles[0]
     else:
         shown = len(bubbles) if len(bubbles) <= MAX_BUBBLES else MAX_BUBBLES - 1
         while True:
             cards = bubbles[:shown]
             if shown < len(bubbles):
                 cards = [*cards, summary_bubble(ordered[shown:], lang)]
-            container = FlexCarousel(contents=cards)
-            if json_size(container.to_dict()) <= MAX_CAROUSEL_BYTES or shown <= 1:
+            container = {"type": "carousel", "contents": cards}
+            if json_size(container) <= MAX_CAROUSEL_BYTES or shown <= 1:
                 break
             shown -= 1
-    message = FlexMessage(alt_text=alt_text(ordered, lang), contents=container)
-    result: dict[str, Any] = message.to_dict()
-    return result
+    return {"type": "flex", "altText": alt_text(ordered, lang), "contents": container}
 
 
 def app_payload(notice: Notice, lang: str) -> dict[str, Any]:

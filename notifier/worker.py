@@ -182,14 +182,14 @@ def bind_deliver(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_quota_exhausted: Callable[..., Any] | None = None,
 ) -> DeliverFn:
-    """`notifier.delivery.deliver` bound to its resources, as a worker wants it."""
+    """A `notifier.delivery.Deliverer` bound to its resources, as a worker wants it: the
+    entries of a batch are started and recorded in shared transactions."""
+    from notifier.delivery import Deliverer
+
+    deliverer = Deliverer(sessions, channels, on_quota_exhausted=on_quota_exhausted)
 
     async def deliver_one(send_id: int) -> str:
-        from notifier.delivery import deliver
-
-        return await deliver(
-            sessions, send_id, channels, now=clock(), on_quota_exhausted=on_quota_exhausted
-        )
+        return await deliverer(send_id, now=clock())
 
     return deliver_one
 

@@ -201,6 +201,8 @@ class Notice(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("family_id", "subject", "child_key", "kind", "cycle", name="uq_notice"),
         Index("ix_notice_status_due", "status", "due_at"),
+        # Delivery asks "the scheduled notices of these requests": both columns, one index.
+        Index("ix_notice_send_status", "send_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -221,7 +223,7 @@ class Notice(SQLModel, table=True):
     due_at: datetime = _ts()
     attempts: int = 0
     retry_key: str | None = Field(default=None, max_length=64)
-    send_id: int | None = Field(default=None, foreign_key="send_request.id", index=True)
+    send_id: int | None = Field(default=None, foreign_key="send_request.id")
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

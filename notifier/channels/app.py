@@ -18,8 +18,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from notifier.channels.base import Channel, PermanentSendError, RetryableSendError, SendOutcome
-from registry.models import AppSubscription, SendRequest
+from notifier.channels.base import (
+    Channel,
+    PermanentSendError,
+    RetryableSendError,
+    Sendable,
+    SendOutcome,
+)
+from registry.models import AppSubscription
 from registry.subscriptions import SIGNATURE_HEADER, sign
 
 TIMEOUT = 10.0  # seconds a backend gets to answer
@@ -75,7 +81,7 @@ class AppChannel(Channel):
             )
             return result.first()
 
-    async def send(self, request: SendRequest) -> SendOutcome:
+    async def send(self, request: Sendable) -> SendOutcome:
         """POST the stored payload to the stored callback URL (nothing to do without one)."""
         body = request.body
         if body.get("kind") != "app":

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
-
-from registry.models import SendRequest
+from typing import Any, ClassVar, Protocol
 
 
 class SendError(Exception):
@@ -46,6 +44,34 @@ class SendOutcome:
     already_sent: bool = False
 
 
+class Sendable(Protocol):
+    """What a channel reads of a stored request (a SendRequest row or its Outgoing copy)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def retry_key(self) -> str: ...
+
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A stored request as it goes out: id, channel, retry key, body and the attempt's number.
+
+    A plain copy, so a channel reads it after the database session is gone (and making one
+    costs nothing next to a SendRequest model).
+    """
+
+    id: int
+    channel: str
+    retry_key: str
+    body: dict[str, Any]
+    attempts: int = 1
+
+
 class Channel(ABC):
     """A way to reach families (LINE, a municipality app); one request at a time."""
 
@@ -58,5 +84,5 @@ class Channel(ABC):
         """Release clients."""
 
     @abstractmethod
-    async def send(self, request: SendRequest) -> SendOutcome:
+    async def send(self, request: Sendable) -> SendOutcome:
         """Send one stored request with its own retry key and body."""
