@@ -214,7 +214,7 @@ class RequestLog:
     async def read(self) -> None:
         """Take in every request logged since the last read."""
         async with self.http.get(
-            f"{self.base}/_emulator/requests", params={"since": str(self.last)}
+            f"{self.base}/_emulator/requests", params={"since": str(self.last), "compact": "1"}
         ) as response:
             entries = (await response.json())["requests"]
         for entry in entries:
@@ -225,15 +225,11 @@ class RequestLog:
             self.by_status[(path, status)] += 1
             if path not in (PUSH, MULTICAST) or status != 200:
                 continue
-            body = entry["body"] or {}
-            to = body.get("to")
+            to = entry.get("to")
             for user in [to] if isinstance(to, str) else to or []:
-                self.deliveries[user] += len(body.get("messages") or [])
-            key = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}.get(
-                "x-line-retry-key"
-            )
-            if key:
-                self.keys_accepted[key] += 1
+                self.deliveries[user] += entry["messages"]
+            if entry.get("retry_key"):
+                self.keys_accepted[entry["retry_key"]] += 1
 
     async def follow(self, stop: asyncio.Event, every: float = 1.0) -> None:
         """Read every `every` seconds until stopped (so the log never overflows)."""

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -443,32 +443,61 @@ async def plan(
         requests = _group(bundles)
         if max_requests is not None:
             requests = requests[: max(0, max_requests)]
-        ids: list[int] = []
-        rows = [
-            SendRequest(
-                channel=planned.channel,
-                retry_key=str(uuid.uuid4()),
-                body=planned.body,
-                status="pending",
-                created_at=now,
-            )
-            for planned in requests
-        ]
-        # One flush for every request: flushing per request would re-scan every changed notice
-        # each time, which grows with the square of a large send.
-        session.add_all(rows)
-        await session.flush()
-        for row, planned in zip(rows, requests, strict=True):
-            assert row.id is not None
-            for notice in planned.notices:
-                notice.status = "scheduled"
-                notice.send_id = row.id
-                notice.retry_key = row.retry_key
-                notice.updated_at = now
-            ids.append(row.id)
+        ids = await _store_requests(session, requests, now)
+        for planned in requests:
             tally[planned.body["kind"]] += 1
     if tally:
         log.info("notices planned", extra={"counts": dict(tally), "requests": len(ids)})
+    return ids
+
+
+async def _store_requests(
+    session: AsyncSession, requests: Sequence[_Request], now: datetime
+) -> list[int]:
+    """Insert the requests, each with a new retry key, and point their notices at them.
+
+    Plain SQL in two statements (an INSERT … RETURNING and one UPDATE per notice, sent as one
+    batch): through the ORM, saving a large send's requests and notices took longer than
+    building them.
+    """
+    if not requests:
+        return []
+    request_table = SendRequest.__table__  # type: ignore[attr-defined]
+    notice_table = Notice.__table__  # type: ignore[attr-defined]
+    keys = [str(uuid.uuid4()) for _ in requests]
+    connection = await session.connection()
+    inserted = await connection.execute(
+        insert(request_table).returning(request_table.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "channel": planned.channel,
+                "retry_key": key,
+                "body": planned.body,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
+            for planned, key in zip(requests, keys, strict=True)
+        ],
+    )
+    ids = [int(i) for i in inserted.scalars().all()]
+    changes = [
+        {"b_id": notice.id, "b_send": send_id, "b_key": key}
+        for planned, send_id, key in zip(requests, ids, keys, strict=True)
+        for notice in planned.notices
+    ]
+    if changes:
+        await connection.execute(
+            update(notice_table)
+            .where(notice_table.c.id == bindparam("b_id"))
+            .values(
+                status="scheduled",
+                send_id=bindparam("b_send"),
+                retry_key=bindparam("b_key"),
+                updated_at=now,
+            ),
+            changes,
+        )
     return ids
 
 
@@ -638,11 +667,15 @@ async def _start(sessions: Sessions, send_id: int, channels: Mapping[str, Channe
 
 
 class MicroBatch(Generic[ItemT, ResultT]):
-    """Gathers the calls made within `max_delay` seconds (at most `max_items`) into one `run`.
+    """Gathers concurrent calls into one `run` (group commit).
 
     At LINE's rates (2,000 pushes a second) a transaction per request would make the database,
-    not LINE, the limit. Each caller still waits for its own result: `run` returns one per item,
-    in order, an exception instance meaning "raise this to that caller".
+    not LINE, the limit. A batch starts `max_delay` seconds after its first call, or at once
+    when `max_items` are waiting; while a batch runs, the calls arriving meanwhile wait and go
+    together in the next one, so the batches grow as the database gets busier instead of
+    queueing up one small transaction after another. Each caller still waits for its own
+    result: `run` returns one per item, in order, an exception instance meaning "raise this to
+    that caller".
     """
 
     def __init__(
@@ -657,7 +690,7 @@ class MicroBatch(Generic[ItemT, ResultT]):
         self.max_items = max_items
         self._items: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: asyncio.Task[None] | None = None
 
     async def __call__(self, item: ItemT) -> ResultT:
         """`run`'s result for `item`, once the batch it joined has run."""
@@ -666,7 +699,7 @@ class MicroBatch(Generic[ItemT, ResultT]):
         self._items.append((item, done))
         if len(self._items) >= self.max_items:
             self._start_run()
-        elif self._timer is None:
+        elif self._timer is None and self._running is None:
             self._timer = loop.call_later(self.max_delay, self._start_run)
         return await done
 
@@ -674,11 +707,18 @@ class MicroBatch(Generic[ItemT, ResultT]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        items, self._items = self._items, []
-        if items:
-            task = asyncio.get_running_loop().create_task(self._run(items))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+        if self._running is not None or not self._items:
+            return  # the running batch starts the next one when it ends
+        items = self._items[: self.max_items]
+        del self._items[: self.max_items]
+        task = asyncio.get_running_loop().create_task(self._run(items))
+        self._running = task
+        task.add_done_callback(self._ended)
+
+    def _ended(self, _task: asyncio.Task[None]) -> None:
+        self._running = None
+        if self._items:
+            self._start_run()
 
     async def _run(self, items: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
         try:

@@ -53,14 +53,35 @@ async def page_redirect(request: web.Request) -> web.Response:
 
 
 async def list_requests(request: web.Request) -> web.Response:
-    """Logged API requests: `?path=/v2/bot/message/push&since=<seq>&status=<code>`."""
+    """Logged API requests: `?path=/v2/bot/message/push&since=<seq>&status=<code>`.
+
+    `&compact=1` leaves out bodies and headers, keeping for each request its seq, path, status,
+    retry key, recipients (`to`) and number of messages: what a load test needs to count
+    deliveries, at a fraction of the size.
+    """
     emulator = request.app[EMULATOR]
     found = emulator.requests(
         path=request.query.get("path") or None,
         since=_int_query(request, "since", 0) or 0,
         status=_int_query(request, "status", None),
     )
+    if request.query.get("compact") in {"1", "true"}:
+        found = [_compact(entry) for entry in found]
     return web.json_response({"requests": found, "last_seq": emulator.last_request_seq})
+
+
+def _compact(entry: dict[str, Any]) -> dict[str, Any]:
+    logged = entry.get("body")
+    body: dict[str, Any] = logged if isinstance(logged, dict) else {}
+    messages = body.get("messages")
+    return {
+        "seq": entry["seq"],
+        "path": entry["path"],
+        "status": entry["status"],
+        "retry_key": (entry.get("headers") or {}).get("X-Line-Retry-Key"),
+        "to": body.get("to"),
+        "messages": len(messages) if isinstance(messages, list) else 0,
+    }
 
 
 async def list_users(request: web.Request) -> web.Response:
