@@ -359,6 +359,7 @@ async def plan(
     digest_at: str,
     max_requests: int | None = None,
     line_budget: int | None = None,
+    bodies: dict[int, dict[str, Any]] | None = None,
 ) -> list[int]:
     """Turn due notices into committed SendRequests; their ids, nearest deadline first.
 
@@ -366,6 +367,8 @@ async def plan(
     are too early are held (status scheduled, due_at the moment they may go). `max_requests`
     caps the requests made and `line_budget` the LINE messages they count (LINE's monthly
     quota, per recipient); either way nearer deadlines go first and the rest stay as they are.
+    `bodies`, when given, receives each new request's body by id, so a caller that sends at
+    once need not read them back.
     """
     now = _aware(now)
     zone = _zone(zone)
@@ -444,8 +447,10 @@ async def plan(
         if max_requests is not None:
             requests = requests[: max(0, max_requests)]
         ids = await _store_requests(session, requests, now)
-        for planned in requests:
+        for send_id, planned in zip(ids, requests, strict=True):
             tally[planned.body["kind"]] += 1
+            if bodies is not None:
+                bodies[send_id] = planned.body
     if tally:
         log.info("notices planned", extra={"counts": dict(tally), "requests": len(ids)})
     return ids
@@ -573,13 +578,17 @@ Started = tuple[Outgoing | None, str | None]
 
 
 async def _start_many(
-    sessions: Sessions, send_ids: Sequence[int], channels: Mapping[str, Channel]
+    sessions: Sessions,
+    send_ids: Sequence[int],
+    channels: Mapping[str, Channel],
+    known: Mapping[int, dict[str, Any]] | None = None,
 ) -> list[Started | LookupError]:
     """Count one more attempt for each request, in one transaction; aligned with `send_ids`.
 
     A request no longer pending says its status; one whose notices were all withdrawn meanwhile
     (blocked, deleted) is suppressed, as nobody is left to tell. Plain SQL, no ORM objects:
-    at LINE's push rate this runs for hundreds of requests every few milliseconds.
+    at LINE's push rate this runs for hundreds of requests every few milliseconds. Bodies in
+    `known` (what `plan` just stored) are not read back.
     """
     request_table = SendRequest.__table__  # type: ignore[attr-defined]
     notice_table = Notice.__table__  # type: ignore[attr-defined]
@@ -587,20 +596,34 @@ async def _start_many(
     async with sessions() as session, session.begin():
         connection = await session.connection()
         rows: dict[int, Any] = {}
+        read_bodies = known is None
+        columns = [
+            request_table.c.id,
+            request_table.c.channel,
+            request_table.c.retry_key,
+            request_table.c.status,
+            request_table.c.attempts,
+        ]
         for chunk in _chunks(unique):
             found = await connection.execute(
                 select(  # type: ignore[call-overload]
-                    request_table.c.id,
-                    request_table.c.channel,
-                    request_table.c.retry_key,
-                    request_table.c.body,
-                    request_table.c.status,
-                    request_table.c.attempts,
+                    *columns, *([request_table.c.body] if read_bodies else [])
                 )
                 .where(request_table.c.id.in_(list(chunk)))
                 .with_for_update()
             )
             rows.update((row.id, row) for row in found.all())
+        body_of: dict[int, dict[str, Any]] = (
+            {i: row.body for i, row in rows.items()} if read_bodies else dict(known or {})
+        )
+        unknown = [i for i in rows if i not in body_of]
+        for chunk in _chunks(unknown):
+            found = await connection.execute(
+                select(request_table.c.id, request_table.c.body).where(  # type: ignore[call-overload]
+                    request_table.c.id.in_(list(chunk))
+                )
+            )
+            body_of.update((row.id, row.body) for row in found.all())
         pending = [
             i
             for i in unique
@@ -654,7 +677,9 @@ async def _start_many(
         elif send_id in gone:
             results.append((None, "suppressed"))
         else:
-            outgoing = Outgoing(row.id, row.channel, row.retry_key, row.body, row.attempts + 1)
+            outgoing = Outgoing(
+                row.id, row.channel, row.retry_key, body_of[row.id], row.attempts + 1
+            )
             results.append((outgoing, None))
     return results
 
@@ -918,13 +943,14 @@ class Deliverer:
         *,
         on_quota_exhausted: QuotaHook | None = None,
         max_items: int = 500,
+        known_bodies: Mapping[int, dict[str, Any]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.channels = channels
         self.on_quota_exhausted = on_quota_exhausted
 
         async def start_many(ids: list[int]) -> list[Started | LookupError]:
-            return await _start_many(sessions, ids, channels)
+            return await _start_many(sessions, ids, channels, known_bodies)
 
         async def record_sent(
             outcomes: list[tuple[int, str | None, datetime]],
@@ -986,6 +1012,7 @@ async def send_due(
             log.warning(
                 "LINE quota unreadable; planning without a budget", extra={"error": str(exc)}
             )
+    bodies: dict[int, dict[str, Any]] = {}
     ids = await plan(
         sessions,
         now=now,
@@ -994,6 +1021,7 @@ async def send_due(
         digest_at=digest_at,
         max_requests=max_requests,
         line_budget=budget,
+        bodies=bodies,
     )
     told = False
 
@@ -1004,7 +1032,7 @@ async def send_due(
             await _tell(on_quota_exhausted, report)
 
     gate = asyncio.Semaphore(max(1, concurrency))
-    deliver_one = Deliverer(sessions, channels, on_quota_exhausted=tell_once)
+    deliver_one = Deliverer(sessions, channels, on_quota_exhausted=tell_once, known_bodies=bodies)
 
     async def one(send_id: int) -> str:
         async with gate:
