@@ -747,11 +747,17 @@ class MicroBatch(Generic[ItemT, ResultT]):
 
     async def _run(self, items: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
         try:
-            results = await self.run([item for item, _ in items])
-        except Exception as exc:
+            results = list(await self.run([item for item, _ in items]))
+            if len(results) != len(items):
+                raise RuntimeError(f"a batch of {len(items)} got {len(results)} results")
+        except BaseException as exc:
+            # Nobody may be left waiting: every caller of the batch gets the failure (a
+            # cancelled batch, too, as a CancelledError).
             for _, done in items:
                 if not done.done():
                     done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         for (_, done), result in zip(items, results, strict=True):
             if done.done():
