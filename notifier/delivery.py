@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, insert, or_, update
+from sqlalchemy import and_, bindparam, false, insert, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -205,6 +205,39 @@ async def _due_notices(session: AsyncSession, now: datetime) -> list[Notice]:
     return list((await session.exec(statement)).all())
 
 
+async def _lock_for_planning(session: AsyncSession) -> None:
+    """Make two planners (a lease hand-over, a slow pass) take turns.
+
+    PostgreSQL locks the due rows (FOR UPDATE SKIP LOCKED). SQLite ignores that, and its
+    driver begins a transaction only at the first write, so a planner could read due notices,
+    stall, and then overwrite what another planner sent meanwhile. A write that changes nothing
+    takes SQLite's write lock at once (like BEGIN IMMEDIATE): the next planner waits for this
+    one to commit and then reads what is really still due.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        request_table = SendRequest.__table__  # type: ignore[attr-defined]
+        await connection.execute(
+            update(request_table).where(false()).values(status=request_table.c.status)
+        )
+
+
+async def _pending_line_cost(session: AsyncSession) -> int:
+    """Budget messages that LINE requests planned but not yet sent will use (per recipient)."""
+    request_table = SendRequest.__table__  # type: ignore[attr-defined]
+    rows = await session.execute(
+        select(request_table.c.body).where(  # type: ignore[call-overload]
+            request_table.c.channel == "line", request_table.c.status == "pending"
+        )
+    )
+    cost = 0
+    for (body,) in rows.all():
+        to = body.get("to") if isinstance(body, dict) else None
+        recipients = len(to) if isinstance(to, list) else 1
+        cost += recipients * len((body or {}).get("messages") or [])
+    return cost
+
+
 async def _held_notices(
     session: AsyncSession, family_ids: Sequence[int], now: datetime
 ) -> list[Notice]:
@@ -379,6 +412,7 @@ async def plan(
     day_start = datetime.combine(today, time(0), tzinfo=zone).astimezone(UTC)
     tally: Counter[str] = Counter()
     async with sessions() as session, session.begin():
+        await _lock_for_planning(session)
         due = await _due_notices(session, now)
         if not due:
             return []
@@ -442,6 +476,9 @@ async def plan(
                 continue
             bundles.extend(_bundles_of(family, channel, keep, subscriptions, today))
 
+        if line_budget is not None:
+            # What earlier passes planned and has not gone out yet will spend the budget first.
+            line_budget = max(0, line_budget - await _pending_line_cost(session))
         bundles = _within_budget(bundles, line_budget)
         requests = _group(bundles)
         if max_requests is not None:
@@ -916,6 +953,11 @@ async def deliver(
         raise
     except QuotaExhausted as exc:
         requests, notices = await stop_line(sessions, exc.reason, now)
+        if requests == 0:
+            # Another request in flight met the limit first and stopped the rest (this one
+            # included): the operator has been told.
+            log.info("LINE monthly limit: sends already stopped", extra={"send_id": send_id})
+            return "suppressed"
         report = QuotaReport(send_id, requests, notices, exc.reason, now)
         log.error(
             "LINE monthly limit reached: LINE pushes stopped until the next budget",
