@@ -168,9 +168,10 @@ async def import_families(
     log.info(
         "families imported",
         extra={
+            # "created" is a LogRecord attribute: logging refuses it as an extra key.
             "lines": report.lines,
-            "created": report.created,
-            "updated": report.updated,
+            "families_created": report.created,
+            "families_updated": report.updated,
             "errors": report.errors,
         },
     )

@@ -210,3 +210,16 @@ async def test_ten_thousand_lines_in_batches_with_progress(sessions: Any, tmp_pa
     assert (report.created, report.updated, report.errors) == (0, 9999, 1)
     assert await _count(sessions, Family) == 9999
     assert await _count(sessions, AppSubscription) == 200
+
+
+async def test_import_logs_its_counts_at_info_level(
+    sessions: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`hagukumi import-families` logs at INFO: the summary must not crash the command (a
+    LogRecord attribute such as `created` used as an extra key once did)."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="notifier.importer")
+    report, _ = await _run(FIXTURE, sessions, secrets_out=tmp_path / "secrets.jsonl")
+    [record] = [r for r in caplog.records if r.getMessage() == "families imported"]
+    assert (record.families_created, record.errors) == (report.created, report.errors)
