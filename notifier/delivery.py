@@ -508,8 +508,10 @@ async def _store_requests(
     notice_table = Notice.__table__  # type: ignore[attr-defined]
     keys = [str(uuid.uuid4()) for _ in requests]
     connection = await session.connection()
+    # Mapped back by retry key (unique): asking SQLAlchemy to keep the parameters' order would
+    # make SQLite insert one row a statement.
     inserted = await connection.execute(
-        insert(request_table).returning(request_table.c.id, sort_by_parameter_order=True),
+        insert(request_table).returning(request_table.c.id, request_table.c.retry_key),
         [
             {
                 "channel": planned.channel,
@@ -522,7 +524,8 @@ async def _store_requests(
             for planned, key in zip(requests, keys, strict=True)
         ],
     )
-    ids = [int(i) for i in inserted.scalars().all()]
+    id_of = {key: int(send_id) for send_id, key in inserted.all()}
+    ids = [id_of[key] for key in keys]
     changes = [
         {"b_id": notice.id, "b_send": send_id, "b_key": key}
         for planned, send_id, key in zip(requests, ids, keys, strict=True)
