@@ -181,7 +181,7 @@ def reply(call: Call) -> Answer:
     if call.retry_key() is not None:
         raise LineError(400, "X-Line-Retry-Key is not supported by this endpoint")
     body = call.json()
-    em.validate("reply", body)
+    em.validate("reply", body, len(call.raw))
     user_id = em.use_reply_token(body["replyToken"])
     sent = em.sent_messages(body["messages"])
     em.deliver([user_id], "reply", body["messages"], sent, call.request_id)
@@ -194,7 +194,7 @@ def push(call: Call) -> Answer:
     key = call.retry_key()
     em.check_retry_key(key)
     body = call.json()
-    em.validate("push", body)
+    em.validate("push", body, len(call.raw))
     messages = body["messages"]
     reachable = [body["to"]] if em.can_receive(body["to"]) else []
     em.charge(len(messages) * len(reachable))
@@ -220,7 +220,7 @@ def multicast(call: Call) -> Answer:
     """Send to up to 500 users; budget counts messages × reachable recipients."""
     call.emulator.check_retry_key(call.retry_key())
     body = call.json()
-    call.emulator.validate("multicast", body)
+    call.emulator.validate("multicast", body, len(call.raw))
     return _send_to_many(call, "multicast", list(dict.fromkeys(body["to"])))
 
 

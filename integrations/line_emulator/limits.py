@@ -75,9 +75,14 @@ def check_user_id(value: Any, path: str, errors: list[Detail]) -> None:
         errors.append(detail(path, "must be a valid user ID (U followed by 32 hex digits)"))
 
 
-def check_request(operation: str, body: Any) -> list[Detail]:
-    """The limits an operation's body breaks (the body already passed the schema)."""
+def check_request(operation: str, body: Any, raw_size: int | None = None) -> list[Detail]:
+    """The limits an operation's body breaks (the body already passed the schema).
+
+    `raw_size`, the bytes of the request as sent: no part of a body can be larger in compact
+    UTF-8 JSON than the whole was, so a request under 30 KB skips measuring its Flex parts.
+    """
     errors: list[Detail] = []
+    measure = raw_size is None or raw_size > MAX_BUBBLE_BYTES
     if not isinstance(body, dict):
         return [detail("", "must be an object")]
     if operation == "push":
@@ -101,20 +106,20 @@ def check_request(operation: str, body: Any) -> list[Detail]:
     if operation in {"richmenu_create", "richmenu_validate"}:
         check_rich_menu(body, errors)
     elif operation != "loading":
-        check_messages(body.get("messages"), errors)
+        check_messages(body.get("messages"), errors, measure=measure)
     return errors
 
 
-def check_messages(messages: Any, errors: list[Detail]) -> None:
-    """At most five messages, each within LINE's limits."""
+def check_messages(messages: Any, errors: list[Detail], *, measure: bool = True) -> None:
+    """At most five messages, each within LINE's limits (sizes only when `measure`)."""
     if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
         errors.append(detail("messages", f"Size must be between 1 and {MAX_MESSAGES}"))
         return
     for index, message in enumerate(messages):
-        check_message(message, f"messages[{index}]", errors)
+        check_message(message, f"messages[{index}]", errors, measure=measure)
 
 
-def check_message(message: Any, path: str, errors: list[Detail]) -> None:
+def check_message(message: Any, path: str, errors: list[Detail], *, measure: bool = True) -> None:
     """One message object."""
     if not isinstance(message, dict):
         errors.append(detail(path, "must be an object"))
@@ -138,7 +143,7 @@ def check_message(message: Any, path: str, errors: list[Detail]) -> None:
         _check_alt_text(message, path, MAX_TEMPLATE_ALT_TEXT, errors)
     elif kind == "flex":
         _check_alt_text(message, path, MAX_FLEX_ALT_TEXT, errors)
-        check_flex(message.get("contents"), child(path, "contents"), errors)
+        check_flex(message.get("contents"), child(path, "contents"), errors, measure=measure)
     quick_reply = message.get("quickReply")
     if isinstance(quick_reply, dict):
         _check_quick_reply(quick_reply, child(path, "quickReply"), errors)
@@ -283,7 +288,7 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
-def check_flex(container: Any, path: str, errors: list[Detail]) -> None:
+def check_flex(container: Any, path: str, errors: list[Detail], *, measure: bool = True) -> None:
     """A Flex bubble ≤ 30 KB, a carousel ≤ 12 bubbles and ≤ 50 KB, actions within limits."""
     if not isinstance(container, dict):
         errors.append(detail(path, "must be specified"))
@@ -297,16 +302,16 @@ def check_flex(container: Any, path: str, errors: list[Detail]) -> None:
                 )
             )
             return
-        if _json_size(container) > MAX_CAROUSEL_BYTES:
+        if measure and _json_size(container) > MAX_CAROUSEL_BYTES:
             errors.append(detail(path, f"must be at most {MAX_CAROUSEL_BYTES} bytes of JSON"))
         for index, bubble in enumerate(bubbles):
-            _check_bubble(bubble, f"{path}.contents[{index}]", errors)
+            _check_bubble(bubble, f"{path}.contents[{index}]", errors, measure)
     else:
-        _check_bubble(container, path, errors)
+        _check_bubble(container, path, errors, measure)
 
 
-def _check_bubble(bubble: Any, path: str, errors: list[Detail]) -> None:
-    if _json_size(bubble) > MAX_BUBBLE_BYTES:
+def _check_bubble(bubble: Any, path: str, errors: list[Detail], measure: bool = True) -> None:
+    if measure and _json_size(bubble) > MAX_BUBBLE_BYTES:
         errors.append(detail(path, f"must be at most {MAX_BUBBLE_BYTES} bytes of JSON"))
     if isinstance(bubble, dict):
         for block in ("header", "hero", "body", "footer"):

@@ -254,11 +254,11 @@ class Emulator:
         if self._faults.random() < self.config.fail_rate:
             raise LineError(500, "Internal server error (injected by the LINE emulator)")
 
-    def validate(self, operation: str, body: Any) -> None:
+    def validate(self, operation: str, body: Any, raw_size: int | None = None) -> None:
         """The body against LINE's schema, then LINE's documented limits, or 400."""
         errors = self.validator.check(REQUEST_SCHEMAS[operation], body)
         if not errors:
-            errors = check_request(operation, body)
+            errors = check_request(operation, body, raw_size)
         if errors:
             raise LineError(
                 400, f"The request body has {len(errors)} error(s)", errors[:MAX_DETAILS]
