@@ -12,7 +12,7 @@ those requests, the messages counted against the monthly budget per family, and 
 (deliveries per user beyond what was expected, retry keys accepted more than once), which must
 be 0 — also with `--fail-rate 0.3`.
 Goal: sending within 1.3× of the rate-limit bound.
-Usage: `python benchmarks/delivery.py [--families 100000] [--fail-rate 0] [--concurrency 256]`.
+Usage: `python benchmarks/delivery.py [--families 100000] [--fail-rate 0] [--concurrency 512]`.
 """
 
 from __future__ import annotations
@@ -438,7 +438,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--families", type=int, default=100_000)
     parser.add_argument("--fail-rate", type=float, default=0.0)
-    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--concurrency", type=int, default=512)
     args = parser.parse_args()
     return asyncio.run(run(args.families, args.fail_rate, args.concurrency))
 

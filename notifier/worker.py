@@ -60,8 +60,10 @@ class Worker:
         deliver: DeliverFn,
         *,
         consumer: str,
-        batch: int = 50,
-        concurrency: int = 8,
+        # Enough in flight to keep up with LINE's push rate (2,000 requests a second at some
+        # 10-100 ms each); the LINE channel paces them and its connection pool bounds them.
+        batch: int = 500,
+        concurrency: int = 256,
         claim_idle_ms: int = 60_000,
         block_ms: int = 1000,
         retryable: tuple[type[BaseException], ...] | None = None,
