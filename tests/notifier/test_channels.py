@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from integrations.line_emulator import EMULATOR, Emulator, EmulatorConfig, create_emulator_app
+from integrations.line_emulator import Emulator
 from notifier.channels.app import DELIVERY_HEADER, AppChannel, encode
 from notifier.channels.base import (
     PermanentSendError,
@@ -29,7 +29,7 @@ from notifier.channels.base import (
 from notifier.channels.line import LineChannel
 from registry.db import transaction
 from registry.models import AppSubscription, Family, SendRequest
-from tests.conftest import SHARED
+from tests.notifier.emulator import emulator_on_a_port
 
 TOKEN = "notifier-test-token"
 SECRET = "notifier-test-secret"
@@ -48,25 +48,13 @@ class Line:
 
 @pytest.fixture
 async def line() -> AsyncIterator[Line]:
-    spec = SHARED / "line-openapi" / "messaging-api.yml"
-    app = create_emulator_app(
-        EmulatorConfig(
-            channel_access_token=TOKEN,
-            channel_secret=SECRET,
-            spec_path=spec if spec.exists() else None,
-            seed=11,
-        )
-    )
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    url = str(server.make_url("")).rstrip("/")
-    channel = LineChannel(url, TOKEN, timeout=5)
-    await channel.open()
-    try:
-        yield Line(app[EMULATOR], channel, url)
-    finally:
-        await channel.close()
-        await server.close()
+    async with emulator_on_a_port(TOKEN, SECRET, seed=11) as (emulator, url):
+        channel = LineChannel(url, TOKEN, timeout=5)
+        await channel.open()
+        try:
+            yield Line(emulator, channel, url)
+        finally:
+            await channel.close()
 
 
 def push(to: str = USER, messages: list[dict[str, Any]] | None = None) -> SendRequest:

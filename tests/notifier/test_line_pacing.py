@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from integrations.line_emulator import EMULATOR, Emulator, EmulatorConfig, create_emulator_app
+from integrations.line_emulator import Emulator
 from notifier.channels.base import Outgoing
 from notifier.channels.line import LineChannel, Pacer, _env_proxy
-from tests.conftest import SHARED
+from tests.notifier.emulator import emulator_on_a_port
 
 TOKEN = "pacing-test-token"
 SECRET = "pacing-test-secret"
@@ -191,21 +190,8 @@ class Line:
 
 @pytest.fixture
 async def line() -> AsyncIterator[Line]:
-    spec = SHARED / "line-openapi" / "messaging-api.yml"
-    app = create_emulator_app(
-        EmulatorConfig(
-            channel_access_token=TOKEN,
-            channel_secret=SECRET,
-            spec_path=spec if spec.exists() else None,
-            seed=13,
-        )
-    )
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield Line(app[EMULATOR], str(server.make_url("")).rstrip("/"))
-    finally:
-        await server.close()
+    async with emulator_on_a_port(TOKEN, SECRET, seed=13) as (emulator, url):
+        yield Line(emulator, url)
 
 
 def push(to: str = USER) -> Outgoing:
