@@ -116,6 +116,9 @@ async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    nul = _nul_at(data, "body")
+    if nul is not None:
+        raise ApiError(422, "invalid_request", "the request body is not valid", [nul])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -124,8 +127,36 @@ async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
         ) from exc
 
 
+NUL_REASON = "must not contain the NUL character (U+0000)"
+
+
+def _nul_at(value: Any, location: str) -> dict[str, str] | None:
+    """Where a NUL character hides in a parsed JSON value, if anywhere.
+
+    PostgreSQL refuses U+0000 in text (and SQLite would keep it, cutting strings short for many
+    readers): such input is the client's error, not a 500.
+    """
+    if isinstance(value, str):
+        return {"location": location, "reason": NUL_REASON} if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_at(key, location) or _nul_at(item, f"{location}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{location}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
 def parse_query(request: web.Request, model: type[BaseModel]) -> Any:
     """Query parameters into `model`, or a 422."""
+    for name, value in request.query.items():
+        nul = _nul_at(name, "query") or _nul_at(value, f"query.{name}")
+        if nul is not None:
+            raise ApiError(422, "invalid_query", "query parameters are not valid", [nul])
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:

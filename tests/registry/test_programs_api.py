@@ -297,3 +297,20 @@ async def test_eligibility_rejects_bad_profiles(client: Any) -> None:
         "/api/v1/eligibility", json={"family": family("131130"), "date": "2026-02-30"}
     )
     assert bad_date.status == 422
+
+
+async def test_nul_characters_are_refused_not_a_server_error(client: Any, make_key: Any) -> None:
+    """PostgreSQL cannot store U+0000: a query or body holding one is the client's 422."""
+    shibuya = await make_key("131130")
+    response = await client.get("/api/v1/programs?category=child%00care", headers=shibuya)
+    assert response.status == 422
+    details = (await response.json())["error"]["details"]
+    assert details == [{"location": "query.category", "reason": details[0]["reason"]}]
+    assert "NUL" in details[0]["reason"]
+
+    body = program_body(name={"ja": "おむつ\u0000応援", "en": "Diapers"})
+    response = await client.post("/api/v1/programs", json=body, headers=shibuya)
+    assert response.status == 422
+    assert (await response.json())["error"]["details"][0]["location"] == "body.name.ja"
+    listed = await client.get("/api/v1/programs", headers=shibuya)
+    assert listed.status == 200
