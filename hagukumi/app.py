@@ -277,8 +277,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text."""
-    return request.app[METRICS].render()
+    """Prometheus text: the process's counters, and the deployment's notices, delivery
+    backlog, scheduler leader and LINE quota read from the database and Redis now."""
+    from notifier.ops import read_ops
+
+    app = request.app
+    ops = await read_ops(app[registry_api.SESSIONS], app[REDIS], app[CLOCK]())
+    return app[METRICS].render(ops)
 
 
 async def openapi(request: web.Request) -> web.Response:

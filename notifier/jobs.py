@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from notifier.ops import record_quota
 from notifier.queue import DeliveryQueue
 from registry import families
 from registry.db import transaction
@@ -102,7 +103,11 @@ async def release(ctx: JobContext, now: datetime) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if ctx.remaining_quota is not None:
         try:
-            extra["line_budget"] = read_quota(await _resolve(ctx.remaining_quota()))[0]
+            remaining, limit = read_quota(await _resolve(ctx.remaining_quota()))
+            extra["line_budget"] = remaining
+            await record_quota(
+                ctx.queue.redis, remaining, limit if limit is not None else ctx.quota_limit, now
+            )
         except Exception as exc:
             log.warning(
                 "LINE quota unreadable; planning without a budget",
@@ -224,6 +229,7 @@ async def quota_check(ctx: JobContext, now: datetime) -> dict[str, Any]:
         log.warning("LINE quota unreadable", extra={"error": type(exc).__name__})
         return {**summary, "low": False, "error": type(exc).__name__}
     limit = limit if limit is not None else ctx.quota_limit
+    await record_quota(ctx.queue.redis, remaining, limit, now)
     low = remaining is not None and (
         remaining <= 0 or (limit is not None and remaining < ctx.low_quota_ratio * limit)
     )
