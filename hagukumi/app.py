@@ -32,6 +32,7 @@ from registry.web import (
     build_openapi,
     error_middleware,
     error_response,
+    json_dumps,
 )
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """OpenAPI 3.1 of every `/api/v1` route."""
-    return web.json_response(request.app[OPENAPI])
+    return web.json_response(request.app[OPENAPI], dumps=json_dumps)
 
 
 def create_app(

@@ -67,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
 
     elig = sub.add_parser("eligibility", help="which published programs a family can get")
     elig.add_argument("family", type=Path, help="FAMILY.json: the profile input form")
-    elig.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
+    elig.add_argument(
+        "--date",
+        type=_iso_date,
+        default=None,
+        help="YYYY-MM-DD; default: the file's `date`, else today",
+    )
     elig.add_argument("--json", action="store_true", help="print the API's JSON answer")
 
     emu = sub.add_parser(
@@ -96,6 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-registry", help="import Tokyo registry JSON files")
     imp.add_argument("files", type=Path, nargs="+")
     return parser
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: expected YYYY-MM-DD (e.g. 2026-11-26)"
+        ) from None
 
 
 def _aware_datetime(text: str) -> datetime:
@@ -214,6 +228,7 @@ async def _keys(sessions: Any, args: argparse.Namespace) -> int:
 
 async def _eligibility(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:
     from registry.eligibility import Catalog, evaluate
+    from registry.web import error_reason
     from rules.profile import FamilyInput
 
     try:
@@ -222,16 +237,28 @@ async def _eligibility(settings: Settings, sessions: Any, args: argparse.Namespa
         raise CliError(f"cannot read {args.family}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise CliError(f"{args.family} is not valid JSON: {exc}") from exc
+    # The file is the family, or the API's request {"family": ..., "date": ...}; either may
+    # carry the evaluation `date` (--date overrides it).
+    file_date: date | None = None
+    if isinstance(raw, dict) and "date" in raw:
+        raw = dict(raw)
+        written = raw.pop("date")
+        try:
+            file_date = date.fromisoformat(written) if isinstance(written, str) else None
+        except ValueError:
+            file_date = None
+        if file_date is None and written is not None:
+            raise CliError(f"{args.family}: date: expected YYYY-MM-DD (e.g. 2026-11-26)")
     if isinstance(raw, dict) and "family" in raw and "municipality" not in raw:
         raw = raw["family"]
     try:
         family = FamilyInput.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {error_reason(e)}" for e in exc.errors()]
         raise CliError(
             f"{args.family} is not a valid family profile:\n" + "\n".join(lines)
         ) from exc
-    on = args.date or datetime.now(settings.zone).date()
+    on = args.date or file_date or datetime.now(settings.zone).date()
     async with sessions() as session:
         entries = await Catalog().entries(session)
     try:

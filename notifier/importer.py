@@ -41,6 +41,7 @@ from registry import subscriptions as subs
 from registry.auth import hash_key
 from registry.db import transaction
 from registry.models import AppSubscription, Child, Family, Municipality, utcnow
+from registry.web import error_reason
 from rules.lgcode import is_valid_lgcode
 
 log = logging.getLogger(__name__)
@@ -242,7 +243,9 @@ def _parse(
 def _reasons(exc: ValidationError) -> str:
     # Messages only, never the input: a bad line may hold personal data.
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in errors[:3]]
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {error_reason(e)}" for e in errors[:3]
+    ]
     if len(errors) > 3:
         parts.append(f"and {len(errors) - 3} more")
     return "; ".join(parts)

@@ -71,7 +71,12 @@ def error_response(
 ) -> web.Response:
     """A JSON error answer."""
     body = {"error": {"code": code, "message": message, "details": details or []}}
-    return web.json_response(body, status=status, headers=headers)
+    return web.json_response(body, status=status, headers=headers, dumps=json_dumps)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON as the success bodies write it: Japanese stays readable, not `\\uXXXX` escaped."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[str, Any]]:
@@ -79,8 +84,30 @@ def validation_details(exc: ValidationError, prefix: str = "body") -> list[dict[
     details = []
     for err in exc.errors(include_url=False, include_input=False):
         location = ".".join([prefix, *(str(p) for p in err["loc"])])
-        details.append({"location": location, "reason": err["msg"]})
+        details.append({"location": location, "reason": error_reason(err)})
     return details
+
+
+_DATE_ERRORS = {"date_type", "date_parsing", "date_from_datetime_parsing"}
+_DATETIME_ERRORS = {"datetime_type", "datetime_parsing", "datetime_from_date_parsing"}
+
+
+def error_reason(err: Any) -> str:
+    """A pydantic error's message; a date or a datetime that does not parse names the format
+    expected (pydantic alone says "invalid character in year")."""
+    kind = err.get("type", "")
+    detail = (err.get("ctx") or {}).get("error")
+    if kind in _DATE_ERRORS:
+        return "expected a date as YYYY-MM-DD (e.g. 2026-11-26)" + (
+            f": {detail}" if detail else ""
+        )
+    if kind == "date_from_datetime_inexact":
+        return "expected a date as YYYY-MM-DD (e.g. 2026-11-26), without a time"
+    if kind in _DATETIME_ERRORS:
+        return "expected a date and time as YYYY-MM-DDTHH:MM+09:00 (ISO 8601 with an offset)" + (
+            f": {detail}" if detail else ""
+        )
+    return str(err.get("msg", "invalid"))
 
 
 @web.middleware
