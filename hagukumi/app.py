@@ -7,9 +7,10 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from bot import api as bot_api
@@ -28,6 +29,7 @@ from registry.web import (
     BACKGROUND,
     MAX_BODY,
     BackgroundTasks,
+    ErrorResponse,
     RouteTable,
     build_openapi,
     error_middleware,
@@ -256,6 +258,58 @@ async def _settle_garbage_collector(app: web.Application) -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
+service_routes = RouteTable()
+"""The routes outside `/api/v1`: health, metrics, the spec and the LINE webhook."""
+
+
+class Health(BaseModel):
+    """Whether the database and Redis answer."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(description="`ok` or `error: <kind>` per dependency")
+
+
+class WebhookBody(BaseModel):
+    """A LINE webhook request (LINE's schema; see LINE's Messaging API reference)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    destination: str = Field(description="the bot's user ID")
+    events: list[dict[str, Any]] = Field(description="webhook events; empty = connection check")
+
+
+class Acknowledged(BaseModel):
+    """An empty object: received (events are handled in the background)."""
+
+
+service_routes.add(
+    "POST",
+    "/line/webhook",
+    summary="LINE webhook: verified by x-line-signature, answered at once, handled after",
+    tag="line",
+    body=WebhookBody,
+    parameters=[
+        {
+            "name": "x-line-signature",
+            "in": "header",
+            "required": True,
+            "description": "base64 HMAC-SHA256 of the raw body with the channel secret",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"},
+        }
+    ],
+    responses={200: Acknowledged, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse},
+    errors=frozenset(),
+)(line_webhook)
+
+
+@service_routes.add(
+    "GET",
+    "/healthz",
+    summary="Health: the database and Redis both answer (503 when one does not)",
+    tag="service",
+    responses={200: Health, 503: Health},
+    errors=frozenset(),
+)
 async def healthz(request: web.Request) -> web.Response:
     """Database and Redis both answer."""
     checks: dict[str, str] = {}
@@ -277,6 +331,15 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+@service_routes.add(
+    "GET",
+    "/metrics",
+    summary="Prometheus text: requests, notices, delivery backlog, scheduler leader, LINE quota",
+    tag="service",
+    responses={200: None},
+    content={"text/plain": {"schema": {"type": "string"}}},
+    errors=frozenset(),
+)
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text: the process's counters, and the deployment's notices, delivery
     backlog, scheduler leader and LINE quota read from the database and Redis now."""
@@ -287,8 +350,17 @@ async def metrics(request: web.Request) -> web.Response:
     return app[METRICS].render(ops)
 
 
+@service_routes.add(
+    "GET",
+    "/openapi.json",
+    summary="This description (OpenAPI 3.1) of every route",
+    tag="service",
+    responses={200: None},
+    content={"application/json": {"schema": {"type": "object"}}},
+    errors=frozenset(),
+)
 async def openapi(request: web.Request) -> web.Response:
-    """OpenAPI 3.1 of every `/api/v1` route."""
+    """OpenAPI 3.1 of every route."""
     return web.json_response(request.app[OPENAPI], dumps=json_dumps)
 
 
@@ -311,7 +383,9 @@ def create_app(
     app[MAX_BODY] = settings.max_body_bytes
     app[registry_api.CATALOG] = Catalog()
     app[registry_api.TODAY] = today or (lambda: datetime.now(settings.zone).date())
-    app[OPENAPI] = build_openapi(API_TABLES, title="Hagukumi API", version=VERSION)
+    app[OPENAPI] = build_openapi(
+        [service_routes, *API_TABLES], title="Hagukumi API", version=VERSION
+    )
     app[CLOCK] = clock or (lambda: datetime.now(UTC))
     app[BACKGROUND] = BackgroundTasks()
     app[registry_api.PROGRAM_HOOKS] = []
@@ -321,7 +395,6 @@ def create_app(
     app.cleanup_ctx.append(_bot)
     if settle_gc:
         app.on_startup.append(_settle_garbage_collector)
-    app.router.add_post("/line/webhook", line_webhook)
     if settings.sandbox:
         from integrations.line_emulator import EmulatorConfig, create_emulator_app
 
@@ -334,9 +407,6 @@ def create_app(
             )
         )
         app.add_subapp(SANDBOX_LINE_PREFIX, emulator)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi)
-    for table in API_TABLES:
+    for table in [service_routes, *API_TABLES]:
         table.install(app)
     return app

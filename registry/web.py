@@ -259,6 +259,10 @@ class Route:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     auth: str = "none"  # none, optional, required
+    # For routes outside the JSON API (health, metrics, the spec, the LINE webhook):
+    parameters: list[dict[str, Any]] = field(default_factory=list)  # e.g. a required header
+    content: dict[str, Any] | None = None  # the success body's media types when not a model
+    errors: frozenset[int] | None = None  # the error statuses it answers (None: derived)
 
 
 @dataclass
@@ -343,6 +347,7 @@ def build_openapi(tables: list[RouteTable], *, title: str, version: str) -> dict
                         "schema": {k: v for k, v in prop.items() if k != "title"},
                     }
                 )
+        parameters += route.parameters
         if parameters:
             operation["parameters"] = parameters
         if route.body is not None:
@@ -354,10 +359,14 @@ def build_openapi(tables: list[RouteTable], *, title: str, version: str) -> dict
             entry: dict[str, Any] = {"description": "success" if status < 300 else "error"}
             if model is not None:
                 entry["content"] = {"application/json": {"schema": ref(model)}}
+            elif route.content is not None and status < 300:
+                entry["content"] = route.content
             operation["responses"][str(status)] = entry
         statuses = {400, 404, 413, 422, 429} if route.body or route.query else {404, 429}
         if route.body is not None:
             statuses.add(400)
+        if route.errors is not None:
+            statuses = set(route.errors)
         if route.auth != "none":
             statuses |= {401, 403}
         if route.method in {"PATCH", "POST", "DELETE"} and "{" in route.path:

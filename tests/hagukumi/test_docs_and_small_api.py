@@ -86,3 +86,25 @@ async def test_error_bodies_keep_japanese_readable(client: Any) -> None:
     assert "渋谷区" in raw and "\\u" not in raw
     assert response.headers["Content-Type"].startswith("application/json")
     assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_openapi_lists_every_route_the_server_answers(client: Any) -> None:
+    spec = await (await client.get("/openapi.json")).json()
+    documented = {
+        (method.upper(), path) for path, item in spec["paths"].items() for method in item
+    }
+    served = set()
+    for route in client.server.app.router.routes():
+        resource = route.resource
+        if resource is None or route.method in {"HEAD", "*"}:
+            continue  # aiohttp adds HEAD to every GET by itself
+        if resource.canonical.startswith("/_line"):
+            continue  # the sandbox's LINE emulator: LINE's API (LINE's spec), not ours
+        served.add((route.method, resource.canonical))
+    assert served == documented
+    for route in [("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/line/webhook")]:
+        assert route in documented
+    assert "text/plain" in spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    webhook = spec["paths"]["/line/webhook"]["post"]
+    assert webhook["parameters"][0]["name"] == "x-line-signature"
+    assert {"200", "400", "401"} <= set(webhook["responses"])
