@@ -25,6 +25,7 @@ from registry.auth import RateLimiter, find_key, hash_key, retry_after_header
 from registry.db import create_engine, session_factory
 from registry.eligibility import Catalog
 from registry.migrate import ensure_current
+from registry.rule_checks import RuleChecker
 from registry.web import (
     BACKGROUND,
     MAX_BODY,
@@ -130,6 +131,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[LIMITER] = RateLimiter(redis, rate, burst)
     yield
     await app[BACKGROUND].drain()
+    await app[registry_api.RULE_CHECKER].close()
     await redis.aclose()
     await engine.dispose()
 
@@ -382,6 +384,7 @@ def create_app(
     app[METRICS] = app_metrics
     app[MAX_BODY] = settings.max_body_bytes
     app[registry_api.CATALOG] = Catalog()
+    app[registry_api.RULE_CHECKER] = RuleChecker(settings.rule_workers, settings.rule_time_limit)
     app[registry_api.TODAY] = today or (lambda: datetime.now(settings.zone).date())
     app[OPENAPI] = build_openapi(
         [service_routes, *API_TABLES], title="Hagukumi API", version=VERSION

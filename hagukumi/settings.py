@@ -28,6 +28,20 @@ class Settings(BaseSettings):
         description="requests a second per key and the burst, as RATE/BURST (e.g. 50/200)",
     )
     max_body_bytes: int = Field(1_000_000, alias="HAGUKUMI_MAX_BODY_BYTES")
+    rule_time_limit: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        alias="HAGUKUMI_RULE_TIME_LIMIT",
+        description="seconds a rule check (validate, create, change, publish) may run",
+    )
+    rule_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        alias="HAGUKUMI_RULE_WORKERS",
+        description="worker processes that check rules sent by callers, off the event loop",
+    )
     line_channel_secret: str | None = Field(None, alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: str | None = Field(None, alias="LINE_CHANNEL_ACCESS_TOKEN")
     line_api_base_url: str | None = Field(

@@ -22,6 +22,7 @@ from registry.eligibility import (
     evaluate,
 )
 from registry.models import ApiKey, Municipality, Program
+from registry.rule_checks import RuleChecker, RuleChecksBusy
 from registry.schemas import (
     ProgramFields,
     ProgramIn,
@@ -31,7 +32,6 @@ from registry.schemas import (
     ProgramVersionOut,
     ValidationReport,
 )
-from registry.validation import validate_program
 from registry.web import (
     BACKGROUND,
     ApiError,
@@ -42,10 +42,12 @@ from registry.web import (
     read_json,
     validation_details,
 )
+from rules.language import RuleTooCostly
 
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
 TODAY: web.AppKey[Any] = web.AppKey("today", object)
+RULE_CHECKER: web.AppKey[RuleChecker] = web.AppKey("rule_checker", RuleChecker)
 # Called (in the background) with a program id after it was published or its published
 # version changed: the composition root hangs the notifier's trigger here.
 PROGRAM_HOOKS: web.AppKey[list[Callable[[int], Awaitable[None]]]] = web.AppKey(
@@ -146,6 +148,31 @@ async def require_known_municipality(session: AsyncSession, code: str, *, locati
         )
 
 
+async def check_program(request: web.Request, data: ProgramIn) -> ValidationReport:
+    """Compile the rule and run the examples in a rule worker, with its time limit.
+
+    422 `rule_too_costly` naming the clause when the rule could hold the server; 503 when every
+    worker is busy.
+    """
+    try:
+        return await request.app[RULE_CHECKER].check(data)
+    except RuleTooCostly as exc:
+        detail = {
+            "location": "eligibility",
+            "clause": exc.clause,
+            "reason": exc.reason,
+            "suggestion": exc.suggestion,
+        }
+        raise ApiError(422, "rule_too_costly", exc.message, [detail]) from None
+    except RuleChecksBusy:
+        raise ApiError(
+            503,
+            "busy",
+            "every rule checker is busy: retry in a few seconds",
+            headers={"Retry-After": "2"},
+        ) from None
+
+
 def _invalid_rule(report: ValidationReport) -> ApiError:
     return ApiError(422, "invalid_rule", "the eligibility rule is not valid", report.errors)
 
@@ -164,7 +191,7 @@ async def create_program(request: web.Request) -> web.Response:
     key = require_key(request)
     data: ProgramIn = await read_json(request, ProgramIn)
     require_scope(key, data.issuer)
-    report = validate_program(data)
+    report = await check_program(request, data)
     if report.errors and not report.examples:
         raise _invalid_rule(report)
     async with transaction(request.app[SESSIONS]) as session:
@@ -219,12 +246,13 @@ async def _visible_issuers(session: AsyncSession, key: ApiKey | None) -> list[st
     tag="programs",
     body=ProgramIn,
     responses={200: ValidationReport},
-    auth="optional",
+    auth="required",
 )
 async def validate(request: web.Request) -> web.Response:
     """Compile the rule and run the examples, saving nothing."""
+    require_key(request)
     data: ProgramIn = await read_json(request, ProgramIn)
-    report = validate_program(data)
+    report = await check_program(request, data)
     async with request.app[SESSIONS]() as session:
         if await session.get(Municipality, data.issuer) is None:
             report.valid = False
@@ -294,7 +322,7 @@ async def patch_program(request: web.Request) -> web.Response:
             raise ApiError(
                 422, "invalid_request", "the changed program is not valid", validation_details(exc)
             ) from exc
-        report = validate_program(data)
+        report = await check_program(request, data)
         if report.errors and not report.examples:
             raise _invalid_rule(report)
         if row.status == "published" and not report.valid:
@@ -348,7 +376,7 @@ async def publish_program(request: web.Request) -> web.Response:
     async with transaction(request.app[SESSIONS]) as session:
         row = await _load_managed(session, request)
         data = repo.program_in(row)
-        report = validate_program(data)
+        report = await check_program(request, data)
         if not report.valid:
             code = "examples_failed" if report.examples else "invalid_rule"
             raise ApiError(422, code, "cannot publish: " + _failing(report), report.errors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,10 +17,11 @@ from registry.models import Program
 from registry.programs import in_force, program_in
 from registry.schemas import LocalizedText, ProgramIn
 from rules.evaluate import CompiledProgram, Match, evaluate_family
-from rules.language import compile_rule
+from rules.language import RuleError, compile_rule
 from rules.profile import FamilyInput, derive
 
 NATION = "000000"
+log = logging.getLogger(__name__)
 
 
 class EligibilityRequest(BaseModel):
@@ -108,7 +110,16 @@ class Catalog:
             entries = []
             for row in rows:
                 data = program_in(row)
-                rule = compile_rule(data.eligibility, per_child=data.per_child)
+                try:
+                    rule = compile_rule(data.eligibility, per_child=data.per_child)
+                except RuleError as exc:
+                    # Published before today's checks (e.g. a rule now too costly): offering it
+                    # would hold every request, so it is left out until its issuer fixes it.
+                    log.warning(
+                        "published program left out: its rule no longer compiles",
+                        extra={"program_id": row.id, "reason": exc.message},
+                    )
+                    continue
                 assert row.id is not None
                 entries.append(
                     CatalogEntry(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rules.cost import MAX_EXAMPLES
 from rules.lgcode import is_valid_lgcode
 from rules.profile import FamilyInput
 
@@ -87,7 +88,7 @@ class ProgramFields(Strict):
     application: Application | None = None
     valid_from: date | None = None
     valid_to: date | None = None
-    examples: list[ProgramExample] | None = Field(default=None, max_length=200)
+    examples: list[ProgramExample] | None = Field(default=None, max_length=MAX_EXAMPLES)
     attribution: str | None = Field(default=None, max_length=1000)
 
     _url = field_validator("reference_url")(classmethod(lambda cls, v: _check_url(v)))
@@ -113,7 +114,11 @@ class ProgramIn(Strict):
     application: Application = Field(default_factory=Application)
     valid_from: date | None = None
     valid_to: date | None = None
-    examples: list[ProgramExample] = Field(default_factory=list, max_length=200)
+    examples: list[ProgramExample] = Field(
+        default_factory=list,
+        max_length=MAX_EXAMPLES,
+        description=f"example families run on every check (at most {MAX_EXAMPLES})",
+    )
     attribution: str | None = Field(
         default=None, max_length=1000, description="credit the data's licence requires"
     )

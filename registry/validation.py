@@ -6,14 +6,19 @@ from typing import Any
 
 from registry.schemas import ExampleResult, ProgramIn, ValidationReport
 from rules.evaluate import CompiledProgram, evaluate_family
-from rules.language import RuleError, compile_rule
+from rules.language import RuleError, RuleTooCostly, compile_rule
 from rules.profile import derive
 
 
 def rule_errors(program: ProgramIn) -> list[dict[str, Any]]:
-    """The problems of the program's rule, as error details (empty when it compiles)."""
+    """The problems of the program's rule, as error details (empty when it compiles).
+
+    A rule too costly to run is not a detail: RuleTooCostly propagates (the API answers 422).
+    """
     try:
         compile_rule(program.eligibility, per_child=program.per_child)
+    except RuleTooCostly:
+        raise
     except RuleError as exc:
         return [
             {**detail, "location": _field_location(detail.get("location"))}

@@ -7,7 +7,7 @@ from rules.evaluate import (
     evaluate_family,
     evaluate_population,
 )
-from rules.language import CompiledRule, Explanation, RuleError, compile_rule
+from rules.language import CompiledRule, Explanation, RuleError, RuleTooCostly, compile_rule
 from rules.lgcode import check_digit, is_valid_lgcode
 from rules.profile import VOCABULARY, ChildInput, FamilyInput, Term, derive
 
@@ -20,6 +20,7 @@ __all__ = [
     "FamilyInput",
     "Match",
     "RuleError",
+    "RuleTooCostly",
     "Term",
     "age_months",
     "age_years",

@@ -51,10 +51,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import rule_engine
+import rule_engine.parser
 from rule_engine import ast as re_ast
 from rule_engine import errors as re_errors
 from rule_engine.types import DataType
 
+from rules.cost import (
+    SIMPLER_PATTERN,
+    check_cost,
+    costliest_clause,
+    regex_problem,
+    rule_work,
+    safe_regex,
+)
 from rules.lgcode import check_digit, is_valid_lgcode
 from rules.profile import VOCABULARY, Term
 
@@ -73,6 +82,48 @@ _SCALARS = {
     "DATETIME": DataType.DATETIME,
     "BOOLEAN": DataType.BOOLEAN,
 }
+
+
+class _UnsafePattern(Exception):
+    """A regular expression refused before anything runs it (see `rules.cost`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _SafeFuzzyComparison(re_ast.FuzzyComparisonExpression):
+    """`=~` and its kin matched by RE2 (linear time), never by Python's backtracking `re`.
+
+    rule-engine compiles a literal pattern while parsing and even matches it there when both
+    sides are literals, so the check must sit here, before any match can run.
+    """
+
+    def _compile_regex(self, regex: str) -> Any:
+        problem = regex_problem(regex)
+        if problem is not None:
+            raise _UnsafePattern(problem)
+        return safe_regex(regex)
+
+
+class _SafeParser(rule_engine.parser.Parser):
+    start = "statement"  # PLY takes the first rule by line number, which is now ours
+
+    def p_expression_fuzzy_comparison(self, p: Any) -> None:
+        """
+        expression : expression EQ_FZM expression
+                           | expression EQ_FZS expression
+                           | expression NE_FZM expression
+                           | expression NE_FZS expression
+        """
+        left, op, right = p[1:4]
+        p[0] = rule_engine.parser._DeferredAstNode(
+            _SafeFuzzyComparison, args=(self.context, self.op_names[op], left, right)
+        )
+
+
+class _Rule(rule_engine.Rule):
+    parser = _SafeParser()
 
 
 class ChildView:
@@ -141,6 +192,20 @@ class RuleError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or [_detail(message)]
+
+
+class RuleTooCostly(RuleError):
+    """A rule refused because evaluating it could hold the server too long; names the clause."""
+
+    def __init__(self, clause: str, reason: str, suggestion: str | None = None) -> None:
+        super().__init__(f"rule too costly: {clause}: {reason}", [_detail(reason, suggestion)])
+        self.clause = clause
+        self.reason = reason
+        self.suggestion = suggestion
+        self.details[0]["clause"] = clause
+
+    def __reduce__(self) -> Any:  # checks run in worker processes: keep every field
+        return (RuleTooCostly, (self.clause, self.reason, self.suggestion))
 
 
 def _detail(
@@ -286,6 +351,16 @@ class CompiledRule:
         """The top-level `and` conjuncts as text, in order."""
         return [text for text, _ in self._conjuncts]
 
+    @property
+    def work(self) -> int:
+        """Estimated evaluation steps for one family (bounded by `rules.cost.MAX_WORK`)."""
+        return rule_work(self._conjuncts, self.per_child)
+
+    @property
+    def costliest_clause(self) -> str:
+        """The top-level conjunct expected to take the longest."""
+        return costliest_clause(self._conjuncts)
+
     def _bind(self, context: Mapping[str, Any], child: Mapping[str, Any] | None) -> Bound:
         if self.per_child and child is None and "child" not in context:
             raise ValueError(f"per-child rule needs a child: {self.expression!r}")
@@ -386,7 +461,7 @@ class CompiledRule:
         if isinstance(node, re_ast.FuzzyComparisonExpression):
             if not (isinstance(left, str) and isinstance(right, str)):
                 return UNKNOWN
-            pattern = _regex(right, node.context.regex_flags)
+            pattern = safe_regex(right)
             if pattern is None:
                 return UNKNOWN
             found = (pattern.match if node.type.endswith("fzm") else pattern.search)(left)
@@ -481,14 +556,6 @@ def _delegate(node: Any, thing: Bound) -> Any:
         return node.evaluate(thing)
     except Exception:  # a runtime error inside a rule means "unknown", never a crash
         return UNKNOWN
-
-
-@functools.lru_cache(maxsize=256)
-def _regex(pattern: str, flags: int) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern, flags)
-    except re.error:
-        return None
 
 
 # -- splitting a rule into its top-level conjuncts ---------------------------------------------
@@ -601,7 +668,9 @@ def compile_rule(expression: str, *, per_child: bool) -> CompiledRule:
             "split the program or simplify the condition",
         )
     try:
-        rule = rule_engine.Rule(expression, context=_new_context(per_child))
+        rule = _Rule(expression, context=_new_context(per_child))
+    except _UnsafePattern as exc:
+        raise RuleTooCostly(_regex_clause(expression), exc.reason, SIMPLER_PATTERN) from None
     except re_errors.RuleSyntaxError as exc:
         raise _syntax_error(expression, exc) from None
     except re_errors.SymbolResolutionError as exc:
@@ -624,7 +693,17 @@ def compile_rule(expression: str, *, per_child: bool) -> CompiledRule:
     problems = _problems(rule.statement.expression)
     if problems:
         raise RuleError(problems[0]["reason"], problems)
-    return CompiledRule(expression, per_child, rule)
+    compiled = CompiledRule(expression, per_child, rule)
+    costly = check_cost(compiled._conjuncts, per_child)
+    if costly is not None:
+        raise RuleTooCostly(costly.clause, costly.reason, costly.suggestion)
+    return compiled
+
+
+def _regex_clause(expression: str) -> str:
+    """The top-level conjunct holding a regular expression match (for naming a refused one)."""
+    pieces = _split_top_level_and(expression)
+    return next((p for p in pieces if "=~" in p or "!~" in p), _clean(expression))
 
 
 def _position(expression: str, offset: int) -> tuple[int, int]:
@@ -695,7 +774,7 @@ def _unknown_child_field(name: str) -> RuleError:
 def _type_error(expression: str, per_child: bool, exc: re_errors.EngineError) -> RuleError:
     """Name the fields and types behind rule-engine's terse 'data type mismatch'."""
     try:
-        untyped = rule_engine.Rule(expression, context=rule_engine.Context(default_timezone=TOKYO))
+        untyped = _Rule(expression, context=rule_engine.Context(default_timezone=TOKYO))
         problems = _problems(untyped.statement.expression, values=False)
     except Exception:  # the untyped parse is only a diagnosis aid
         problems = []
@@ -896,6 +975,7 @@ __all__ = [
     "CompiledRule",
     "Explanation",
     "RuleError",
+    "RuleTooCostly",
     "bind",
     "compile_rule",
 ]

@@ -128,6 +128,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         HAGUKUMI_REDIS_URL=redis_url,
         HAGUKUMI_API_RATE_LIMIT="1000/5000",
         HAGUKUMI_SHARED_DIR=SHARED,
+        HAGUKUMI_RULE_WORKERS=1,  # rule checks run in worker processes: spare the CPU
     )
 
 

@@ -135,7 +135,11 @@ async def test_bad_rules_are_rejected_with_where_and_why(client: Any, make_key: 
 
 
 async def test_validate_saves_nothing(client: Any, make_key: Any) -> None:
-    response = await client.post("/api/v1/programs/validate", json=program_body())
+    anonymous = await client.post("/api/v1/programs/validate", json=program_body())
+    assert anonymous.status == 401
+    response = await client.post(
+        "/api/v1/programs/validate", json=program_body(), headers=await make_key("131130")
+    )
     report = await response.json()
     assert response.status == 200 and report["valid"] is True
     assert [e["passed"] for e in report["examples"]] == [True, True]
