@@ -124,12 +124,30 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Please type the name of your municipality.",
     },
     "onb.muni.set": {"ja": "お住まい: {name}", "en": "Municipality: {name}"},
-    "onb.muni.guessed": {
+    "onb.muni.location.label": {"ja": "位置情報を送る", "en": "Send location"},
+    "onb.muni.location.nearest": {
         "ja": (
-            "「{query}」を{name}として受け付けました"
-            "（違うときは後で「家族の情報」から変更できます）。"
+            "その場所にいちばん近い役所は{office}です。お住まいは{name}ですか？"
+            "違うときは下から選んでください。"
         ),
-        "en": 'We took "{query}" as {name} (you can change it later under "Family").',
+        "en": (
+            "The nearest municipal office to that place is the {office}. Do you live in "
+            "{name}? If not, pick your municipality below."
+        ),
+    },
+    "onb.muni.location.outside": {
+        "ja": (
+            "その場所は東京都の62市区町村の外のようです。"
+            "お住まいの市区町村を下から選ぶか、名前を入力してください。"
+        ),
+        "en": (
+            "That place seems to be outside Tokyo's 62 municipalities. Pick your "
+            "municipality below or type its name."
+        ),
+    },
+    "onb.muni.did_you_mean": {
+        "ja": "「{query}」は{name}のことですか？",
+        "en": 'Did you mean {name} for "{query}"?',
     },
     "onb.muni.invalid": {
         "ja": "その市区町村は選べません。下から選ぶか、名前を入力してください。",
@@ -137,11 +155,23 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "onb.child.ask": {
         "ja": (
-            "お子さまの生年月日を選んでください。\n妊娠中の方は「出産予定日」を選んでください。"
+            "お子さまの生年月日を選んでください。\n妊娠中の方は「出産予定日」を選んでください。\n"
+            "「2024/4/1」「R6.4.1」のように入力することもできます。"
         ),
         "en": (
             "Please pick your child's date of birth.\n"
-            "If you are expecting, pick the due date instead."
+            "If you are expecting, pick the due date instead.\n"
+            "You can also type it, e.g. 2024/4/1."
+        ),
+    },
+    "onb.date.unreadable": {
+        "ja": (
+            "「{text}」を日付として読み取れませんでした。"
+            "下のボタンから選ぶか、「2024年4月1日」「2024/4/1」「R6.4.1」のように入力してください。"
+        ),
+        "en": (
+            'We could not read "{text}" as a date. Pick it with the buttons below, or type it '
+            "like 2024-04-01 or 1 April 2024."
         ),
     },
     "onb.child.more": {

@@ -11,6 +11,7 @@ from bot.dispatch import Dispatcher, Turn
 from bot.state import user_key
 from bot.texts import format_date, language, t
 from registry import families
+from registry.offices import Office
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,18 @@ def municipality_name(turn: Turn, code: str | None, lang: str) -> str:
         if entry[0] == code:
             return entry[1] if lang == "ja" else entry[2]
     return code or "-"
+
+
+def office_of(turn: Turn, code: str | None) -> Office | None:
+    """The main office of a municipality (None for Tokyo, the nation or an unknown code)."""
+    return next((o for o in turn.deps.offices if o.code == code), None)
+
+
+def office_name(turn: Turn, office: Office, lang: str) -> str:
+    """渋谷区役所 / Shibuya Ward office."""
+    if lang == "ja":
+        return office.office_ja
+    return f"{municipality_name(turn, office.code, 'en')} office"
 
 
 def is_municipality(turn: Turn, code: Any) -> bool:
