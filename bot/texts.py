@@ -61,6 +61,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "consent.agree.label": {"ja": "同意して始める", "en": "I agree"},
     "consent.later.label": {"ja": "今はしない", "en": "Not now"},
+    "consent.notice.label": {"ja": "個人情報の扱い", "en": "Privacy notice"},
     "consent.later": {
         "ja": (
             "わかりました。何も保存していません。\n"
@@ -418,6 +419,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "（アプリが使える自治体では、アプリに届きます。使えない場合はLINEに届きます）",
         "en": "(Where your municipality's app is available; otherwise LINE.)",
     },
+    "settings.channel.no_app": {
+        "ja": (
+            "このLINEアカウントには自治体アプリが登録されていないため、"
+            "お知らせはこれまでどおりLINEに届きます。"
+            "アプリで受け取るには、お住まいの自治体のアプリから登録してください。"
+        ),
+        "en": (
+            "No municipality app is registered for this LINE account, so notices keep "
+            "coming here on LINE. To get them in an app, sign up in your municipality's app."
+        ),
+    },
     "settings.invalid": {
         "ja": "その設定は選べません。もう一度選んでください。",
         "en": "That setting is not available. Please choose again.",
@@ -561,6 +573,30 @@ TEXTS: dict[str, dict[str, str]] = {
             "- 日本語: 「日本語」と送ってください"
         ),
     },
+    "help.before_consent": {
+        "ja": (
+            "【はぐくみでできること】\n"
+            "お住まいの市区町村とお子さまの生年月日から、受けられる子育て支援を探して、"
+            "申請の期限が来る前にお知らせします。\n"
+            "・使い始めるには「同意して始める」をタップしてください"
+            "（個人情報の扱いはボタンから読めます）。\n"
+            "・「評価する」で、同意しなくてもサービスへのご意見を送れます。\n"
+            '・English: type "English"'
+        ),
+        "en": (
+            "[What Hagukumi does]\n"
+            "From your municipality and your children's birth dates we find the childcare "
+            "support you can get and tell you before the deadlines.\n"
+            '- To start, tap "I agree" (read the privacy notice with its button).\n'
+            '- "Rate us" sends us your opinion, even without agreeing.\n'
+            "- 日本語: 「日本語」と送ってください"
+        ),
+    },
+    "help.office": {
+        "ja": "【{office}】\n手続きや相談は、お住まいの自治体へ: {url}",
+        "en": "[{office}]\nFor applications and advice, contact your municipality: {url}",
+    },
+    "help.office.phone": {"ja": "電話: {phone}", "en": "Phone: {phone}"},
     "help.unknown": {
         "ja": "ごめんなさい、うまく理解できませんでした。下のボタンから選んでください。",
         "en": "Sorry, I did not understand. Please choose one of the buttons below.",

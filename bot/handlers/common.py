@@ -158,6 +158,28 @@ def menu_actions(lang: str, *, include_delete: bool = False) -> list[Any]:
     return actions
 
 
+def before_consent_actions(lang: str) -> list[Any]:
+    """Quick replies before consent: agree, read the privacy notice, rate, help, language."""
+    return [
+        m.postback(
+            t("consent.agree.label", lang),
+            "consent",
+            v="yes",
+            display=t("consent.agree.label", lang),
+        ),
+        m.postback(t("consent.notice.label", lang), "consent.notice"),
+        m.postback(t("menu.rate.label", lang), "menu.rate"),
+        m.postback(t("menu.help.label", lang), "menu.help"),
+        m.say_action(t("menu.language.label", lang), "日本語" if lang == "en" else "English"),
+    ]
+
+
+def next_actions(turn: Turn) -> list[Any]:
+    """The quick replies that fit where the parent is (the menu, or before consent its own)."""
+    lang = lang_of(turn)
+    return menu_actions(lang) if consented(turn) else before_consent_actions(lang)
+
+
 def stale(turn: Turn) -> None:
     """Answer a button from an old message (or a forged postback) kindly."""
     log.info(

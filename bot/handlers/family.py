@@ -246,7 +246,7 @@ async def set_language(turn: Turn, lang: str) -> None:
         turn.state["lang"] = lang
         from bot.handlers.follow import consent_messages
 
-        consent_messages(turn, greet=False)
+        consent_messages(turn, greet=True)
         return
     await families.update_profile(turn.session, turn.family, language=lang)
     turn.say(m.text(t("family.lang.set", lang), menu_actions(lang)))
