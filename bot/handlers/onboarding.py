@@ -334,6 +334,9 @@ async def on_typed_date(turn: Turn) -> None:
         await _expired(turn)
         return
     lang = lang_of(turn)
+    if turn.kind != "text":  # a location while a date is awaited: the question again
+        _ask_children_again(turn, onb)
+        return
     text = turn.text or ""
     lowered = text.lower()
     prefer = (

@@ -69,6 +69,8 @@ async def test_an_unreadable_date_is_asked_again_with_the_pickers(line_world: Li
     assert all(
         a["type"] == "datetimepicker" for a in actions_in(answer) if a["label"] != "これで全部"
     )
+    answer = await share_location(parent, **NEAR_SHIBUYA_OFFICE)  # not a date: asked again
+    assert "生年月日" in texts_of(answer) and "出産予定日を選ぶ" in labels(answer)
     answer = await parent.say("2025/2/30")  # no such day
     assert "読み取れませんでした" in texts_of(answer)
     answer = await parent.say("2027/12/1")  # too far ahead for a due date
