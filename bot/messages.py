@@ -23,6 +23,7 @@ from linebot.v3.messaging import (
     FlexMessage,
     FlexSeparator,
     FlexText,
+    LocationAction,
     MessageAction,
     PostbackAction,
     QuickReply,
@@ -66,6 +67,11 @@ def postback(
         data=postback_data(action, **params),
         display_text=clip(display, 300) if display else None,
     )
+
+
+def location(text_label: str) -> LocationAction:
+    """A quick reply that opens LINE's location sharing (the answer is a location message)."""
+    return LocationAction(label=label(text_label))
 
 
 def date_picker(

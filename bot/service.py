@@ -12,7 +12,7 @@ import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from registry import families
 from registry.db import transaction
 from registry.eligibility import Catalog
 from registry.models import WebhookEvent
+from registry.offices import Office, load_offices
 from registry.web import BackgroundTasks
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ class BotDeps:
     # told in chat).
     on_family_changed: Callable[[int, bool, bool], Awaitable[None]] | None = None
     background: BackgroundTasks | None = None
+    # Ward and city offices (position, web site, phone): a shared location picks the
+    # municipality, and help says how to reach the family's office.
+    offices: list[Office] = field(default_factory=load_offices)
 
 
 def event_kind(event: Any) -> str:

@@ -61,6 +61,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "consent.agree.label": {"ja": "同意して始める", "en": "I agree"},
     "consent.later.label": {"ja": "今はしない", "en": "Not now"},
+    "consent.notice.label": {"ja": "個人情報の扱い", "en": "Privacy notice"},
     "consent.later": {
         "ja": (
             "わかりました。何も保存していません。\n"
@@ -124,12 +125,30 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Please type the name of your municipality.",
     },
     "onb.muni.set": {"ja": "お住まい: {name}", "en": "Municipality: {name}"},
-    "onb.muni.guessed": {
+    "onb.muni.location.label": {"ja": "位置情報を送る", "en": "Send location"},
+    "onb.muni.location.nearest": {
         "ja": (
-            "「{query}」を{name}として受け付けました"
-            "（違うときは後で「家族の情報」から変更できます）。"
+            "その場所にいちばん近い役所は{office}です。お住まいは{name}ですか？"
+            "違うときは下から選んでください。"
         ),
-        "en": 'We took "{query}" as {name} (you can change it later under "Family").',
+        "en": (
+            "The nearest municipal office to that place is the {office}. Do you live in "
+            "{name}? If not, pick your municipality below."
+        ),
+    },
+    "onb.muni.location.outside": {
+        "ja": (
+            "その場所は東京都の62市区町村の外のようです。"
+            "お住まいの市区町村を下から選ぶか、名前を入力してください。"
+        ),
+        "en": (
+            "That place seems to be outside Tokyo's 62 municipalities. Pick your "
+            "municipality below or type its name."
+        ),
+    },
+    "onb.muni.did_you_mean": {
+        "ja": "「{query}」は{name}のことですか？",
+        "en": 'Did you mean {name} for "{query}"?',
     },
     "onb.muni.invalid": {
         "ja": "その市区町村は選べません。下から選ぶか、名前を入力してください。",
@@ -137,11 +156,23 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "onb.child.ask": {
         "ja": (
-            "お子さまの生年月日を選んでください。\n妊娠中の方は「出産予定日」を選んでください。"
+            "お子さまの生年月日を選んでください。\n妊娠中の方は「出産予定日」を選んでください。\n"
+            "「2024/4/1」「R6.4.1」のように入力することもできます。"
         ),
         "en": (
             "Please pick your child's date of birth.\n"
-            "If you are expecting, pick the due date instead."
+            "If you are expecting, pick the due date instead.\n"
+            "You can also type it, e.g. 2024/4/1."
+        ),
+    },
+    "onb.date.unreadable": {
+        "ja": (
+            "「{text}」を日付として読み取れませんでした。"
+            "下のボタンから選ぶか、「2024年4月1日」「2024/4/1」「R6.4.1」のように入力してください。"
+        ),
+        "en": (
+            'We could not read "{text}" as a date. Pick it with the buttons below, or type it '
+            "like 2024-04-01 or 1 April 2024."
         ),
     },
     "onb.child.more": {
@@ -388,6 +419,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "（アプリが使える自治体では、アプリに届きます。使えない場合はLINEに届きます）",
         "en": "(Where your municipality's app is available; otherwise LINE.)",
     },
+    "settings.channel.no_app": {
+        "ja": (
+            "このLINEアカウントには自治体アプリが登録されていないため、"
+            "お知らせはこれまでどおりLINEに届きます。"
+            "アプリで受け取るには、お住まいの自治体のアプリから登録してください。"
+        ),
+        "en": (
+            "No municipality app is registered for this LINE account, so notices keep "
+            "coming here on LINE. To get them in an app, sign up in your municipality's app."
+        ),
+    },
     "settings.invalid": {
         "ja": "その設定は選べません。もう一度選んでください。",
         "en": "That setting is not available. Please choose again.",
@@ -531,6 +573,30 @@ TEXTS: dict[str, dict[str, str]] = {
             "- 日本語: 「日本語」と送ってください"
         ),
     },
+    "help.before_consent": {
+        "ja": (
+            "【はぐくみでできること】\n"
+            "お住まいの市区町村とお子さまの生年月日から、受けられる子育て支援を探して、"
+            "申請の期限が来る前にお知らせします。\n"
+            "・使い始めるには「同意して始める」をタップしてください"
+            "（個人情報の扱いはボタンから読めます）。\n"
+            "・「評価する」で、同意しなくてもサービスへのご意見を送れます。\n"
+            '・English: type "English"'
+        ),
+        "en": (
+            "[What Hagukumi does]\n"
+            "From your municipality and your children's birth dates we find the childcare "
+            "support you can get and tell you before the deadlines.\n"
+            '- To start, tap "I agree" (read the privacy notice with its button).\n'
+            '- "Rate us" sends us your opinion, even without agreeing.\n'
+            "- 日本語: 「日本語」と送ってください"
+        ),
+    },
+    "help.office": {
+        "ja": "【{office}】\n手続きや相談は、お住まいの自治体へ: {url}",
+        "en": "[{office}]\nFor applications and advice, contact your municipality: {url}",
+    },
+    "help.office.phone": {"ja": "電話: {phone}", "en": "Phone: {phone}"},
     "help.unknown": {
         "ja": "ごめんなさい、うまく理解できませんでした。下のボタンから選んでください。",
         "en": "Sorry, I did not understand. Please choose one of the buttons below.",

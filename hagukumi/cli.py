@@ -21,6 +21,34 @@ from hagukumi.settings import PROJECT_ROOT, Settings, load_settings
 DEMO_KEY_FILE = PROJECT_ROOT / "var" / "demo-api-key.txt"
 
 
+FAMILY_LINE_FORMAT = """\
+a line (only municipality is required; the rest are optional):
+  {"municipality": "131130",
+   "children": [{"birth_date": "2025-06-01", "disability": false, "daycare": "none"}],
+   "pregnant": false, "due_date": null, "single_parent": null, "household_income": null,
+   "resident_tax_exempt": null, "public_assistance": null, "language": "ja",
+   "consented_at": "2026-04-01T09:00+09:00",
+   "line_user_id": "U0123456789abcdef0123456789abcdef",
+   "external_id": "131130:000123",
+   "app": {"issuer": "131130", "callback_url": "https://app.example/hagukumi"}}
+
+  municipality     6-digit local government code (131130 = Shibuya)
+  children         birth_date YYYY-MM-DD; daycare none | applying | enrolled
+  due_date         YYYY-MM-DD, only with "pregnant": true
+  language         ja | en
+  consented_at     when the family consented, with a UTC offset; missing or null = imported
+                   without consent and never notified
+  line_user_id     the family's LINE user ID: a re-import updates that family
+  external_id      the family's id in your system (printable ASCII, no spaces, at most 64;
+                   unique over every import, e.g. prefixed with the municipality code): a
+                   line without line_user_id updates the family of the same external_id;
+                   a line with neither is added again on every import
+  app              also register a municipality app subscription (issuer, callback_url)
+
+Bad lines are reported with their number and skipped (exit status 1); the rest are saved.
+New app subscriptions' tokens and secrets go to --secrets-out only."""
+
+
 class CliError(Exception):
     """A problem to report to the user in one line, exit status 2."""
 
@@ -88,9 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--latency-ms", type=int, default=0)
 
     fam = sub.add_parser(
-        "import-families", help="import families from JSON Lines (one family a line)"
+        "import-families",
+        help="import families from JSON Lines (one family a line)",
+        description="Import families from a JSON Lines file (UTF-8, one JSON object a line).",
+        epilog=FAMILY_LINE_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fam.add_argument("file", type=Path)
+    fam.add_argument("file", type=Path, metavar="FAMILIES.jsonl")
     fam.add_argument(
         "--secrets-out",
         type=Path,

@@ -6,7 +6,8 @@ and an optional `app` {"issuer", "callback_url"} that registers an app subscript
 
 - A line with a `line_user_id` that is already stored updates that family (profile and
   children) instead of adding another: importing a file twice changes nothing new. Lines
-  without one create a new family every time.
+  without one are matched by `external_id` (the family's id in the source system, kept in the
+  family's preferences) the same way; lines with neither create a new family every time.
 - A family without consent is imported but never told anything: state "new", no consent.
   Re-importing a family without consent keeps a consent recorded earlier (e.g. via LINE).
 - Bad lines are reported with their number and reason and skipped; the rest are saved in
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 BATCH_LINES = 1000
 MAX_LINE_BYTES = 1_000_000
 LINE_USER_ID = r"^U[0-9a-f]{32}$"
+EXTERNAL_ID = r"^[\x21-\x7e]{1,64}$"  # printable ASCII, no spaces, 1-64 characters
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
@@ -76,6 +78,12 @@ class FamilyLine(subs.SubscriberProfile):
     line_user_id: str | None = Field(
         default=None, pattern=LINE_USER_ID, description="The family's LINE user ID."
     )
+    external_id: str | None = Field(
+        default=None,
+        pattern=EXTERNAL_ID,
+        description="The family's stable id in the source system: a second import of a line "
+        "without line_user_id updates the family of the same external_id.",
+    )
     app: AppLink | None = Field(default=None, description="Register an app subscription too.")
 
 
@@ -90,6 +98,7 @@ class ImportReport:
     errors: int = 0
     without_consent: int = 0
     subscriptions: int = 0
+    unmatched: int = 0  # lines with neither line_user_id nor external_id
     problems: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -112,6 +121,11 @@ class ImportReport:
             f"{self.without_consent} without consent (never notified), "
             f"{self.subscriptions} app subscriptions created"
         ]
+        if self.unmatched:
+            lines.append(
+                f"  note: {self.unmatched} lines have neither line_user_id nor external_id: "
+                "importing them again adds those families again"
+            )
         lines += [f"  warning: {w}" for w in self.warnings]
         for number, reason in self.problems[:max_problems]:
             lines.append(f"  line {number}: {reason}")
@@ -154,6 +168,8 @@ async def import_families(
             data = _parse(raw, number, report, known, on)
             if data is not None:
                 batch.append((number, data))
+                if data.line_user_id is None and data.external_id is None:
+                    report.unmatched += 1
             if number % BATCH_LINES == 0:
                 await _save(sessions, batch, report, secrets_file)
                 batch = []
@@ -297,6 +313,8 @@ class _Stored(NamedTuple):
     state: str
     consented_at: datetime | None
     onboarded_at: datetime | None
+    preferences: dict[str, Any] | None
+    line_user_id: str | None
 
 
 async def _write_batch(
@@ -305,34 +323,48 @@ async def _write_batch(
     """Insert and update one batch; returns (created, updated, without consent, secrets)."""
     now = utcnow()
     stored = await _stored_families(session, batch)
+    by_external = await _stored_by_external_id(session, batch)
     subscribed: dict[int, int] = {}
-    if stored:
+    if stored or by_external:
+        family_ids = [f.id for f in stored.values()] + [f.id for f in by_external.values()]
         found = await session.exec(
             select(AppSubscription.family_id, AppSubscription.id).where(
-                col(AppSubscription.family_id).in_([f.id for f in stored.values()])
+                col(AppSubscription.family_id).in_(family_ids)
             )
         )
         subscribed = {family_id: sub_id for family_id, sub_id in found.all() if sub_id}
 
     planned: list[_Planned] = []
     planned_by_user: dict[str, int] = {}
+    planned_by_external: dict[str, int] = {}
     changes: dict[int, tuple[int, FamilyLine, dict[str, Any]]] = {}
     created = updated = 0
     for number, data in batch:
-        uid = data.line_user_id
-        if uid is not None and uid in stored:
-            family = stored[uid]
+        uid, ext = data.line_user_id, data.external_id
+        family = stored.get(uid) if uid is not None else None
+        if family is None and ext is not None and ext in by_external:
+            family = by_external[ext]
+            # Known by its external id only: a LINE user ID the line brings links it.
+            if family.line_user_id is not None and uid is not None and family.line_user_id != uid:
+                family = None  # another LINE user: not the same family
+        if family is not None:
             changes[family.id] = (number, data, _changed_family(family, data, now))
             updated += 1
-        elif uid is not None and uid in planned_by_user:
-            # The same user twice in one batch: the later line wins, as on a later import.
-            planned[planned_by_user[uid]] = _Planned(number, _new_family(data, now), data)
+            continue
+        earlier = planned_by_user.get(uid) if uid is not None else None
+        if earlier is None and uid is None and ext is not None:
+            earlier = planned_by_external.get(ext)
+        if earlier is not None:
+            # The same family twice in one batch: the later line wins, as on a later import.
+            planned[earlier] = _Planned(number, _new_family(data, now), data)
             updated += 1
-        else:
-            if uid is not None:
-                planned_by_user[uid] = len(planned)
-            planned.append(_Planned(number, _new_family(data, now), data))
-            created += 1
+            continue
+        if uid is not None:
+            planned_by_user[uid] = len(planned)
+        if ext is not None:
+            planned_by_external.setdefault(ext, len(planned))
+        planned.append(_Planned(number, _new_family(data, now), data))
+        created += 1
     without_consent = sum(1 for p in planned if p.data.consented_at is None)
 
     new_ids = await _insert_returning_ids(session, Family, [p.row for p in planned])
@@ -383,18 +415,41 @@ async def _stored_families(
         return {}
     # Locked until the batch commits, so a bot turn cannot change the state in between.
     statement = (
-        sa_select(
-            col(Family.line_user_id),
-            col(Family.id),
-            col(Family.state),
-            col(Family.consented_at),
-            col(Family.onboarded_at),
-        )
-        .where(col(Family.line_user_id).in_(user_ids))
+        sa_select(*_STORED_COLUMNS).where(col(Family.line_user_id).in_(user_ids)).with_for_update()
+    )
+    rows = await session.exec(statement)  # type: ignore[call-overload]
+    return {row[-1]: _Stored(*row) for row in rows.all() if row[-1] is not None}
+
+
+_STORED_COLUMNS = (
+    col(Family.id),
+    col(Family.state),
+    col(Family.consented_at),
+    col(Family.onboarded_at),
+    col(Family.preferences),
+    col(Family.line_user_id),
+)
+
+
+async def _stored_by_external_id(
+    session: AsyncSession, batch: Sequence[tuple[int, FamilyLine]]
+) -> dict[str, _Stored]:
+    """The stored families of the batch's external ids (kept in `preferences`)."""
+    external_ids = {d.external_id for _, d in batch if d.external_id is not None}
+    if not external_ids:
+        return {}
+    stored_id = col(Family.preferences)["external_id"].as_string()
+    statement = (
+        sa_select(stored_id, *_STORED_COLUMNS)
+        .where(stored_id.in_(external_ids), col(Family.state) != "deleted")
+        .order_by(col(Family.id))
         .with_for_update()
     )
     rows = await session.exec(statement)  # type: ignore[call-overload]
-    return {uid: _Stored(*rest) for uid, *rest in rows.all() if uid is not None}
+    found: dict[str, _Stored] = {}
+    for ext, *rest in rows.all():
+        found.setdefault(ext, _Stored(*rest))  # the oldest, should two share an id
+    return found
 
 
 async def _subscribe(
@@ -420,6 +475,8 @@ async def _subscribe(
         entry: dict[str, Any] = {"line": number, "family_id": family_id}
         if data.line_user_id is not None:
             entry["line_user_id"] = data.line_user_id
+        if data.external_id is not None:
+            entry["external_id"] = data.external_id
         secrets.append({**entry, "issuer": data.app.issuer, "token": token, "secret": secret})
     ids = await _insert_returning_ids(session, AppSubscription, rows)
     for entry, subscription_id in zip(secrets, ids, strict=True):
@@ -457,7 +514,10 @@ def _new_family(data: FamilyLine, now: datetime) -> dict[str, Any]:
         "onboarded_at": now if consented else None,
         "blocked_at": None,
         "deleted_at": None,
-        "preferences": {"channel": "app"} if app_only else {},
+        "preferences": {
+            **({"channel": "app"} if app_only else {}),
+            **({"external_id": data.external_id} if data.external_id is not None else {}),
+        },
         "created_at": now,
         "updated_at": now,
         **subs.household_fields(data),
@@ -467,11 +527,16 @@ def _new_family(data: FamilyLine, now: datetime) -> dict[str, Any]:
 def _changed_family(family: _Stored, data: FamilyLine, now: datetime) -> dict[str, Any]:
     """The columns to update; a consent stored earlier stays when the line has none."""
     consented = data.consented_at is not None
-    return {
+    row = {
         "id": family.id,
         "consented_at": data.consented_at or family.consented_at,
         "onboarded_at": family.onboarded_at or (now if consented else None),
         "state": "active" if consented and family.state == "new" else family.state,
+        "line_user_id": family.line_user_id or data.line_user_id,
+        "preferences": dict(family.preferences or {}),
         "updated_at": now,
         **subs.household_fields(data),
     }
+    if data.external_id is not None:
+        row["preferences"]["external_id"] = data.external_id
+    return row

@@ -264,11 +264,12 @@ async def add_review(
 
 
 async def set_review_comment(
-    session: AsyncSession, family: Family, review_id: int, comment: str
+    session: AsyncSession, family: Family | None, review_id: int, comment: str
 ) -> bool:
-    """Attach a comment to one of this family's reviews; False when it is not theirs."""
+    """Attach a comment to one of this family's reviews (None: an anonymous review, given
+    before consent); False when it is not theirs."""
     review = await session.get(Review, review_id)
-    if review is None or review.family_id != family.id:
+    if review is None or review.family_id != (family.id if family else None):
         return False
     review.comment = comment[:1000]
     session.add(review)

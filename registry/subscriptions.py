@@ -240,6 +240,12 @@ async def get(
     return (await session.exec(statement)).first()
 
 
+async def has_subscription(session: AsyncSession, family_id: int) -> bool:
+    """Whether an app backend registered this family (so the app channel can reach it)."""
+    statement = select(AppSubscription.id).where(AppSubscription.family_id == family_id)
+    return (await session.exec(statement)).first() is not None
+
+
 async def family_of(
     session: AsyncSession, subscription: AppSubscription, *, lock: bool = False
 ) -> Family:

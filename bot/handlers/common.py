@@ -11,6 +11,7 @@ from bot.dispatch import Dispatcher, Turn
 from bot.state import user_key
 from bot.texts import format_date, language, t
 from registry import families
+from registry.offices import Office
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,18 @@ def municipality_name(turn: Turn, code: str | None, lang: str) -> str:
     return code or "-"
 
 
+def office_of(turn: Turn, code: str | None) -> Office | None:
+    """The main office of a municipality (None for Tokyo, the nation or an unknown code)."""
+    return next((o for o in turn.deps.offices if o.code == code), None)
+
+
+def office_name(turn: Turn, office: Office, lang: str) -> str:
+    """渋谷区役所 / Shibuya Ward office."""
+    if lang == "ja":
+        return office.office_ja
+    return f"{municipality_name(turn, office.code, 'en')} office"
+
+
 def is_municipality(turn: Turn, code: Any) -> bool:
     """One of the municipalities the bot serves (Tokyo's 62)."""
     return isinstance(code, str) and any(entry[0] == code for entry in turn.deps.municipalities)
@@ -143,6 +156,28 @@ def menu_actions(lang: str, *, include_delete: bool = False) -> list[Any]:
     if include_delete:
         actions.append(m.postback(t("menu.delete.label", lang), "del.ask"))
     return actions
+
+
+def before_consent_actions(lang: str) -> list[Any]:
+    """Quick replies before consent: agree, read the privacy notice, rate, help, language."""
+    return [
+        m.postback(
+            t("consent.agree.label", lang),
+            "consent",
+            v="yes",
+            display=t("consent.agree.label", lang),
+        ),
+        m.postback(t("consent.notice.label", lang), "consent.notice"),
+        m.postback(t("menu.rate.label", lang), "menu.rate"),
+        m.postback(t("menu.help.label", lang), "menu.help"),
+        m.say_action(t("menu.language.label", lang), "日本語" if lang == "en" else "English"),
+    ]
+
+
+def next_actions(turn: Turn) -> list[Any]:
+    """The quick replies that fit where the parent is (the menu, or before consent its own)."""
+    lang = lang_of(turn)
+    return menu_actions(lang) if consented(turn) else before_consent_actions(lang)
 
 
 def stale(turn: Turn) -> None:

@@ -27,6 +27,7 @@ from bot.handlers.onboarding import (
     household_lines,
     intent_instead,
     municipality_actions,
+    municipality_from_location,
     resume_onboarding,
 )
 from bot.state import user_key
@@ -165,12 +166,10 @@ async def on_change_municipality(turn: Turn) -> None:
         await show_family(turn)
         return
     lang = lang_of(turn)
-    turn.say(
-        m.text(
-            t("family.muni.ask", lang),
-            municipality_actions(turn, gazetteer(turn).common(), "fam.mset", "fam.muni"),
-        )
+    actions = municipality_actions(
+        turn, gazetteer(turn).common(), "fam.mset", "fam.muni", share_location=True
     )
+    turn.say(m.text(t("family.muni.ask", lang), actions))
     turn.state["await"] = "fam.muni"
 
 
@@ -182,6 +181,13 @@ async def on_municipality_typed(turn: Turn) -> None:
         await show_family(turn)
         return
     lang = lang_of(turn)
+    if turn.kind == "location":
+        code = municipality_from_location(turn, action="fam.mset", other="fam.muni")
+        if code is None:
+            turn.state["await"] = "fam.muni"
+            return
+        await _set_municipality(turn, code)
+        return
     if not turn.text:
         turn.say(m.text(t("onb.muni.need_text", lang)))
         turn.state["await"] = "fam.muni"
@@ -240,7 +246,7 @@ async def set_language(turn: Turn, lang: str) -> None:
         turn.state["lang"] = lang
         from bot.handlers.follow import consent_messages
 
-        consent_messages(turn, greet=False)
+        consent_messages(turn, greet=True)
         return
     await families.update_profile(turn.session, turn.family, language=lang)
     turn.say(m.text(t("family.lang.set", lang), menu_actions(lang)))

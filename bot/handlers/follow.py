@@ -53,6 +53,30 @@ def _not_consented(turn: Turn) -> bool:
     return not consented(turn)
 
 
+# What works before consent besides the consent itself: help, the privacy notice on request,
+# and rating the service (stored without any link to the parent).
+_OPEN_POSTBACKS = frozenset(
+    {"consent", "consent.notice", "menu.help", "menu.rate", "rate", "rate.skip"}
+)
+
+
+def _open_before_consent(turn: Turn) -> bool:
+    from bot.handlers.help import intent_of
+
+    if turn.state.get("await") == "rate.comment":
+        return True
+    return intent_of(turn.text or "") in {"help", "rate"}
+
+
+def _language_asked(turn: Turn) -> str | None:
+    said = (turn.text or "").lower()
+    if any(k in said for k in _ENGLISH):
+        return "en"
+    if any(k in said for k in _JAPANESE):
+        return "ja"
+    return None
+
+
 @router.follow()
 async def on_follow(turn: Turn) -> None:
     """A new friend (greeting and consent) or a friend back from a block (welcome back)."""
@@ -107,20 +131,30 @@ async def on_consent(turn: Turn) -> None:
     await start_onboarding(turn)
 
 
-@router.when("awaiting", _not_consented)
-async def before_consent_text(turn: Turn) -> None:
-    """Any message before consent: the notice again (in English when asked for)."""
-    said = (turn.text or "").lower()
-    if any(k in said for k in _ENGLISH):
-        turn.state["lang"] = "en"
-    elif any(k in said for k in _JAPANESE):
-        turn.state["lang"] = "ja"
-    lang = lang_of(turn)
-    turn.say(m.text(t("consent.needed", lang)))
+@router.postback("consent.notice")
+async def on_privacy_notice(turn: Turn) -> None:
+    """The privacy notice on request (with the consent question while not agreed)."""
+    if consented(turn):
+        lang = lang_of(turn)
+        turn.say(m.text(t("follow.privacy", lang), menu_actions(lang)))
+        return
     consent_messages(turn, greet=False)
 
 
-@router.when("postback", lambda turn: _not_consented(turn) and turn.action != "consent")
+@router.when("awaiting", lambda turn: _not_consented(turn) and not _open_before_consent(turn))
+async def before_consent_text(turn: Turn) -> None:
+    """Any message before consent: the notice again; "English" (or 日本語) gives the whole
+    introduction in that language."""
+    asked = _language_asked(turn)
+    if asked is not None:
+        turn.state["lang"] = asked
+        consent_messages(turn, greet=True)
+        return
+    turn.say(m.text(t("consent.needed", lang_of(turn))))
+    consent_messages(turn, greet=False)
+
+
+@router.when("postback", lambda turn: _not_consented(turn) and turn.action not in _OPEN_POSTBACKS)
 async def before_consent_postback(turn: Turn) -> None:
     """A button (rich menu or an old message) before consent: ask for consent first."""
     lang = lang_of(turn)

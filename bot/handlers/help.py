@@ -10,7 +10,15 @@ from collections.abc import Awaitable, Callable
 
 from bot import messages as m
 from bot.dispatch import Router, Turn
-from bot.handlers.common import lang_of, menu_actions, stale
+from bot.handlers.common import (
+    before_consent_actions,
+    consented,
+    lang_of,
+    menu_actions,
+    office_name,
+    office_of,
+    stale,
+)
 from bot.handlers.daycare import show_daycare
 from bot.handlers.delete import ask_deletion
 from bot.handlers.family import set_language, show_family
@@ -23,9 +31,21 @@ router = Router("help")
 
 
 def show_help(turn: Turn, lead: str | None = None) -> None:
-    """What the bot can do, with a button for each."""
+    """What the bot can do, with a button for each, and how to reach the family's office;
+    before consent a short introduction instead (not the whole privacy notice again)."""
     lang = lang_of(turn)
+    if not consented(turn):
+        body = t("help.before_consent", lang)
+        turn.say(m.text(f"{lead}\n\n{body}" if lead else body, before_consent_actions(lang)))
+        return
     body = t("help.body", lang)
+    office = office_of(turn, turn.family.municipality)
+    if office is not None:
+        body += "\n\n" + t(
+            "help.office", lang, office=office_name(turn, office, lang), url=office.url
+        )
+        if office.phone:
+            body += "\n" + t("help.office.phone", lang, phone=office.phone)
     turn.say(
         m.text(f"{lead}\n\n{body}" if lead else body, menu_actions(lang, include_delete=True))
     )
@@ -81,6 +101,15 @@ INTENTS: list[tuple[tuple[str, ...], Callable[[Turn], Awaitable[None]]]] = [
 
 for _keywords, _handler in INTENTS:
     router.text(*_keywords)(_handler)
+
+
+def intent_of(text: str) -> str | None:
+    """The name of the intent this text asks for (help, rate, programs, ...), if any."""
+    said = text.lower()
+    for keywords, handler in INTENTS:
+        if any(k.lower() in said for k in keywords):
+            return handler.__name__.lstrip("_")
+    return None
 
 
 async def run_intent(turn: Turn) -> bool:

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from bot import messages as m
+from bot.dates import parse_typed_date
 from bot.dispatch import Router, Turn
 from bot.handlers.common import (
     birth_range,
@@ -22,15 +23,17 @@ from bot.handlers.common import (
     lang_of,
     m_date,
     municipality_name,
+    office_name,
     parse_day,
     picked_date,
     stale,
     today,
 )
-from bot.handlers.places import Found, Gazetteer
+from bot.handlers.places import Found, Gazetteer, other_prefecture
 from bot.state import user_key
 from bot.texts import format_born, t
 from registry import families
+from registry.offices import nearest
 from rules.ages import age_years
 from rules.profile import MAX_CHILDREN, ChildInput
 
@@ -52,8 +55,11 @@ def gazetteer(turn: Turn) -> Gazetteer:
     return built
 
 
-def municipality_actions(turn: Turn, codes: list[str], action: str, other: str) -> list[Any]:
-    """Quick replies naming municipalities (postback carries the code) plus "other"."""
+def municipality_actions(
+    turn: Turn, codes: list[str], action: str, other: str, *, share_location: bool = False
+) -> list[Any]:
+    """Quick replies naming municipalities (postback carries the code) plus "other" (and
+    "send my location" when asked: LINE's quick replies hold 13 in all)."""
     lang = lang_of(turn)
     actions: list[Any] = [
         m.postback(
@@ -62,10 +68,49 @@ def municipality_actions(turn: Turn, codes: list[str], action: str, other: str) 
             c=code,
             display=municipality_name(turn, code, lang),
         )
-        for code in codes[:12]
+        for code in codes[: 11 if share_location else 12]
     ]
+    if share_location:
+        actions.append(m.location(t("onb.muni.location.label", lang)))
     actions.append(m.postback(t("onb.muni.other.label", lang), other))
     return actions
+
+
+# Farther than this from every office, a shared place is not in Tokyo (Hahajima lies about
+# 50 km from Ogasawara's office on Chichijima; Okutama's west end about 20 km from its own).
+MAX_OFFICE_KM = 60.0
+
+
+def municipality_from_location(turn: Turn, *, action: str, other: str) -> str | None:
+    """The municipality of a shared location: sure when LINE's address names it, else a
+    question with the municipalities whose offices are nearest (None: asked, or outside)."""
+    lang = lang_of(turn)
+    message = turn.event.message
+    address = getattr(message, "address", None) or ""
+    if address:
+        found = gazetteer(turn).in_address(address)
+        if found.code is not None:
+            return found.code
+    near = nearest(turn.deps.offices, float(message.latitude), float(message.longitude))
+    known = [(office, km) for office, km in near if is_municipality(turn, office.code)]
+    if not known or known[0][1] > MAX_OFFICE_KM or (address and other_prefecture(address)):
+        turn.say(
+            m.text(
+                t("onb.muni.location.outside", lang),
+                municipality_actions(turn, gazetteer(turn).common(), action, other),
+            )
+        )
+        return None
+    office = known[0][0]
+    name = municipality_name(turn, office.code, lang)
+    office_text = office_name(turn, office, lang)
+    turn.say(
+        m.text(
+            t("onb.muni.location.nearest", lang, office=office_text, name=name),
+            municipality_actions(turn, [o.code for o, _ in known], action, other),
+        )
+    )
+    return None
 
 
 async def start_onboarding(turn: Turn, *, lead: str | None = None) -> None:
@@ -85,7 +130,8 @@ def _ask_municipality(turn: Turn, lead: str | None) -> None:
     lang = lang_of(turn)
     codes = gazetteer(turn).common()
     body = t("onb.muni.ask", lang) if lead is None else lead + "\n" + t("onb.muni.ask", lang)
-    turn.say(m.text(body, municipality_actions(turn, codes, "onb.muni", "onb.muni.other")))
+    actions = municipality_actions(turn, codes, "onb.muni", "onb.muni.other", share_location=True)
+    turn.say(m.text(body, actions))
     turn.state["await"] = "onb.muni"
 
 
@@ -113,10 +159,23 @@ async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
 
 
 def answer_found(turn: Turn, found: Found, query: str, *, action: str, other: str) -> str | None:
-    """Turn a search result into a code (sure) or a question with candidates (None)."""
+    """Turn a search result into a code (sure) or a question (None): "did you mean X?" with
+    yes/no for a single close guess (渋屋区 -> 渋谷区), else the candidates to pick from."""
     lang = lang_of(turn)
-    if found.code is not None:
+    if found.code is not None and found.exact:
         return found.code
+    if found.code is not None:
+        name = municipality_name(turn, found.code, lang)
+        turn.say(
+            m.text(
+                t("onb.muni.did_you_mean", lang, query=m.clip(query, 40), name=name),
+                [
+                    m.postback(t("label.yes", lang), action, c=found.code, display=name),
+                    m.postback(t("label.no", lang), other, display=t("label.no", lang)),
+                ],
+            )
+        )
+        return None
     if found.candidates:
         turn.say(
             m.text(
@@ -161,10 +220,16 @@ async def _expired(turn: Turn) -> None:
 
 @router.awaiting("onb.muni")
 async def on_municipality_text(turn: Turn) -> None:
-    """A typed municipality, matched loosely (kanji, kana, English, typos)."""
+    """A typed municipality, matched loosely (kanji, kana, English, typos), or a shared
+    location."""
     lang = lang_of(turn)
     if _progress(turn) is None:
         await start_onboarding(turn)
+        return
+    if turn.kind == "location":
+        code = municipality_from_location(turn, action="onb.muni", other="onb.muni.other")
+        if code is not None:
+            await _set_municipality(turn, code)
         return
     if not turn.text:
         turn.say(m.text(t("onb.muni.need_text", lang)))
@@ -175,17 +240,6 @@ async def on_municipality_text(turn: Turn) -> None:
     code = answer_found(turn, found, turn.text, action="onb.muni", other="onb.muni.other")
     if code is None:
         return
-    if not found.exact:
-        turn.say(
-            m.text(
-                t(
-                    "onb.muni.guessed",
-                    lang,
-                    query=m.clip(turn.text, 40),
-                    name=municipality_name(turn, code, lang),
-                )
-            )
-        )
     await _set_municipality(turn, code)
 
 
@@ -257,6 +311,52 @@ def ask_children(turn: Turn, *, first: bool) -> None:
             m.postback(t("label.done", lang), "onb.done", display=t("label.done", lang))
         )
     turn.say(m.text(t("onb.child.ask" if first else "onb.child.more", lang), actions))
+    # A date typed instead of picked is read too (see on_typed_date).
+    turn.state["await"] = "onb.date"
+
+
+def _ask_children_again(turn: Turn, onb: dict[str, Any]) -> None:
+    ask_children(turn, first=not onb["children"] and not onb.get("due"))
+
+
+_DUE_WORDS = ("予定", "due", "expect", "pregnan")
+_BIRTH_WORDS = ("生まれ", "誕生", "birth", "born")
+
+
+@router.awaiting("onb.date")
+async def on_typed_date(turn: Turn) -> None:
+    """A birth or due date typed rather than picked (2024年4月1日, 2024/4/1, R6.4.1, 4/1...):
+    a past day is a birth, a future one a due date; anything unreadable is asked again with
+    the pickers kept, so the parent never drops out of onboarding."""
+    onb = _progress(turn)
+    if onb is None or not onb.get("muni"):
+        turn.state.pop("await", None)
+        await _expired(turn)
+        return
+    lang = lang_of(turn)
+    if turn.kind != "text":  # a location while a date is awaited: the question again
+        _ask_children_again(turn, onb)
+        return
+    text = turn.text or ""
+    lowered = text.lower()
+    prefer = (
+        "future"
+        if any(w in lowered for w in _DUE_WORDS)
+        else "past"
+        if any(w in lowered for w in _BIRTH_WORDS)
+        else "nearest"
+    )
+    day = parse_typed_date(text, today(turn), prefer=prefer) if text else None
+    if day is None:
+        if text and await intent_instead(turn, "onb.date"):
+            return
+        turn.say(m.text(t("onb.date.unreadable", lang, text=m.clip(text, 40))))
+        _ask_children_again(turn, onb)
+        return
+    if prefer == "future" or (prefer == "nearest" and day > today(turn)):
+        _add_due(turn, onb, day)
+    else:
+        _add_birth(turn, onb, day)
 
 
 @router.postback("onb.child")
@@ -266,12 +366,15 @@ async def on_child(turn: Turn) -> None:
     if onb is None or not onb.get("muni"):
         await _expired(turn)
         return
+    _add_birth(turn, onb, picked_date(turn))
+
+
+def _add_birth(turn: Turn, onb: dict[str, Any], day: date | None) -> None:
     lang = lang_of(turn)
-    day = picked_date(turn)
     problem = check_birth(turn, day)
     if problem is not None:
         turn.say(m.text(problem))
-        ask_children(turn, first=not onb["children"] and not onb.get("due"))
+        _ask_children_again(turn, onb)
         return
     assert day is not None
     if len(onb["children"]) >= MAX_CHILDREN:
@@ -289,12 +392,15 @@ async def on_due(turn: Turn) -> None:
     if onb is None or not onb.get("muni"):
         await _expired(turn)
         return
+    _add_due(turn, onb, picked_date(turn))
+
+
+def _add_due(turn: Turn, onb: dict[str, Any], day: date | None) -> None:
     lang = lang_of(turn)
-    day = picked_date(turn)
     problem = check_due(turn, day)
     if problem is not None:
         turn.say(m.text(problem))
-        ask_children(turn, first=not onb["children"] and not onb.get("due"))
+        _ask_children_again(turn, onb)
         return
     assert day is not None
     onb["due"] = day.isoformat()

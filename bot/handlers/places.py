@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 Municipality = tuple[str, str, str, str]  # code, name_ja, name_en, kana
 
@@ -31,12 +32,17 @@ ACCEPT_SCORE = 85.0  # a single fuzzy match this good is taken without asking
 MARGIN = 10.0  # ... when the runner-up is at least this much worse
 CANDIDATE_SCORE = 72.0
 PREFIX_SCORE = 80.0  # what a parent typed is the start of a name ("中" → 中央区, 中野区)
+# One kanji wrong in a name of two or more (渋屋区 for 渋谷区, 八王寺 for 八王子): short kanji
+# names score low on ratio (2 of 3 characters is 67), yet one slip is the commonest typo.
+ONE_SLIP_SCORE = 86.0
 MAX_CANDIDATES = 12  # quick replies: 12 candidates + "type again" stay within LINE's 13
 
 _KANJI_SUFFIXES = ("区", "市", "町", "村")
 _KANA_SUFFIXES = ("ちょう", "まち", "むら", "そん", "く", "し")
 _EN_SUFFIXES = (" ward", " city", " town", " village", "-ku", "-shi", "-machi", "-mura")
 _PREFIXES = ("東京都", "とうきょうと", "tokyo-to", "tokyo ", "tokyo,")
+# A prefecture named in an address: 東京都 or another one (then the place is not in Tokyo).
+_PREFECTURE = re.compile(r"東京都|北海道|京都府|大阪府|[\u4e00-\u9fff]{2,3}県")
 
 
 @dataclass
@@ -74,6 +80,12 @@ def aliases(entry: Municipality) -> set[str]:
         forms |= {_strip(normalize(kana), _KANA_SUFFIXES)}
     forms |= {_strip(normalize(name_en), _EN_SUFFIXES)}
     return {f.replace(" ", "") for f in forms if f}
+
+
+def other_prefecture(address: str) -> bool:
+    """The address names a prefecture other than Tokyo (the place is outside Tokyo)."""
+    found = _PREFECTURE.search(unicodedata.normalize("NFKC", address))
+    return found is not None and found.group() != "東京都"
 
 
 class Gazetteer:
@@ -122,6 +134,16 @@ class Gazetteer:
             del alias
         for code in inside:
             scores[code] = max(scores.get(code, 0.0), 90.0)
+        if not bare.isascii():
+            typed = _strip(bare, _KANJI_SUFFIXES)
+            for entry in self.entries:
+                name = _strip(normalize(entry[1]), _KANJI_SUFFIXES)
+                if (
+                    len(typed) >= 2
+                    and len(name) == len(typed)
+                    and Levenshtein.distance(name, typed) == 1
+                ):
+                    scores[entry[0]] = max(scores.get(entry[0], 0.0), ONE_SLIP_SCORE)
         if len(bare) >= (1 if not bare.isascii() else 3):
             for alias, code in self._alias_code:
                 if alias.startswith(bare):
@@ -134,3 +156,22 @@ class Gazetteer:
         if best >= ACCEPT_SCORE and runner_up <= best - MARGIN:
             return Found(code=best_code)
         return Found(candidates=[c for c, s in ranked if s >= CANDIDATE_SCORE][:MAX_CANDIDATES])
+
+    def in_address(self, address: str) -> Found:
+        """The municipality an address (as LINE gives with a location) names, e.g.
+        "〒150-0042 東京都渋谷区宇田川町1-1": sure when the name follows 東京都 (or begins the
+        address); nothing for an address in another prefecture (大阪府大阪市北区 is not 北区)."""
+        text = unicodedata.normalize("NFKC", address)
+        prefecture = _PREFECTURE.search(text)
+        if other_prefecture(text):
+            return Found()
+        rest = text[prefecture.end() :] if prefecture is not None else text
+        rest = re.sub(r"^[\s　]*(?:\S{1,4}郡|\S{1,4}支庁)?", "", rest)
+        if prefecture is None:
+            rest = re.sub(r"^(?:日本[、,]?\s*)?(?:〒?\s*\d{3}-?\d{4}\s*)?", "", rest.strip())
+        # The longest name at the start: 東村山市 rather than a shorter name inside it.
+        starting = [e for e in self.entries if e[1] and rest.startswith(e[1])]
+        if not starting:
+            return Found()
+        best = max(starting, key=lambda e: len(e[1]))
+        return Found(code=best[0], exact=True)

@@ -10,7 +10,7 @@ import logging
 
 from bot import messages as m
 from bot.dispatch import Router, Turn
-from bot.handlers.common import lang_of, menu_actions
+from bot.handlers.common import consented, lang_of, next_actions
 from bot.state import user_key
 from bot.texts import t
 from registry import families
@@ -48,7 +48,10 @@ async def on_rating(turn: Turn) -> None:
         turn.say(m.text(t("review.invalid", lang)))
         ask_rating(turn)
         return
-    review = await families.add_review(turn.session, turn.family, int(raw), None, SERVICE)
+    # Before consent the rating is kept without any link to the parent (only the LINE user ID
+    # may be stored before consent).
+    owner = turn.family if consented(turn) else None
+    review = await families.add_review(turn.session, owner, int(raw), None, SERVICE)
     log.info("review stored", extra={"user": user_key(turn.user_id), "rating": int(raw)})
     turn.state["review"] = review.id
     turn.state["await"] = "rate.comment"
@@ -65,7 +68,7 @@ async def on_skip(turn: Turn) -> None:
     """No comment."""
     turn.state.pop("review", None)
     lang = lang_of(turn)
-    turn.say(m.text(t("review.skipped", lang), menu_actions(lang)))
+    turn.say(m.text(t("review.skipped", lang), next_actions(turn)))
 
 
 @router.awaiting("rate.comment")
@@ -76,9 +79,10 @@ async def on_comment(turn: Turn) -> None:
     lang = lang_of(turn)
     said = (turn.text or "").strip()
     if not said or said.lower() in _SKIP_WORDS or not isinstance(review_id, int):
-        turn.say(m.text(t("review.skipped", lang), menu_actions(lang)))
+        turn.say(m.text(t("review.skipped", lang), next_actions(turn)))
         return
-    if not await families.set_review_comment(turn.session, turn.family, review_id, said):
-        turn.say(m.text(t("review.skipped", lang), menu_actions(lang)))
+    owner = turn.family if consented(turn) else None
+    if not await families.set_review_comment(turn.session, owner, review_id, said):
+        turn.say(m.text(t("review.skipped", lang), next_actions(turn)))
         return
-    turn.say(m.text(t("review.thanks", lang), menu_actions(lang)))
+    turn.say(m.text(t("review.thanks", lang), next_actions(turn)))

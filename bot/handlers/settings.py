@@ -12,6 +12,7 @@ from bot import messages as m
 from bot.dispatch import Router, Turn
 from bot.handlers.common import lang_of, save_preferences
 from bot.texts import join, t
+from registry import subscriptions
 
 router = Router("settings")
 
@@ -161,6 +162,14 @@ async def on_channel_set(turn: Turn) -> None:
     value = turn.postback.get("v")
     if value not in CHANNELS:
         show_settings(turn, t("settings.invalid", lang))
+        return
+    family_id = turn.family.id
+    if value == "app" and (
+        family_id is None or not await subscriptions.has_subscription(turn.session, family_id)
+    ):
+        # Nothing could reach the family through an app: stay on LINE and say why.
+        await save_preferences(turn, channel="line")
+        show_settings(turn, t("settings.channel.no_app", lang))
         return
     await save_preferences(turn, channel=value)
     show_settings(turn, t("settings.channel.set", lang, channel=t(f"channel.{value}", lang)))

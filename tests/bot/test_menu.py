@@ -114,13 +114,13 @@ async def test_settings_are_stored(line_world: LineWorld) -> None:
     answer = await parent.tap("22:00-07:00")
     assert "22:00-07:00" in texts_of(answer)
     await parent.tap("受け取り先")
-    answer = await parent.tap("自治体アプリ")
-    assert "自治体アプリ" in texts_of(answer)
+    answer = await parent.tap("自治体アプリ")  # no app registered: stays on LINE
+    assert "自治体アプリが登録されていない" in texts_of(answer)
     row = await family_row(line_world)
     assert row.preferences == {
         "categories_off": ["vaccination"],
         "quiet_hours": "22:00-07:00",
-        "channel": "app",
+        "channel": "line",
     }
     # Turn the category back on.
     await parent.tap("受け取る分野")

@@ -73,8 +73,9 @@ async def test_whole_onboarding_ends_with_the_programs(line_world: LineWorld) ->
     answer = await parent.tap("同意して始める")
     assert "市区町村" in texts_of(answer)
     assert len(actions_in(answer)) <= 13
-    answer = await parent.say("Shibya")  # a typo, in English
-    assert "渋谷区" in texts_of(answer)
+    answer = await parent.say("Shibya")  # a typo, in English: asked about
+    assert "渋谷区のことですか" in texts_of(answer)
+    await parent.tap("はい")
     answer = await parent.tap("生年月日を選ぶ", date="2025-06-10")
     assert "2025年6月生まれ" in texts_of(answer)
     answer = await parent.tap("もう1人追加", date="2019-09-01")

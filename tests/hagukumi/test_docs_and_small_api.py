@@ -108,3 +108,26 @@ async def test_openapi_lists_every_route_the_server_answers(client: Any) -> None
     webhook = spec["paths"]["/line/webhook"]["post"]
     assert webhook["parameters"][0]["name"] == "x-line-signature"
     assert {"200", "400", "401"} <= set(webhook["responses"])
+
+
+def test_import_families_help_shows_a_line_that_imports(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from notifier.importer import FamilyLine
+
+    with pytest.raises(SystemExit):
+        main(["import-families", "--help"])
+    text = capsys.readouterr().out
+    for name in ("municipality", "children", "consented_at", "line_user_id", "external_id"):
+        assert name in text
+    example = text[text.index("{") : text.index("}}") + 2]
+    line = FamilyLine.model_validate(json.loads(example))
+    assert line.external_id == "131130:000123"
+
+
+def test_readme_documents_port_import_format_and_staff_routes() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "make serve PORT=" in readme
+    assert "hagukumi import-families --help" in readme and "external_id" in readme
+    for route in ("POST /api/v1/broadcasts", "GET /api/v1/stats/deliveries", "/line/webhook"):
+        assert route in readme

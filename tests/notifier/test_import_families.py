@@ -223,3 +223,84 @@ async def test_import_logs_its_counts_at_info_level(
     report, _ = await _run(FIXTURE, sessions, secrets_out=tmp_path / "secrets.jsonl")
     [record] = [r for r in caplog.records if r.getMessage() == "families imported"]
     assert (record.families_created, record.errors) == (report.created, report.errors)
+
+
+async def test_lines_without_a_line_user_id_are_matched_by_external_id(
+    sessions: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "app-families.jsonl"
+    app = {"issuer": "132012", "callback_url": "https://app.example/hachioji"}
+    lines = [
+        {
+            "municipality": "132012",
+            "children": [{"birth_date": "2025-01-10"}],
+            "consented_at": "2026-05-01T12:00:00Z",
+            "external_id": "132012:000123",
+            "app": app,
+        },
+        {"municipality": "131130", "external_id": "131130:A-9", "consented_at": None},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    secrets_out = tmp_path / "secrets.jsonl"
+    report, _ = await _run(path, sessions, secrets_out=secrets_out)
+    assert (report.created, report.updated, report.errors) == (2, 0, 0)
+    assert "neither line_user_id nor external_id" not in report.render()
+    # The app backend maps the tokens to its own ids.
+    secrets = [json.loads(line) for line in secrets_out.read_text().splitlines()]
+    assert [entry["external_id"] for entry in secrets] == ["132012:000123"]
+
+    lines[0]["children"] = [{"birth_date": "2025-01-10", "daycare": "applying"}]
+    lines[0]["language"] = "en"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report, _ = await _run(path, sessions)
+    assert (report.created, report.updated, report.errors) == (0, 2, 0)
+    assert report.subscriptions == 0  # the stored subscription keeps its token
+    assert await _count(sessions, Family) == 2
+    assert await _count(sessions, AppSubscription) == 1
+    async with sessions() as session:
+        family = (await session.exec(select(Family).where(Family.municipality == "132012"))).one()
+        children = (await session.exec(select(Child).where(Child.family_id == family.id))).all()
+    assert family.language == "en"
+    assert family.preferences == {"channel": "app", "external_id": "132012:000123"}
+    assert [c.daycare for c in children] == ["applying"]
+
+
+async def test_external_id_twice_in_one_file_is_one_family(sessions: Any, tmp_path: Path) -> None:
+    path = tmp_path / "twice.jsonl"
+    line = {"municipality": "131130", "external_id": "x-1", "consented_at": None}
+    path.write_text(json.dumps(line) + "\n" + json.dumps({**line, "language": "en"}) + "\n")
+    report, _ = await _run(path, sessions)
+    assert (report.created, report.updated) == (1, 1)
+    assert await _count(sessions, Family) == 1
+
+
+async def test_an_external_id_links_the_line_user_it_later_brings(
+    sessions: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "link.jsonl"
+    line = {"municipality": "131130", "external_id": "x-2", "consented_at": None}
+    path.write_text(json.dumps(line) + "\n")
+    await _run(path, sessions)
+    path.write_text(json.dumps({**line, "line_user_id": LINE_USER}) + "\n")
+    report, _ = await _run(path, sessions)
+    assert (report.created, report.updated) == (0, 1)
+    family = await _family(sessions, LINE_USER)
+    assert family.preferences == {"external_id": "x-2"}
+    assert await _count(sessions, Family) == 1
+
+
+async def test_a_bad_external_id_is_a_bad_line(sessions: Any, tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    line = {"municipality": "131130", "consented_at": None}
+    path.write_text(
+        json.dumps({**line, "external_id": "has space"})
+        + "\n"
+        + json.dumps({**line, "external_id": "x" * 65})
+        + "\n"
+        + json.dumps(line)
+        + "\n"
+    )
+    report, _ = await _run(path, sessions)
+    assert (report.created, report.errors) == (1, 2)
+    assert all("external_id" in reason for _, reason in report.problems)
+    assert "1 lines have neither line_user_id nor external_id" in report.render()
