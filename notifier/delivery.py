@@ -436,6 +436,13 @@ async def plan(
             everything = [*due_here, *held_here]
             channel = family_channel(family) if family is not None else "line"
             if (
+                channel == "app"
+                and family is not None
+                and family.line_user_id
+                and family_id not in subscriptions
+            ):
+                channel = "line"  # chose the app, but no app is registered: LINE still reaches them
+            if (
                 family is None
                 or family.state != "active"
                 or family.consented_at is None

@@ -620,3 +620,15 @@ async def test_app_families_get_signed_callbacks_retried_and_the_inbox(world: Wo
     assert world.emulator.requests() == [] or all(
         "quota" in r["path"] for r in world.emulator.requests()
     )
+
+
+async def test_a_family_that_chose_the_app_without_one_registered_is_reached_on_line(
+    world: World,
+) -> None:
+    """Saved `channel: app` before the bot checked for an app: LINE, not a failed notice."""
+    family = await add_family(world, 1, channel="app")
+    await add_notice(world, family, 1)
+    assert await world.send_due(at(12, 0)) == Counter(sent=1)
+    assert {r.body["kind"] for r in await world.requests()} != {"app"}
+    assert {n.status for n in await world.notices()} == {"sent"}
+    assert any("/message/push" in r["path"] for r in world.emulator.requests())
