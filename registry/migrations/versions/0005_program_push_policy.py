@@ -54,7 +54,10 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(
-            sa.Column("push_explicit", sa.Boolean(), nullable=False, server_default=sa.false())
+            # "0", not sa.false(): SQLite adds a column with a literal default in place, while
+            # an expression would make alembic copy the table (which its foreign keys refuse);
+            # PostgreSQL reads '0' as false.
+            sa.Column("push_explicit", sa.Boolean(), nullable=False, server_default="0")
         )
     _rewrite_bodies(
         "program", lambda body: None if "push" in body else {**body, "push": "proactive"}
@@ -68,6 +71,7 @@ def downgrade() -> None:
 
     _rewrite_bodies("program", without_push)
     _rewrite_bodies("program_version", without_push)
-    with op.batch_alter_table("program", schema=None) as batch_op:
-        batch_op.drop_column("push_explicit")
-        batch_op.drop_column("push")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): a batch copy of the table would have
+    # to drop it, which the foreign keys of its versions and notices refuse.
+    op.drop_column("program", "push_explicit")
+    op.drop_column("program", "push")
