@@ -447,6 +447,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "category.single-parent": {"ja": "ひとり親", "en": "Single parents"},
     "category.gift": {"ja": "ギフト", "en": "Gifts"},
     "category.consultation": {"ja": "相談・訪問", "en": "Advice & visits"},
+    "category.classes": {"ja": "講座・イベント", "en": "Classes & events"},
     # --- family ---------------------------------------------------------------------------
     "family.show": {
         "ja": "【ご家族の情報】\n{summary}",

@@ -50,7 +50,7 @@ async def load_demo(
 
         files = sorted(registry_dir.glob("*.json"))
         imported = await import_files(files, sessions, progress=progress)
-        progress("demo: " + imported.render().replace("\n", "\n      "))
+        progress("demo: " + imported.render(max_review=0).replace("\n", "\n      "))
     else:
         progress("demo: registry samples not found (../shared/data/registry); skipped")
     async with transaction(sessions) as session:

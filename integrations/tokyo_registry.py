@@ -20,6 +20,15 @@ the precision it is written in:
 A bound written as `{Y, 0}` with Y > 0 on `<=` or `>` is ambiguous (a form may fill in the 0);
 it is read literally but flagged for review. Reversed or contradictory bounds produce no age
 clause at all. Nothing found only in free text is turned into a rule: it is flagged instead.
+A range wider than MAX_SPAN_MONTHS (e.g. "under 18", a seminar for every parent) says little
+about who the item is for, so it needs review too: a draft is never pushed.
+
+Who is told: the item's names are mapped to the parents' notification topics
+(`registry.schemas.NOTICE_TOPICS`, which a parent can switch off), and the item gets
+`push: on_request` (shown when a parent asks, never pushed) when it is a seminar, class, event
+or consultation, touches a sensitive circumstance (divorce, abuse, disability, poverty, single
+parenthood...), or maps to no topic a parent could switch off. A municipality that sets `push`
+itself through the API keeps its choice over later imports.
 """
 
 from __future__ import annotations
@@ -42,7 +51,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from registry import programs
 from registry.db import transaction
 from registry.models import Municipality
-from registry.schemas import Application, LocalizedText, ProgramExample, ProgramIn
+from registry.schemas import (
+    Application,
+    LocalizedText,
+    ProgramExample,
+    ProgramIn,
+    PushPolicy,
+)
 from rules.ages import age_months
 from rules.lgcode import is_valid_lgcode
 from rules.profile import ChildInput, FamilyInput
@@ -59,6 +74,8 @@ ATTRIBUTION = (
 # avoids month-end birthdays in the examples.
 EXAMPLE_DATE = date(2026, 4, 1)
 BATCH_SIZE = 100
+MAX_SPAN_MONTHS = 72
+"""An age range wider than six years does not tell who an item is for: it needs review."""
 SUMMARY_LIMIT = 400
 BENEFIT_LIMIT = 5000
 # Codes seen in the published releases. No official code list is published, so codes are kept
@@ -94,6 +111,47 @@ _TEXT_CONDITIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"障害|障がい|障碍"), "disability"),
     (re.compile(r"多胎|双子|ふたご"), "multiple birth"),
 )
+# 放課後子供教室 is after-school care, not a class.
+_CLASSROOM = r"(?<!放課後子供)(?<!放課後子ども)教室"
+# Notification topics by the words of an item's names (the municipality's short name and the
+# registry's program type), most specific first: the first topic found is the one a notice's
+# "turn off" button names. The registry's tag codes are left out on purpose: no official list
+# tells what they mean.
+_TOPIC_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"健診|健康診査|検診"), "health-checkup"),
+    (re.compile(r"予防接種|ワクチン"), "vaccination"),
+    (re.compile(r"医療費|医療助成|医療制度|医療の助成"), "medical"),
+    (re.compile(r"ひとり親|母子家庭|父子家庭|母子・父子"), "single-parent"),
+    (re.compile(r"放課後|学童|児童クラブ|児童館"), "after-school"),
+    (re.compile(r"保育|こども園|幼稚園|幼児教育"), "daycare"),
+    (
+        re.compile(
+            rf"講座|講習|{_CLASSROOM}|セミナー|説明会|講演|イベント|サロン|交流会|ひろば|広場"
+        ),
+        "classes",
+    ),
+    (re.compile(r"相談|訪問|こども家庭センター|子育て支援センター"), "consultation"),
+    (re.compile(r"ギフト|プレゼント|記念品|祝い品"), "gift"),
+    (re.compile(r"手当|給付|一時金|助成金|祝い金|金銭的支援|支給"), "allowance"),
+    (re.compile(r"妊娠|妊婦|妊産婦|プレママ|母子健康手帳|母子手帳"), "pregnancy"),
+    (re.compile(r"出産|出生|新生児|赤ちゃん"), "birth"),
+)
+# Kinds of item a family goes to when it wants to, not news to push (names only: a benefit's
+# description may well mention a consultation desk).
+_ON_REQUEST_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(rf"講座|講習|{_CLASSROOM}|セミナー|説明会|講演|ワークショップ"),
+        "a seminar or class",
+    ),
+    (re.compile(r"イベント|サロン|交流会|ひろば|広場|催し|体験会"), "an event"),
+    (re.compile(r"相談|カウンセリング"), "a consultation"),
+)
+# Circumstances a family may not want a phone to announce, whoever else reads its screen.
+_SENSITIVE_WORDS = re.compile(
+    r"離婚|別居|養育費|面会交流|虐待|DV|ドメスティック|暴力|障害|障がい|障碍|発達障|発達支援|療育"
+    r"|医療的ケア|難病|精神|生活困窮|困窮|貧困|生活保護|非課税|低所得|ひとり親|母子家庭|父子家庭"
+    r"|寡婦|里親|養子|不妊|不育|流産|死産|自殺|いじめ|不登校|ヤングケアラー"
+)
 _OTHER_MUNICIPALITY = ("131016", "131130")  # Chiyoda, Shibuya: any other Tokyo municipality
 _OUTSIDE_TOKYO = "141003"  # Yokohama, for programs of Tokyo itself
 
@@ -119,6 +177,8 @@ class MappedItem:
     needs_review: bool
     review_notes: list[str]
     publishable: bool
+    review_reasons: list[str] = field(default_factory=list)
+    """The notes that make the item need review (a subset of review_notes)."""
 
 
 @dataclass
@@ -130,22 +190,35 @@ class ImportReport:
     unchanged: int = 0
     needs_review: int = 0
     publishable: int = 0
+    on_request: int = 0
     rejected: list[tuple[str | None, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    review: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    """(psid, name, why) of each item saved as a draft needing review."""
 
     @property
     def total(self) -> int:
         """Items seen, saved or not."""
         return self.created + self.updated + self.unchanged + len(self.rejected)
 
-    def render(self, *, max_rejected: int = 20) -> str:
+    def render(self, *, max_rejected: int = 20, max_review: int = 50) -> str:
         """The final lines of the CLI."""
         lines = [
             f"registry import: {self.total} items: {self.created} created, {self.updated} "
             f"updated, {self.unchanged} unchanged, {len(self.rejected)} rejected; "
-            f"{self.needs_review} need review, {self.publishable} publishable"
+            f"{self.needs_review} need review, {self.publishable} publishable; "
+            f"{self.on_request} shown on request only (never pushed)"
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
+        if self.review and max_review > 0:
+            lines.append(f"  drafts needing review ({len(self.review)}):")
+            for psid, name, reasons in self.review[:max_review]:
+                lines.append(f"  review {psid} {name}: {'; '.join(reasons)}")
+            if len(self.review) > max_review:
+                lines.append(
+                    f"  ... and {len(self.review) - max_review} more needing review (see their "
+                    "review_notes: GET /api/v1/programs?status=draft&source=registry-import)"
+                )
         for source_id, reason in self.rejected[:max_rejected]:
             lines.append(f"  rejected {source_id or '(no psid)'}: {reason}")
         if len(self.rejected) > max_rejected:
@@ -221,10 +294,13 @@ class _Notes:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.reasons: list[str] = []
         self.review_needed = False
 
     def review(self, text: str) -> None:
         self._add(text)
+        if text not in self.reasons:
+            self.reasons.append(text)
         self.review_needed = True
 
     def info(self, text: str) -> None:
@@ -742,6 +818,49 @@ def _categories(item: dict[str, Any], notes: _Notes) -> list[str]:
     return result[:20]
 
 
+def _names(item: dict[str, Any]) -> str:
+    """The short and canonical names, NFKC-normalised (full-width letters become ASCII)."""
+    names = (
+        _text(_get(item, "institutionName", "shortName")),
+        _text(_get(item, "institutionName", "canonicalName")),
+    )
+    return unicodedata.normalize("NFKC", "\n".join(n for n in names if n))
+
+
+def _topics(item: dict[str, Any]) -> list[str]:
+    """The notification topics of an item, by the words of its names."""
+    names = _names(item)
+    return [topic for pattern, topic in _TOPIC_WORDS if pattern.search(names)]
+
+
+def _push_policy(
+    item: dict[str, Any], name: str, target_text: str, topics: Sequence[str], notes: _Notes
+) -> PushPolicy:
+    """`on_request` for what a family should look up itself, else `proactive`."""
+    names = _names(item) or name
+    why = []
+    for pattern, kind in _ON_REQUEST_KINDS:
+        found = pattern.search(names)
+        if found:
+            why.append(f"{kind} ({found.group(0)!r})")
+            break
+    # Names and target only: a summary often mentions a circumstance in passing ("free for
+    # households exempt from resident tax") where the item itself is for everyone.
+    texts = unicodedata.normalize("NFKC", f"{names}\n{target_text}")
+    sensitive = sorted(set(_SENSITIVE_WORDS.findall(texts)), key=texts.index)
+    if sensitive:
+        why.append(f"a sensitive topic ({', '.join(repr(w) for w in sensitive[:3])})")
+    if not topics:
+        why.append("no notification topic a parent could switch off")
+    if not why:
+        return "proactive"
+    notes.info(
+        f"push: on_request, shown when a parent asks but never pushed: {'; '.join(why)}; "
+        "a municipality can set push to proactive"
+    )
+    return "on_request"
+
+
 # ---------------------------------------------------------------------------- application
 
 
@@ -866,7 +985,8 @@ def map_item(item: dict[str, Any], *, file_area_code: str | None) -> MappedItem 
     )
     application = _application(item, notes)
     valid_from, valid_to = _validity(item, notes)
-    category = _categories(item, notes)
+    topics = _topics(item)
+    category = [*topics, *_categories(item, notes)][:20]
     # Not stored (ProgramIn has no field for it) but checked, as both "-" and "/" occur.
     _parse_date(
         _get(item, "odInformation", "updateDate"), "odInformation.updateDate", notes, matters=False
@@ -891,6 +1011,12 @@ def map_item(item: dict[str, Any], *, file_area_code: str | None) -> MappedItem 
         notes.info(f"target: read as {_describe_range(age)} ({clause})")
         if age.upper is None:
             notes.review(f"target: only a lower age bound ({_describe_range(age)})")
+        elif age.upper - age.lower > MAX_SPAN_MONTHS:
+            notes.review(
+                f"target: the age range ({_describe_range(age)}) spans more than "
+                f"{MAX_SPAN_MONTHS // 12} years, too wide to tell who the item is for; "
+                "narrow the rule or confirm it before publishing"
+            )
         for pattern, what in _TEXT_CONDITIONS:
             found = pattern.search(target_text)
             if found:
@@ -900,6 +1026,7 @@ def map_item(item: dict[str, Any], *, file_area_code: str | None) -> MappedItem 
                 )
     per_child = bool(clause)
     eligibility = f"{location} and {clause}" if clause else location
+    push = _push_policy(item, name, target_text, topics, notes)
 
     publishable = per_child and not notes.review_needed
     examples: list[ProgramExample] = []
@@ -926,6 +1053,7 @@ def map_item(item: dict[str, Any], *, file_area_code: str | None) -> MappedItem 
             valid_to=valid_to,
             examples=examples,
             attribution=ATTRIBUTION,
+            push=push,
         )
     except ValidationError as exc:
         problems = "; ".join(
@@ -938,6 +1066,7 @@ def map_item(item: dict[str, Any], *, file_area_code: str | None) -> MappedItem 
         needs_review=notes.review_needed,
         review_notes=notes.lines,
         publishable=publishable,
+        review_reasons=notes.reasons,
     )
 
 
@@ -1000,7 +1129,7 @@ async def import_files(
                             )
                         )
                         continue
-                    _, outcome = await programs.upsert_imported(
+                    row, outcome = await programs.upsert_imported(
                         session,
                         mapped.program,
                         source_id=mapped.source_id,
@@ -1012,6 +1141,11 @@ async def import_files(
                     setattr(report, outcome, getattr(report, outcome) + 1)
                     report.needs_review += mapped.needs_review
                     report.publishable += mapped.publishable
+                    report.on_request += row.push == "on_request"
+                    if mapped.needs_review:
+                        report.review.append(
+                            (mapped.source_id, mapped.program.name.ja, mapped.review_reasons)
+                        )
             done = start + len(batch)
             if len(pairs) > BATCH_SIZE and (done % BATCH_SIZE == 0 or done == len(pairs)):
                 say(f"{prefix}: {done}/{len(pairs)} items")

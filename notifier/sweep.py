@@ -30,7 +30,8 @@ Notice kinds and cycles:
   earlier round).
 
 A family whose preferences["categories_off"] names any of a program's categories gets the
-notices recorded as suppressed "preference", so statistics still show them.
+notices recorded as suppressed "preference", so statistics still show them. Programs with
+`push: on_request` are never planned: no notice of any kind is recorded for them.
 """
 
 from __future__ import annotations
@@ -236,11 +237,14 @@ def _applied_covers(applied_on: date | None, deadline: date, birth: date | None)
 
 
 def plan_programs(entries: Iterable[CatalogEntry], today: date) -> list[ProgramPlan]:
-    """The programs to evaluate today: in force, and not past a fixed application deadline."""
+    """The programs to evaluate today: pushed (not on_request), in force, and not past a fixed
+    application deadline."""
     plans = []
     for entry in entries:
         data = entry.data
-        if not in_force(data, today):
+        # On-request programs (seminars, consultations, sensitive topics) are shown when a
+        # parent asks and never pushed: no eligibility notice, no reminder.
+        if data.push == "on_request" or not in_force(data, today):
             continue
         deadline = data.application.deadline
         if deadline is not None and deadline < today:

@@ -196,7 +196,10 @@ async def create_program(request: web.Request) -> web.Response:
         raise _invalid_rule(report)
     async with transaction(request.app[SESSIONS]) as session:
         await require_known_municipality(session, data.issuer, location="body.issuer")
-        row = await repo.create_program(session, data)
+        # A push policy written in the request is the issuer's own choice.
+        row = await repo.create_program(
+            session, data, push_explicit="push" in data.model_fields_set
+        )
         out = repo.to_out(row)
     return json_model(out, status=201)
 
@@ -332,7 +335,7 @@ async def patch_program(request: web.Request) -> web.Response:
                 "a published program must pass its examples: " + _failing(report),
                 report.errors,
             )
-        row = await repo.update_program(session, row, data)
+        row = await repo.update_program(session, row, data, push_explicit=patch.push is not None)
         out = repo.to_out(row)
     if out.status == "published":
         _program_changed(request, out.id)

@@ -88,6 +88,10 @@ class Program(SQLModel, table=True):
     name_ja: str = ""
     search_text: str = ""
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Mirrors body["push"]: on_request programs are shown when asked, never pushed.
+    push: str = Field(default="proactive", max_length=16)
+    # The issuer set `push` itself: a registry re-import keeps it.
+    push_explicit: bool = False
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

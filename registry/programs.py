@@ -26,6 +26,7 @@ def _fill(row: Program, data: ProgramIn) -> None:
     row.issuer = data.issuer
     row.name_ja = data.name.ja
     row.categories = list(data.category)
+    row.push = data.push
     row.search_text = _search_text(data)
     row.body = data.model_dump(mode="json")
 
@@ -47,6 +48,7 @@ def to_out(row: Program) -> ProgramOut:
             "source_id": row.source_id,
             "needs_review": row.needs_review,
             "review_notes": row.review_notes,
+            "push_explicit": row.push_explicit,
             "created_at": row.created_at,
             "updated_at": row.updated_at,
             "published_at": row.published_at,
@@ -77,14 +79,16 @@ async def create_program(
     source_id: str | None = None,
     needs_review: bool = False,
     review_notes: Sequence[str] = (),
+    push_explicit: bool = False,
 ) -> Program:
-    """Store a new draft program (version 1)."""
+    """Store a new draft program (version 1); `push_explicit` when the issuer chose `push`."""
     row = Program(
         issuer=data.issuer,
         source=source,
         source_id=source_id,
         needs_review=needs_review,
         review_notes=list(review_notes),
+        push_explicit=push_explicit,
     )
     _fill(row, data)
     session.add(row)
@@ -148,8 +152,15 @@ async def count_programs(session: AsyncSession) -> int:
     return (await session.exec(select(func.count()).select_from(Program))).one()
 
 
-async def update_program(session: AsyncSession, row: Program, data: ProgramIn) -> Program:
-    """Apply a change. A published program gets a new version; earlier ones stay readable."""
+async def update_program(
+    session: AsyncSession, row: Program, data: ProgramIn, *, push_explicit: bool = False
+) -> Program:
+    """Apply a change. A published program gets a new version; earlier ones stay readable.
+
+    `push_explicit`: the issuer set `push` in this change (kept from then on)."""
+    if push_explicit and not row.push_explicit:
+        row.push_explicit = True
+        session.add(row)
     if row.body == data.model_dump(mode="json"):
         return row
     if row.status == "published":
@@ -220,9 +231,12 @@ async def upsert_imported(
     """Create or update an imported program keyed by its source id (psid).
 
     Programs a person has published or archived keep their status; a changed item that now
-    needs review is not pushed on stale trust: it goes back to draft.
+    needs review is not pushed on stale trust: it goes back to draft. A push policy the issuer
+    set itself (`push_explicit`) wins over the import's.
     """
     row = await find_by_source(session, source, source_id)
+    if row is not None and row.push_explicit:
+        data = data.model_copy(update={"push": row.push})
     if row is None:
         row = await create_program(
             session,

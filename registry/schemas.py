@@ -14,6 +14,30 @@ from rules.profile import FamilyInput
 
 ProgramStatus = Literal["draft", "published", "archived"]
 ProgramSource = Literal["api", "registry-import", "demo"]
+PushPolicy = Literal["proactive", "on_request"]
+"""`proactive`: matching families are told (pushed); `on_request`: shown only when a parent
+asks (the bot's programs list, the eligibility endpoint), never pushed."""
+
+NOTICE_TOPICS = (
+    "allowance",
+    "medical",
+    "health-checkup",
+    "vaccination",
+    "pregnancy",
+    "birth",
+    "daycare",
+    "after-school",
+    "single-parent",
+    "gift",
+    "consultation",
+    "classes",
+)
+"""The notification topics a parent can switch off (the bot's 通知設定); a program's categories
+name them. Twelve, so the toggles and a back button fit LINE's 13 quick-reply items."""
+_PUSH_DESCRIPTION = (
+    "proactive: families who match are told; on_request: shown only when a parent asks, never "
+    "pushed (seminars, consultations, events, sensitive topics)"
+)
 
 
 class Strict(BaseModel):
@@ -90,6 +114,7 @@ class ProgramFields(Strict):
     valid_to: date | None = None
     examples: list[ProgramExample] | None = Field(default=None, max_length=MAX_EXAMPLES)
     attribution: str | None = Field(default=None, max_length=1000)
+    push: PushPolicy | None = Field(default=None, description=_PUSH_DESCRIPTION)
 
     _url = field_validator("reference_url")(classmethod(lambda cls, v: _check_url(v)))
 
@@ -122,6 +147,7 @@ class ProgramIn(Strict):
     attribution: str | None = Field(
         default=None, max_length=1000, description="credit the data's licence requires"
     )
+    push: PushPolicy = Field(default="proactive", description=_PUSH_DESCRIPTION)
 
     _issuer = field_validator("issuer")(classmethod(lambda cls, v: _check_issuer(v)))
     _url = field_validator("reference_url")(classmethod(lambda cls, v: _check_url(v)))
@@ -153,6 +179,10 @@ class ProgramOut(ProgramIn):
     source_id: str | None = None
     needs_review: bool = False
     review_notes: list[str] = Field(default_factory=list)
+    push_explicit: bool = Field(
+        default=False,
+        description="true when the issuer set `push` itself (an import never overrides it)",
+    )
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None = None

@@ -13,22 +13,11 @@ from bot.dispatch import Router, Turn
 from bot.handlers.common import lang_of, save_preferences
 from bot.texts import join, t
 from registry import subscriptions
+from registry.schemas import NOTICE_TOPICS
 
 router = Router("settings")
 
-CATEGORIES = (
-    "allowance",
-    "medical",
-    "health-checkup",
-    "vaccination",
-    "pregnancy",
-    "birth",
-    "daycare",
-    "after-school",
-    "single-parent",
-    "gift",
-    "consultation",
-)
+CATEGORIES = NOTICE_TOPICS  # twelve toggles and a back button: LINE's 13 quick replies
 DEFAULT_QUIET = "20:00-08:00"  # HAGUKUMI_QUIET_HOURS' default
 QUIET_PRESETS = ("20:00-08:00", "21:00-07:00", "22:00-07:00", "22:00-06:00", "none")
 CHANNELS = ("line", "app")

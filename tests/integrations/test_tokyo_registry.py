@@ -152,10 +152,21 @@ def test_area_code_falls_back_to_the_file_then_to_the_organization() -> None:
     assert notes_about(from_org, "basicInformation.organization")
 
 
+def tokyo_under(years: int) -> MappedItem:
+    """The Tokyo item with its upper bound moved to `years`."""
+    item = json.loads(json.dumps(QUIRKS["test+tokyo"]))
+    item["target"]["lessThan"]["targetAge"] = years
+    result = map_item(item, file_area_code=None)
+    assert isinstance(result, MappedItem), result
+    return result
+
+
 def test_tokyo_programs_match_on_the_prefecture() -> None:
     result = mapped("test+tokyo", file_area_code=None)
     assert result.program.issuer == "130001"
     assert result.program.eligibility == 'prefecture == "130001" and child.age_months < 216'
+    result = tokyo_under(6)
+    assert result.program.eligibility == 'prefecture == "130001" and child.age_months < 72'
     assert result.publishable
     assert {e.family.municipality for e in result.program.examples if not e.eligible} >= {"141003"}
     assert passes_own_examples(result) == []
@@ -202,12 +213,12 @@ def test_clean_bounds_are_publishable_with_boundary_examples() -> None:
 
 
 def test_upper_bound_only_starts_from_the_last_eligible_month() -> None:
-    result = mapped("test+tokyo", file_area_code=None)
+    result = tokyo_under(6)
     births = [(e.family.children[0].birth_date, e.eligible) for e in result.program.examples]
     assert [(age_months(b, EXAMPLE_DATE), ok) for b, ok in births] == [
-        (215, True),
-        (216, False),
-        (215, False),
+        (71, True),
+        (72, False),
+        (71, False),
     ]
 
 
@@ -378,8 +389,81 @@ def test_real_samples_rules_compile_and_examples_pass() -> None:
         "6～7カ月児検診",
         "9～10カ月児検診",
         "ステップ・アップ！離乳食講習会（7～8か月児向け）",
-        "パパとママの離婚講座",
     ]
+
+
+# ---------------------------------------------------------------------------- who is told
+
+DIVORCE_SEMINAR = "psid3.0+6000020131059+2+UM120"
+
+
+def real_items() -> dict[str, MappedItem]:
+    """Every real sample item, mapped, by psid."""
+    found = {}
+    for path in (sample(BUNKYO), sample(TOSHIMA)):
+        area = json.loads(path.read_text("utf-8-sig"))["areaCode"]
+        for item in load_items(path):
+            result = map_item(item, file_area_code=area)
+            assert isinstance(result, MappedItem)
+            found[result.source_id] = result
+    return found
+
+
+def test_the_divorce_seminar_for_every_parent_of_a_minor_stays_a_draft_shown_on_request() -> None:
+    # 「パパとママの離婚講座」 says "under 18": read alone it told 8,278 of 50,000 families.
+    result = real_items()[DIVORCE_SEMINAR]
+    assert result.program.name.ja == "パパとママの離婚講座"
+    assert result.program.eligibility == 'municipality == "131059" and child.age_months < 216'
+    assert result.needs_review and not result.publishable
+    [why] = result.review_reasons
+    assert "spans more than 6 years" in why
+    assert result.program.push == "on_request"
+    [note] = notes_about(result, "push: on_request")
+    assert "a seminar or class ('講座')" in note and "a sensitive topic ('離婚')" in note
+    assert result.program.category[0] == "classes"
+
+
+def test_wide_age_ranges_need_review() -> None:
+    result = mapped("test+greater-than-years")  # over 6 and under 18
+    assert result.needs_review and not result.publishable
+    assert notes_about(result, "spans more than 6 years")
+    assert tokyo_under(6).publishable  # six years exactly is still specific enough
+
+
+@pytest.mark.parametrize(
+    ("name", "push", "topic"),
+    [
+        ("3～4カ月児検診", "proactive", "health-checkup"),
+        ("出産育児一時金", "proactive", "allowance"),
+        ("定期予防接種", "proactive", "vaccination"),
+        ("利島村放課後子供教室", "proactive", "after-school"),  # after-school care, no class
+        ("ステップ・アップ！離乳食講習会（7～8か月児向け）", "on_request", "classes"),
+        ("ふたご・多胎のサロン", "on_request", "classes"),
+        ("ひとり親家族等医療助成", "on_request", "medical"),
+        ("自立支援医療費助成", "on_request", "medical"),  # 精神通院医療, 障害
+        ("公園（児童遊園）のルール", "on_request", None),  # no topic to switch off
+    ],
+)
+def test_push_policy_and_first_topic_of_real_items(
+    name: str, push: str, topic: str | None
+) -> None:
+    [result] = [r for r in real_items().values() if r.program.name.ja == name][:1]
+    assert result.program.push == push, result.review_notes
+    topics = [c for c in result.program.category if ":" not in c]
+    assert (topics[0] if topics else None) == topic
+
+
+def test_every_imported_item_is_filed_under_topics_a_parent_can_switch_off() -> None:
+    from registry.schemas import NOTICE_TOPICS
+
+    for result in real_items().values():
+        topics = [c for c in result.program.category if ":" not in c]
+        assert set(topics) <= set(NOTICE_TOPICS), topics
+        # What a parent could not switch off is never pushed.
+        if not topics:
+            assert result.program.push == "on_request"
+        # The registry's own codes stay beside the topics.
+        assert any(c.startswith("category:") for c in result.program.category)
 
 
 def test_real_toshima_quirks() -> None:
@@ -431,6 +515,21 @@ async def test_import_files_creates_then_finds_nothing_changed(sessions: Any) ->
     assert by_id["test+reversed"].status == "draft"
     assert by_id["test+reversed"].needs_review
     assert by_id["shape+3"].issuer == "131130"  # the area object's code, not the first file's
+
+
+async def test_the_import_report_lists_the_drafts_needing_review_and_why(sessions: Any) -> None:
+    report = await import_files([sample(BUNKYO)], sessions)
+    assert report.needs_review == len(report.review) == 9
+    by_psid = {psid: (name, why) for psid, name, why in report.review}
+    name, why = by_psid[DIVORCE_SEMINAR]
+    assert name == "パパとママの離婚講座" and any("spans more than 6 years" in w for w in why)
+    assert report.on_request == 7
+    text = report.render()
+    assert "7 shown on request only (never pushed)" in text
+    assert "drafts needing review (9):" in text
+    assert f"review {DIVORCE_SEMINAR} パパとママの離婚講座: target: the age range" in text
+    short = report.render(max_review=2)
+    assert short.count("\n  review ") == 2 and "... and 7 more needing review" in short
 
 
 async def test_a_broken_file_writes_nothing(sessions: Any) -> None:
