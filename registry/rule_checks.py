@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 WAITING_PER_WORKER = 4
 """Checks that may wait per worker before more are answered 503 (busy)."""
+WORKER_NICENESS = 10
 
 
 class RuleChecksBusy(Exception):
@@ -51,7 +53,11 @@ class RuleChecker:
             # never from this one with its threads and event loop.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["registry.validation"])
-            self._pool = ProcessPool(max_workers=self.workers, context=context)
+            self._pool = ProcessPool(
+                max_workers=self.workers,
+                context=context,
+                initializer=_yield_to_the_server,
+            )
         return self._pool
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
@@ -90,6 +96,11 @@ class RuleChecker:
         if pool is not None:
             pool.stop()
             await asyncio.to_thread(pool.join, 5)
+
+
+def _yield_to_the_server() -> None:
+    # A flood of checks must not starve the web process of CPU: workers run at low priority.
+    os.nice(WORKER_NICENESS)
 
 
 def _costliest_clause(program: ProgramIn) -> str:

@@ -25,12 +25,14 @@ from rule_engine import ast as re_ast
 from rules.profile import MAX_CHILDREN
 
 MAX_COMPREHENSION_DEPTH = 2
-MAX_WORK = 20_000
-"""Evaluation steps per family (a step is one AST node, about 2-5 µs): the worst accepted rule
-stays far below the 50 ms a request may hold the event loop (see benchmarks/rule_cost.py)."""
+MAX_WORK = 8_000
+"""Evaluation steps per family (a step is about one AST node, 1-2 µs): the worst accepted rule
+stays well below the 50 ms a request may hold the event loop (see benchmarks/rule_cost.py)."""
 MAX_EXAMPLES = 50
 REGEX_STEP = 10
 """A regex match counts as this many steps (RE2 is linear; texts of a profile are short)."""
+ITEM_STEP = 10
+"""Binding a comprehension's variable to one item costs about this many steps."""
 UNBOUNDED = 4000
 """The largest list a rule can build at run time (a string literal's characters, `.to_ary`)."""
 ALLOWED_BUILTINS = frozenset({"abs", "all", "any", "max", "min", "sum", "e", "pi"})
@@ -186,7 +188,7 @@ def _estimate(node: Any, depth: int) -> _Estimate:
                 "count with one comprehension, e.g. [c for c in children if c.age < 3].length",
             )
         iterable = _estimate(node.iterable, depth)
-        per_item = 1
+        per_item = ITEM_STEP
         for part in (node.condition, node.result):
             if part is not None:
                 per_item += _estimate(part, depth + 1).work
