@@ -25,7 +25,7 @@ from rule_engine import ast as re_ast
 from rules.profile import MAX_CHILDREN
 
 MAX_COMPREHENSION_DEPTH = 2
-MAX_WORK = 8_000
+MAX_WORK = 12_000
 """Evaluation steps per family (a step is about one AST node, 1-2 µs): the worst accepted rule
 stays well below the 50 ms a request may hold the event loop (see benchmarks/rule_cost.py)."""
 MAX_EXAMPLES = 50
