@@ -33,6 +33,13 @@ def test_catastrophic_regex_is_refused_before_anything_matches_it() -> None:
     assert "(c+)+$" in caught.value.message and "rule too costly" in caught.value.message
 
 
+def test_the_refused_pattern_names_its_own_clause() -> None:
+    expression = f"municipality =~ '^13' and {CATASTROPHIC} and language =~ 'j'"
+    with pytest.raises(RuleTooCostly) as caught:
+        compile_rule(expression, per_child=False)
+    assert caught.value.clause == CATASTROPHIC
+
+
 def test_a_pattern_built_from_pieces_is_checked_too() -> None:
     expression = "pregnant and 'ccccccccccccccccccccccccccc!' =~ ('(c+)' + '+$')"
     with pytest.raises(RuleTooCostly) as caught:
