@@ -118,3 +118,14 @@ def test_refusal_survives_a_trip_to_a_worker_process() -> None:
         caught.value.reason,
         caught.value.details,
     )
+
+
+def test_everyday_rules_are_far_from_the_bound() -> None:
+    codes = "'131130', '131016', '132012'"
+    everyday = [
+        (f"municipality in [{codes}] and child.age < 3 and '13' in prefecture", True),
+        ("[c for c in children if c.grade != null and c.grade >= 1].length >= 1", True),
+        ("$any([c.age < 3 for c in children]) and (household_income ?? 0) < 5000000", False),
+    ]
+    for expression, per_child in everyday:
+        assert compile_rule(expression, per_child=per_child).work <= MAX_WORK, expression
