@@ -53,8 +53,8 @@ CANDIDATES: list[tuple[str, bool]] = [
     ("[c for c in children if c.age >= 0].length > 99", True),
     # long flat rules
     (" and ".join(["child.age >= 0"] * 70), True),
-    (" and ".join(["(household_income ?? 0) >= 0"] * 300), False),
-    (" and ".join(["municipality =~ '^13[0-9]+$'"] * 300), False),
+    (" and ".join(["(household_income ?? 0) >= 0"] * 110), False),
+    (" and ".join(["municipality =~ '^13[0-9]+$'"] * 120), False),
 ]
 
 

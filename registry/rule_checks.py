@@ -88,7 +88,8 @@ class RuleChecker:
         Raises RuleTooCostly naming the clause when the rule is refused or runs out of time.
         """
         try:
-            return await self.run(validate_program, program)
+            answer = await self.run(_check_json, program.model_dump_json())
+            return ValidationReport.model_validate_json(answer)
         except RuleCheckTimeout:
             log.warning("a rule check ran out of time", extra={"limit_s": self.time_limit})
             raise RuleTooCostly(
@@ -103,6 +104,12 @@ class RuleChecker:
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(_stop, pool)
+
+
+def _check_json(program_json: str) -> str:
+    # JSON both ways: pickling pydantic models costs the server far more time (and GIL).
+    report = validate_program(ProgramIn.model_validate_json(program_json))
+    return report.model_dump_json()
 
 
 def _stop(pool: ProcessPool) -> None:
