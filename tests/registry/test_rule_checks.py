@@ -91,7 +91,8 @@ async def test_examples_are_capped(client: Any, make_key: Any) -> None:
         "/api/v1/programs/validate", json=body, headers=await make_key("131130")
     )
     assert response.status == 422
-    assert "50" in await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "too_many_examples" and "at most 50" in error["message"]
 
 
 async def test_checks_run_in_another_process_and_healthz_answers_meanwhile(
