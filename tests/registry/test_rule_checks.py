@@ -100,12 +100,14 @@ async def test_checks_run_in_another_process_and_healthz_answers_meanwhile(
 ) -> None:
     checker = client.app[RULE_CHECKER]
     assert await checker.run(os.getpid) != os.getpid()
-    busy = asyncio.create_task(checker.run(time.sleep, 1.0))
+    busy = asyncio.create_task(checker.run(time.sleep, 20))
     await asyncio.sleep(0.05)
     answered = await client.get("/healthz")
     assert answered.status == 200
     assert not busy.done()  # the health check did not wait for the rule check
-    await busy
+    busy.cancel()  # stops the worker running it
+    with pytest.raises(asyncio.CancelledError):
+        await busy
 
 
 async def test_a_check_over_its_time_limit_is_stopped(
