@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/eligibility.py
 	$(BIN)/python benchmarks/webhook.py
 	$(BIN)/python benchmarks/delivery.py
+	$(BIN)/python benchmarks/rule_cost.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -42,6 +42,7 @@ from registry.web import (
     read_json,
     validation_details,
 )
+from rules.cost import MAX_EXAMPLES
 from rules.language import RuleTooCostly
 
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
@@ -154,6 +155,14 @@ async def check_program(request: web.Request, data: ProgramIn) -> ValidationRepo
     422 `rule_too_costly` naming the clause when the rule could hold the server; 503 when every
     worker is busy.
     """
+    if len(data.examples) > MAX_EXAMPLES:
+        raise ApiError(
+            422,
+            "too_many_examples",
+            f"a program is checked with at most {MAX_EXAMPLES} examples; "
+            f"this one has {len(data.examples)}",
+            [{"location": "body.examples", "reason": f"at most {MAX_EXAMPLES} examples"}],
+        )
     try:
         return await request.app[RULE_CHECKER].check(data)
     except RuleTooCostly as exc:

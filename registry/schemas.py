@@ -112,7 +112,7 @@ class ProgramFields(Strict):
     application: Application | None = None
     valid_from: date | None = None
     valid_to: date | None = None
-    examples: list[ProgramExample] | None = Field(default=None, max_length=MAX_EXAMPLES)
+    examples: list[ProgramExample] | None = Field(default=None, max_length=200)
     attribution: str | None = Field(default=None, max_length=1000)
     push: PushPolicy | None = Field(default=None, description=_PUSH_DESCRIPTION)
 
@@ -141,8 +141,9 @@ class ProgramIn(Strict):
     valid_to: date | None = None
     examples: list[ProgramExample] = Field(
         default_factory=list,
-        max_length=MAX_EXAMPLES,
-        description=f"example families run on every check (at most {MAX_EXAMPLES})",
+        max_length=200,
+        description=f"example families, run on every check; a check takes at most {MAX_EXAMPLES} "
+        "(programs stored earlier with more stay readable)",
     )
     attribution: str | None = Field(
         default=None, max_length=1000, description="credit the data's licence requires"

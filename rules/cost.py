@@ -25,14 +25,14 @@ from rule_engine import ast as re_ast
 from rules.profile import MAX_CHILDREN
 
 MAX_COMPREHENSION_DEPTH = 2
-MAX_WORK = 20_000
-"""Evaluation steps per family (a step is one AST node, about 2-5 µs): the worst accepted rule
-stays far below the 50 ms a request may hold the event loop (see benchmarks/rule_cost.py)."""
+MAX_WORK = 12_000
+"""Evaluation steps per family (a step is about one AST node, 1-2 µs): the worst accepted rule
+stays well below the 50 ms a request may hold the event loop (see benchmarks/rule_cost.py)."""
 MAX_EXAMPLES = 50
 REGEX_STEP = 10
 """A regex match counts as this many steps (RE2 is linear; texts of a profile are short)."""
-UNBOUNDED = 4000
-"""The largest list a rule can build at run time (a string literal's characters, `.to_ary`)."""
+ITEM_STEP = 10
+"""Binding a comprehension's variable to one item costs about this many steps."""
 ALLOWED_BUILTINS = frozenset({"abs", "all", "any", "max", "min", "sum", "e", "pi"})
 """`$range`, `$split`, `$map`, `$filter` build or walk lists of any size; `$random`, `$now` and
 `$today` make a rule depend on something other than the family and the date."""
@@ -177,7 +177,8 @@ def _estimate(node: Any, depth: int) -> _Estimate:
                 f"${node.name} is not available in rules",
                 "use comprehensions over children, e.g. [c for c in children if c.age < 3]",
             )
-        size = MAX_CHILDREN if node.name == "children" and node.scope is None else UNBOUNDED
+        # profile fields are scalars or short strings, except the list of children
+        size = MAX_CHILDREN if node.name == "children" and node.scope is None else 1
         return _Estimate(1, size)
     if isinstance(node, re_ast.ComprehensionExpression):
         if depth >= MAX_COMPREHENSION_DEPTH:
@@ -186,7 +187,7 @@ def _estimate(node: Any, depth: int) -> _Estimate:
                 "count with one comprehension, e.g. [c for c in children if c.age < 3].length",
             )
         iterable = _estimate(node.iterable, depth)
-        per_item = 1
+        per_item = ITEM_STEP
         for part in (node.condition, node.result):
             if part is not None:
                 per_item += _estimate(part, depth + 1).work
@@ -204,14 +205,18 @@ def _estimate(node: Any, depth: int) -> _Estimate:
     work = 1 + sum(s.work for s in subs)
     if isinstance(node, re_ast.FuzzyComparisonExpression):
         work += REGEX_STEP
-    elif isinstance(node, re_ast.ContainsExpression | re_ast.FunctionCallExpression):
-        work += sum(s.size for s in subs)  # `in` and $any/$sum/... walk their lists
+    elif isinstance(node, re_ast.ContainsExpression):
+        work += _estimate(node.container, depth).size  # `in` walks its container
+    elif isinstance(node, re_ast.FunctionCallExpression):
+        work += sum(_estimate(a, depth).size for a in node.arguments)  # $any, $sum, ... walk
     if isinstance(node, re_ast.ArrayExpression | re_ast.SetExpression):
+        return _Estimate(work, len(node.value))
+    if isinstance(node, re_ast.StringExpression):
         return _Estimate(work, len(node.value))
     if isinstance(node, re_ast.GetAttributeExpression | re_ast.GetSliceExpression):
         # `.to_ary` of a string and slices of a list are at most as long as what they come from
-        return _Estimate(work, subs[0].size if subs else UNBOUNDED)
-    return _Estimate(work, UNBOUNDED)
+        return _Estimate(work, subs[0].size if subs else 1)
+    return _Estimate(work, max(1, sum(s.size for s in subs)))
 
 
 def work_of(node: Any) -> int:

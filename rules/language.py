@@ -87,8 +87,9 @@ _SCALARS = {
 class _UnsafePattern(Exception):
     """A regular expression refused before anything runs it (see `rules.cost`)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, pattern: str, reason: str) -> None:
         super().__init__(reason)
+        self.pattern = pattern
         self.reason = reason
 
 
@@ -102,7 +103,7 @@ class _SafeFuzzyComparison(re_ast.FuzzyComparisonExpression):
     def _compile_regex(self, regex: str) -> Any:
         problem = regex_problem(regex)
         if problem is not None:
-            raise _UnsafePattern(problem)
+            raise _UnsafePattern(regex, problem)
         return safe_regex(regex)
 
 
@@ -670,7 +671,8 @@ def compile_rule(expression: str, *, per_child: bool) -> CompiledRule:
     try:
         rule = _Rule(expression, context=_new_context(per_child))
     except _UnsafePattern as exc:
-        raise RuleTooCostly(_regex_clause(expression), exc.reason, SIMPLER_PATTERN) from None
+        clause = _regex_clause(expression, exc.pattern)
+        raise RuleTooCostly(clause, exc.reason, SIMPLER_PATTERN) from None
     except re_errors.RuleSyntaxError as exc:
         raise _syntax_error(expression, exc) from None
     except re_errors.SymbolResolutionError as exc:
@@ -700,10 +702,10 @@ def compile_rule(expression: str, *, per_child: bool) -> CompiledRule:
     return compiled
 
 
-def _regex_clause(expression: str) -> str:
-    """The top-level conjunct holding a regular expression match (for naming a refused one)."""
-    pieces = _split_top_level_and(expression)
-    return next((p for p in pieces if "=~" in p or "!~" in p), _clean(expression))
+def _regex_clause(expression: str, pattern: str) -> str:
+    """The top-level conjunct matching `pattern` (for naming a refused one)."""
+    pieces = [p for p in _split_top_level_and(expression) if "=~" in p or "!~" in p]
+    return next((p for p in pieces if pattern in p), pieces[0] if pieces else _clean(expression))
 
 
 def _position(expression: str, offset: int) -> tuple[int, int]:

@@ -33,6 +33,13 @@ def test_catastrophic_regex_is_refused_before_anything_matches_it() -> None:
     assert "(c+)+$" in caught.value.message and "rule too costly" in caught.value.message
 
 
+def test_the_refused_pattern_names_its_own_clause() -> None:
+    expression = f"municipality =~ '^13' and {CATASTROPHIC} and language =~ 'j'"
+    with pytest.raises(RuleTooCostly) as caught:
+        compile_rule(expression, per_child=False)
+    assert caught.value.clause == CATASTROPHIC
+
+
 def test_a_pattern_built_from_pieces_is_checked_too() -> None:
     expression = "pregnant and 'ccccccccccccccccccccccccccc!' =~ ('(c+)' + '+$')"
     with pytest.raises(RuleTooCostly) as caught:
@@ -111,3 +118,14 @@ def test_refusal_survives_a_trip_to_a_worker_process() -> None:
         caught.value.reason,
         caught.value.details,
     )
+
+
+def test_everyday_rules_are_far_from_the_bound() -> None:
+    codes = "'131130', '131016', '132012'"
+    everyday = [
+        (f"municipality in [{codes}] and child.age < 3 and '13' in prefecture", True),
+        ("[c for c in children if c.grade != null and c.grade >= 1].length >= 1", True),
+        ("$any([c.age < 3 for c in children]) and (household_income ?? 0) < 5000000", False),
+    ]
+    for expression, per_child in everyday:
+        assert compile_rule(expression, per_child=per_child).work <= MAX_WORK, expression
