@@ -22,7 +22,7 @@ from notifier import delivery
 from notifier.channels.base import Channel, Outgoing, Sendable, SendOutcome
 from notifier.delivery import Deliverer, MicroBatch, _start_many, plan
 from registry.db import transaction
-from registry.models import Family, Notice, SendRequest
+from registry.models import AppSubscription, Family, Notice, SendRequest
 
 JST = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=JST)
@@ -488,6 +488,12 @@ async def test_plan_points_every_notice_at_its_request_and_key(sessions: Any) ->
         family = await add_family(sessions, index)
         notice_ids.append(await add_notice(sessions, family, 3))
     app_family = await add_family(sessions, 10, preferences={"channel": "app"})
+    async with transaction(sessions) as session:
+        session.add(
+            AppSubscription(
+                family_id=app_family, issuer="131130", token_hash=uuid.uuid4().hex, secret="s"
+            )
+        )
     notice_ids.append(await add_notice(sessions, app_family, 4))
     notice_ids.append(await add_notice(sessions, app_family, 5))
 
