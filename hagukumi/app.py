@@ -27,6 +27,7 @@ from registry.migrate import ensure_current
 from registry.web import (
     BACKGROUND,
     MAX_BODY,
+    URL_POLICY,
     BackgroundTasks,
     RouteTable,
     build_openapi,
@@ -303,6 +304,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = app_metrics
     app[MAX_BODY] = settings.max_body_bytes
+    app[URL_POLICY] = settings.url_policy
     app[registry_api.CATALOG] = Catalog()
     app[registry_api.TODAY] = today or (lambda: datetime.now(settings.zone).date())
     app[OPENAPI] = build_openapi(API_TABLES, title="Hagukumi API", version=VERSION)

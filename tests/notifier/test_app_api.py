@@ -183,11 +183,23 @@ async def test_registration_refuses_unknown_municipalities_and_unborn_children(
     assert garbage.status == 400
 
 
-async def test_http_callbacks_only_to_localhost(client: Any, make_key: Any) -> None:
+async def test_http_and_local_callbacks_only_to_allowed_hosts(
+    settings: Any, aiohttp_client: Any, make_key: Any
+) -> None:
+    from hagukumi.app import create_app
+
+    allowed = settings.model_copy(update={"callback_allow": "127.0.0.1, localhost"})
+    client = await aiohttp_client(create_app(allowed))
     operator = await make_key("000000", "operator")
     for url in ("http://127.0.0.1:8123/cb", "http://localhost/cb"):
         created = await _register(client, operator, callback_url=url)
         assert created["callback_url"] == url
+    refused = await client.post(
+        "/api/v1/app/subscribers",
+        json=subscriber(callback_url="http://10.0.0.7/cb"),
+        headers=operator,
+    )
+    assert refused.status == 422
 
 
 def test_signature_is_base64_hmac_sha256() -> None:
