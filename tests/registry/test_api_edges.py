@@ -137,7 +137,7 @@ async def test_deeply_nested_json_and_huge_integers_are_client_errors(client: An
 
 
 async def test_a_client_hanging_up_mid_body_is_no_error(
-    client: Any, make_key: Any, caplog: pytest.LogCaptureFixture
+    client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     await rawhttp.hang_up_mid_body(
