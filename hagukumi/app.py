@@ -106,8 +106,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if wait > 0:
             return _rate_limited(wait)
         return _unauthorized("use `Authorization: Bearer KEY` (keys are ASCII)")
+    # Remembered only until it is seen: a credential already known costs one EXISTS a request.
     known = _known_credential(header) if header is not None else None
-    if known is not None and not await request.app[REDIS].exists(known):
+    if known is not None and await request.app[REDIS].exists(known):
+        known = None
+    if known is not None:
         wait = await limiter.wait(failures)
         if wait > 0:
             request.app[METRICS].rate_limited.inc()
