@@ -49,7 +49,8 @@ FAMILY_HOOKS: web.AppKey[list[Callable[[int], Awaitable[None]]]] = web.AppKey(
 
 MAX_TOKEN_LENGTH = 200
 _CALLBACK_DESCRIPTION = (
-    "Where notices for this family are posted (https; http only to localhost). Each post "
+    "Where notices for this family are posted: https to a public host (an operator may allow "
+    "other hosts with HAGUKUMI_CALLBACK_ALLOW). Each post "
     f"carries `{subs.SIGNATURE_HEADER}`: base64(HMAC-SHA256(secret, raw body))."
 )
 
