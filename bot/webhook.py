@@ -40,7 +40,8 @@ async def line_webhook(request: web.Request) -> web.Response:
     body = await request.read()
     signature = request.headers.get("x-line-signature", "")
     secret = request.app[CHANNEL_SECRET]
-    if not signature or not valid_signature(secret, body, signature):
+    # A header of non-ASCII (or non-UTF-8) bytes cannot be a base64 signature.
+    if not signature or not signature.isascii() or not valid_signature(secret, body, signature):
         log.warning("webhook signature rejected", extra={"remote": request.remote})
         return _error(401, "bad_signature", "x-line-signature does not match the body")
     try:

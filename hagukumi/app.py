@@ -29,6 +29,8 @@ from registry.rule_checks import RuleChecker
 from registry.web import (
     BACKGROUND,
     MAX_BODY,
+    URL_POLICY,
+    ApiError,
     BackgroundTasks,
     ErrorResponse,
     RouteTable,
@@ -66,56 +68,92 @@ VERSION = "0.1.0"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _rate_limited(wait: float) -> web.Response:
+    return error_response(
+        429,
+        "rate_limited",
+        f"too many requests: try again in {wait:.2f} s",
+        headers={"Retry-After": retry_after_header(wait)},
+    )
+
+
+# A credential that worked lately is let through to its lookup even when its address is over
+# the limit of wrong ones (a guesser sharing the office's address cannot lock the office out);
+# the lookup itself still decides, so a revoked key stops at once.
+KNOWN_CREDENTIAL_SECONDS = 3600
+
+
+def _known_credential(header: str) -> str:
+    return f"hagukumi:known-credential:{hash_key(header)[:32]}"
+
+
+def _unauthorized(message: str) -> web.Response:
+    return error_response(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Find the API key of `/api/v1` requests and rate-limit per key (or per address)."""
+    """Find the API key of `/api/v1` requests and rate-limit per key (or per address).
+
+    Wrong keys and subscriber tokens count against their address, at the anonymous rate: once
+    an address is over it, its attempts get 429 without a database lookup.
+    """
     if not request.path.startswith("/api/"):
         return await handler(request)
-    if request.path.startswith(SUBSCRIBER_PATHS):
-        # The app inbox authenticates with a subscriber token, not an API key; it is still
-        # rate-limited, per token.
-        token = request.headers.get("Authorization", "")
-        wait = await request.app[LIMITER].hit(f"inbox:{hash_key(token)[:16]}")
-        if wait > 0:
-            return error_response(
-                429,
-                "rate_limited",
-                f"too many requests: try again in {wait:.2f} s",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
-        return await handler(request)
+    limiter = request.app[LIMITER]
+    address = f"ip:{request.remote}"
+    failures = f"unknown-credential:{address}"
     header = request.headers.get("Authorization")
-    identity = f"ip:{request.remote}"
+    if header is not None and not header.isascii():
+        # Non-ASCII (or non-UTF-8) bytes are no key; never hashed, looked up or logged.
+        wait = await limiter.hit(failures)
+        if wait > 0:
+            return _rate_limited(wait)
+        return _unauthorized("use `Authorization: Bearer KEY` (keys are ASCII)")
+    # Remembered only until it is seen: a credential already known costs one EXISTS a request.
+    known = _known_credential(header) if header is not None else None
+    if known is not None and await request.app[REDIS].exists(known):
+        known = None
+    if known is not None:
+        wait = await limiter.wait(failures)
+        if wait > 0:
+            request.app[METRICS].rate_limited.inc()
+            return _rate_limited(wait)
+    if request.path.startswith(SUBSCRIBER_PATHS):
+        # The app inbox authenticates with a subscriber token, not an API key (its handlers
+        # check it); it is still rate-limited, per token, and an unknown token per address.
+        wait = await limiter.hit(f"inbox:{hash_key(header or '')[:16]}")
+        if wait > 0:
+            return _rate_limited(wait)
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            if exc.status == 401:
+                await limiter.hit(failures)
+            raise
+        if known is not None:
+            await request.app[REDIS].set(known, 1, ex=KNOWN_CREDENTIAL_SECONDS)
+        return response
+    identity = address
     if header is not None:
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > 200:
-            return error_response(
-                401,
-                "unauthorized",
-                "use `Authorization: Bearer KEY`",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            await limiter.hit(failures)
+            return _unauthorized("use `Authorization: Bearer KEY`")
         async with request.app[registry_api.SESSIONS]() as session:
             key = await find_key(session, token)
         if key is None:
-            return error_response(
-                401,
-                "unauthorized",
-                "unknown or revoked API key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            await limiter.hit(failures)
+            return _unauthorized("unknown or revoked API key")
         request["api_key"] = key
         identity = f"key:{key.id}"
-    wait = await request.app[LIMITER].hit(identity)
+        if known is not None:
+            await request.app[REDIS].set(known, 1, ex=KNOWN_CREDENTIAL_SECONDS)
+    wait = await limiter.hit(identity)
     if wait > 0:
         request.app[METRICS].rate_limited.inc()
-        return error_response(
-            429,
-            "rate_limited",
-            f"too many requests: try again in {wait:.2f} s",
-            headers={"Retry-After": retry_after_header(wait)},
-        )
+        return _rate_limited(wait)
     return await handler(request)
 
 
@@ -383,6 +421,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = app_metrics
     app[MAX_BODY] = settings.max_body_bytes
+    app[URL_POLICY] = settings.url_policy
     app[registry_api.CATALOG] = Catalog()
     app[registry_api.RULE_CHECKER] = RuleChecker(settings.rule_workers, settings.rule_time_limit)
     app[registry_api.TODAY] = today or (lambda: datetime.now(settings.zone).date())

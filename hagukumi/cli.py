@@ -392,6 +392,7 @@ async def _import_families(settings: Settings, sessions: Any, args: argparse.Nam
             progress=print,
             secrets_out=args.secrets_out,
             today=datetime.now(settings.zone).date(),
+            url_policy=settings.url_policy,
         )
     except FamilyFileError as exc:
         raise CliError(str(exc)) from exc

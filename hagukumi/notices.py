@@ -45,7 +45,7 @@ class Notices:
         self.catalog = catalog or Catalog()
         self.clock = clock
         self.line = LineChannel(line_base_url, line_token)
-        self.app = AppChannel(None, sessions)
+        self.app = AppChannel(None, sessions, policy=settings.url_policy)
         self.channels = {"line": self.line, "app": self.app}
         self.queue = DeliveryQueue(redis)
         self.deliver = bind_deliver(

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.urls import UrlPolicy
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = PROJECT_ROOT / "var" / "hagukumi.sqlite3"
 
@@ -52,6 +54,14 @@ class Settings(BaseSettings):
         alias="HAGUKUMI_PUBLIC_URL",
         description="where this server is reached (the sandbox emulator posts webhooks here)",
     )
+    callback_allow: str = Field(
+        "",
+        alias="HAGUKUMI_CALLBACK_ALLOW",
+        description=(
+            "hosts (comma-separated) that app callbacks and parents' links may reach over http "
+            "or at private addresses: for tests and on-premises backends"
+        ),
+    )
     shared_dir: Path = Field(PROJECT_ROOT.parent / "shared", alias="HAGUKUMI_SHARED_DIR")
     log_level: str = Field("INFO", alias="HAGUKUMI_LOG_LEVEL")
 
@@ -71,6 +81,11 @@ class Settings(BaseSettings):
     def sandbox(self) -> bool:
         """No LINE credentials: the built-in LINE platform emulator stands in for LINE."""
         return not (self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        """Which callback and link hosts are allowed beyond public https ones."""
+        return UrlPolicy.parse(self.callback_allow)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -375,6 +375,10 @@ def _first_url(value: Any, field_name: str, notes: _Notes) -> str | None:
     distinct = list(dict.fromkeys(urls))
     if len(distinct) > 1:
         notes.info(f"{field_name}: {len(distinct)} URLs joined in one field; the first is used")
+    if not distinct[0].startswith("https://"):
+        # Links for parents are https only: a plain http page can be altered on the way.
+        notes.info(f"{field_name}: not an https URL ({_excerpt(distinct[0], 60)!r}); left out")
+        return None
     return _iri_to_uri(distinct[0])
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -49,7 +49,8 @@ FAMILY_HOOKS: web.AppKey[list[Callable[[int], Awaitable[None]]]] = web.AppKey(
 
 MAX_TOKEN_LENGTH = 200
 _CALLBACK_DESCRIPTION = (
-    "Where notices for this family are posted (https; http only to localhost). Each post "
+    "Where notices for this family are posted: https to a public host (an operator may allow "
+    "other hosts with HAGUKUMI_CALLBACK_ALLOW). Each post "
     f"carries `{subs.SIGNATURE_HEADER}`: base64(HMAC-SHA256(secret, raw body))."
 )
 
@@ -72,14 +73,14 @@ class SubscriberPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Absent = unchanged; null is refused (a family always has these).
     municipality: str | SkipJsonSchema[None] = Field(
         default=None, description="Local government code of the municipality (6 digits)."
     )
-    children: list[ChildInput] | SkipJsonSchema[None] = Field(
-        default=None,
-        max_length=MAX_CHILDREN,
-        description="Every child (replaces the stored list).",
-    )
+    # The bound sits on the list itself: on the field it would be applied to a null too.
+    children: (
+        Annotated[list[ChildInput], Field(max_length=MAX_CHILDREN)] | SkipJsonSchema[None]
+    ) = Field(default=None, description="Every child (replaces the stored list).")
     pregnant: bool | SkipJsonSchema[None] = Field(
         default=None, description="Someone in the household is pregnant (false clears due_date)."
     )
@@ -100,6 +101,13 @@ class SubscriberPatch(BaseModel):
     callback_url: subs.CallbackUrl | None = Field(
         default=None, description=_CALLBACK_DESCRIPTION + " null removes it."
     )
+
+    @field_validator("municipality", "children", "pregnant", "language")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null: leave the field out to keep it as it is")
+        return value
 
 
 class SubscriberOut(subs.SubscriberProfile):
@@ -209,12 +217,21 @@ async def _out(
     )
 
 
-async def _load(session: AsyncSession, request: web.Request, *, lock: bool = False) -> Any:
+async def _load(
+    session: AsyncSession, request: web.Request, key: ApiKey, *, lock: bool = False
+) -> Any:
+    """The subscription of the path and its family, if the key may manage them.
+
+    Another municipality's subscriber gets the very answer of a missing one, so that ids
+    cannot be probed for which exist.
+    """
     subscription_id = path_int(request, "id")
     subscription = await subs.get(session, subscription_id, lock=lock)
-    if subscription is None:
+    family = None
+    if subscription is not None:
+        family = await subs.family_of(session, subscription, lock=lock)
+    if family is None or family.municipality is None or not can_manage(key, family.municipality):
         raise ApiError(404, "not_found", f"no subscriber {subscription_id}")
-    family = await subs.family_of(session, subscription, lock=lock)
     return subscription, family
 
 
@@ -270,8 +287,7 @@ async def get_subscriber(request: web.Request) -> web.Response:
     """The stored profile of an app family."""
     key = require_key(request)
     async with request.app[SESSIONS]() as session:
-        subscription, family = await _load(session, request)
-        _require_family_scope(key, family.municipality)
+        subscription, family = await _load(session, request, key)
         out = await _out(session, subscription, family)
     return json_model(out)
 
@@ -292,8 +308,7 @@ async def patch_subscriber(request: web.Request) -> web.Response:
     changes = patch.model_dump(exclude_unset=True)
     callback_url = changes.pop("callback_url", subs.KEEP)
     async with transaction(request.app[SESSIONS]) as session:
-        subscription, family = await _load(session, request, lock=True)
-        _require_family_scope(key, family.municipality)
+        subscription, family = await _load(session, request, key, lock=True)
         current = await families.profile_of(session, family)
         assert current is not None
         merged = {**current.model_dump(), **changes}
@@ -337,8 +352,7 @@ async def delete_subscriber(request: web.Request) -> web.Response:
     """Erase the family's personal data and the subscription."""
     key = require_key(request)
     async with transaction(request.app[SESSIONS]) as session:
-        subscription, family = await _load(session, request, lock=True)
-        _require_family_scope(key, family.municipality)
+        subscription, family = await _load(session, request, key, lock=True)
         subscription_id = subscription.id
         await subs.delete_subscriber(session, subscription)
     log.info("app subscriber deleted", extra={"subscription": subscription_id})

@@ -42,6 +42,8 @@ from registry import subscriptions as subs
 from registry.auth import hash_key
 from registry.db import transaction
 from registry.models import AppSubscription, Child, Family, Municipality, utcnow
+from registry.urls import CONTEXT_KEY as URL_CONTEXT
+from registry.urls import STRICT, UrlPolicy
 from registry.web import error_reason
 from rules.lgcode import is_valid_lgcode
 
@@ -150,8 +152,12 @@ async def import_families(
     progress: Callable[[str], None] | None = print,
     secrets_out: Path | None = None,
     today: date | None = None,
+    url_policy: UrlPolicy = STRICT,
 ) -> ImportReport:
-    """Import a JSONL file of families; never stops at a bad line."""
+    """Import a JSONL file of families; never stops at a bad line.
+
+    `url_policy`: the hosts the operator allows for app callbacks (HAGUKUMI_CALLBACK_ALLOW).
+    """
     say = progress or (lambda _line: None)
     on = today or datetime.now(TOKYO).date()
     report = ImportReport()
@@ -165,7 +171,7 @@ async def import_families(
         batch: list[tuple[int, FamilyLine]] = []
         for number, raw in enumerate(handle, start=1):
             report.lines = number
-            data = _parse(raw, number, report, known, on)
+            data = _parse(raw, number, report, known, on, url_policy)
             if data is not None:
                 batch.append((number, data))
                 if data.line_user_id is None and data.external_id is None:
@@ -211,7 +217,12 @@ def _secrets_file(path: Path | None) -> Iterator[IO[str] | None]:
 
 
 def _parse(
-    raw: bytes, number: int, report: ImportReport, known: set[str], today: date
+    raw: bytes,
+    number: int,
+    report: ImportReport,
+    known: set[str],
+    today: date,
+    url_policy: UrlPolicy = STRICT,
 ) -> FamilyLine | None:
     if len(raw) > MAX_LINE_BYTES:
         report.error(number, f"line longer than {MAX_LINE_BYTES} bytes")
@@ -233,7 +244,7 @@ def _parse(
         report.error(number, "not a JSON object")
         return None
     try:
-        data = FamilyLine.model_validate(value)
+        data = FamilyLine.model_validate(value, context={URL_CONTEXT: url_policy})
     except ValidationError as exc:
         report.error(number, _reasons(exc))
         return None

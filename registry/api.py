@@ -371,6 +371,14 @@ async def delete_program(request: web.Request) -> web.Response:
             raise ApiError(
                 409, "published", "a published program cannot be deleted: archive it first"
             )
+        assert row.id is not None
+        if await repo.has_family_history(session, row.id):
+            raise ApiError(
+                409,
+                "has_history",
+                f"program {row.id} cannot be deleted: families were told about it or applied "
+                "for it, and that history is kept; it stays archived and is offered to nobody",
+            )
         await repo.delete_program(session, row)
     return web.Response(status=204)
 

@@ -124,6 +124,22 @@ return {1, '0'}
 """
 
 
+# The same arithmetic, only looking: how long until the next request would be allowed.
+_GCRA_PEEK = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', key) or now)
+if tat < now then tat = now end
+local allow_at = tat - interval * burst
+if now < allow_at + interval then
+  return tostring(allow_at + interval - now)
+end
+return '0'
+"""
+
+
 class RateLimiter:
     """Per-key request rate limit shared by every web process through Redis."""
 
@@ -132,6 +148,7 @@ class RateLimiter:
         self.interval = 1.0 / rate
         self.burst = burst
         self._script = redis.register_script(_GCRA)
+        self._peek = redis.register_script(_GCRA_PEEK)
 
     async def hit(self, identity: str) -> float:
         """Count one request; 0 when allowed, else the seconds to wait."""
@@ -142,6 +159,14 @@ class RateLimiter:
         if int(allowed) == 1:
             return 0.0
         return max(float(wait), 0.001)
+
+    async def wait(self, identity: str) -> float:
+        """The seconds until a request of `identity` would be allowed, counting nothing."""
+        wait = await self._peek(
+            keys=[f"hagukumi:ratelimit:{identity}"],
+            args=[f"{time.time():.6f}", f"{self.interval:.9f}", str(self.burst)],
+        )
+        return max(float(wait), 0.0)
 
 
 def retry_after_header(wait: float) -> str:

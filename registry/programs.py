@@ -10,7 +10,7 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from registry.models import Program, ProgramVersion, utcnow
+from registry.models import Notice, Program, ProgramAction, ProgramVersion, utcnow
 from registry.schemas import ProgramIn, ProgramOut
 
 Outcome = Literal["created", "updated", "unchanged"]
@@ -198,6 +198,17 @@ async def delete_program(session: AsyncSession, row: Program) -> None:
     await session.flush()
     await session.delete(row)
     await session.flush()
+
+
+async def has_family_history(session: AsyncSession, program_id: int) -> bool:
+    """Whether families were told about the program or said they applied (kept for history)."""
+    for model in (Notice, ProgramAction):
+        found = await session.exec(
+            select(model.id).where(model.program_id == program_id).limit(1)  # type: ignore[attr-defined]
+        )
+        if found.first() is not None:
+            return True
+    return False
 
 
 async def list_versions(session: AsyncSession, program_id: int) -> list[ProgramVersion]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from registry.urls import parent_url_validator
 from rules.cost import MAX_EXAMPLES
 from rules.lgcode import is_valid_lgcode
 from rules.profile import FamilyInput
@@ -46,6 +47,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+ParentUrl = Annotated[str, Field(max_length=2000), AfterValidator(parent_url_validator)]
+"""A link shown to parents: https only (see registry.urls)."""
+
+
 class LocalizedText(Strict):
     """A text for parents in Japanese (required) and English (optional)."""
 
@@ -56,7 +61,7 @@ class LocalizedText(Strict):
 class Application(Strict):
     """How and by when to apply."""
 
-    url: str | None = Field(default=None, max_length=2000, description="where to apply")
+    url: ParentUrl | None = Field(default=None, description="where to apply (https)")
     deadline: date | None = Field(default=None, description="a fixed last day to apply")
     deadline_days_after_birth: int | None = Field(
         default=None, ge=0, le=3650, description="apply within this many days after a birth"
@@ -78,12 +83,6 @@ class ProgramExample(Strict):
         description="expected result; for a per-child program, true if at least one child fits"
     )
     note: str | None = Field(default=None, max_length=500)
-
-
-def _check_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("https://", "http://")):
-        raise ValueError("must be an http(s) URL")
-    return value
 
 
 def _check_issuer(value: str) -> str:
@@ -108,15 +107,13 @@ class ProgramFields(Strict):
     )
     per_child: bool | None = None
     benefit: str | None = Field(default=None, max_length=5000)
-    reference_url: str | None = Field(default=None, max_length=2000)
+    reference_url: ParentUrl | None = Field(default=None, description="official page (https)")
     application: Application | None = None
     valid_from: date | None = None
     valid_to: date | None = None
     examples: list[ProgramExample] | None = Field(default=None, max_length=200)
     attribution: str | None = Field(default=None, max_length=1000)
     push: PushPolicy | None = Field(default=None, description=_PUSH_DESCRIPTION)
-
-    _url = field_validator("reference_url")(classmethod(lambda cls, v: _check_url(v)))
 
 
 class ProgramIn(Strict):
@@ -135,7 +132,7 @@ class ProgramIn(Strict):
     )
     per_child: bool = False
     benefit: str | None = Field(default=None, max_length=5000)
-    reference_url: str | None = Field(default=None, max_length=2000)
+    reference_url: ParentUrl | None = Field(default=None, description="official page (https)")
     application: Application = Field(default_factory=Application)
     valid_from: date | None = None
     valid_to: date | None = None
@@ -151,7 +148,6 @@ class ProgramIn(Strict):
     push: PushPolicy = Field(default="proactive", description=_PUSH_DESCRIPTION)
 
     _issuer = field_validator("issuer")(classmethod(lambda cls, v: _check_issuer(v)))
-    _url = field_validator("reference_url")(classmethod(lambda cls, v: _check_url(v)))
 
     @field_validator("category")
     @classmethod

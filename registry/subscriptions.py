@@ -10,18 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Final
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AwareDatetime, Field
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from registry import families
+from registry import families, urls
 from registry.auth import hash_key
 from registry.models import AppSubscription, Family, utcnow
 from rules.profile import ChildInput, FamilyInput
@@ -33,7 +31,6 @@ MAX_INT32 = 2**31 - 1  # integer columns are 32-bit in PostgreSQL
 # shifted to UTC; a few minutes ahead are tolerated for the backend's clock drift.
 EARLIEST_CONSENT = datetime(2000, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(minutes=5)
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class _Keep:
@@ -88,38 +85,11 @@ def check_consented_at(value: datetime, now: datetime | None = None) -> datetime
     return in_utc
 
 
-def check_callback_url(url: str) -> str:
-    """An https URL; plain http only to this machine (local test servers)."""
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise ValueError("callback_url must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError for a port out of range
-    except ValueError as exc:
-        raise ValueError(f"callback_url is not a URL: {exc}") from exc
-    if parts.scheme not in {"https", "http"} or not host:
-        raise ValueError("callback_url must be an absolute https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("callback_url must not carry credentials")
-    if parts.scheme == "http" and host not in LOCAL_HOSTS and not _is_loopback(host):
-        # Callbacks carry notices about a family: never in clear text over a network.
-        raise ValueError("callback_url must use https (http only for localhost)")
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 ConsentTime = Annotated[AwareDatetime, AfterValidator(check_consented_at)]
 """A consent time in input models: aware, not in the future (handed on in UTC)."""
 
-CallbackUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_callback_url)]
-"""A callback URL in input models."""
+CallbackUrl = Annotated[str, Field(max_length=2000), AfterValidator(urls.callback_url_validator)]
+"""A callback URL in input models: https to a public host (see registry.urls)."""
 
 
 def unborn_children(children: Sequence[ChildInput], today: date) -> list[int]:

@@ -13,8 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from pydantic import BaseModel, ValidationError
+
+from registry.urls import CONTEXT_KEY as URL_CONTEXT_KEY
+from registry.urls import STRICT as STRICT_URLS
+from registry.urls import UrlPolicy
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +123,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     except web.HTTPRequestEntityTooLarge as exc:
         return error_response(413, "body_too_large", exc.text or "request body too large")
+    except ClientGone:
+        # A client that hangs up mid-body is not our bug; the answer reaches nobody.
+        log.info("client went away mid-request", extra={"path": request.path})
+        return error_response(400, "client_gone", "the request body did not arrive")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -130,28 +138,67 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal_error", "internal error (a bug: it has been logged)")
 
 
+MAX_JSON_DEPTH = 64  # arrays and objects inside each other; real bodies nest a handful
+
+
+class ClientGone(Exception):
+    """The client went away before its request body arrived: nobody is left to answer."""
+
+
 async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
-    """Parse the body as JSON into `model`, or raise the right 4xx."""
+    """Parse the body as JSON into `model` (strict types: 0 is no date), or raise the right 4xx.
+
+    The body is validated in pydantic's strict JSON mode: `"dry_run": 0`, `"date": 0` or
+    `"per_child": "yes"` are refused rather than coerced. The app's URL policy goes along in
+    the validation context (callback URLs, links for parents).
+    """
     if request.content_length is not None and request.content_length > request.app.get(
         MAX_BODY, 1_000_000
     ):
         raise ApiError(413, "body_too_large", "request body too large")
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except (ConnectionError, ClientPayloadError) as exc:
+        raise ClientGone() from exc
     if not raw:
         raise ApiError(400, "empty_body", "a JSON body is required")
     try:
         data = json.loads(raw)
+    except RecursionError as exc:
+        raise _too_deep() from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    if _depth_over(data, MAX_JSON_DEPTH):
+        raise _too_deep()
     nul = _nul_at(data, "body")
     if nul is not None:
         raise ApiError(422, "invalid_request", "the request body is not valid", [nul])
+    context = {URL_CONTEXT_KEY: request.app.get(URL_POLICY, STRICT_URLS)}
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw, strict=True, context=context)
     except ValidationError as exc:
         raise ApiError(
             422, "invalid_request", "the request body is not valid", validation_details(exc)
         ) from exc
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "malformed_json", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 NUL_REASON = "must not contain the NUL character (U+0000)"
@@ -214,6 +261,7 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
 
 
 MAX_BODY: web.AppKey[int] = web.AppKey("max_body", int)
+URL_POLICY: web.AppKey[UrlPolicy] = web.AppKey("url_policy", UrlPolicy)
 
 
 class BackgroundTasks:

@@ -5,6 +5,9 @@ the scheme LINE uses for `x-line-signature`), so the app backend can check that 
 from us. `x-hagukumi-delivery-id` carries the request's retry key: a retry after a lost answer
 sends the same id, and the backend can drop the duplicate as LINE drops a reused retry key.
 A subscriber without a callback reads its notices from the inbox: delivery is then immediate.
+The URL is checked again before each send, and the channel's own HTTP session resolves names
+through a guarded resolver, so a callback host that later resolves to a private address (DNS
+rebinding) is refused, not reached (see registry.urls).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +31,7 @@ from notifier.channels.base import (
 )
 from registry.models import AppSubscription
 from registry.subscriptions import SIGNATURE_HEADER, sign
+from registry.urls import STRICT, GuardedResolver, RefusedAddress, UrlPolicy, check_callback_url
 
 TIMEOUT = 10.0  # seconds a backend gets to answer
 DELIVERY_HEADER = "x-hagukumi-delivery-id"
@@ -50,16 +55,23 @@ class AppChannel(Channel):
         sessions: async_sessionmaker[AsyncSession],
         *,
         timeout: float = TIMEOUT,
+        policy: UrlPolicy = STRICT,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        """`http`: a shared session (its connector should resolve through `GuardedResolver`);
+        `policy`: the hosts the operator allows; `resolver`: the DNS underneath (tests)."""
         self._http_factory = http
         self._own: aiohttp.ClientSession | None = None
         self.sessions = sessions
         self.timeout = timeout
+        self.policy = policy
+        self._resolver = resolver
 
     async def open(self) -> None:
         """Open an HTTP session of our own when none is shared with us."""
         if self._http_factory is None and self._own is None:
-            self._own = aiohttp.ClientSession()
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy, self._resolver))
+            self._own = aiohttp.ClientSession(connector=connector)
 
     async def close(self) -> None:
         """Close our own HTTP session (a shared one belongs to its owner)."""
@@ -89,6 +101,10 @@ class AppChannel(Channel):
         url = body.get("url")
         if not url:
             return SendOutcome()
+        try:
+            check_callback_url(url, self.policy)
+        except ValueError as exc:
+            raise PermanentSendError(f"callback refused: {exc}") from exc
         secret = await self._secret(int(body["family_id"]))
         if secret is None:
             raise PermanentSendError("the app subscription no longer exists")
@@ -108,6 +124,10 @@ class AppChannel(Channel):
                 allow_redirects=False,
             ) as response:
                 status = response.status
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, RefusedAddress):
+                raise PermanentSendError(f"callback refused: {exc.os_error}") from exc
+            raise RetryableSendError(f"callback unreachable: {type(exc).__name__}") from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise RetryableSendError(f"callback unreachable: {type(exc).__name__}") from exc
         if 200 <= status < 300:

@@ -29,12 +29,15 @@ from notifier.channels.base import (
 from notifier.channels.line import LineChannel
 from registry.db import transaction
 from registry.models import AppSubscription, Family, SendRequest
+from registry.urls import UrlPolicy
 from tests.notifier.emulator import emulator_on_a_port
 
 TOKEN = "notifier-test-token"
 SECRET = "notifier-test-secret"
 USER = "U" + "1" * 32
 TEXT = {"type": "text", "text": "はぐくみからのお知らせ"}
+# The test backends listen on the loopback, which callbacks reach only when allowed.
+LOCAL = UrlPolicy.parse("127.0.0.1")
 
 
 @dataclass
@@ -248,7 +251,7 @@ def app_request(family_id: int, url: str | None) -> SendRequest:
 async def test_app_callback_is_signed_and_retried_on_500(sessions: Any, backend: Backend) -> None:
     family_id = await subscriber(sessions, backend.secret, backend.url)
     backend.answers = [500]
-    channel = AppChannel(None, sessions)
+    channel = AppChannel(None, sessions, policy=LOCAL)
     await channel.open()
     try:
         request = app_request(family_id, backend.url)
@@ -265,7 +268,7 @@ async def test_app_callback_is_signed_and_retried_on_500(sessions: Any, backend:
 
 async def test_app_signature_covers_the_exact_bytes(sessions: Any, backend: Backend) -> None:
     family_id = await subscriber(sessions, "another-secret", backend.url)
-    channel = AppChannel(None, sessions)
+    channel = AppChannel(None, sessions, policy=LOCAL)
     await channel.open()
     try:
         await channel.send(app_request(family_id, backend.url))
@@ -281,7 +284,7 @@ async def test_app_client_errors_are_permanent(sessions: Any, backend: Backend) 
     family_id = await subscriber(sessions, backend.secret, backend.url)
     backend.answers = [404]
     async with aiohttp.ClientSession() as http:
-        channel = AppChannel(lambda: http, sessions)
+        channel = AppChannel(lambda: http, sessions, policy=LOCAL)
         with pytest.raises(PermanentSendError) as caught:
             await channel.send(app_request(family_id, backend.url))
     assert caught.value.reason.startswith("callback answered 404")
@@ -290,7 +293,7 @@ async def test_app_client_errors_are_permanent(sessions: Any, backend: Backend) 
 async def test_app_time_out_is_retryable(sessions: Any, backend: Backend) -> None:
     family_id = await subscriber(sessions, backend.secret, backend.url)
     backend.delay = 1.0
-    channel = AppChannel(None, sessions, timeout=0.2)
+    channel = AppChannel(None, sessions, timeout=0.2, policy=LOCAL)
     await channel.open()
     try:
         with pytest.raises(RetryableSendError):
@@ -301,7 +304,7 @@ async def test_app_time_out_is_retryable(sessions: Any, backend: Backend) -> Non
 
 async def test_app_without_callback_is_in_the_inbox(sessions: Any) -> None:
     family_id = await subscriber(sessions, "s", None)
-    channel = AppChannel(None, sessions)
+    channel = AppChannel(None, sessions, policy=LOCAL)
     await channel.open()
     try:
         assert await channel.send(app_request(family_id, None)) == SendOutcome()

@@ -30,6 +30,7 @@ from notifier.channels.line import LineChannel
 from notifier.delivery import QuotaReport, deliver, plan, send_due
 from registry.db import transaction
 from registry.models import AppSubscription, Family, Notice, SendRequest
+from registry.urls import UrlPolicy
 from tests.conftest import SHARED, TODAY
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -99,7 +100,7 @@ async def world(sessions: Any) -> AsyncIterator[World]:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     line = LineChannel(str(server.make_url("")), TOKEN, timeout=5)
-    app_channel = AppChannel(None, sessions, timeout=2)
+    app_channel = AppChannel(None, sessions, timeout=2, policy=UrlPolicy.parse("127.0.0.1"))
     await line.open()
     await app_channel.open()
     try:
