@@ -441,7 +441,7 @@ async def plan(
                 and family.line_user_id
                 and family_id not in subscriptions
             ):
-                channel = "line"  # chose the app, but no app is registered: LINE still reaches them
+                channel = "line"  # chose the app but none is registered: LINE reaches them
             if (
                 family is None
                 or family.state != "active"
