@@ -98,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_errors(exc: ValidationError) -> str:
+    """What is wrong with the settings, naming the variables, never echoing their values."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
 def _aware_datetime(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
@@ -111,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        print(f"hagukumi: bad settings: {exc}", file=sys.stderr)
+        print(f"hagukumi: bad settings: {_settings_errors(exc)}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
