@@ -380,6 +380,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from hagukumi.app import create_app
+    from integrations.line_emulator import PrivateAccessLogger
     from registry.db import DatabaseURLError, create_engine, session_factory
     from registry.migrate import DatabaseBehind, ensure_current
 
@@ -429,12 +430,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "  notices      worker and scheduler "
         + ("inside this server" if embedded else "not here: run `hagukumi worker` and `scheduler`")
     )
-    if DEMO_KEY_FILE.exists():
+    if DEMO_KEY_FILE.exists() and settings.sandbox:
         banner.append(f"  demo API key {DEMO_KEY_FILE.read_text().strip()}  (operator)")
+    elif DEMO_KEY_FILE.exists():
+        # With real LINE this output ends up in a service's log: name the file, not the key.
+        banner.append(f"  demo API key in {DEMO_KEY_FILE} (operator)")
     banner.append("")
     print("\n".join(banner), flush=True)
     app = create_app(settings, settle_gc=True, run_workers=embedded)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log_class=PrivateAccessLogger,
+    )
     return 0
 
 
