@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import json
 import logging
@@ -404,6 +405,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
+    _check_port_free(args.host, args.port)
     if "HAGUKUMI_PUBLIC_URL" not in os.environ:
         reach = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
         settings = settings.model_copy(update={"public_url": f"http://{reach}:{args.port}"})
@@ -438,14 +440,50 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     banner.append("")
     print("\n".join(banner), flush=True)
     app = create_app(settings, settle_gc=True, run_workers=embedded)
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        print=None,
-        access_log_class=PrivateAccessLogger,
-    )
+    try:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log_class=PrivateAccessLogger,
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # Taken between the check and the start.
+        raise CliError(_port_taken(args.host, args.port)) from exc
     return 0
+
+
+def _port_taken(host: str, port: int) -> str:
+    other = 8081 if port == 8080 else port + 1
+    return (
+        f"port {port} on {host} is already in use (another server?): pick another with "
+        f"`make serve PORT={other}` or `hagukumi serve --port {other}`"
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse early, in one line, when the server could not listen where it was asked to."""
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise CliError(f"cannot listen on host {host!r}: {exc.strerror}") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            # As the server itself will: a port left in TIME_WAIT by a stopped server is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CliError(_port_taken(host, port)) from exc
+                raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 if __name__ == "__main__":

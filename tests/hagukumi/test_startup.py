@@ -170,3 +170,23 @@ def test_loopback_means_this_machine_not_a_proxy(
         "GET", "/_emulator/users", headers=headers, transport=Transport()
     )
     assert from_loopback(request) is local
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code = main(["serve", "--host", "127.0.0.1", "--port", str(port)])
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert f"port {port} on 127.0.0.1 is already in use" in lines[0]
+    assert f"make serve PORT={port + 1}" in lines[0] and "--port" in lines[0]
+    assert "Hagukumi" not in captured.out, "no banner for a server that cannot start"
