@@ -413,6 +413,9 @@ def create_app(
     run_workers: bool = False,
 ) -> web.Application:
     """Assemble the web app: every door, with its resources opened in cleanup_ctx."""
+    problem = settings.line_problem()
+    if problem:  # settings copied with changes skip their validators
+        raise ValueError(problem)
     app_metrics = Metrics()
     app = web.Application(
         middlewares=[app_metrics.middleware(), error_middleware, auth_middleware],

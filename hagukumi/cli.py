@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import json
 import logging
@@ -144,6 +145,16 @@ def _iso_date(text: str) -> date:
         ) from None
 
 
+def _settings_errors(exc: ValidationError) -> str:
+    """What is wrong with the settings, naming the variables, never echoing their values."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
 def _aware_datetime(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
@@ -157,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        print(f"hagukumi: bad settings: {exc}", file=sys.stderr)
+        print(f"hagukumi: bad settings: {_settings_errors(exc)}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -430,6 +441,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from hagukumi.app import create_app
+    from integrations.line_emulator import PrivateAccessLogger
     from registry.db import DatabaseURLError, create_engine, session_factory
     from registry.migrate import DatabaseBehind, ensure_current
 
@@ -453,6 +465,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
+    _check_port_free(args.host, args.port)
     if "HAGUKUMI_PUBLIC_URL" not in os.environ:
         reach = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
         settings = settings.model_copy(update={"public_url": f"http://{reach}:{args.port}"})
@@ -479,13 +492,58 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "  notices      worker and scheduler "
         + ("inside this server" if embedded else "not here: run `hagukumi worker` and `scheduler`")
     )
-    if DEMO_KEY_FILE.exists():
+    if DEMO_KEY_FILE.exists() and settings.sandbox:
         banner.append(f"  demo API key {DEMO_KEY_FILE.read_text().strip()}  (operator)")
+    elif DEMO_KEY_FILE.exists():
+        # With real LINE this output ends up in a service's log: name the file, not the key.
+        banner.append(f"  demo API key in {DEMO_KEY_FILE} (operator)")
     banner.append("")
     print("\n".join(banner), flush=True)
     app = create_app(settings, settle_gc=True, run_workers=embedded)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    try:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log_class=PrivateAccessLogger,
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # Taken between the check and the start.
+        raise CliError(_port_taken(args.host, args.port)) from exc
     return 0
+
+
+def _port_taken(host: str, port: int) -> str:
+    other = 8081 if port == 8080 else port + 1
+    return (
+        f"port {port} on {host} is already in use (another server?): pick another with "
+        f"`make serve PORT={other}` or `hagukumi serve --port {other}`"
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse early, in one line, when the server could not listen where it was asked to."""
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise CliError(f"cannot listen on host {host!r}: {exc.strerror}") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            # As the server itself will: a port left in TIME_WAIT by a stopped server is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CliError(_port_taken(host, port)) from exc
+                raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 if __name__ == "__main__":

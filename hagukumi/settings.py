@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry.urls import UrlPolicy
@@ -76,6 +76,29 @@ class Settings(BaseSettings):
     def _rate_form(cls, value: str) -> str:
         parse_rate_limit(value)
         return value
+
+    @model_validator(mode="after")
+    def _line_whole(self) -> Settings:
+        problem = self.line_problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def line_problem(self) -> str | None:
+        """Why the LINE credentials are half there (one without the other), or None."""
+        secret, token = bool(self.line_channel_secret), bool(self.line_channel_access_token)
+        if secret == token:
+            return None
+        given, missing = (
+            ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN")
+            if secret
+            else ("LINE_CHANNEL_ACCESS_TOKEN", "LINE_CHANNEL_SECRET")
+        )
+        # Half a channel must not quietly become the sandbox: the operator meant real LINE.
+        return (
+            f"{given} is set but {missing} is not: set both to talk to LINE, or neither "
+            "for the sandbox (the built-in LINE emulator)"
+        )
 
     @property
     def sandbox(self) -> bool:

@@ -4,6 +4,7 @@ from integrations.line_emulator.api import EMULATOR
 from integrations.line_emulator.app import create_emulator_app, run_emulator
 from integrations.line_emulator.config import DEFAULT_RATE_LIMITS, EmulatorConfig
 from integrations.line_emulator.events import sign
+from integrations.line_emulator.logs import PrivateAccessLogger, redact_line_ids
 from integrations.line_emulator.state import Emulator, LineError
 
 __all__ = [
@@ -12,7 +13,9 @@ __all__ = [
     "Emulator",
     "EmulatorConfig",
     "LineError",
+    "PrivateAccessLogger",
     "create_emulator_app",
+    "redact_line_ids",
     "run_emulator",
     "sign",
 ]

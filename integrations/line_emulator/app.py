@@ -13,6 +13,7 @@ from aiohttp import web
 from integrations.line_emulator import api, control
 from integrations.line_emulator.api import EMULATOR, MAX_REQUEST_BYTES
 from integrations.line_emulator.config import EmulatorConfig
+from integrations.line_emulator.logs import PrivateAccessLogger, redact_line_ids
 from integrations.line_emulator.state import Emulator, LineError
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return web.json_response({"message": exc.reason}, status=exc.status)
     except Exception:
-        log.exception("LINE emulator bug", extra={"path": request.path})
+        log.exception("LINE emulator bug", extra={"path": redact_line_ids(request.path)})
         return web.json_response(
             {"message": "emulator error (a bug: it has been logged)"}, status=500
         )
@@ -64,7 +65,7 @@ def create_emulator_app(
 
 async def run_emulator(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081) -> None:
     """Serve the emulator until cancelled, saying once where it listens."""
-    runner = web.AppRunner(create_emulator_app(config))
+    runner = web.AppRunner(create_emulator_app(config), access_log_class=PrivateAccessLogger)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -32,6 +34,39 @@ def _int_query(request: web.Request, name: str, default: int | None) -> int | No
         return int(text)
     except ValueError as exc:
         raise LineError(400, f"`{name}` must be an integer") from exc
+
+
+ControlHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Set by a reverse proxy: the request came from elsewhere, whatever the peer address says.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def from_loopback(request: web.Request) -> bool:
+    """The request comes from this machine itself, not through a proxy."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address((request.remote or "").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _local_only(handler: ControlHandler) -> ControlHandler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        # Whoever reaches these routes plays any user and changes the emulator's settings: only
+        # someone on this machine may.
+        if not from_loopback(request):
+            raise LineError(
+                403,
+                "the LINE emulator's control routes and chat page answer only requests from "
+                "this machine (loopback, not through a proxy)",
+            )
+        return await handler(request)
+
+    return guarded
 
 
 def _user_id(request: web.Request) -> str:
@@ -221,8 +256,11 @@ def _check_settings(body: dict[str, Any]) -> None:
 
 
 def install(app: web.Application) -> None:
-    """Add the `/_emulator` routes."""
-    add = app.router.add_route
+    """Add the `/_emulator` routes, answered only from loopback."""
+
+    def add(method: str, path: str, handler: ControlHandler) -> None:
+        app.router.add_route(method, path, _local_only(handler))
+
     add("GET", "/_emulator", page_redirect)
     add("GET", "/_emulator/", page)
     add("GET", "/_emulator/requests", list_requests)

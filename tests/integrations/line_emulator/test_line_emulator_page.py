@@ -1,0 +1,203 @@
+"""The emulator's chat page in a real browser (headless Chromium driven by selenium).
+
+A parent chatting on the page must see each message once, however the page's timer poll and
+the poll after a send interleave, and quick replies as compact chips that share rows.
+
+Needs Debian's `chromium` and `chromium-driver` (and `fonts-noto-cjk` for a readable
+screenshot); `.ci/run` installs them and sets HAGUKUMI_REQUIRE_BROWSER=1 so that a missing
+browser fails there instead of skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from integrations.line_emulator import EMULATOR, EmulatorConfig, create_emulator_app
+from tests.conftest import SHARED
+
+TOKEN = "page-token"
+SECRET = "page-secret"
+USER = "U" + "5a" * 16
+CHIPS = ["はい", "いいえ", "港区", "渋谷区", "English", "ヘルプ"]
+SCREENSHOT_DIR = Path(__file__).resolve().parents[3] / "var" / "screenshots"
+# Each read of a user's messages is held this long, so that the page's polls overlap as they
+# do on a busy server; the test asserts what is shown, never how fast.
+SLOW_READ_SECONDS = 0.6
+
+
+def _browser_paths() -> tuple[str, str]:
+    """Chromium and chromedriver, or a skip (a failure under HAGUKUMI_REQUIRE_BROWSER=1)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    missing = []
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package (pip install -e '.[dev]')")
+    if chromium is None:
+        missing.append("chromium (apt-get install chromium)")
+    if driver is None:
+        missing.append("chromedriver (apt-get install chromium-driver)")
+    if missing:
+        reason = "no browser to drive the chat page: missing " + ", ".join(missing)
+        if os.environ.get("HAGUKUMI_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + " (HAGUKUMI_REQUIRE_BROWSER=1)")
+        pytest.skip(reason)
+    assert chromium is not None and driver is not None
+    return chromium, driver
+
+
+def start_browser() -> Any:
+    """A headless Chromium the size of a phone held upright."""
+    chromium, driver_path = _browser_paths()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=420,860",
+        "--lang=ja",
+    ):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+
+
+def _bot_app(emulator_base: list[str]) -> web.Application:
+    """A bot that answers every text with a push, then a reply carrying quick replies."""
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json()
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+            for event in body["events"]:
+                if event["type"] != "message":
+                    continue
+                text = event["message"]["text"]
+                quick = {
+                    "items": [
+                        {"type": "action", "action": {"type": "message", "label": c, "text": c}}
+                        for c in CHIPS
+                    ]
+                }
+                # The push first: quick replies show under the latest message only.
+                push = {"to": USER, "messages": [{"type": "text", "text": f"push {text}"}]}
+                async with session.post(f"{emulator_base[0]}/v2/bot/message/push", json=push):
+                    pass
+                reply = {
+                    "replyToken": event["replyToken"],
+                    "messages": [{"type": "text", "text": f"echo {text}", "quickReply": quick}],
+                }
+                async with session.post(f"{emulator_base[0]}/v2/bot/message/reply", json=reply):
+                    pass
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/callback", handle)
+    return app
+
+
+@web.middleware
+async def slow_message_reads(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.path.endswith("/messages"):
+        await asyncio.sleep(SLOW_READ_SECONDS)
+    return await handler(request)
+
+
+async def test_chat_page_shows_each_message_once_and_quick_replies_as_chips() -> None:
+    _browser_paths()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base: list[str] = []
+    hook = TestServer(_bot_app(base), host="127.0.0.1")
+    await hook.start_server()
+    spec = SHARED / "line-openapi" / "messaging-api.yml"
+    emulator = create_emulator_app(
+        EmulatorConfig(
+            channel_access_token=TOKEN,
+            channel_secret=SECRET,
+            webhook_url=str(hook.make_url("/callback")),
+            spec_path=spec if spec.is_file() else None,
+        )
+    )
+    outer = web.Application(middlewares=[slow_message_reads])
+    outer.add_subapp("/_line", emulator)  # mounted under a prefix, as in sandbox mode
+    server = TestServer(outer, host="127.0.0.1")
+    await server.start_server()
+    base.append(str(server.make_url("/_line")))
+    page = f"{base[0]}/_emulator/?user={USER}"
+
+    def bot_texts() -> list[str]:
+        return [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#chat .row.bot .bubble")]
+
+    def wait_for(text: str) -> None:
+        WebDriverWait(browser, 20).until(lambda _: text in bot_texts())
+
+    def send(text: str) -> None:
+        box = browser.find_element(By.ID, "text")
+        box.send_keys(text)
+        browser.find_element(By.CSS_SELECTOR, "#bar button[type=submit]").click()
+
+    def settled() -> bool:
+        # The page has read past the last delivery and no poll is in flight.
+        since = browser.execute_script("return state.since")
+        polling = browser.execute_script("return Boolean(state.polling)")
+        delivered = emulator[EMULATOR].messages_for(USER)
+        return bool(delivered and since == delivered[-1]["seq"] and not polling)
+
+    sent = ["おはよう", "こんにちは", "こんばんは"]
+    browser = await asyncio.to_thread(start_browser)
+
+    def chat() -> tuple[list[str], list[str], list[dict[str, Any]], dict[str, Any]]:
+        browser.get(page)
+        for text in sent:
+            send(text)
+            wait_for(f"echo {text}")
+        # A quick reply chip sends its text like a typed message.
+        labels = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#quick button")]
+        for chip in browser.find_elements(By.CSS_SELECTOR, "#quick button"):
+            if chip.text == "港区":
+                chip.click()
+                wait_for("echo 港区")
+                break
+        WebDriverWait(browser, 20).until(lambda _: settled())
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOT_DIR / "emulator-chat.png"))
+        rects = [c.rect for c in browser.find_elements(By.CSS_SELECTOR, "#quick button")]
+        return bot_texts(), labels, rects, browser.find_element(By.ID, "quick").rect
+
+    try:
+        texts, labels, chip_rects, bar = await asyncio.to_thread(chat)
+    finally:
+        # The page polls every second: close it first, or the servers wait for it.
+        await asyncio.to_thread(browser.quit)
+        await server.close()
+        await hook.close()
+
+    assert labels == CHIPS
+    expected = [line for t in [*sent, "港区"] for line in (f"push {t}", f"echo {t}")]
+    assert texts == expected, "each message once, in order"
+    assert len(chip_rects) == len(CHIPS)
+    for rect in chip_rects:
+        assert rect["width"] < bar["width"] / 2, f"a chip as wide as the bar: {rect} in {bar}"
+        assert bar["x"] <= rect["x"] and rect["x"] + rect["width"] <= bar["x"] + bar["width"], (
+            f"a chip outside the visible bar: {rect} in {bar}"
+        )
+    rows = {round(rect["y"]) for rect in chip_rects}
+    assert len(rows) < len(CHIPS), f"chips share rows: {len(rows)} rows for {len(CHIPS)} chips"
