@@ -17,8 +17,7 @@ MAX_PAYLOAD = 2048
 """Bytes of UTF-8 JSON a payload may take."""
 SUMMARY_CHARS = 120
 BENEFIT_CHARS = 120
-WHY_CHARS = 120
-WHY_ITEMS = 5
+REASON_ITEMS = 8
 URL_CHARS = 500
 
 MONTHS_EN = (
@@ -60,8 +59,13 @@ def _url(value: str | None) -> str | None:
     return value
 
 
-def program_part(program_id: int, version: int, data: ProgramIn, why: list[str]) -> dict[str, Any]:
-    """The part of a payload shared by every notice about one program version."""
+def program_part(
+    program_id: int, version: int, data: ProgramIn, reasons: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The part of a payload shared by every notice about one program version.
+
+    `reasons` are reason codes (`rules.explain`), rendered for parents at send time.
+    """
     return {
         "program": {"id": program_id, "version": version, "issuer": data.issuer},
         "name": {"ja": shorten(data.name.ja, 200), "en": shorten(data.name.en, 200)},
@@ -73,7 +77,7 @@ def program_part(program_id: int, version: int, data: ProgramIn, why: list[str])
         "reference_url": _url(data.reference_url),
         "application_url": _url(data.application.url),
         "category": list(data.category),
-        "why": [shorten(w, WHY_CHARS) for w in why[:WHY_ITEMS]],
+        "reasons": reasons[:REASON_ITEMS],
     }
 
 
@@ -101,7 +105,7 @@ def fit(body: dict[str, Any]) -> dict[str, Any]:
         return body
     body = dict(body)
     # Least needed first: delivery can always link to the program page for the rest.
-    for key, empty in (("why", []), ("benefit", None), ("summary", {"ja": None, "en": None})):
+    for key, empty in (("reasons", []), ("benefit", None), ("summary", {"ja": None, "en": None})):
         body[key] = empty
         if size(body) <= MAX_PAYLOAD:
             return body

@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from notifier.reasons import for_parents, reason_texts
 from registry.models import Notice
 
 MAX_BUBBLES = 12
@@ -265,10 +266,11 @@ def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Js
         blurb = localized(payload.get("text"), lang) or localized(payload.get("message"), lang)
     if blurb:
         lines.append(_text(str(blurb), size="sm", color="#555555"))
-    why = [str(w) for w in payload.get("why") or [] if w]
+    # Reasons as sentences (`notifier.reasons`): a rule clause never reaches a parent.
+    why = reason_texts(payload, lang)
     if why:
         lines.append(_text(t("why", lang), size="xs", color="#888888", margin="md"))
-        lines.extend(_text(t("bullet", lang) + reason, size="sm") for reason in why[:5])
+        lines.extend(_text(t("bullet", lang) + reason, size="sm") for reason in why)
     if notice.kind != "broadcast" or deadline is not None:
         lines.append(_deadline_line(deadline, lang, today))
     bubble: Json = {
@@ -356,5 +358,5 @@ def app_payload(notice: Notice, lang: str) -> dict[str, Any]:
         "program_id": program_id_of(notice),
         "deadline": deadline.isoformat() if deadline else None,
         "language": lang,
-        "content": notice.payload or {},
+        "content": for_parents(notice.payload or {}),
     }

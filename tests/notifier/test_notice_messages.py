@@ -28,7 +28,10 @@ def payload(index: int = 1, **overrides: Any) -> dict[str, Any]:
         "reference_url": "https://www.city.shibuya.tokyo.jp/",
         "application_url": "https://www.city.shibuya.tokyo.jp/apply",
         "category": ["allowance"],
-        "why": ["渋谷区にお住まい", "お子さまが3歳未満"],
+        "reasons": [
+            {"code": "lives_in", "place": "131130"},
+            {"code": "child_age", "unit": "years", "below": 3},
+        ],
         "kind": "eligible",
         "deadline": "2027-03-31",
         "child": {"ja": "2025年6月生まれのお子さま", "en": "your child born June 2025"},
@@ -99,7 +102,8 @@ def test_one_notice_is_one_bubble_naming_child_reason_deadline_and_buttons(line:
     shown = texts(bubble)
     assert "テスト手当1" in shown
     assert "対象: 2025年6月生まれのお子さま" in shown
-    assert "・渋谷区にお住まい" in shown
+    assert "・渋谷区にお住まいです" in shown
+    assert "・お子さまが対象年齢です（3歳未満）" in shown
     assert any(t.startswith("申請期限: 2027年3月31日（水）") for t in shown)
     buttons = actions(bubble)
     assert buttons[0] == {
@@ -184,7 +188,7 @@ def test_biggest_payloads_stay_within_every_limit(line: Emulator) -> None:
         name={"ja": long, "en": "L" * 200},
         summary={"ja": long, "en": "S" * 200},
         benefit=long,
-        why=[long] * 5,
+        reasons=[{"code": "lives_in", "place": "1" * 200}] * 8,
         reference_url="https://example.jp/" + "p" * 980,
         category=["c" * 60],
     )
@@ -218,4 +222,27 @@ def test_app_payload_carries_the_notice_without_rendering() -> None:
     assert data["deadline"] == "2027-03-31"
     assert data["program_id"] == 107
     assert data["content"]["name"]["en"] == "Test allowance 7"
+    # Reasons are sentences in both languages; codes and rule clauses stay inside.
+    assert data["content"]["reasons"] == {
+        "ja": ["渋谷区にお住まいです", "お子さまが対象年齢です（3歳未満）"],
+        "en": ["You live in Shibuya Ward", "Your child is in the age range (under 3 years)"],
+    }
     json.dumps(data)  # plain JSON
+
+
+def test_payloads_stored_with_rule_clauses_show_sentences_never_the_clauses() -> None:
+    """Notices planned before reasons existed carry `why` (raw clauses): mapped, never shown."""
+    old = payload(1, why=['municipality == "131032"', "child.age_months < 6"])
+    del old["reasons"]
+    broken = payload(2, why=['municipality == "1310…', "渋谷区にお住まい"])
+    del broken["reasons"]
+    for lang, expected in (
+        ("ja", ["・港区にお住まいです", "・お子さまが対象年齢です（生後6か月未満）"]),
+        ("en", ["• You live in Minato Ward", "• Your child is in the age range (under 6 months)"]),
+    ):
+        shown = texts(notice_message([notice(1, payload=old)], lang, today=TODAY)["contents"])
+        assert all(line in shown for line in expected)
+        assert not any("==" in line or "child." in line for line in shown)
+        generic = texts(notice_message([notice(2, payload=broken)], lang, today=TODAY))
+        assert not any("==" in line or "…" in line or "にお住まい" in line for line in generic)
+    assert "why" not in app_payload(notice(1, payload=old), "ja")["content"]
