@@ -312,6 +312,34 @@ def summary_bubble(rest: Sequence[Notice], lang: str) -> Json:
     }
 
 
+KIND_URGENCY = {"deadline-2": 0, "deadline-7": 1, "eligible": 2}
+
+
+def card_key(notice: Notice) -> tuple[Any, ...]:
+    """What one card is about: a program (or broadcast) and the child it names."""
+    program = program_id_of(notice)
+    subject = ("program", program) if program is not None else (notice.subject, notice.id)
+    child = localized((notice.payload or {}).get("child"), "ja")
+    return (*subject, notice.child_key or child or "")
+
+
+def urgency(notice: Notice) -> tuple[int, date, int]:
+    """Sorts the most urgent fact first: the nearer reminder, the nearer deadline."""
+    kind = KIND_URGENCY.get(notice.kind, len(KIND_URGENCY))
+    return (kind, deadline_of(notice) or date.max, -(notice.id or 0))
+
+
+def one_per_card(notices: Sequence[Notice]) -> list[Notice]:
+    """One notice per (program, child): an eligibility notice and a deadline reminder of the
+    same program and child make one card showing the most urgent of them."""
+    chosen: dict[tuple[Any, ...], Notice] = {}
+    for notice in notices:
+        key = card_key(notice)
+        if key not in chosen or urgency(notice) < urgency(chosen[key]):
+            chosen[key] = notice
+    return list(chosen.values())
+
+
 def order(notices: Sequence[Notice]) -> list[Notice]:
     """Nearest deadline first (no deadline last), then oldest."""
     return sorted(notices, key=lambda n: (deadline_of(n) or date.max, n.id or 0))
@@ -319,17 +347,21 @@ def order(notices: Sequence[Notice]) -> list[Notice]:
 
 def alt_text(notices: Sequence[Notice], lang: str) -> str:
     """What the notification and old clients show (≤ 1,500 characters)."""
-    names = t("sep", lang).join(title_of(n, lang) for n in notices)
+    titles = dict.fromkeys(title_of(n, lang) for n in notices)  # each name once
+    names = t("sep", lang).join(titles)
     return clip(t("alt", lang, count=len(notices), names=names), MAX_ALT_TEXT)
 
 
 def notice_message(
     notices: Sequence[Notice], lang: str, *, today: date | None = None
 ) -> dict[str, Any]:
-    """One Flex message (LINE JSON) carrying a family's notices, within every LINE limit."""
+    """One Flex message (LINE JSON) carrying a family's notices, within every LINE limit.
+
+    A program and child appear once, however many of their notices go out together.
+    """
     if not notices:
         raise ValueError("a message needs at least one notice")
-    ordered = order(notices)
+    ordered = order(one_per_card(notices))
     bubbles = [notice_bubble(n, lang, today=today) for n in ordered]
     if len(bubbles) == 1:
         container = bubbles[0]

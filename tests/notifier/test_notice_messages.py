@@ -160,6 +160,28 @@ def test_nearest_deadline_first_and_alt_text_counts() -> None:
     assert message["altText"].startswith("はぐくみからのお知らせ（3件）: テスト手当2、")
 
 
+def test_eligible_and_deadline_notices_of_one_program_and_child_are_one_card(
+    line: Emulator,
+) -> None:
+    eligible = notice(1)
+    reminder = notice(1, kind="deadline-2", payload=payload(1, kind="deadline-2"))
+    reminder.id = 2
+    other_child = notice(1, payload=payload(1, child={"ja": "2023年1月生まれのお子さま"}))
+    other_child.id = 3
+    for lang, name in (("ja", "テスト手当1"), ("en", "Test allowance 1")):
+        message = notice_message([eligible, reminder, other_child], lang, today=TODAY)
+        accepted(line, message)
+        cards = message["contents"]["contents"]
+        assert len(cards) == 2  # one per child
+        assert message["altText"].count(name) == 1
+        first = texts(cards[0])
+        assert first[0] == ("締切間近" if lang == "ja" else "Deadline soon")
+        assert texts(cards[1])[0] != first[0]
+    alone = notice_message([eligible, reminder], "ja", today=TODAY)
+    assert alone["contents"]["type"] == "bubble"
+    assert alone["altText"].count("テスト手当1") == 1
+
+
 def test_fifteen_notices_make_eleven_cards_and_a_summary(line: Emulator) -> None:
     many = [notice(i, deadline=date(2026, 12, i)) for i in range(1, 16)]
     message = notice_message(many, "ja", today=TODAY)
@@ -201,7 +223,10 @@ def test_biggest_payloads_stay_within_every_limit(line: Emulator) -> None:
 
 
 def test_alt_text_is_clipped_to_lines_limit() -> None:
-    many = [notice(i, payload=payload(i, name={"ja": "名" * 200, "en": None})) for i in range(20)]
+    many = [
+        notice(i, payload=payload(i, name={"ja": f"{i:02d}" + "名" * 198, "en": None}))
+        for i in range(20)
+    ]
     text = alt_text(many, "ja")
     assert len(text) == MAX_ALT_TEXT
     assert text.endswith("…")
