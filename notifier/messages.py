@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from notifier.compose import excerpt, mended
 from notifier.reasons import for_parents, reason_texts
 from registry.models import Notice
 
@@ -58,6 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "bullet": "・",
         "sep": "、",
         "untitled": "お知らせ",
+        "japanese_only": "詳しい内容は日本語のみです。",
     },
     "en": {
         "kind.eligible": "Support you can get",
@@ -81,6 +83,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "bullet": "• ",
         "sep": ", ",
         "untitled": "Notice",
+        "japanese_only": "Details in Japanese only.",
     },
 }
 WEEKDAYS_JA = "月火水木金土日"
@@ -183,9 +186,15 @@ def title_of(notice: Notice, lang: str) -> str:
 Json = dict[str, Any]
 
 
+def _english(payload: dict[str, Any]) -> bool:
+    """Whether the program's summary was written in English."""
+    summary = payload.get("summary")
+    return isinstance(summary, dict) and bool(summary.get("en"))
+
+
 def _text(value: str, **style: Any) -> Json:
     """A Flex text; styles given as None are left out."""
-    text: Json = {"type": "text", "text": clip(value, MAX_TEXT), "wrap": True}
+    text: Json = {"type": "text", "text": excerpt(value, MAX_TEXT) or "", "wrap": True}
     text.update((k, v) for k, v in style.items() if v is not None)
     return text
 
@@ -262,6 +271,11 @@ def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Js
     blurb = (payload.get("benefit") if lang == "ja" else None) or localized(
         payload.get("summary"), lang
     )
+    if blurb:
+        blurb = mended(str(blurb))  # payloads stored before excerpts kept whole sentences
+    if lang == "en" and notice.kind != "broadcast" and not _english(payload):
+        # An imported item written in Japanese only: say so, rather than show Japanese text.
+        blurb = t("japanese_only", lang)
     if not blurb and notice.kind == "broadcast":
         blurb = localized(payload.get("text"), lang) or localized(payload.get("message"), lang)
     if blurb:

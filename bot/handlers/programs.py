@@ -23,6 +23,7 @@ from bot.handlers.common import (
 )
 from bot.state import user_key
 from bot.texts import format_born, format_date, join, t
+from notifier.compose import SUMMARY_CHARS, excerpt
 from registry import families
 from registry.eligibility import EligibleProgram, NearMiss, evaluate
 from rules.profile import FamilyInput
@@ -144,10 +145,13 @@ def _card(
     data = details.get(program.id)
     lines: list[Any] = []
     if data is not None:
-        blurb = data.benefit if lang == "ja" and data.benefit else None
+        blurb = (excerpt(data.benefit, SUMMARY_CHARS["ja"]) or None) if lang == "ja" else None
+        if blurb is None and lang == "en":
+            # Whole sentences; an item written in Japanese only says so in English.
+            blurb = excerpt(data.summary.en, SUMMARY_CHARS["en"]) or t("program.ja_only", lang)
         if blurb is None:
-            blurb = (data.summary.en if lang == "en" else None) or data.summary.ja
-        lines.append(m.flex_text(m.clip(blurb, 120), size="sm", color="#555555"))
+            blurb = excerpt(data.summary.ja, SUMMARY_CHARS["ja"]) or ""
+        lines.append(m.flex_text(blurb, size="sm", color="#555555"))
     lines.append(m.flex_text(t("program.why", lang), size="xs", color="#888888", margin="md"))
     lines.extend(
         m.flex_text(("・" if lang == "ja" else "• ") + reason, size="sm")

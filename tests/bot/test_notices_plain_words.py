@@ -23,7 +23,7 @@ RULE_SYNTAX = re.compile(
     r"|\b(?:age_months|class_age|birth_order|birth_date|child_count|household_income"
     r"|single_parent|resident_tax_exempt|public_assistance|due_date)\b"
     r"|[\"']\d{6}[\"']|\bd[\"']\d{4}-"
-    r"|\b(?:and|or|not)\s+(?:child|municipality|prefecture|pregnant|single_parent|\()"
+    r"|\b(?:and|or|not)\s+(?:child\.|municipality\b|prefecture\b|pregnant\b)"
 )
 # Links and postback data are not read as text.
 NOT_TEXT = {"uri", "data", "reference_url", "application_url", "url", "linkUri", "to"}
@@ -55,7 +55,11 @@ def test_the_scanner_finds_rule_clauses() -> None:
         "'131130'",
     ):
         assert rule_syntax_in({"text": clause}), clause
-    assert rule_syntax_in({"text": "Tokyo and Shibuya, or Minato: 3 to 4 months"}) == []
+    for prose in (
+        "Tokyo and Shibuya, or Minato: 3 to 4 months",
+        "baby goods and childcare services for every child born on or after 1 April 2025",
+    ):
+        assert rule_syntax_in({"text": prose}) == []
 
 
 class Backend:
@@ -186,3 +190,18 @@ async def test_no_outgoing_body_carries_rule_syntax(line_world: LineWorld) -> No
     async with line_world.sessions() as session:
         stored = list((await session.exec(select(Notice).order_by(col(Notice.id)))).all())
     assert all("why" not in (n.payload or {}) for n in stored)
+
+
+async def test_english_chat_cards_keep_whole_sentences(line_world: LineWorld) -> None:
+    from tests.bot.parent import texts_of
+
+    parent = Parent(line_world, "U" + "4" * 32)
+    # A baby, a toddler and a schoolchild: most demo programs have a card.
+    await parent.onboard("八王子市", ("2026-09-01", "2024-05-10", "2019-06-01"))
+    await parent.say("English")
+    shown = await parent.postback("a=menu.programs")
+    text = texts_of(shown)
+    assert "Support you can get" in text or "Why it fits" in text
+    lines = text.splitlines()
+    assert [line for line in lines if line.endswith("…")] == []
+    assert [line for line in lines if rule_syntax_in({"text": line})] == []

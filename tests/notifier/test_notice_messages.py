@@ -271,3 +271,82 @@ def test_payloads_stored_with_rule_clauses_show_sentences_never_the_clauses() ->
         generic = texts(notice_message([notice(2, payload=broken)], lang, today=TODAY))
         assert not any("==" in line or "…" in line or "にお住まい" in line for line in generic)
     assert "why" not in app_payload(notice(1, payload=old), "ja")["content"]
+
+
+# -- English excerpts (issue 8, point 4) --------------------------------------------------------
+
+
+def _demo_notices() -> list[Notice]:
+    from hagukumi.demo import demo_programs
+    from notifier.compose import payload as compose_payload
+    from notifier.compose import program_part
+    from rules.explain import reasons_of
+    from rules.language import compile_rule
+
+    out = []
+    for index, data in enumerate(demo_programs(), start=1):
+        reasons = reasons_of(compile_rule(data.eligibility, per_child=data.per_child))
+        part = program_part(index, 1, data, reasons)
+        body = compose_payload(part, kind="eligible", deadline=None, birth=date(2025, 6, 10))
+        out.append(notice(index, payload=body, deadline=None))
+    return out
+
+
+def _cut_mid_word(text: str, sources: list[str]) -> bool:
+    """Whether `text` ends in "…" right after part of a word of the text it was cut from."""
+    if not text.endswith("…"):
+        return False
+    kept = text[:-1].rstrip()
+    for source in sources:
+        flat = " ".join(source.split())
+        if flat.startswith(kept) and len(flat) > len(kept) and flat[len(kept)].isalnum():
+            return True
+    return False
+
+
+def test_no_english_bubble_text_ends_in_an_ellipsis_mid_word(line: Emulator) -> None:
+    from hagukumi.demo import demo_programs
+
+    notices = _demo_notices()
+    sources = [p.summary.en or "" for p in demo_programs()]
+    for start in range(0, len(notices), 12):
+        message = notice_message(notices[start : start + 12], "en", today=TODAY)
+        accepted(line, message)
+        shown = texts(message["contents"])
+        # Demo programs have English summaries that fit: whole sentences, no cut at all.
+        assert [t for t in shown if t.endswith("…")] == []
+        assert not any(_cut_mid_word(t, sources) for t in shown)
+    # Longer English than a card holds is cut after a whole word, never inside one.
+    long = "The child turns eighteen " * 30
+    body = payload(1, summary={"ja": "概要", "en": long.strip()})
+    from notifier.compose import SUMMARY_CHARS, excerpt
+
+    body["summary"]["en"] = excerpt(long, SUMMARY_CHARS["en"])
+    shown = texts(notice_message([notice(1, payload=body)], "en", today=TODAY)["contents"])
+    cut = [t for t in shown if t.endswith("…")]
+    assert cut and not any(_cut_mid_word(t, [long]) for t in cut)
+
+
+def test_an_item_without_english_says_so_in_english_instead_of_a_cut_japanese_text(
+    line: Emulator,
+) -> None:
+    summary = "令和6年度の講座です。" * 20
+    body = payload(1, name={"ja": "パパとママの子育て講座", "en": None})
+    body["summary"] = {"ja": summary[:119] + "…", "en": None}
+    body["benefit"] = None
+    message = notice_message([notice(1, payload=body)], "en", today=TODAY)
+    accepted(line, message)
+    shown = texts(message["contents"])
+    assert "パパとママの子育て講座" in shown  # the name as the municipality wrote it
+    assert "Details in Japanese only." in shown
+    assert not any("令和" in t for t in shown)
+    # In Japanese, the stored excerpt is shown to its last whole sentence.
+    assert "令和6年度の講座です。" * 10 in texts(notice_message([notice(1, payload=body)], "ja"))
+
+
+def test_summaries_stored_cut_mid_sentence_are_shown_to_the_last_whole_sentence() -> None:
+    cut = "Paid for every child. Paid up to the end of the fiscal year in which the child turns …"
+    body = payload(1, summary={"ja": "概要", "en": cut})
+    shown = texts(notice_message([notice(1, payload=body)], "en", today=TODAY)["contents"])
+    assert "Paid for every child." in shown
+    assert not any(t.endswith("…") for t in shown)
