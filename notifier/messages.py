@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from notifier.compose import excerpt, mended
 from notifier.reasons import for_parents, reason_texts
 from registry.models import Notice
+from registry.programs import applies_for
 
 MAX_BUBBLES = 12
 MAX_BUBBLE_BYTES = 30_000
@@ -236,7 +237,10 @@ def _buttons(notice: Notice, lang: str) -> list[Json]:
     if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= MAX_URI:
         actions.append({"type": "uri", "label": t("details", lang), "uri": url})
     program = program_id_of(notice)
-    if program is not None and notice.kind != "broadcast":
+    listed = payload.get("category")
+    categories = listed if isinstance(listed, list) else [notice.category]
+    # Check-ups and vaccinations are gone to, not applied for: no "I applied" for them.
+    if program is not None and notice.kind != "broadcast" and applies_for(categories):
         data = postback_data("applied", p=program)
         if data:
             label = t("applied", lang)

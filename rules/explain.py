@@ -45,7 +45,7 @@ CODES = frozenset(
 """Every code `reasons_of` may give (a renderer must know each)."""
 
 AGE_UNITS = {"child.age_months": "months", "child.age": "years", "child.class_age": "class"}
-AGE_UNITS["child.grade"] = "grade"
+AGE_UNITS.update({"child.grade": "grade", "youngest_age": "years", "oldest_age": "years"})
 _SILENT = frozenset({"public_assistance", "language", "today", "fiscal_year", "prefecture"})
 _FLIP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
 _NOTHING = object()
@@ -177,7 +177,7 @@ def _reason(node: Any, ages: dict[str, list[int | None]]) -> Reason | None:
         if bounds and bounds[0] is not None and bounds[1] is None and bounds[0] >= 2:
             return {"code": "birth_order", "from": bounds[0]}
         return {"code": "children_count"}
-    if name in ("child_count", "youngest_age", "oldest_age"):
+    if name == "child_count":
         return {"code": "children_count"}
     if name in ("pregnant", "due_date"):
         return {"code": "pregnant"} if (op, value) != ("eq", False) else GENERIC

@@ -26,6 +26,8 @@ from bot.texts import format_born, format_date, join, t
 from notifier.compose import SUMMARY_CHARS, excerpt
 from registry import families
 from registry.eligibility import EligibleProgram, NearMiss, evaluate
+from registry.programs import applies_for
+from rules.ages import age_months, age_years, class_age, fiscal_year
 from rules.profile import FamilyInput
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,9 @@ MAX_REPLY = 5
 MAX_CHILDREN_NAMED = 3
 MAX_SOON = 3
 _AGE_PART = re.compile(r"\bchild\.(age|age_months|class_age|grade|birth_date)\b")
-_GROWS_INTO = re.compile(r"^child\.(age|age_months|class_age)\s*>=?\s*\d+$")
+_GROWS_INTO = re.compile(r"^child\.(age|age_months|class_age)\s*(>=?)\s*(\d+)$")
+SOON_DAYS = 92
+""""Soon" means within about three months: a newborn is not told of the 3-year check-up."""
 
 
 @dataclass
@@ -162,7 +166,7 @@ def _card(
     application = program.application or {}
     url = program.reference_url or application.get("url")
     link = m.uri(t("program.details.label", lang), url) if url else None
-    if not applied:
+    if not applied and applies_for(program.category):
         buttons.append(
             m.postback(
                 t("program.applied.label", lang),
@@ -190,10 +194,32 @@ def _more_bubble(count: int, lang: str) -> Any:
     )
 
 
-def _soon(near: list[NearMiss], lang: str) -> list[str]:
+def _grown_into(part: str, birth: date, day: date) -> bool:
+    """Whether a child born on `birth` meets `child.<age> >= N` on `day`."""
+    found = _GROWS_INTO.match(part)
+    if found is None or birth > day:
+        return False
+    field, operator, number = found.groups()
+    if field == "age_months":
+        value = age_months(birth, day)
+    elif field == "age":
+        value = age_years(birth, day)
+    else:
+        value = class_age(birth, fiscal_year(day))
+    return value > int(number) if operator == ">" else value >= int(number)
+
+
+def _soon(near: list[NearMiss], profile: FamilyInput, on: date, lang: str) -> list[str]:
+    """Programs a child grows into within SOON_DAYS (missed today only by the child's age)."""
     names = []
+    then = on + timedelta(days=SOON_DAYS)
     for miss in near:
-        if miss.failed and all(_GROWS_INTO.match(part) for part in miss.failed):
+        if not miss.failed or not all(_GROWS_INTO.match(part) for part in miss.failed):
+            continue
+        if any(
+            all(_grown_into(part, child.birth_date, then) for part in miss.failed)
+            for child in profile.children
+        ):
             names.append(program_name(miss, lang))
     return names[:MAX_SOON]
 
@@ -223,7 +249,7 @@ async def show_programs(turn: Turn, *, lead: str | None = None) -> None:
         head.append(t("programs.none", lang))
     else:
         head.append(t("programs.intro", lang, count=len(cards)))
-    soon = _soon(result.near_misses, lang)
+    soon = _soon(result.near_misses, profile, on, lang)
     if soon:
         head.append(t("programs.soon", lang, names=join(soon, lang)))
     turn.say(m.text("\n".join(head), menu_actions(lang) if not cards else ()))

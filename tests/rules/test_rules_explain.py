@@ -37,6 +37,8 @@ from rules.language import compile_rule
             ],
         ),
         ("pregnant", [{"code": "pregnant"}]),
+        ("youngest_age < 2", [{"code": "child_age", "unit": "years", "below": 2}]),
+        ("pregnant == true or youngest_age < 2", [{"code": "generic"}]),
         (
             "single_parent == true and (household_income ?? 0) < 5000000",
             [
