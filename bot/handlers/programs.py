@@ -28,6 +28,7 @@ from registry import families
 from registry.eligibility import EligibleProgram, NearMiss, evaluate
 from registry.programs import applies_for
 from rules.ages import age_months, age_years, class_age, fiscal_year
+from rules.explain import GENERIC, reasons_of_clauses
 from rules.profile import FamilyInput
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ MAX_REPLY = 5
 MAX_CHILDREN_NAMED = 3
 MAX_SOON = 3
 _AGE_PART = re.compile(r"\bchild\.(age|age_months|class_age|grade|birth_date)\b")
+_EITHER = re.compile(r"\bor\b")
 _GROWS_INTO = re.compile(r"^child\.(age|age_months|class_age)\s*(>=?)\s*(\d+)$")
 SOON_DAYS = 92
 """"Soon" means within about three months: a newborn is not told of the 3-year check-up."""
@@ -78,6 +80,10 @@ def reasons(turn: Turn, program: EligibleProgram, profile: FamilyInput, lang: st
     held = program.explanation.held
     children = _child_labels(program, profile, lang)
     for part in held:
+        if _EITHER.search(part) and reasons_of_clauses([part]) == [GENERIC]:
+            # "pregnant == true or youngest_age < 2": which side held is not known here, and
+            # "you are expecting" must not be said to a family that is not.
+            continue
         if _AGE_PART.search(part):
             for label in children[:MAX_CHILDREN_NAMED]:
                 add(t("why.child_age", lang, child=label))

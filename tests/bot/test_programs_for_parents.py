@@ -82,7 +82,10 @@ async def test_the_childbirth_lump_sum_reaches_families_two_years_after_the_birt
     assert date(2026, 11, 26) == TODAY
     parent = Parent(line_world, "U" + "8" * 32)
     answer = await parent.onboard("八王子市", ("2025-01-15",))  # 22 months old
-    assert "出産育児一時金" in bubble_titles(answer)
+    titles = bubble_titles(answer)
+    assert "出産育児一時金" in titles
+    card = _bubbles(answer)[titles.index("出産育児一時金")]
+    assert "出産を控えています" not in texts_of([card])  # the family is not expecting
     older = Parent(line_world, "U" + "9" * 32)
     answer = await older.onboard("八王子市", ("2024-11-26",))  # two years today
     assert "出産育児一時金" not in bubble_titles(answer)
