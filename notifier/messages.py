@@ -195,7 +195,9 @@ def _english(payload: dict[str, Any]) -> bool:
 
 def _text(value: str, **style: Any) -> Json:
     """A Flex text; styles given as None are left out."""
-    text: Json = {"type": "text", "text": excerpt(value, MAX_TEXT) or "", "wrap": True}
+    # Cut only when too long, and then after a sentence or a whole word (line breaks are lost).
+    shown = value if len(value) <= MAX_TEXT else excerpt(value, MAX_TEXT) or ""
+    text: Json = {"type": "text", "text": shown, "wrap": True}
     text.update((k, v) for k, v in style.items() if v is not None)
     return text
 
