@@ -65,7 +65,11 @@ PROGRAMS = [
     ("産後ケア事業", "Postnatal care", "health", "出産後の母子の心身のケア"),
     ("就学援助", "School expenses aid", "education", "学用品費や給食費を援助"),
 ]
-WHY = ["お住まいの自治体が対象です", "お子さまの年齢が対象です", "所得制限はありません"]
+REASONS = [
+    {"code": "lives_in", "place": "131130"},
+    {"code": "child_age", "unit": "years", "below": 3},
+    {"code": "income"},
+]
 
 
 def user_id(index: int, rng: random.Random) -> str:
@@ -114,7 +118,7 @@ def personal_drafts(
                 f"https://apply.example.lg.jp/{issuer}/{program}?ref={family_id:x}{pick}"
             ),
             "category": [category],
-            "why": rng.sample(WHY, 2),
+            "reasons": rng.sample(REASONS, 2),
             "kind": "eligible",
             "deadline": deadline.isoformat(),
             "child": {
@@ -155,7 +159,7 @@ def shared_draft(family_id: int, today: date, now: datetime) -> NoticeDraft:
         "reference_url": "https://www.example.metro.tokyo.lg.jp/kosodate/campaign",
         "application_url": None,
         "category": ["campaign"],
-        "why": [],
+        "reasons": [],
         "kind": "broadcast",
         "deadline": deadline.isoformat(),
         "child": None,

@@ -301,6 +301,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "To find your support, please first tell us about your family.",
     },
     "program.why": {"ja": "あてはまる理由", "en": "Why it fits"},
+    "program.ja_only": {"ja": "詳しい内容は日本語のみです。", "en": "Details in Japanese only."},
     "program.details.label": {"ja": "詳しく見る", "en": "Details"},
     "program.applied.label": {"ja": "申請しました", "en": "I applied"},
     "program.applied_badge": {

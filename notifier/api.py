@@ -19,6 +19,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from notifier.reasons import for_parents
 from registry import families
 from registry import subscriptions as subs
 from registry.api import SESSIONS, TODAY, require_key, require_known_municipality
@@ -158,7 +159,10 @@ class InboxItem(BaseModel):
         description="Delivery status: pending, scheduled, sent, failed or suppressed."
     )
     payload: dict[str, Any] = Field(
-        description=("The rendered content: name {ja, en}, summary, deadline, child label, urls.")
+        description=(
+            "The rendered content: name {ja, en}, summary, deadline, child label, urls, "
+            "and reasons {ja: [...], en: [...]} (why the notice fits, in words)."
+        )
     )
 
 
@@ -389,7 +393,7 @@ def _item(notice: Notice) -> InboxItem:
         read=notice.read_at is not None,
         read_at=notice.read_at,
         status=notice.status,
-        payload=notice.payload or {},
+        payload=for_parents(notice.payload or {}),
     )
 
 

@@ -8,6 +8,7 @@ be 30 KB, but 100,000 families × a dozen programs is a lot of rows.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -15,10 +16,10 @@ from registry.schemas import ProgramIn
 
 MAX_PAYLOAD = 2048
 """Bytes of UTF-8 JSON a payload may take."""
-SUMMARY_CHARS = 120
+SUMMARY_CHARS = {"ja": 120, "en": 220}
+"""Characters of summary a card shows, per language (whole sentences: see `excerpt`)."""
 BENEFIT_CHARS = 120
-WHY_CHARS = 120
-WHY_ITEMS = 5
+REASON_ITEMS = 8
 URL_CHARS = 500
 
 MONTHS_EN = (
@@ -45,6 +46,48 @@ def shorten(text: str | None, limit: int) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# A sentence ends at a full stop (with any closing bracket or quote); Japanese needs no space.
+# "art. 12" is no sentence end: an English one is followed by a capital, a quote or the end.
+_SENTENCE_END = re.compile(r"(?:[.!?][)\]\"'’”]*(?=\s+[A-Z\"'“(]|$)|[。！？][」）)]*)\s*")
+_CLAUSE_END = re.compile(r"[、，,;:：；]\s*")
+
+
+def excerpt(text: str | None, limit: int) -> str | None:
+    """`text` shortened to whole sentences within `limit` characters; None stays None.
+
+    When even the first sentence is too long it is cut after a clause or a whole word, and an
+    ellipsis marks the cut: a parent never reads half a word.
+    """
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > limit and len(text[: m.end()].rstrip()) > limit:
+            break
+        kept = text[: m.end()].rstrip()
+    if kept:
+        return kept
+    head = text[: limit - 1]
+    clause = max((m.start() for m in _CLAUSE_END.finditer(head)), default=-1)
+    space = head.rfind(" ")
+    if clause >= limit // 2:
+        head = head[:clause]
+    elif space >= limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:、，") + "…"
+
+
+def mended(text: str) -> str:
+    """A text stored cut short ("…") brought back to its last whole sentence (or word)."""
+    if not text.endswith("…"):
+        return text
+    body = text[:-1].rstrip()
+    return excerpt(body + " " + "x" * len(body), len(body)) or body
+
+
 def child_label(birth: date) -> dict[str, str]:
     """A child named by birth month only ("2025年6月生まれのお子さま"), never the birth date."""
     return {
@@ -60,20 +103,25 @@ def _url(value: str | None) -> str | None:
     return value
 
 
-def program_part(program_id: int, version: int, data: ProgramIn, why: list[str]) -> dict[str, Any]:
-    """The part of a payload shared by every notice about one program version."""
+def program_part(
+    program_id: int, version: int, data: ProgramIn, reasons: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The part of a payload shared by every notice about one program version.
+
+    `reasons` are reason codes (`rules.explain`), rendered for parents at send time.
+    """
     return {
         "program": {"id": program_id, "version": version, "issuer": data.issuer},
         "name": {"ja": shorten(data.name.ja, 200), "en": shorten(data.name.en, 200)},
         "summary": {
-            "ja": shorten(data.summary.ja, SUMMARY_CHARS),
-            "en": shorten(data.summary.en, SUMMARY_CHARS),
+            "ja": excerpt(data.summary.ja, SUMMARY_CHARS["ja"]),
+            "en": excerpt(data.summary.en, SUMMARY_CHARS["en"]),
         },
-        "benefit": shorten(data.benefit, BENEFIT_CHARS),
+        "benefit": excerpt(data.benefit, BENEFIT_CHARS),
         "reference_url": _url(data.reference_url),
         "application_url": _url(data.application.url),
         "category": list(data.category),
-        "why": [shorten(w, WHY_CHARS) for w in why[:WHY_ITEMS]],
+        "reasons": reasons[:REASON_ITEMS],
     }
 
 
@@ -101,7 +149,7 @@ def fit(body: dict[str, Any]) -> dict[str, Any]:
         return body
     body = dict(body)
     # Least needed first: delivery can always link to the program page for the rest.
-    for key, empty in (("why", []), ("benefit", None), ("summary", {"ja": None, "en": None})):
+    for key, empty in (("reasons", []), ("benefit", None), ("summary", {"ja": None, "en": None})):
         body[key] = empty
         if size(body) <= MAX_PAYLOAD:
             return body

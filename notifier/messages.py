@@ -21,7 +21,10 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from notifier.compose import excerpt, mended
+from notifier.reasons import for_parents, reason_texts
 from registry.models import Notice
+from registry.programs import applies_for
 
 MAX_BUBBLES = 12
 MAX_BUBBLE_BYTES = 30_000
@@ -57,6 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "bullet": "・",
         "sep": "、",
         "untitled": "お知らせ",
+        "japanese_only": "詳しい内容は日本語のみです。",
     },
     "en": {
         "kind.eligible": "Support you can get",
@@ -80,6 +84,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "bullet": "• ",
         "sep": ", ",
         "untitled": "Notice",
+        "japanese_only": "Details in Japanese only.",
     },
 }
 WEEKDAYS_JA = "月火水木金土日"
@@ -182,9 +187,17 @@ def title_of(notice: Notice, lang: str) -> str:
 Json = dict[str, Any]
 
 
+def _english(payload: dict[str, Any]) -> bool:
+    """Whether the program's summary was written in English."""
+    summary = payload.get("summary")
+    return isinstance(summary, dict) and bool(summary.get("en"))
+
+
 def _text(value: str, **style: Any) -> Json:
     """A Flex text; styles given as None are left out."""
-    text: Json = {"type": "text", "text": clip(value, MAX_TEXT), "wrap": True}
+    # Cut only when too long, and then after a sentence or a whole word (line breaks are lost).
+    shown = value if len(value) <= MAX_TEXT else excerpt(value, MAX_TEXT) or ""
+    text: Json = {"type": "text", "text": shown, "wrap": True}
     text.update((k, v) for k, v in style.items() if v is not None)
     return text
 
@@ -226,7 +239,10 @@ def _buttons(notice: Notice, lang: str) -> list[Json]:
     if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= MAX_URI:
         actions.append({"type": "uri", "label": t("details", lang), "uri": url})
     program = program_id_of(notice)
-    if program is not None and notice.kind != "broadcast":
+    listed = payload.get("category")
+    categories = listed if isinstance(listed, list) else [notice.category]
+    # Check-ups and vaccinations are gone to, not applied for: no "I applied" for them.
+    if program is not None and notice.kind != "broadcast" and applies_for(categories):
         data = postback_data("applied", p=program)
         if data:
             label = t("applied", lang)
@@ -261,14 +277,20 @@ def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Js
     blurb = (payload.get("benefit") if lang == "ja" else None) or localized(
         payload.get("summary"), lang
     )
+    if blurb:
+        blurb = mended(str(blurb))  # payloads stored before excerpts kept whole sentences
+    if lang == "en" and notice.kind != "broadcast" and not _english(payload):
+        # An imported item written in Japanese only: say so, rather than show Japanese text.
+        blurb = t("japanese_only", lang)
     if not blurb and notice.kind == "broadcast":
         blurb = localized(payload.get("text"), lang) or localized(payload.get("message"), lang)
     if blurb:
         lines.append(_text(str(blurb), size="sm", color="#555555"))
-    why = [str(w) for w in payload.get("why") or [] if w]
+    # Reasons as sentences (`notifier.reasons`): a rule clause never reaches a parent.
+    why = reason_texts(payload, lang)
     if why:
         lines.append(_text(t("why", lang), size="xs", color="#888888", margin="md"))
-        lines.extend(_text(t("bullet", lang) + reason, size="sm") for reason in why[:5])
+        lines.extend(_text(t("bullet", lang) + reason, size="sm") for reason in why)
     if notice.kind != "broadcast" or deadline is not None:
         lines.append(_deadline_line(deadline, lang, today))
     bubble: Json = {
@@ -310,6 +332,34 @@ def summary_bubble(rest: Sequence[Notice], lang: str) -> Json:
     }
 
 
+KIND_URGENCY = {"deadline-2": 0, "deadline-7": 1, "eligible": 2}
+
+
+def card_key(notice: Notice) -> tuple[Any, ...]:
+    """What one card is about: a program (or broadcast) and the child it names."""
+    program = program_id_of(notice)
+    subject = ("program", program) if program is not None else (notice.subject, notice.id)
+    child = localized((notice.payload or {}).get("child"), "ja")
+    return (*subject, notice.child_key or child or "")
+
+
+def urgency(notice: Notice) -> tuple[int, date, int]:
+    """Sorts the most urgent fact first: the nearer reminder, the nearer deadline."""
+    kind = KIND_URGENCY.get(notice.kind, len(KIND_URGENCY))
+    return (kind, deadline_of(notice) or date.max, -(notice.id or 0))
+
+
+def one_per_card(notices: Sequence[Notice]) -> list[Notice]:
+    """One notice per (program, child): an eligibility notice and a deadline reminder of the
+    same program and child make one card showing the most urgent of them."""
+    chosen: dict[tuple[Any, ...], Notice] = {}
+    for notice in notices:
+        key = card_key(notice)
+        if key not in chosen or urgency(notice) < urgency(chosen[key]):
+            chosen[key] = notice
+    return list(chosen.values())
+
+
 def order(notices: Sequence[Notice]) -> list[Notice]:
     """Nearest deadline first (no deadline last), then oldest."""
     return sorted(notices, key=lambda n: (deadline_of(n) or date.max, n.id or 0))
@@ -317,17 +367,21 @@ def order(notices: Sequence[Notice]) -> list[Notice]:
 
 def alt_text(notices: Sequence[Notice], lang: str) -> str:
     """What the notification and old clients show (≤ 1,500 characters)."""
-    names = t("sep", lang).join(title_of(n, lang) for n in notices)
+    titles = dict.fromkeys(title_of(n, lang) for n in notices)  # each name once
+    names = t("sep", lang).join(titles)
     return clip(t("alt", lang, count=len(notices), names=names), MAX_ALT_TEXT)
 
 
 def notice_message(
     notices: Sequence[Notice], lang: str, *, today: date | None = None
 ) -> dict[str, Any]:
-    """One Flex message (LINE JSON) carrying a family's notices, within every LINE limit."""
+    """One Flex message (LINE JSON) carrying a family's notices, within every LINE limit.
+
+    A program and child appear once, however many of their notices go out together.
+    """
     if not notices:
         raise ValueError("a message needs at least one notice")
-    ordered = order(notices)
+    ordered = order(one_per_card(notices))
     bubbles = [notice_bubble(n, lang, today=today) for n in ordered]
     if len(bubbles) == 1:
         container = bubbles[0]
@@ -356,5 +410,5 @@ def app_payload(notice: Notice, lang: str) -> dict[str, Any]:
         "program_id": program_id_of(notice),
         "deadline": deadline.isoformat() if deadline else None,
         "language": lang,
-        "content": notice.payload or {},
+        "content": for_parents(notice.payload or {}),
     }

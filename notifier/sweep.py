@@ -69,6 +69,7 @@ from registry.models import AppSubscription, Child, Family, ProgramAction
 from registry.programs import in_force
 from rules.ages import fiscal_year
 from rules.evaluate import CompiledProgram, evaluate_population
+from rules.explain import reasons_of
 from rules.language import compile_rule
 from rules.lgcode import is_prefecture_code
 from rules.profile import ChildInput, FamilyInput, derive
@@ -256,8 +257,8 @@ def plan_programs(entries: Iterable[CatalogEntry], today: date) -> list[ProgramP
                 categories=frozenset(data.category),
                 # The ledger keeps one category for statistics; the payload keeps them all.
                 category=data.category[0][:64] if data.category else "",
-                # A definite match holds every top-level conjunct: they are the "why".
-                part=program_part(entry.id, entry.version, data, entry.compiled.rule.conjuncts),
+                # A definite match holds every top-level conjunct: they are the reasons.
+                part=program_part(entry.id, entry.version, data, reasons_of(entry.compiled.rule)),
                 deadline=deadline,
                 days_after_birth=data.application.deadline_days_after_birth,
             )

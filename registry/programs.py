@@ -294,6 +294,15 @@ def in_force(data: ProgramIn, on: date) -> bool:
     return not (data.valid_to and on > data.valid_to)
 
 
+NO_APPLICATION = frozenset({"health-checkup", "vaccination", "consultation"})
+"""Categories of programs one goes to rather than applies for (the municipality invites)."""
+
+
+def applies_for(categories: Iterable[str]) -> bool:
+    """Whether parents apply for a program of these categories ("I applied" makes sense)."""
+    return not NO_APPLICATION.intersection(categories)
+
+
 def as_dict(row: Program) -> dict[str, Any]:
     """The program as plain JSON."""
     return to_out(row).model_dump(mode="json")

@@ -362,6 +362,11 @@ class CompiledRule:
         """The top-level conjunct expected to take the longest."""
         return costliest_clause(self._conjuncts)
 
+    @property
+    def conjunct_nodes(self) -> list[Any]:
+        """The top-level `and` conjuncts as rule-engine ASTs (for `rules.explain`)."""
+        return [node for _, node in self._conjuncts]
+
     def _bind(self, context: Mapping[str, Any], child: Mapping[str, Any] | None) -> Bound:
         if self.per_child and child is None and "child" not in context:
             raise ValueError(f"per-child rule needs a child: {self.expression!r}")

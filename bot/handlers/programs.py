@@ -23,8 +23,12 @@ from bot.handlers.common import (
 )
 from bot.state import user_key
 from bot.texts import format_born, format_date, join, t
+from notifier.compose import SUMMARY_CHARS, excerpt
 from registry import families
 from registry.eligibility import EligibleProgram, NearMiss, evaluate
+from registry.programs import applies_for
+from rules.ages import age_months, age_years, class_age, fiscal_year
+from rules.explain import GENERIC, reasons_of_clauses
 from rules.profile import FamilyInput
 
 log = logging.getLogger(__name__)
@@ -35,7 +39,10 @@ MAX_REPLY = 5
 MAX_CHILDREN_NAMED = 3
 MAX_SOON = 3
 _AGE_PART = re.compile(r"\bchild\.(age|age_months|class_age|grade|birth_date)\b")
-_GROWS_INTO = re.compile(r"^child\.(age|age_months|class_age)\s*>=?\s*\d+$")
+_EITHER = re.compile(r"\bor\b")
+_GROWS_INTO = re.compile(r"^child\.(age|age_months|class_age)\s*(>=?)\s*(\d+)$")
+SOON_DAYS = 92
+""""Soon" means within about three months: a newborn is not told of the 3-year check-up."""
 
 
 @dataclass
@@ -73,6 +80,10 @@ def reasons(turn: Turn, program: EligibleProgram, profile: FamilyInput, lang: st
     held = program.explanation.held
     children = _child_labels(program, profile, lang)
     for part in held:
+        if _EITHER.search(part) and reasons_of_clauses([part]) == [GENERIC]:
+            # "pregnant == true or youngest_age < 2": which side held is not known here, and
+            # "you are expecting" must not be said to a family that is not.
+            continue
         if _AGE_PART.search(part):
             for label in children[:MAX_CHILDREN_NAMED]:
                 add(t("why.child_age", lang, child=label))
@@ -144,10 +155,13 @@ def _card(
     data = details.get(program.id)
     lines: list[Any] = []
     if data is not None:
-        blurb = data.benefit if lang == "ja" and data.benefit else None
+        blurb = (excerpt(data.benefit, SUMMARY_CHARS["ja"]) or None) if lang == "ja" else None
+        if blurb is None and lang == "en":
+            # Whole sentences; an item written in Japanese only says so in English.
+            blurb = excerpt(data.summary.en, SUMMARY_CHARS["en"]) or t("program.ja_only", lang)
         if blurb is None:
-            blurb = (data.summary.en if lang == "en" else None) or data.summary.ja
-        lines.append(m.flex_text(m.clip(blurb, 120), size="sm", color="#555555"))
+            blurb = excerpt(data.summary.ja, SUMMARY_CHARS["ja"]) or ""
+        lines.append(m.flex_text(blurb, size="sm", color="#555555"))
     lines.append(m.flex_text(t("program.why", lang), size="xs", color="#888888", margin="md"))
     lines.extend(
         m.flex_text(("・" if lang == "ja" else "• ") + reason, size="sm")
@@ -158,7 +172,7 @@ def _card(
     application = program.application or {}
     url = program.reference_url or application.get("url")
     link = m.uri(t("program.details.label", lang), url) if url else None
-    if not applied:
+    if not applied and applies_for(program.category):
         buttons.append(
             m.postback(
                 t("program.applied.label", lang),
@@ -186,10 +200,32 @@ def _more_bubble(count: int, lang: str) -> Any:
     )
 
 
-def _soon(near: list[NearMiss], lang: str) -> list[str]:
+def _grown_into(part: str, birth: date, day: date) -> bool:
+    """Whether a child born on `birth` meets `child.<age> >= N` on `day`."""
+    found = _GROWS_INTO.match(part)
+    if found is None or birth > day:
+        return False
+    field, operator, number = found.groups()
+    if field == "age_months":
+        value = age_months(birth, day)
+    elif field == "age":
+        value = age_years(birth, day)
+    else:
+        value = class_age(birth, fiscal_year(day))
+    return value > int(number) if operator == ">" else value >= int(number)
+
+
+def _soon(near: list[NearMiss], profile: FamilyInput, on: date, lang: str) -> list[str]:
+    """Programs a child grows into within SOON_DAYS (missed today only by the child's age)."""
     names = []
+    then = on + timedelta(days=SOON_DAYS)
     for miss in near:
-        if miss.failed and all(_GROWS_INTO.match(part) for part in miss.failed):
+        if not miss.failed or not all(_GROWS_INTO.match(part) for part in miss.failed):
+            continue
+        if any(
+            all(_grown_into(part, child.birth_date, then) for part in miss.failed)
+            for child in profile.children
+        ):
             names.append(program_name(miss, lang))
     return names[:MAX_SOON]
 
@@ -219,7 +255,7 @@ async def show_programs(turn: Turn, *, lead: str | None = None) -> None:
         head.append(t("programs.none", lang))
     else:
         head.append(t("programs.intro", lang, count=len(cards)))
-    soon = _soon(result.near_misses, lang)
+    soon = _soon(result.near_misses, profile, on, lang)
     if soon:
         head.append(t("programs.soon", lang, names=join(soon, lang)))
     turn.say(m.text("\n".join(head), menu_actions(lang) if not cards else ()))

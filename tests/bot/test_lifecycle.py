@@ -132,7 +132,8 @@ async def test_many_programs_fit_in_carousels_of_twelve(line_world: LineWorld) -
     assert titles[0] == "渋谷区テスト制度00"  # nearest deadline first (2027-01-01)
     assert titles[-1].startswith("ほかに")
     shown = len(titles) - 1
-    assert titles[-1] == f"ほかに{50 + 4 - shown}件"
+    # 5 demo programs: 児童手当, 018サポート, 医療費助成, MR第1期, 出産育児一時金 (17 months)
+    assert titles[-1] == f"ほかに{50 + 5 - shown}件"
     assert await line_world.rejected() == []
 
 

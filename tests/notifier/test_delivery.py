@@ -298,6 +298,24 @@ async def test_one_push_a_day_bundles_the_days_notices(world: World) -> None:
     assert {n.status for n in await world.notices()} == {"sent"}
 
 
+async def test_a_program_and_child_make_one_card_showing_the_most_urgent_notice(
+    world: World,
+) -> None:
+    family = await add_family(world, 1)
+    soon = TODAY + timedelta(days=6)
+    await add_notice(world, family, 1, deadline=soon)
+    await add_notice(world, family, 1, deadline=soon, kind="deadline-7")
+    await add_notice(world, family, 2)
+    assert await world.send_due(at(12, 0)) == Counter(sent=1)
+    [message] = world.delivered(1)
+    cards = [json.dumps(card, ensure_ascii=False) for card in bubbles(message)]
+    assert len(cards) == 2
+    assert sum("テスト手当1" in card for card in cards) == 1
+    assert "締切まで1週間" in cards[0] and "受けられる支援" not in cards[0]
+    assert message["altText"].count("テスト手当1") == 1
+    assert {n.status for n in await world.notices()} == {"sent"}
+
+
 async def test_fifteen_notices_make_one_carousel_of_twelve(world: World) -> None:
     family = await add_family(world, 1)
     for program in range(1, 16):

@@ -28,7 +28,10 @@ def payload(index: int = 1, **overrides: Any) -> dict[str, Any]:
         "reference_url": "https://www.city.shibuya.tokyo.jp/",
         "application_url": "https://www.city.shibuya.tokyo.jp/apply",
         "category": ["allowance"],
-        "why": ["渋谷区にお住まい", "お子さまが3歳未満"],
+        "reasons": [
+            {"code": "lives_in", "place": "131130"},
+            {"code": "child_age", "unit": "years", "below": 3},
+        ],
         "kind": "eligible",
         "deadline": "2027-03-31",
         "child": {"ja": "2025年6月生まれのお子さま", "en": "your child born June 2025"},
@@ -99,7 +102,8 @@ def test_one_notice_is_one_bubble_naming_child_reason_deadline_and_buttons(line:
     shown = texts(bubble)
     assert "テスト手当1" in shown
     assert "対象: 2025年6月生まれのお子さま" in shown
-    assert "・渋谷区にお住まい" in shown
+    assert "・渋谷区にお住まいです" in shown
+    assert "・お子さまが対象年齢です（3歳未満）" in shown
     assert any(t.startswith("申請期限: 2027年3月31日（水）") for t in shown)
     buttons = actions(bubble)
     assert buttons[0] == {
@@ -156,6 +160,28 @@ def test_nearest_deadline_first_and_alt_text_counts() -> None:
     assert message["altText"].startswith("はぐくみからのお知らせ（3件）: テスト手当2、")
 
 
+def test_eligible_and_deadline_notices_of_one_program_and_child_are_one_card(
+    line: Emulator,
+) -> None:
+    eligible = notice(1)
+    reminder = notice(1, kind="deadline-2", payload=payload(1, kind="deadline-2"))
+    reminder.id = 2
+    other_child = notice(1, payload=payload(1, child={"ja": "2023年1月生まれのお子さま"}))
+    other_child.id = 3
+    for lang, name in (("ja", "テスト手当1"), ("en", "Test allowance 1")):
+        message = notice_message([eligible, reminder, other_child], lang, today=TODAY)
+        accepted(line, message)
+        cards = message["contents"]["contents"]
+        assert len(cards) == 2  # one per child
+        assert message["altText"].count(name) == 1
+        first = texts(cards[0])
+        assert first[0] == ("締切間近" if lang == "ja" else "Deadline soon")
+        assert texts(cards[1])[0] != first[0]
+    alone = notice_message([eligible, reminder], "ja", today=TODAY)
+    assert alone["contents"]["type"] == "bubble"
+    assert alone["altText"].count("テスト手当1") == 1
+
+
 def test_fifteen_notices_make_eleven_cards_and_a_summary(line: Emulator) -> None:
     many = [notice(i, deadline=date(2026, 12, i)) for i in range(1, 16)]
     message = notice_message(many, "ja", today=TODAY)
@@ -184,7 +210,7 @@ def test_biggest_payloads_stay_within_every_limit(line: Emulator) -> None:
         name={"ja": long, "en": "L" * 200},
         summary={"ja": long, "en": "S" * 200},
         benefit=long,
-        why=[long] * 5,
+        reasons=[{"code": "lives_in", "place": "1" * 200}] * 8,
         reference_url="https://example.jp/" + "p" * 980,
         category=["c" * 60],
     )
@@ -197,7 +223,10 @@ def test_biggest_payloads_stay_within_every_limit(line: Emulator) -> None:
 
 
 def test_alt_text_is_clipped_to_lines_limit() -> None:
-    many = [notice(i, payload=payload(i, name={"ja": "名" * 200, "en": None})) for i in range(20)]
+    many = [
+        notice(i, payload=payload(i, name={"ja": f"{i:02d}" + "名" * 198, "en": None}))
+        for i in range(20)
+    ]
     text = alt_text(many, "ja")
     assert len(text) == MAX_ALT_TEXT
     assert text.endswith("…")
@@ -218,4 +247,106 @@ def test_app_payload_carries_the_notice_without_rendering() -> None:
     assert data["deadline"] == "2027-03-31"
     assert data["program_id"] == 107
     assert data["content"]["name"]["en"] == "Test allowance 7"
+    # Reasons are sentences in both languages; codes and rule clauses stay inside.
+    assert data["content"]["reasons"] == {
+        "ja": ["渋谷区にお住まいです", "お子さまが対象年齢です（3歳未満）"],
+        "en": ["You live in Shibuya Ward", "Your child is in the age range (under 3 years)"],
+    }
     json.dumps(data)  # plain JSON
+
+
+def test_payloads_stored_with_rule_clauses_show_sentences_never_the_clauses() -> None:
+    """Notices planned before reasons existed carry `why` (raw clauses): mapped, never shown."""
+    old = payload(1, why=['municipality == "131032"', "child.age_months < 6"])
+    del old["reasons"]
+    broken = payload(2, why=['municipality == "1310…', "渋谷区にお住まい"])
+    del broken["reasons"]
+    for lang, expected in (
+        ("ja", ["・港区にお住まいです", "・お子さまが対象年齢です（生後6か月未満）"]),
+        ("en", ["• You live in Minato Ward", "• Your child is in the age range (under 6 months)"]),
+    ):
+        shown = texts(notice_message([notice(1, payload=old)], lang, today=TODAY)["contents"])
+        assert all(line in shown for line in expected)
+        assert not any("==" in line or "child." in line for line in shown)
+        generic = texts(notice_message([notice(2, payload=broken)], lang, today=TODAY))
+        assert not any("==" in line or "…" in line or "にお住まい" in line for line in generic)
+    assert "why" not in app_payload(notice(1, payload=old), "ja")["content"]
+
+
+# -- English excerpts (issue 8, point 4) --------------------------------------------------------
+
+
+def _demo_notices() -> list[Notice]:
+    from hagukumi.demo import demo_programs
+    from notifier.compose import payload as compose_payload
+    from notifier.compose import program_part
+    from rules.explain import reasons_of
+    from rules.language import compile_rule
+
+    out = []
+    for index, data in enumerate(demo_programs(), start=1):
+        reasons = reasons_of(compile_rule(data.eligibility, per_child=data.per_child))
+        part = program_part(index, 1, data, reasons)
+        body = compose_payload(part, kind="eligible", deadline=None, birth=date(2025, 6, 10))
+        out.append(notice(index, payload=body, deadline=None))
+    return out
+
+
+def _cut_mid_word(text: str, sources: list[str]) -> bool:
+    """Whether `text` ends in "…" right after part of a word of the text it was cut from."""
+    if not text.endswith("…"):
+        return False
+    kept = text[:-1].rstrip()
+    for source in sources:
+        flat = " ".join(source.split())
+        if flat.startswith(kept) and len(flat) > len(kept) and flat[len(kept)].isalnum():
+            return True
+    return False
+
+
+def test_no_english_bubble_text_ends_in_an_ellipsis_mid_word(line: Emulator) -> None:
+    from hagukumi.demo import demo_programs
+
+    notices = _demo_notices()
+    sources = [p.summary.en or "" for p in demo_programs()]
+    for start in range(0, len(notices), 12):
+        message = notice_message(notices[start : start + 12], "en", today=TODAY)
+        accepted(line, message)
+        shown = texts(message["contents"])
+        # Demo programs have English summaries that fit: whole sentences, no cut at all.
+        assert [t for t in shown if t.endswith("…")] == []
+        assert not any(_cut_mid_word(t, sources) for t in shown)
+    # Longer English than a card holds is cut after a whole word, never inside one.
+    long = "The child turns eighteen " * 30
+    body = payload(1, summary={"ja": "概要", "en": long.strip()})
+    from notifier.compose import SUMMARY_CHARS, excerpt
+
+    body["summary"]["en"] = excerpt(long, SUMMARY_CHARS["en"])
+    shown = texts(notice_message([notice(1, payload=body)], "en", today=TODAY)["contents"])
+    cut = [t for t in shown if t.endswith("…")]
+    assert cut and not any(_cut_mid_word(t, [long]) for t in cut)
+
+
+def test_an_item_without_english_says_so_in_english_instead_of_a_cut_japanese_text(
+    line: Emulator,
+) -> None:
+    summary = "令和6年度の講座です。" * 20
+    body = payload(1, name={"ja": "パパとママの子育て講座", "en": None})
+    body["summary"] = {"ja": summary[:119] + "…", "en": None}
+    body["benefit"] = None
+    message = notice_message([notice(1, payload=body)], "en", today=TODAY)
+    accepted(line, message)
+    shown = texts(message["contents"])
+    assert "パパとママの子育て講座" in shown  # the name as the municipality wrote it
+    assert "Details in Japanese only." in shown
+    assert not any("令和" in t for t in shown)
+    # In Japanese, the stored excerpt is shown to its last whole sentence.
+    assert "令和6年度の講座です。" * 10 in texts(notice_message([notice(1, payload=body)], "ja"))
+
+
+def test_summaries_stored_cut_mid_sentence_are_shown_to_the_last_whole_sentence() -> None:
+    cut = "Paid for every child. Paid up to the end of the fiscal year in which the child turns …"
+    body = payload(1, summary={"ja": "概要", "en": cut})
+    shown = texts(notice_message([notice(1, payload=body)], "en", today=TODAY)["contents"])
+    assert "Paid for every child." in shown
+    assert not any(t.endswith("…") for t in shown)

@@ -90,7 +90,11 @@ async def test_a_sweep_run_twice_creates_each_notice_once(sessions: Any) -> None
     assert notice.due_at == NOW
     assert notice.payload["name"]["ja"] == "テスト乳幼児手当"
     assert notice.payload["deadline"] == "2027-03-31"
-    assert notice.payload["why"] == ['municipality == "131130"', "child.age < 3"]
+    assert notice.payload["reasons"] == [
+        {"code": "lives_in", "place": "131130"},
+        {"code": "child_age", "unit": "years", "below": 3},
+    ]
+    assert "why" not in notice.payload
     assert size(notice.payload) <= MAX_PAYLOAD
 
 
