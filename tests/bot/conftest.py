@@ -153,6 +153,8 @@ async def line_world(settings: Settings, sessions: Any) -> AsyncIterator[LineWor
             "line_channel_secret": SECRET,
             "line_channel_access_token": TOKEN,
             "line_api_base_url": emulator_url,
+            # App backends in these tests listen on loopback http (issue 8, point 10).
+            "callback_allow": "127.0.0.1",
         }
     )
     app = create_app(app_settings, today=lambda: TODAY, clock=lambda: NOW)

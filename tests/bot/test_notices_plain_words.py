@@ -116,7 +116,8 @@ async def test_no_outgoing_body_carries_rule_syntax(line_world: LineWorld) -> No
     async with transaction(line_world.sessions) as session:
         row = await session.get(AppSubscription, tokens[0]["id"])
         assert row is not None
-        # Registration accepts only https; the test backend listens on loopback http.
+        # Registration accepts only https to public hosts; the test backend is on loopback http,
+        # which this world's HAGUKUMI_CALLBACK_ALLOW lets the send through to.
         row.callback_url = str(server.make_url("/notices"))
         session.add(row)
 
