@@ -42,8 +42,9 @@ from benchmarks.processes import free_port, wait_until_up  # noqa: E402
 from hagukumi.seeddata import tokyo_codes  # noqa: E402
 from notifier.channels.line import LineChannel  # noqa: E402
 from notifier.ledger import NoticeDraft, record_notices  # noqa: E402
+from notifier.models import Notice  # noqa: E402
 from registry.db import create_engine, session_factory  # noqa: E402
-from registry.models import Family, Notice  # noqa: E402
+from registry.models import Family  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HAGUKUMI = [sys.executable, "-m", "hagukumi.cli"]

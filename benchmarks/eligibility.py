@@ -81,13 +81,14 @@ async def http_median(requests: int, families: list[dict[str, object]]) -> tuple
 
     from hagukumi.app import create_app
     from hagukumi.demo import load_demo
+    from hagukumi.models import MODEL_MODULES
     from hagukumi.settings import Settings
     from registry.db import create_engine, session_factory
     from registry.migrate import upgrade
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bench.sqlite3"
-        await upgrade(url)
+        await upgrade(url, models=MODEL_MODULES)
         engine = create_engine(url)
         await load_demo(
             session_factory(engine),

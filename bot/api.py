@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from registry import families
+from bot import reviews
 from registry.api import SESSIONS
 from registry.web import RouteTable, json_model
 
@@ -36,7 +36,7 @@ class ReviewSummary(BaseModel):
 async def review_summary(request: web.Request) -> web.Response:
     """Public summary of the ratings parents gave."""
     async with request.app[SESSIONS]() as session:
-        rows = await families.review_summary(session)
+        rows = await reviews.review_summary(session)
     return json_model(
         ReviewSummary(
             services=[

@@ -31,11 +31,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.dispatch import Dispatcher, Turn, parse_postback
 from bot.line import LineApi
+from bot.models import WebhookEvent
 from bot.state import ConversationStore, user_key
 from registry import families
 from registry.db import transaction
 from registry.eligibility import Catalog
-from registry.models import WebhookEvent
 from registry.offices import Office, load_offices
 from registry.web import BackgroundTasks
 

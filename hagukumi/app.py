@@ -16,6 +16,7 @@ from sqlalchemy import text
 from bot import api as bot_api
 from bot.webhook import line_webhook
 from hagukumi.metrics import Metrics
+from hagukumi.models import load_models
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
 from notifier import api as notifier_api
@@ -413,6 +414,7 @@ def create_app(
     run_workers: bool = False,
 ) -> web.Application:
     """Assemble the web app: every door, with its resources opened in cleanup_ctx."""
+    load_models()
     problem = settings.line_problem()
     if problem:  # settings copied with changes skip their validators
         raise ValueError(problem)

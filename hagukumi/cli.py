@@ -192,12 +192,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from hagukumi.models import MODEL_MODULES, load_models
     from registry.db import DatabaseURLError, create_engine, session_factory
     from registry.migrate import DatabaseBehind, ensure_current, upgrade
 
+    load_models()  # every process knows every table (the registry hooks find them there)
+
     if args.command == "migrate":
         try:
-            await upgrade(settings.database_url)
+            await upgrade(settings.database_url, models=MODEL_MODULES)
         except DatabaseURLError as exc:
             raise CliError(str(exc)) from exc
         print(f"database migrated: {_safe_url(settings.database_url)}")

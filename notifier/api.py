@@ -19,13 +19,14 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from notifier.models import Notice
 from notifier.reasons import for_parents
 from registry import families
 from registry import subscriptions as subs
 from registry.api import SESSIONS, TODAY, require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
-from registry.models import ApiKey, AppSubscription, Family, Notice, utcnow
+from registry.models import ApiKey, AppSubscription, Family, utcnow
 from registry.web import (
     BACKGROUND,
     ApiError,

@@ -19,8 +19,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifier.ledger import NoticeDraft, record_notices
+from notifier.models import Broadcast, Notice
 from notifier.sweep import FamilyView, read_batch
-from registry.models import Broadcast, Family, Notice
+from registry.models import Family
 from rules.language import CompiledRule
 
 log = logging.getLogger(__name__)

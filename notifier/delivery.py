@@ -36,7 +36,8 @@ from notifier.channels.base import (
     RetryableSendError,
 )
 from notifier.messages import app_payload, deadline_of, notice_message
-from registry.models import AppSubscription, Family, Notice, SendRequest
+from notifier.models import Notice, SendRequest
+from registry.models import AppSubscription, Family
 
 log = logging.getLogger(__name__)
 

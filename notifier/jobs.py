@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, or_, update
+from sqlalchemy import String, and_, cast, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from notifier.models import SendRequest
 from notifier.ops import record_quota
 from notifier.queue import DeliveryQueue
-from registry import families
+from registry import families, hooks
 from registry.db import transaction
-from registry.models import Family, SendRequest, WebhookEvent
+from registry.models import Family
 
 log = logging.getLogger(__name__)
 
@@ -193,11 +194,13 @@ async def purge(ctx: JobContext, now: datetime) -> dict[str, Any]:
         purged += len(rows)
         last_id = rows[-1].id or last_id
     async with transaction(ctx.sessions) as session:
-        events = await session.exec(
-            delete(WebhookEvent).where(  # type: ignore[call-overload]
-                col(WebhookEvent.received_at) < now - ctx.webhook_retention
+        # Other packages' rows past retention, e.g. the bot's webhook event ids (`registry.hooks`).
+        expired = {
+            f"{table.__tablename__}s": await table.forget_before(
+                session, now - ctx.webhook_retention
             )
-        )
+            for table in hooks.tables_with(hooks.FORGET_BEFORE)
+        }
         # A request body names its recipients (LINE user IDs); after the 24 hours in which
         # LINE honours its retry key it serves no retry, so it is not kept past retention.
         bodies = await session.exec(
@@ -212,7 +215,7 @@ async def purge(ctx: JobContext, now: datetime) -> dict[str, Any]:
     return {
         "job": "purge",
         "families": purged,
-        "webhook_events": int(events.rowcount or 0),
+        **expired,
         "request_bodies": int(bodies.rowcount or 0),
     }
 

@@ -18,7 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from registry.models import Child, Notice, utcnow
+from notifier.models import Notice
+from registry.models import Child, utcnow
 
 STATUSES = ("pending", "scheduled", "sent", "failed", "suppressed")
 SUPPRESSION_REASONS = ("preference", "blocked", "quota", "expired")
@@ -109,7 +110,7 @@ def child_key(child: Child | date) -> str:
     on every profile edit), but the birth date survives it, so a re-entered child is not told
     twice. Twins share the key and therefore one notice, which names "your child born <month>"
     and so fits both. The key is personal data:
-    `registry.families.clear_notice_personal_fields` removes it.
+    `notifier.privacy.clear_notice_personal_fields` removes it.
     """
     birth = child if isinstance(child, date) else child.birth_date
     return birth.isoformat()

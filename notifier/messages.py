@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from notifier.compose import excerpt, mended
+from notifier.models import Notice
 from notifier.reasons import for_parents, reason_texts
-from registry.models import Notice
 from registry.programs import applies_for
 
 MAX_BUBBLES = 12

@@ -25,8 +25,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifier.lease import LEASE_KEY
+from notifier.models import Notice, SendRequest
 from notifier.queue import STREAM
-from registry.models import Notice, SendRequest
 
 log = logging.getLogger(__name__)
 

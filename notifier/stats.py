@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from registry.models import Notice
+from notifier.models import Notice
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
@@ -18,11 +19,16 @@ class DatabaseBehind(RuntimeError):
     """The database is older than the code's migrations."""
 
 
-def alembic_config(database_url: str) -> Config:
-    """An alembic config for a database URL, without an alembic.ini."""
+def alembic_config(database_url: str, models: Sequence[str]) -> Config:
+    """An alembic config for a database URL, without an alembic.ini.
+
+    `models` names the model modules (the composition root's `hagukumi.models.MODEL_MODULES`):
+    registry does not know the other packages' tables, so it is told where they are.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("hagukumi.database_url", database_url.replace("%", "%%"))
+    config.set_main_option("hagukumi.model_modules", ",".join(models))
     return config
 
 
@@ -31,13 +37,13 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
-def _upgrade_sync(database_url: str, revision: str) -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def _upgrade_sync(database_url: str, revision: str, models: Sequence[str]) -> None:
+    command.upgrade(alembic_config(database_url, models), revision)
 
 
-async def upgrade(database_url: str, revision: str = "head") -> None:
+async def upgrade(database_url: str, revision: str = "head", *, models: Sequence[str]) -> None:
     """Run migrations up to `revision` (env.py runs its own event loop, so use a thread)."""
-    await asyncio.to_thread(_upgrade_sync, database_url, revision)
+    await asyncio.to_thread(_upgrade_sync, database_url, revision, models)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

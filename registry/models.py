@@ -1,4 +1,8 @@
-"""SQLModel tables of the registry. Timestamps are stored in UTC."""
+"""SQLModel tables of the registry, and the UTC timestamp column every package's tables use.
+
+Other packages own their tables (`notifier.models`, `bot.models`); the composition root lists
+every model module (`hagukumi.models.MODEL_MODULES`). Timestamps are stored in UTC.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +40,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _ts(**kwargs: Any) -> Any:
+def timestamp_field(**kwargs: Any) -> Any:
+    """A required UTC timestamp column that defaults to now."""
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False), **kwargs)
+
+
+_ts = timestamp_field
 
 
 class Municipality(SQLModel, table=True):
@@ -167,104 +175,6 @@ class ProgramAction(SQLModel, table=True):
     family_id: int = Field(foreign_key="family.id", index=True)
     program_id: int = Field(foreign_key="program.id", index=True)
     kind: str = Field(default="applied", max_length=16)
-    created_at: datetime = _ts()
-
-
-class Review(SQLModel, table=True):
-    """A rating of the service; stays (without its comment) when the family is deleted."""
-
-    __tablename__ = "review"
-
-    id: int | None = Field(default=None, primary_key=True)
-    family_id: int | None = Field(default=None, foreign_key="family.id", index=True)
-    service: str = Field(default="bot", max_length=32)
-    rating: int
-    comment: str | None = Field(default=None, max_length=1000)
-    created_at: datetime = _ts()
-
-
-class WebhookEvent(SQLModel, table=True):
-    """A LINE webhook event already handled (the durable half of de-duplication)."""
-
-    __tablename__ = "webhook_event"
-
-    event_id: str = Field(primary_key=True, max_length=64)
-    received_at: datetime = _ts()
-
-
-class Notice(SQLModel, table=True):
-    """One thing to tell one family, keyed so that any trigger run twice creates nothing new.
-
-    The key is (family, subject, child, kind, cycle): subject is `program:<id>` or
-    `broadcast:<id>`, child the child's key ("" for the household), kind `eligible`,
-    `deadline-7`, `deadline-2` or `broadcast`, cycle what makes a repeat legitimate (the fiscal
-    year for eligibility, the deadline date for reminders).
-    """
-
-    __tablename__ = "notice"
-    __table_args__ = (
-        UniqueConstraint("family_id", "subject", "child_key", "kind", "cycle", name="uq_notice"),
-        Index("ix_notice_status_due", "status", "due_at"),
-        # Delivery asks "the scheduled notices of these requests": both columns, one index.
-        Index("ix_notice_send_status", "send_id", "status"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    family_id: int = Field(foreign_key="family.id", index=True)
-    subject: str = Field(max_length=64)
-    program_id: int | None = Field(default=None, foreign_key="program.id", index=True)
-    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
-    child_key: str = Field(default="", max_length=32)
-    kind: str = Field(max_length=16)
-    cycle: str = Field(max_length=16)
-    issuer: str = Field(max_length=6, index=True)
-    category: str = Field(default="", max_length=64)
-    # pending, scheduled, sent, failed, suppressed
-    status: str = Field(default="pending", max_length=16)
-    reason: str | None = Field(default=None, max_length=200)
-    channel: str = Field(default="line", max_length=8)
-    deadline: date | None = None
-    due_at: datetime = _ts()
-    attempts: int = 0
-    retry_key: str | None = Field(default=None, max_length=64)
-    send_id: int | None = Field(default=None, foreign_key="send_request.id")
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
-    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-
-
-class SendRequest(SQLModel, table=True):
-    """One request to a channel (a LINE push or multicast, an app callback), stored with its
-    idempotency key before it is sent, so a retry reuses key and body."""
-
-    __tablename__ = "send_request"
-
-    id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=8)
-    retry_key: str = Field(max_length=64, unique=True)
-    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="pending", max_length=16)  # pending, sent, failed
-    attempts: int = 0
-    last_error: str | None = Field(default=None, max_length=500)
-    accepted_request_id: str | None = Field(default=None, max_length=64)
-    created_at: datetime = _ts()
-    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-
-
-class Broadcast(SQLModel, table=True):
-    """A staff message to a segment of one municipality's families."""
-
-    __tablename__ = "broadcast"
-
-    id: int | None = Field(default=None, primary_key=True)
-    issuer: str = Field(max_length=6, foreign_key="municipality.code")
-    message: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    segment: str = Field(default="true", max_length=4000)
-    send_at: datetime = _ts()
-    status: str = Field(default="scheduled", max_length=16)  # scheduled, done, cancelled
-    recipients: int = 0
     created_at: datetime = _ts()
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from registry.models import Notice, Program, ProgramAction, ProgramVersion, utcnow
+from registry import hooks
+from registry.models import Program, ProgramAction, ProgramVersion, utcnow
 from registry.schemas import ProgramIn, ProgramOut
 
 Outcome = Literal["created", "updated", "unchanged"]
@@ -202,11 +203,14 @@ async def delete_program(session: AsyncSession, row: Program) -> None:
 
 async def has_family_history(session: AsyncSession, program_id: int) -> bool:
     """Whether families were told about the program or said they applied (kept for history)."""
-    for model in (Notice, ProgramAction):
-        found = await session.exec(
-            select(model.id).where(model.program_id == program_id).limit(1)  # type: ignore[attr-defined]
-        )
-        if found.first() is not None:
+    found = await session.exec(
+        select(ProgramAction.id).where(ProgramAction.program_id == program_id).limit(1)
+    )
+    if found.first() is not None:
+        return True
+    # Notices and any other package's rows about the program (see `registry.hooks`).
+    for table in hooks.tables_with(hooks.HAS_PROGRAM_HISTORY):
+        if await table.has_program_history(session, program_id):
             return True
     return False
 

@@ -21,7 +21,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from hagukumi.models import load_models
 from hagukumi.settings import Settings
+
+load_models()  # as every process does: the registry hooks find every package's tables
 
 SHAPE = os.environ.get("HAGUKUMI_TEST_SHAPE", "embedded")
 PG_URL = os.environ.get("HAGUKUMI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -63,19 +66,20 @@ def _pg_url(name: str) -> str:
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database to copy per test (SQLite file path or PostgreSQL database name)."""
+    from hagukumi.models import MODEL_MODULES
     from registry.migrate import upgrade
 
     if SHAPE == "services":
         name = f"hagukumi_tmpl_{uuid.uuid4().hex[:10]}"
         _in_thread(lambda: _pg_admin(f'CREATE DATABASE "{name}"'))
         try:
-            _in_thread(lambda: upgrade(_pg_url(name)))
+            _in_thread(lambda: upgrade(_pg_url(name), models=MODEL_MODULES))
             yield name
         finally:
             _in_thread(lambda: _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     else:
         path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-        _in_thread(lambda: upgrade(f"sqlite:///{path}"))
+        _in_thread(lambda: upgrade(f"sqlite:///{path}", models=MODEL_MODULES))
         yield str(path)
 
 

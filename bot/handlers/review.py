@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 
 from bot import messages as m
+from bot import reviews
 from bot.dispatch import Router, Turn
 from bot.handlers.common import consented, lang_of, next_actions
 from bot.state import user_key
 from bot.texts import t
-from registry import families
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ async def on_rating(turn: Turn) -> None:
     # Before consent the rating is kept without any link to the parent (only the LINE user ID
     # may be stored before consent).
     owner = turn.family if consented(turn) else None
-    review = await families.add_review(turn.session, owner, int(raw), None, SERVICE)
+    review = await reviews.add_review(turn.session, owner, int(raw), None, SERVICE)
     log.info("review stored", extra={"user": user_key(turn.user_id), "rating": int(raw)})
     turn.state["review"] = review.id
     turn.state["await"] = "rate.comment"
@@ -82,7 +82,7 @@ async def on_comment(turn: Turn) -> None:
         turn.say(m.text(t("review.skipped", lang), next_actions(turn)))
         return
     owner = turn.family if consented(turn) else None
-    if not await families.set_review_comment(turn.session, owner, review_id, said):
+    if not await reviews.set_review_comment(turn.session, owner, review_id, said):
         turn.say(m.text(t("review.skipped", lang), next_actions(turn)))
         return
     turn.say(m.text(t("review.thanks", lang), next_actions(turn)))

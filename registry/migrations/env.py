@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import registry.models  # noqa: F401  (registers the tables)
 from registry.db import create_engine
 
 config = context.config
+# Every package owns its tables; the composition root names their modules (`hagukumi migrate`).
+_modules = [m for m in (config.get_main_option("hagukumi.model_modules") or "").split(",") if m]
+if not _modules:
+    raise SystemExit("no model modules: run migrations through `hagukumi migrate`")
+for _module in _modules:
+    importlib.import_module(_module)  # registers the module's tables
 target_metadata = SQLModel.metadata
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from registry.models import AppSubscription, Review
+from bot.models import Review
+from registry.models import AppSubscription
 from tests.bot.conftest import LineWorld
 from tests.bot.parent import Parent, actions_in, texts_of
 from tests.bot.test_onboarding import family_row

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from bot.models import Review
 from bot.state import ConversationStore, user_key
 from hagukumi.app import REDIS
 from registry import families
 from registry import programs as repo
 from registry.db import transaction
-from registry.models import Child, Family, Review
+from registry.models import Child, Family
 from registry.schemas import ProgramIn
 from tests.bot.conftest import LineWorld
 from tests.bot.parent import Parent, actions_in, bubble_titles, carousels, texts_of

@@ -201,7 +201,7 @@ async def test_rating_with_a_comment_shows_in_the_summary(line_world: LineWorld)
     row = await family_row(line_world)
     from sqlmodel import select
 
-    from registry.models import Review
+    from bot.models import Review
 
     async with line_world.sessions() as session:
         reviews = (await session.exec(select(Review).order_by(Review.id))).all()

@@ -33,12 +33,13 @@ from notifier.channels.line import LineChannel
 from notifier.delivery import Deliverer, QuotaReport, send_due
 from notifier.jobs import JobContext
 from notifier.ledger import NoticeDraft, record_notices
+from notifier.models import Notice, SendRequest
 from notifier.queue import DeliveryQueue
 from notifier.scheduler import SchedulerRunner, run_job
 from notifier.worker import Worker, bind_deliver
 from registry import families
 from registry.db import create_engine, transaction
-from registry.models import Family, Notice, SendRequest
+from registry.models import Family
 from tests.bot.conftest import NOW, TOKEN, LineWorld
 from tests.bot.parent import Parent, texts_of
 

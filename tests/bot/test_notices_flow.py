@@ -16,7 +16,7 @@ PARENT = "U" + "a" * 32
 
 
 async def _notices(world: LineWorld) -> list[Any]:
-    from registry.models import Notice
+    from notifier.models import Notice
 
     async with world.sessions() as session:
         return list((await session.exec(select(Notice).order_by(Notice.id))).all())

@@ -76,9 +76,10 @@ class Backend:
 async def test_no_outgoing_body_carries_rule_syntax(line_world: LineWorld) -> None:
     from hagukumi.app import NOTICES
     from notifier.delivery import send_due
+    from notifier.models import Notice
     from registry.auth import create_key
     from registry.db import transaction
-    from registry.models import AppSubscription, Notice
+    from registry.models import AppSubscription
     from registry.web import BACKGROUND
 
     # Two LINE parents with the same child's birth month (one body: a multicast), one in

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from notifier.messages import notice_message
-from registry.models import Notice
+from notifier.models import Notice
 from tests.bot.conftest import LineWorld
 from tests.bot.parent import Parent, actions_in, bubble_titles, texts_of
 from tests.conftest import TODAY

@@ -12,9 +12,10 @@ from hagukumi.settings import Settings
 from notifier import jobs
 from notifier.jobs import JobContext
 from notifier.lease import Lease
+from notifier.models import Notice, SendRequest
 from notifier.queue import DeliveryQueue
 from registry.db import transaction
-from registry.models import Family, Notice, SendRequest
+from registry.models import Family
 from tests.conftest import TODAY
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)

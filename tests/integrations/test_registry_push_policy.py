@@ -15,10 +15,11 @@ import pytest
 from sqlmodel import select
 
 from integrations.tokyo_registry import import_files
+from notifier.models import Notice
 from notifier.sweep import sweep
 from registry import families as fam
 from registry.db import transaction
-from registry.models import Notice, Program
+from registry.models import Program
 from registry.web import BACKGROUND
 from rules.profile import ChildInput
 from tests.conftest import shared_path

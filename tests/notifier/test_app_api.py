@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from notifier.models import Notice
 from registry import subscriptions as subs
 from registry.db import transaction
-from registry.models import AppSubscription, Child, Family, Notice
+from registry.models import AppSubscription, Child, Family
 from tests.factories import family
 
 CONSENT = "2026-11-20T10:00:00+09:00"

@@ -10,10 +10,10 @@ from sqlmodel import col, select
 
 from notifier import broadcasts
 from notifier.delivery import plan
+from notifier.models import Broadcast, Notice, SendRequest
 from notifier.sweep import FamilyView
 from registry import families
 from registry.db import transaction
-from registry.models import Broadcast, Notice, SendRequest
 from rules.profile import ChildInput
 
 SHIBUYA = "131130"

@@ -27,8 +27,9 @@ from notifier.channels.base import (
     SendOutcome,
 )
 from notifier.channels.line import LineChannel
+from notifier.models import SendRequest
 from registry.db import transaction
-from registry.models import AppSubscription, Family, SendRequest
+from registry.models import AppSubscription, Family
 from registry.urls import UrlPolicy
 from tests.notifier.emulator import emulator_on_a_port
 

@@ -28,8 +28,9 @@ from notifier.channels.app import AppChannel
 from notifier.channels.base import Channel, RetryableSendError, SendOutcome
 from notifier.channels.line import LineChannel
 from notifier.delivery import QuotaReport, deliver, plan, send_due
+from notifier.models import Notice, SendRequest
 from registry.db import transaction
-from registry.models import AppSubscription, Family, Notice, SendRequest
+from registry.models import AppSubscription, Family
 from registry.urls import UrlPolicy
 from tests.conftest import SHARED, TODAY
 

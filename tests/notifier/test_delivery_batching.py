@@ -21,8 +21,9 @@ from sqlmodel import col, select
 from notifier import delivery
 from notifier.channels.base import Channel, Outgoing, Sendable, SendOutcome
 from notifier.delivery import Deliverer, MicroBatch, _start_many, plan
+from notifier.models import Notice, SendRequest
 from registry.db import transaction
-from registry.models import AppSubscription, Family, Notice, SendRequest
+from registry.models import AppSubscription, Family
 
 JST = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=JST)

@@ -17,10 +17,10 @@ from notifier.ledger import (
     record_notices,
     subject_for_program,
 )
+from notifier.models import Notice
+from notifier.privacy import clear_notice_personal_fields
 from registry import families as fam
 from registry.db import transaction
-from registry.families import clear_notice_personal_fields
-from registry.models import Notice
 from registry.schemas import ProgramIn
 from tests.factories import program_body
 

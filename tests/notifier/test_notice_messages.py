@@ -12,7 +12,7 @@ import pytest
 from integrations.line_emulator import EmulatorConfig
 from integrations.line_emulator.state import Emulator, LineError
 from notifier.messages import MAX_ALT_TEXT, alt_text, app_payload, json_size, notice_message
-from registry.models import Notice
+from notifier.models import Notice
 from tests.conftest import SHARED, TODAY
 
 USER = "U" + "a" * 32

@@ -16,7 +16,7 @@ from linebot.v3.messaging import FlexBubble, FlexCarousel, FlexMessage
 from integrations.line_emulator import EmulatorConfig
 from integrations.line_emulator.state import Emulator
 from notifier.messages import MAX_ALT_TEXT, json_size, notice_message
-from registry.models import Notice
+from notifier.models import Notice
 from tests.conftest import SHARED, TODAY
 from tests.notifier.test_notice_messages import accepted, notice, payload, texts
 

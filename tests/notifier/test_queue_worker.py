@@ -279,9 +279,10 @@ async def test_workers_drive_the_real_deliver_with_one_retry_key(
     redis_clients: Callable[[], Any], sessions: Any
 ) -> None:
     from notifier.channels.base import Channel, RetryableSendError, SendOutcome
+    from notifier.models import Notice, SendRequest
     from notifier.worker import bind_deliver
     from registry.db import transaction
-    from registry.models import Family, Notice, SendRequest
+    from registry.models import Family
 
     class FlakyLine(Channel):
         name = "line"

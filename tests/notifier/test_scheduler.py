@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
 
+from bot.models import WebhookEvent
 from hagukumi.resources import make_redis
 from notifier import jobs
 from notifier.jobs import JobContext
 from notifier.lease import LEASE_KEY, Lease
+from notifier.models import SendRequest
 from notifier.queue import DeliveryQueue
 from notifier.scheduler import (
     STANDBY_INTERVAL_S,
@@ -25,7 +27,7 @@ from notifier.scheduler import (
     run_job,
 )
 from registry.db import transaction
-from registry.models import Child, Family, SendRequest, WebhookEvent
+from registry.models import Child, Family
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=TOKYO)

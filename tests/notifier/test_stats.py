@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from notifier.models import Notice
 from registry.db import transaction
-from registry.models import Family, Notice
+
+# (issuer, subject, channel, status, created_at UTC); TODAY is 2026-11-26.
+from registry.models import Family
 
 # (issuer, subject, channel, status, created_at UTC); TODAY is 2026-11-26.
 NOTICES = [

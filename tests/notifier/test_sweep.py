@@ -12,11 +12,12 @@ from sqlmodel import select
 from hagukumi.demo import demo_programs
 from notifier.compose import MAX_PAYLOAD, size
 from notifier.ledger import notices_of
+from notifier.models import Notice
 from notifier.sweep import sweep
 from registry import families as fam
 from registry import programs as repo
 from registry.db import transaction
-from registry.models import AppSubscription, Notice, ProgramAction
+from registry.models import AppSubscription, ProgramAction
 from registry.schemas import ProgramIn
 from rules.profile import ChildInput
 from tests.conftest import TODAY

@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
+from notifier.models import Notice
 from notifier.triggers import on_family_changed, on_program_published
 from registry import families as fam
 from registry import programs as repo
 from registry.db import transaction
-from registry.models import Family, Notice
+from registry.models import Family
 from registry.schemas import ProgramIn
 from rules.profile import ChildInput
 from tests.factories import program_body

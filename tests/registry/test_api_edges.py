@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from notifier.models import Notice
 from registry.db import transaction
-from registry.models import Family, Notice
+from registry.models import Family
 from tests import rawhttp
 from tests.factories import family, program_body
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlmodel import select
 
+from notifier.models import Broadcast, Notice
 from registry.db import transaction
-from registry.models import AppSubscription, Broadcast, Notice
+from registry.models import AppSubscription
 from registry.web import BACKGROUND
 from tests.factories import family, program_body
 

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from hagukumi.models import MODEL_MODULES
 from registry import programs as repo
 from registry.db import create_engine, session_factory, transaction
 from registry.migrate import alembic_config, upgrade
@@ -127,12 +128,12 @@ async def test_upgrading_a_database_in_use_keeps_every_program_and_pushes_as_bef
     empty_database_url: str,
 ) -> None:
     url = empty_database_url
-    await upgrade(url, "0004")
+    await upgrade(url, "0004", models=MODEL_MODULES)
     await _fill_old_database(url)
     before = await _rows(url, "program")
     versions_before = await _rows(url, "program_version")
 
-    await upgrade(url, "0005")
+    await upgrade(url, "0005", models=MODEL_MODULES)
 
     after = await _rows(url, "program")
     assert len(after) == len(before) == 2
@@ -167,7 +168,7 @@ async def test_upgrading_a_database_in_use_keeps_every_program_and_pushes_as_bef
         await engine.dispose()
 
     # Back to 0004: bodies are what the older code reads again (it refuses unknown keys).
-    await asyncio.to_thread(command.downgrade, alembic_config(url), "0004")
+    await asyncio.to_thread(command.downgrade, alembic_config(url, MODEL_MODULES), "0004")
     downgraded = await _rows(url, "program")
     assert [r["body"] for r in downgraded[:2]] == [r["body"] for r in before]
     assert all("push" not in r["body"] for r in downgraded)

@@ -15,8 +15,9 @@ from aiohttp.test_utils import TestServer
 
 from notifier.channels.app import AppChannel
 from notifier.channels.base import PermanentSendError
+from notifier.models import SendRequest
 from registry.db import transaction
-from registry.models import AppSubscription, Family, SendRequest
+from registry.models import AppSubscription, Family
 from registry.urls import GuardedResolver, RefusedAddress, UrlPolicy
 from tests.factories import family
 
