@@ -334,7 +334,7 @@ async def _eligibility(settings: Settings, sessions: Any, args: argparse.Namespa
 
 
 async def _import_registry(sessions: Any, args: argparse.Namespace) -> int:
-    from integrations.tokyo_registry import RegistryFileError, import_files
+    from integrations.importers.tokyo_registry import RegistryFileError, import_files
 
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:
@@ -395,7 +395,7 @@ async def _notifier_process(settings: Settings, sessions: Any, command: str) -> 
 
 
 async def _import_families(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:
-    from notifier.importer import FamilyFileError, import_families
+    from integrations.importers.families import FamilyFileError, import_families
 
     if not args.file.is_file():
         raise CliError(f"no such file: {args.file}")

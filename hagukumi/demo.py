@@ -46,7 +46,7 @@ async def load_demo(
             await repo.set_status(session, row, "published")
     progress(f"demo: {len(programs)} hand-written programs published")
     if registry_dir is not None and registry_dir.is_dir():
-        from integrations.tokyo_registry import import_files
+        from integrations.importers.tokyo_registry import import_files
 
         files = sorted(registry_dir.glob("*.json"))
         imported = await import_files(files, sessions, progress=progress)

@@ -3,7 +3,7 @@
 from integrations.line_emulator.api import EMULATOR
 from integrations.line_emulator.app import create_emulator_app, run_emulator
 from integrations.line_emulator.config import DEFAULT_RATE_LIMITS, EmulatorConfig
-from integrations.line_emulator.events import sign
+from integrations.line_emulator.events import play, play_raw, sign
 from integrations.line_emulator.logs import PrivateAccessLogger, redact_line_ids
 from integrations.line_emulator.state import Emulator, LineError
 
@@ -15,6 +15,8 @@ __all__ = [
     "LineError",
     "PrivateAccessLogger",
     "create_emulator_app",
+    "play",
+    "play_raw",
     "redact_line_ids",
     "run_emulator",
     "sign",

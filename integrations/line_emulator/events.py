@@ -1,4 +1,8 @@
-"""Playing the users: webhook events built, signed and delivered the way LINE does it."""
+"""Playing the users: webhook events built, signed and delivered the way LINE does it.
+
+This module drives the `state.Emulator` (`play(emulator, user_id, spec)` is what
+`POST /_emulator/users/{userId}/events` does, from Python); the state never calls back here.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,12 @@ import hashlib
 import hmac
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
 from integrations.line_emulator.limits import USER_ID
-from integrations.line_emulator.state import LineError
-
-if TYPE_CHECKING:
-    from integrations.line_emulator.state import Emulator
+from integrations.line_emulator.state import Emulator, LineError
 
 EVENT_TYPES = {"follow", "unfollow", "message", "postback", "location"}
 MODES = {"active", "standby"}

@@ -390,20 +390,6 @@ class Emulator:
         self.delivered_by_via[via] += delivered
         return delivered
 
-    # -- playing the users ------------------------------------------------------------------
-
-    async def send_event(self, user_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-        """What `POST /_emulator/users/{userId}/events` does, from Python."""
-        from integrations.line_emulator.events import play
-
-        return await play(self, user_id, spec)
-
-    async def send_events(self, items: list[Any], signature: str | None = None) -> dict[str, Any]:
-        """What `POST /_emulator/webhook/raw` does, from Python."""
-        from integrations.line_emulator.events import play_raw
-
-        return await play_raw(self, items, signature=signature)
-
     # -- inspection -----------------------------------------------------------------------
 
     @property

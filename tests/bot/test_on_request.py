@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from integrations.tokyo_registry import import_files
+from integrations.importers.tokyo_registry import import_files
 from tests.bot.conftest import LineWorld
 from tests.bot.parent import Parent, bubble_titles
 from tests.conftest import shared_path

@@ -113,7 +113,7 @@ async def test_openapi_lists_every_route_the_server_answers(client: Any) -> None
 def test_import_families_help_shows_a_line_that_imports(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from notifier.importer import FamilyLine
+    from integrations.importers.families import FamilyLine
 
     with pytest.raises(SystemExit):
         main(["import-families", "--help"])

@@ -15,7 +15,7 @@ from linebot.v3.webhooks import (
     UnfollowEvent,
 )
 
-from integrations.line_emulator import sign
+from integrations.line_emulator import play, sign
 from integrations.line_emulator.ulid import CROCKFORD, timestamp_ms
 from integrations.line_emulator.validation import OpenApiValidator, load_openapi
 from tests.conftest import shared_path
@@ -197,6 +197,6 @@ async def test_bad_user_id_is_400(line: Line) -> None:
 
 
 async def test_python_api_plays_users_too(line: Line) -> None:
-    answer = await line.emulator.send_event(user_id(7), {"type": "message", "text": "py"})
+    answer = await play(line.emulator, user_id(7), {"type": "message", "text": "py"})
     assert answer["webhook"]["status"] == 200
     assert line.webhook.events[0].message.text == "py"

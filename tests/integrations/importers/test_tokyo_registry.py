@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from integrations.tokyo_registry import (
+from integrations.importers.tokyo_registry import (
     EXAMPLE_DATE,
     MappedItem,
     RegistryFileError,
@@ -21,7 +21,7 @@ from integrations.tokyo_registry import (
 from rules.ages import age_months
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-REGISTRY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "registry"
+REGISTRY = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "registry"
 BUNKYO = REGISTRY / "131059_bunkyo_education.json"
 TOSHIMA = REGISTRY / "133621_toshima.json"
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from integrations.tokyo_registry import import_files
+from integrations.importers.tokyo_registry import import_files
 from notifier.models import Notice
 from notifier.sweep import sweep
 from registry import families as fam

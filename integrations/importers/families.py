@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from integrations.importers.report import ImportReport, capped
 from registry import subscriptions as subs
 from registry.auth import hash_key
 from registry.db import transaction
@@ -90,24 +91,19 @@ class FamilyLine(subs.SubscriberProfile):
 
 
 @dataclass
-class ImportReport:
-    """What an import did. `errors` are bad lines (each in `problems`); `skipped` are blank."""
+class FamilyImportReport(ImportReport[int]):
+    """What an import did. `rejected` are bad lines (line number, why); `skipped` are blank."""
 
     lines: int = 0
-    created: int = 0
-    updated: int = 0
     skipped: int = 0
-    errors: int = 0
     without_consent: int = 0
     subscriptions: int = 0
     unmatched: int = 0  # lines with neither line_user_id nor external_id
-    problems: list[tuple[int, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
-    def error(self, line: int, reason: str) -> None:
-        """Count and remember one bad line."""
-        self.errors += 1
-        self.problems.append((line, reason))
+    @property
+    def errors(self) -> int:
+        """Bad lines."""
+        return len(self.rejected)
 
     def progress_line(self) -> str:
         """One line of progress."""
@@ -129,10 +125,9 @@ class ImportReport:
                 "importing them again adds those families again"
             )
         lines += [f"  warning: {w}" for w in self.warnings]
-        for number, reason in self.problems[:max_problems]:
-            lines.append(f"  line {number}: {reason}")
-        if len(self.problems) > max_problems:
-            lines.append(f"  ... and {len(self.problems) - max_problems} more bad lines")
+        lines += capped(
+            self.rejected, max_problems, lambda p: f"  line {p[0]}: {p[1]}", "bad lines"
+        )
         return "\n".join(lines)
 
 
@@ -153,14 +148,14 @@ async def import_families(
     secrets_out: Path | None = None,
     today: date | None = None,
     url_policy: UrlPolicy = STRICT,
-) -> ImportReport:
+) -> FamilyImportReport:
     """Import a JSONL file of families; never stops at a bad line.
 
     `url_policy`: the hosts the operator allows for app callbacks (HAGUKUMI_CALLBACK_ALLOW).
     """
     say = progress or (lambda _line: None)
     on = today or datetime.now(TOKYO).date()
-    report = ImportReport()
+    report = FamilyImportReport()
     async with sessions() as session:
         known = set((await session.exec(select(Municipality.code))).all())
     try:
@@ -219,13 +214,13 @@ def _secrets_file(path: Path | None) -> Iterator[IO[str] | None]:
 def _parse(
     raw: bytes,
     number: int,
-    report: ImportReport,
+    report: FamilyImportReport,
     known: set[str],
     today: date,
     url_policy: UrlPolicy = STRICT,
 ) -> FamilyLine | None:
     if len(raw) > MAX_LINE_BYTES:
-        report.error(number, f"line longer than {MAX_LINE_BYTES} bytes")
+        report.reject(number, f"line longer than {MAX_LINE_BYTES} bytes")
         return None
     if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # a UTF-8 byte order mark, as some spreadsheet exports write
@@ -235,30 +230,30 @@ def _parse(
     try:
         value = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        report.error(number, "not UTF-8 text")
+        report.reject(number, "not UTF-8 text")
         return None
     except json.JSONDecodeError as exc:
-        report.error(number, f"not JSON: {exc.msg} (column {exc.colno})")
+        report.reject(number, f"not JSON: {exc.msg} (column {exc.colno})")
         return None
     if not isinstance(value, dict):
-        report.error(number, "not a JSON object")
+        report.reject(number, "not a JSON object")
         return None
     try:
         data = FamilyLine.model_validate(value, context={URL_CONTEXT: url_policy})
     except ValidationError as exc:
-        report.error(number, _reasons(exc))
+        report.reject(number, _reasons(exc))
         return None
     if data.municipality not in known:
-        report.error(number, f"municipality: {data.municipality} is not a served municipality")
+        report.reject(number, f"municipality: {data.municipality} is not a served municipality")
         return None
     if data.app is not None and (
         not is_valid_lgcode(data.app.issuer) or data.app.issuer not in known
     ):
-        report.error(number, "app.issuer: not a known local government code")
+        report.reject(number, "app.issuer: not a known local government code")
         return None
     unborn = subs.unborn_children(data.children, today)
     if unborn:
-        report.error(
+        report.reject(
             number,
             f"children.{unborn[0]}.birth_date: after today "
             "(record an expected child as pregnant/due_date)",
@@ -281,7 +276,7 @@ def _reasons(exc: ValidationError) -> str:
 async def _save(
     sessions: async_sessionmaker[AsyncSession],
     batch: list[tuple[int, FamilyLine]],
-    report: ImportReport,
+    report: FamilyImportReport,
     secrets_file: IO[str] | None,
 ) -> None:
     if not batch:
@@ -312,9 +307,11 @@ async def _save(
         secrets_file.flush()
 
 
-def _batch_failed(batch: list[tuple[int, FamilyLine]], report: ImportReport, why: str) -> None:
+def _batch_failed(
+    batch: list[tuple[int, FamilyLine]], report: FamilyImportReport, why: str
+) -> None:
     for number, _data in batch:
-        report.error(number, why)
+        report.reject(number, why)
 
 
 class _Stored(NamedTuple):

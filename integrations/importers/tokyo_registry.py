@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from integrations.importers.report import ImportReport, capped
 from registry import programs
 from registry.db import transaction
 from registry.models import Municipality
@@ -182,19 +183,12 @@ class MappedItem:
 
 
 @dataclass
-class ImportReport:
-    """What an import did."""
+class RegistryImportReport(ImportReport[str | None]):
+    """What an import did; `rejected` and `review` are named by psid."""
 
-    created: int = 0
-    updated: int = 0
     unchanged: int = 0
-    needs_review: int = 0
     publishable: int = 0
     on_request: int = 0
-    rejected: list[tuple[str | None, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    review: list[tuple[str, str, list[str]]] = field(default_factory=list)
-    """(psid, name, why) of each item saved as a draft needing review."""
 
     @property
     def total(self) -> int:
@@ -212,17 +206,19 @@ class ImportReport:
         lines += [f"  warning: {w}" for w in self.warnings]
         if self.review and max_review > 0:
             lines.append(f"  drafts needing review ({len(self.review)}):")
-            for psid, name, reasons in self.review[:max_review]:
-                lines.append(f"  review {psid} {name}: {'; '.join(reasons)}")
-            if len(self.review) > max_review:
-                lines.append(
-                    f"  ... and {len(self.review) - max_review} more needing review (see their "
-                    "review_notes: GET /api/v1/programs?status=draft&source=registry-import)"
-                )
-        for source_id, reason in self.rejected[:max_rejected]:
-            lines.append(f"  rejected {source_id or '(no psid)'}: {reason}")
-        if len(self.rejected) > max_rejected:
-            lines.append(f"  ... and {len(self.rejected) - max_rejected} more rejected")
+            lines += capped(
+                self.review,
+                max_review,
+                lambda r: f"  review {r[0]} {r[1]}: {'; '.join(r[2])}",
+                "needing review (see their review_notes: "
+                "GET /api/v1/programs?status=draft&source=registry-import)",
+            )
+        lines += capped(
+            self.rejected,
+            max_rejected,
+            lambda r: f"  rejected {r[0] or '(no psid)'}: {r[1]}",
+            "rejected",
+        )
         return "\n".join(lines)
 
 
@@ -1090,7 +1086,7 @@ async def import_files(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     progress: Callable[[str], None] | None = None,
-) -> ImportReport:
+) -> RegistryImportReport:
     """Map and save every item of the files; a second import updates instead of duplicating.
 
     Every file is read before anything is written, so an unreadable file (RegistryFileError)
@@ -1098,7 +1094,7 @@ async def import_files(
     """
     say = progress or (lambda _line: None)
     paths = [Path(p) for p in paths]
-    report = ImportReport()
+    report = RegistryImportReport()
     loaded = []
     for path in paths:
         groups, warnings = _load_groups(path)
@@ -1117,20 +1113,18 @@ async def import_files(
                 for area_code, item in batch:
                     mapped = map_item(item, file_area_code=area_code)
                     if isinstance(mapped, Rejected):
-                        report.rejected.append((mapped.source_id, mapped.reason))
+                        report.reject(mapped.source_id, mapped.reason)
                         continue
                     if mapped.source_id in seen:
-                        report.rejected.append(
-                            (mapped.source_id, "the same psid appears twice in this import")
+                        report.reject(
+                            mapped.source_id, "the same psid appears twice in this import"
                         )
                         continue
                     seen.add(mapped.source_id)
                     if mapped.program.issuer not in known:
-                        report.rejected.append(
-                            (
-                                mapped.source_id,
-                                f"issuer {mapped.program.issuer} is not a known municipality",
-                            )
+                        report.reject(
+                            mapped.source_id,
+                            f"issuer {mapped.program.issuer} is not a known municipality",
                         )
                         continue
                     row, outcome = await programs.upsert_imported(
@@ -1143,7 +1137,6 @@ async def import_files(
                         source=SOURCE,
                     )
                     setattr(report, outcome, getattr(report, outcome) + 1)
-                    report.needs_review += mapped.needs_review
                     report.publishable += mapped.publishable
                     report.on_request += row.push == "on_request"
                     if mapped.needs_review:

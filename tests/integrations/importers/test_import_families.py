@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from notifier.importer import FamilyFileError, import_families
+from integrations.importers.families import FamilyFileError, import_families
 from registry import subscriptions as subs
 from registry.db import transaction
 from registry.models import AppSubscription, Child, Family
@@ -48,7 +48,7 @@ async def test_imports_good_lines_and_reports_bad_ones(sessions: Any, tmp_path: 
     report, _ = await _run(FIXTURE, sessions, secrets_out=secrets_out)
     assert (report.created, report.updated, report.skipped, report.errors) == (4, 0, 1, 3)
     assert report.without_consent == 2 and report.subscriptions == 2
-    problems = dict(report.problems)
+    problems = dict(report.rejected)
     assert sorted(problems) == [3, 4, 5]
     assert "children.0.birth_date" in problems[3]
     assert "line_user_id" in problems[4]
@@ -167,7 +167,7 @@ async def test_odd_lines_never_crash(sessions: Any, tmp_path: Path) -> None:
     )
     report, _ = await _run(path, sessions)
     assert report.created == 1 and report.errors == 10, report.render()
-    reasons = dict(report.problems)
+    reasons = dict(report.rejected)
     assert reasons[2] == "not a JSON object" and reasons[3] == "not UTF-8 text"
     assert "not a served municipality" in reasons[4]
     assert "consented_at" in reasons[5] and "future" in reasons[6]
@@ -219,7 +219,7 @@ async def test_import_logs_its_counts_at_info_level(
     LogRecord attribute such as `created` used as an extra key once did)."""
     import logging
 
-    caplog.set_level(logging.INFO, logger="notifier.importer")
+    caplog.set_level(logging.INFO, logger="integrations.importers.families")
     report, _ = await _run(FIXTURE, sessions, secrets_out=tmp_path / "secrets.jsonl")
     [record] = [r for r in caplog.records if r.getMessage() == "families imported"]
     assert (record.families_created, record.errors) == (report.created, report.errors)
@@ -302,5 +302,5 @@ async def test_a_bad_external_id_is_a_bad_line(sessions: Any, tmp_path: Path) ->
     )
     report, _ = await _run(path, sessions)
     assert (report.created, report.errors) == (1, 2)
-    assert all("external_id" in reason for _, reason in report.problems)
+    assert all("external_id" in reason for _, reason in report.rejected)
     assert "1 lines have neither line_user_id nor external_id" in report.render()

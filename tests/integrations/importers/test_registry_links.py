@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from integrations.tokyo_registry import MappedItem, map_item
-from tests.integrations.test_tokyo_registry import QUIRKS
+from integrations.importers.tokyo_registry import MappedItem, map_item
+from tests.integrations.importers.test_tokyo_registry import QUIRKS
 
 
 def test_plain_http_links_are_left_out_with_a_note() -> None:

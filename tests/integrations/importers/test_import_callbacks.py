@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from notifier.importer import import_families
+from integrations.importers.families import import_families
 from registry.models import AppSubscription
 from registry.urls import UrlPolicy
 from tests.conftest import TODAY
