@@ -480,4 +480,3 @@ class Deliverer:
             start=self._start,
             finish_sent=self._sent,
         )
-

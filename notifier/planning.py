@@ -59,12 +59,10 @@ def categories_off(family: Family) -> set[str]:
     return {c for c in off if isinstance(c, str)} if isinstance(off, list) else set()
 
 
-
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterable[Sequence[T]]:
     """`items` in slices of at most `size` (ids for one IN (...))."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
 
 
 # -- plan -------------------------------------------------------------------------------------
@@ -493,4 +491,3 @@ def _bundles_of(
         )
         for notice in notices
     ]
-

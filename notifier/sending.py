@@ -94,4 +94,3 @@ async def send_due(
 
     statuses = await asyncio.gather(*(one(i) for i in ids))
     return Counter(statuses)
-
