@@ -4,7 +4,7 @@ Runs the LINE platform emulator as its own process (no monthly limit, LINE's doc
 limits: push 2,000 requests/s, multicast 200 requests/s), fills a temporary SQLite database with
 consented LINE families and their pending notices (70 % of the families get notices of their
 own, which become pushes; 30 % get one identical municipal notice, which becomes multicasts of
-up to 500), then calls `notifier.delivery.send_due` in this process against the emulator.
+up to 500), then calls `notifier.sending.send_due` in this process against the emulator.
 
 Prints the data set-up time, the planning and sending times, notices delivered per second, API
 requests per second, the ratio of the send time to the least time LINE's rate limits allow for
@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import notifier.delivery as delivery  # noqa: E402
+import notifier.sending as sending  # noqa: E402
 from benchmarks.processes import free_port, wait_until_up  # noqa: E402
 from hagukumi.seeddata import tokyo_codes  # noqa: E402
 from notifier.channels.line import LineChannel  # noqa: E402
@@ -314,7 +314,7 @@ async def run(families: int, fail_rate: float, concurrency: int) -> int:
 
             # Time planning apart from sending: send_due looks `plan` up in its module.
             planned: dict[str, float] = {}
-            original_plan = delivery.plan
+            original_plan = sending.plan
 
             async def timed_plan(*args: Any, **kwargs: Any) -> list[int]:
                 started = time.perf_counter()
@@ -328,11 +328,11 @@ async def run(families: int, fail_rate: float, concurrency: int) -> int:
             log = RequestLog(http, base)
             stop = asyncio.Event()
             follower = asyncio.create_task(log.follow(stop))
-            delivery.plan = timed_plan  # type: ignore[assignment]
+            sending.plan = timed_plan  # type: ignore[assignment]
             try:
                 async with LineChannel(base, TOKEN) as line:
                     began = time.perf_counter()
-                    statuses = await delivery.send_due(
+                    statuses = await sending.send_due(
                         sessions,
                         {"line": line},
                         now=now,
@@ -347,7 +347,7 @@ async def run(families: int, fail_rate: float, concurrency: int) -> int:
                     )
                     ended = time.perf_counter()
             finally:
-                delivery.plan = original_plan  # type: ignore[assignment]
+                sending.plan = original_plan  # type: ignore[assignment]
                 stop.set()
                 await follower
             async with http.get(f"{base}/_emulator/stats") as response:

@@ -2,7 +2,7 @@
 
 A broadcast is recorded once, with one `broadcast` notice per matching family (subject
 `broadcast:<id>`, cycle the id), through the ledger's idempotent insert; the notices then go
-out through the normal delivery (`notifier.delivery.plan`). A notice due later is recorded as
+out through the normal delivery (`notifier.planning.plan`). A notice due later is recorded as
 `scheduled` with `due_at` = the send time, because `plan` takes every `pending` notice at once.
 """
 

@@ -55,7 +55,7 @@ LOW_QUOTA_RATIO = 0.1
 class JobContext:
     """What the jobs work with: storage, the queue, time settings and the functions they call.
 
-    `sweep` and `plan` default to `notifier.sweep.sweep` and `notifier.delivery.plan`; `remind`
+    `sweep` and `plan` default to `notifier.sweep.sweep` and `notifier.planning.plan`; `remind`
     is a separate reminder pass, absent when the daily sweep records reminders itself.
     """
 
@@ -90,7 +90,7 @@ class JobContext:
         """The planner to call."""
         if self.plan is not None:
             return self.plan
-        from notifier.delivery import plan
+        from notifier.planning import plan
 
         return plan
 

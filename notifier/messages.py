@@ -1,5 +1,9 @@
 """Notices rendered as LINE messages: one Flex carousel a push, in the family's language.
 
+Each notice kind has its renderer in `RENDERERS` (program cards for eligible and deadline
+reminders, the broadcast card); a new kind is added with `register_renderer`, usually drawing on
+the shared `card`.
+
 Every bubble names the child it concerns, why the notice fits, the deadline, and three buttons:
 details (a link), "I applied" (postback `a=applied&p=<program>`, handled by the bot) and "turn
 off this kind" (postback `a=set.cat&c=<category>`, the bot's category toggle).
@@ -16,7 +20,7 @@ label ≤ 40 characters; postback data ≤ 300 and its displayText ≤ 300; a UR
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -232,7 +236,7 @@ def _deadline_line(deadline: date | None, lang: str, today: date | None) -> Json
     return _text(text, size="sm", weight="bold", margin="md", color="#C62828" if urgent else None)
 
 
-def _buttons(notice: Notice, lang: str) -> list[Json]:
+def _buttons(notice: Notice, lang: str, *, applied: bool) -> list[Json]:
     payload = notice.payload or {}
     actions: list[Json] = []
     url = payload.get("reference_url") or payload.get("application_url") or payload.get("url")
@@ -242,7 +246,7 @@ def _buttons(notice: Notice, lang: str) -> list[Json]:
     listed = payload.get("category")
     categories = listed if isinstance(listed, list) else [notice.category]
     # Check-ups and vaccinations are gone to, not applied for: no "I applied" for them.
-    if program is not None and notice.kind != "broadcast" and applies_for(categories):
+    if applied and program is not None and applies_for(categories):
         data = postback_data("applied", p=program)
         if data:
             label = t("applied", lang)
@@ -261,8 +265,48 @@ def _buttons(notice: Notice, lang: str) -> list[Json]:
     ]
 
 
-def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Json:
-    """One notice as a card: what, for whom, why, until when, and what to do."""
+def _summary(payload: dict[str, Any], lang: str) -> str | None:
+    """The program's short description in `lang` (the Japanese benefit line first)."""
+    blurb = (payload.get("benefit") if lang == "ja" else None) or localized(
+        payload.get("summary"), lang
+    )
+    # Payloads stored before excerpts kept whole sentences are mended on the way out.
+    return mended(str(blurb)) if blurb else None
+
+
+def program_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
+    """A program's card (eligible, deadline reminders): what, for whom, why, until when, and
+    the buttons details, "I applied" and "turn off this kind"."""
+    payload = notice.payload or {}
+    blurb = _summary(payload, lang)
+    if lang == "en" and not _english(payload):
+        # An imported item written in Japanese only: say so, rather than show Japanese text.
+        blurb = t("japanese_only", lang)
+    return card(notice, lang, today, blurb=blurb, deadline_line=True, applied=True)
+
+
+def broadcast_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
+    """A municipality's broadcast: its text, and a deadline only when it has one."""
+    payload = notice.payload or {}
+    blurb = _summary(payload, lang) or (
+        localized(payload.get("text"), lang) or localized(payload.get("message"), lang)
+    )
+    has_deadline = deadline_of(notice) is not None
+    return card(notice, lang, today, blurb=blurb, deadline_line=has_deadline, applied=False)
+
+
+def card(
+    notice: Notice,
+    lang: str,
+    today: date | None,
+    *,
+    blurb: str | None,
+    deadline_line: bool,
+    applied: bool,
+) -> Json:
+    """The card every kind is drawn on: its badge (`kind.<kind>` in TEXTS), title, whom it
+    concerns, `blurb`, why it fits, the deadline when `deadline_line`, and the buttons (with
+    "I applied" when `applied` and the program is applied for); within LINE's bubble size."""
     payload = notice.payload or {}
     deadline = deadline_of(notice)
     urgent = deadline is not None and today is not None and (deadline - today).days <= URGENT_DAYS
@@ -274,16 +318,6 @@ def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Js
     lines.append(_text(title_of(notice, lang), weight="bold", size="md"))
     who = localized(payload.get("child"), lang) or t("household", lang)
     lines.append(_text(t("for", lang, who=who), size="sm", color="#1565C0"))
-    blurb = (payload.get("benefit") if lang == "ja" else None) or localized(
-        payload.get("summary"), lang
-    )
-    if blurb:
-        blurb = mended(str(blurb))  # payloads stored before excerpts kept whole sentences
-    if lang == "en" and notice.kind != "broadcast" and not _english(payload):
-        # An imported item written in Japanese only: say so, rather than show Japanese text.
-        blurb = t("japanese_only", lang)
-    if not blurb and notice.kind == "broadcast":
-        blurb = localized(payload.get("text"), lang) or localized(payload.get("message"), lang)
     if blurb:
         lines.append(_text(str(blurb), size="sm", color="#555555"))
     # Reasons as sentences (`notifier.reasons`): a rule clause never reaches a parent.
@@ -291,14 +325,14 @@ def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Js
     if why:
         lines.append(_text(t("why", lang), size="xs", color="#888888", margin="md"))
         lines.extend(_text(t("bullet", lang) + reason, size="sm") for reason in why)
-    if notice.kind != "broadcast" or deadline is not None:
+    if deadline_line:
         lines.append(_deadline_line(deadline, lang, today))
     bubble: Json = {
         "type": "bubble",
         "size": "kilo",
         "body": _box(lines, spacing="sm"),
     }
-    buttons = _buttons(notice, lang)
+    buttons = _buttons(notice, lang, applied=applied)
     if buttons:
         bubble["footer"] = _box(buttons, spacing="sm")
     if json_size(bubble) > MAX_BUBBLE_BYTES:
@@ -308,6 +342,37 @@ def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Js
         ]
         bubble = {"type": "bubble", "size": "kilo", "body": _box(essentials)}
     return bubble
+
+
+Renderer = Callable[[Notice, str, date | None], Json]
+"""Draws one notice as a Flex bubble: (notice, language, today) → LINE JSON (usually `card`)."""
+
+RENDERERS: dict[str, Renderer] = {
+    "eligible": program_bubble,
+    "deadline-7": program_bubble,
+    "deadline-2": program_bubble,
+    "broadcast": broadcast_bubble,
+}
+"""The renderer of each notice kind; a kind not listed is drawn as a program's card."""
+
+
+def register_renderer(
+    kind: str, renderer: Renderer, *, badge: Mapping[str, str] | None = None
+) -> None:
+    """Teach messages a new notice kind: its renderer and, optionally, its badge by language
+    (`{"ja": ..., "en": ...}`). A kind is registered once."""
+    if kind in RENDERERS:
+        raise ValueError(f"notice kind {kind!r} already has a renderer")
+    if badge is not None and set(badge) != set(TEXTS):
+        raise ValueError(f"the badge of {kind!r} needs a text in each of {sorted(TEXTS)}")
+    RENDERERS[kind] = renderer
+    for lang, text in (badge or {}).items():
+        TEXTS[lang][f"kind.{kind}"] = text
+
+
+def notice_bubble(notice: Notice, lang: str, *, today: date | None = None) -> Json:
+    """One notice as a card, drawn by the renderer of its kind."""
+    return RENDERERS.get(notice.kind, program_bubble)(notice, lang, today)
 
 
 def summary_bubble(rest: Sequence[Notice], lang: str) -> Json:

@@ -22,14 +22,13 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from notifier.queue import DeliveryQueue, Entry, epoch_ms
+from notifier.retry import retry_delay
 
 log = logging.getLogger(__name__)
 
 DeliverFn = Callable[[int], Awaitable[str]]
 """Deliver one SendRequest by id; returns its final status, raises a retryable error."""
 
-BACKOFF_BASE_S = 1.0
-BACKOFF_CAP_S = 300.0
 GIVE_UP_AFTER_S = 6 * 3600.0
 """Stop retrying six hours after the first failure: well inside the 24 hours during which LINE
 honours a retry key, so a late retry can never become a second message."""
@@ -38,11 +37,6 @@ honours a retry key, so a late retry can never become a second message."""
 def default_consumer() -> str:
     """A consumer name unique to this process: host and pid."""
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def backoff(attempt: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S) -> float:
-    """Seconds to wait before retry number `attempt` (1, 2, 3, ...): 1 s, 2 s, 4 s, ... capped."""
-    return float(min(cap, base * 2 ** max(0, attempt - 1)))
 
 
 def _retryable_errors() -> tuple[type[BaseException], ...]:
@@ -168,7 +162,7 @@ class Worker:
                 extra={"send_id": entry.send_id, "attempts": entry.attempt + 1, "error": error},
             )
             return
-        delay = retry_after if retry_after is not None else backoff(entry.attempt + 1)
+        delay = retry_delay(entry.attempt + 1, retry_after)
         await self.queue.retry_later(entry, delay, now=now)
         self.counts["retried"] += 1
         log.info(
@@ -184,9 +178,9 @@ def bind_deliver(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_quota_exhausted: Callable[..., Any] | None = None,
 ) -> DeliverFn:
-    """A `notifier.delivery.Deliverer` bound to its resources, as a worker wants it: the
+    """A `notifier.delivering.Deliverer` bound to its resources, as a worker wants it: the
     entries of a batch are started and recorded in shared transactions."""
-    from notifier.delivery import Deliverer
+    from notifier.delivering import Deliverer
 
     deliverer = Deliverer(sessions, channels, on_quota_exhausted=on_quota_exhausted)
 

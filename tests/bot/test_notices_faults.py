@@ -30,12 +30,13 @@ from hagukumi.resources import make_redis
 from notifier import jobs
 from notifier.channels.base import Channel, Sendable, SendOutcome
 from notifier.channels.line import LineChannel
-from notifier.delivery import Deliverer, QuotaReport, send_due
+from notifier.delivering import Deliverer, QuotaReport
 from notifier.jobs import JobContext
 from notifier.ledger import NoticeDraft, record_notices
 from notifier.models import Notice, SendRequest
 from notifier.queue import DeliveryQueue
 from notifier.scheduler import SchedulerRunner, run_job
+from notifier.sending import send_due
 from notifier.worker import Worker, bind_deliver
 from registry import families
 from registry.db import create_engine, transaction
@@ -641,7 +642,7 @@ async def test_the_operator_is_told_once_when_the_monthly_limit_is_reached(
     )
     worker = Worker(notices.queue, deliver, consumer="worker", concurrency=8, block_ms=0)
     line_world.allow_rejections = True
-    with caplog.at_level("ERROR", logger="notifier.delivery"):
+    with caplog.at_level("ERROR", logger="notifier.delivering"):
         await drain(worker)
     assert len(reports) == 1, [(r.send_id, r.requests, r.notices) for r in reports]
     logged = [r for r in caplog.records if "monthly limit reached" in r.getMessage()]

@@ -24,7 +24,7 @@ async def _notices(world: LineWorld) -> list[Any]:
 
 async def _send_due(world: LineWorld, now: datetime) -> Any:
     from hagukumi.app import NOTICES
-    from notifier.delivery import send_due
+    from notifier.sending import send_due
 
     notices = world.app[NOTICES]
     return await send_due(

@@ -75,8 +75,8 @@ class Backend:
 
 async def test_no_outgoing_body_carries_rule_syntax(line_world: LineWorld) -> None:
     from hagukumi.app import NOTICES
-    from notifier.delivery import send_due
     from notifier.models import Notice
+    from notifier.sending import send_due
     from registry.auth import create_key
     from registry.db import transaction
     from registry.models import AppSubscription

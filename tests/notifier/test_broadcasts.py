@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import col, select
 
 from notifier import broadcasts
-from notifier.delivery import plan
 from notifier.models import Broadcast, Notice, SendRequest
+from notifier.planning import plan
 from notifier.sweep import FamilyView
 from registry import families
 from registry.db import transaction

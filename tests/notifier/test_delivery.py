@@ -27,8 +27,10 @@ from integrations.line_emulator import EMULATOR, Emulator, EmulatorConfig, creat
 from notifier.channels.app import AppChannel
 from notifier.channels.base import Channel, RetryableSendError, SendOutcome
 from notifier.channels.line import LineChannel
-from notifier.delivery import QuotaReport, deliver, plan, send_due
+from notifier.delivering import QuotaReport, deliver
 from notifier.models import Notice, SendRequest
+from notifier.planning import plan
+from notifier.sending import send_due
 from registry.db import transaction
 from registry.models import AppSubscription, Family
 from registry.urls import UrlPolicy

@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from notifier import delivery
+from notifier import delivering
 from notifier.channels.base import Channel, Outgoing, Sendable, SendOutcome
-from notifier.delivery import Deliverer, MicroBatch, _start_many, plan
+from notifier.delivering import Deliverer, MicroBatch, _start_many
 from notifier.models import Notice, SendRequest
+from notifier.planning import plan
 from registry.db import transaction
 from registry.models import AppSubscription, Family
 
@@ -370,7 +371,7 @@ async def test_deliverer_sends_thirty_concurrent_requests_once_each(
 ) -> None:
     started: list[list[int]] = []
     recorded: list[list[int]] = []
-    real_start, real_record = delivery._start_many, delivery._record_sent
+    real_start, real_record = delivering._start_many, delivering._record_sent
 
     async def start_many(sessions: Any, ids: Sequence[int], *args: Any, **kwargs: Any) -> Any:
         started.append(list(ids))
@@ -382,8 +383,8 @@ async def test_deliverer_sends_thirty_concurrent_requests_once_each(
         recorded.append([outcome[0] for outcome in outcomes])
         return await real_record(sessions, outcomes, *args, **kwargs)
 
-    monkeypatch.setattr(delivery, "_start_many", start_many)
-    monkeypatch.setattr(delivery, "_record_sent", record_sent)
+    monkeypatch.setattr(delivering, "_start_many", start_many)
+    monkeypatch.setattr(delivering, "_record_sent", record_sent)
 
     ids = []
     for index in range(1, 31):
@@ -528,7 +529,7 @@ async def test_plan_points_every_notice_at_its_request_and_key(sessions: Any) ->
 async def test_micro_batch_never_leaves_a_caller_waiting() -> None:
     """A run that answers too few results, or is cancelled, fails its callers instead of
     leaving them waiting for ever."""
-    from notifier.delivery import MicroBatch
+    from notifier.delivering import MicroBatch
 
     async def short(items: list[int]) -> list[int]:
         return items[:-1]

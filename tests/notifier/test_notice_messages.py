@@ -11,7 +11,18 @@ import pytest
 
 from integrations.line_emulator import EmulatorConfig
 from integrations.line_emulator.state import Emulator, LineError
-from notifier.messages import MAX_ALT_TEXT, alt_text, app_payload, json_size, notice_message
+from notifier import messages
+from notifier.ledger import KINDS
+from notifier.messages import (
+    MAX_ALT_TEXT,
+    RENDERERS,
+    alt_text,
+    app_payload,
+    card,
+    json_size,
+    notice_message,
+    register_renderer,
+)
 from notifier.models import Notice
 from tests.conftest import SHARED, TODAY
 
@@ -350,3 +361,46 @@ def test_summaries_stored_cut_mid_sentence_are_shown_to_the_last_whole_sentence(
     shown = texts(notice_message([notice(1, payload=body)], "en", today=TODAY)["contents"])
     assert "Paid for every child." in shown
     assert not any(t.endswith("…") for t in shown)
+
+
+def test_every_notice_kind_of_the_ledger_has_a_renderer() -> None:
+    assert set(KINDS) <= set(RENDERERS)
+
+
+def test_a_broadcast_shows_its_text_and_no_applied_button_nor_empty_deadline(
+    line: Emulator,
+) -> None:
+    body = payload(1, summary=None, benefit=None, text={"ja": "図書館が休館します"}, deadline=None)
+    message = notice_message([notice(1, payload=body, kind="broadcast", deadline=None)], "ja")
+    accepted(line, message)
+    shown = texts(message["contents"])
+    assert shown[0] == "自治体からのお知らせ"
+    assert "図書館が休館します" in shown
+    assert not any(t.startswith("申請期限") for t in shown)
+    assert [dict(parse_qsl(a["data"]))["a"] for a in actions(message["contents"])[1:]] == [
+        "set.cat"
+    ]
+
+
+def test_a_new_kind_is_drawn_by_the_renderer_it_registers(
+    line: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messages, "RENDERERS", dict(RENDERERS))
+    monkeypatch.setattr(messages, "TEXTS", {k: dict(v) for k, v in messages.TEXTS.items()})
+
+    def seat_opened(notice: Notice, lang: str, today: date | None = None) -> dict[str, Any]:
+        return card(notice, lang, today, blurb="空きが出ました", deadline_line=True, applied=False)
+
+    register_renderer("test-seat", seat_opened, badge={"ja": "空き", "en": "A seat opened"})
+    message = notice_message([notice(1, kind="test-seat")], "en", today=TODAY)
+    accepted(line, message)
+    shown = texts(message["contents"])
+    assert shown[0] == "A seat opened"
+    assert "空きが出ました" in shown
+    assert "applied" not in {
+        dict(parse_qsl(a.get("data", ""))).get("a") for a in actions(message["contents"])
+    }
+    with pytest.raises(ValueError, match="already has a renderer"):
+        register_renderer("test-seat", seat_opened)
+    with pytest.raises(ValueError, match="a text in each"):
+        register_renderer("test-other", seat_opened, badge={"ja": "他"})

@@ -13,7 +13,8 @@ import pytest
 
 from hagukumi.resources import make_redis
 from notifier.queue import DeliveryQueue
-from notifier.worker import Worker, backoff
+from notifier.retry import backoff
+from notifier.worker import Worker
 
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 
@@ -42,7 +43,7 @@ class FakeLine:
 
 
 class FakeDelivery:
-    """`deliver` as notifier.delivery does it: idempotent by the SendRequest's stored state."""
+    """`deliver` as notifier.delivering does it: idempotent by the SendRequest's stored state."""
 
     def __init__(self, line: FakeLine) -> None:
         self.line = line

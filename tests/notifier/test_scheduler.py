@@ -52,7 +52,7 @@ async def redis_clients(redis_url: str) -> AsyncIterator[Callable[[], Any]]:
 
 
 class FakePlan:
-    """Stands in for notifier.delivery.plan: records its arguments, returns set ids."""
+    """Stands in for notifier.planning.plan: records its arguments, returns set ids."""
 
     def __init__(self, ids: list[int] | None = None) -> None:
         self.ids = ids or []
