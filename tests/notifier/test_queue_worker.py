@@ -176,11 +176,12 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     queue_b = DeliveryQueue(redis_clients())
     assert await queue_b.pending_count() == len(hung)
 
-    # Worker B (the same database, so the same delivery state) claims them after 200 ms idle.
+    # Worker B (the same database, so the same delivery state) claims them after 1 s idle (long
+    # enough that a loaded machine still asks before they are idle).
     delivery.before_send = delivery.after_send = None
-    b = worker(queue_b, delivery, "b", batch=50, claim_idle_ms=200)
+    b = worker(queue_b, delivery, "b", batch=50, claim_idle_ms=1000)
     assert await b.run_once(T0) == 0  # not idle long enough yet
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(1.05)
     assert await b.run_once(T0) == len(hung)
 
     assert all(delivery.state[i] == "sent" for i in ids)
