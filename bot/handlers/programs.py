@@ -28,6 +28,7 @@ from registry import families
 from registry.eligibility import EligibleProgram, NearMiss, evaluate
 from registry.programs import applies_for
 from rules.ages import age_months, age_years, class_age, fiscal_year
+from rules.deadlines import application_deadline
 from rules.explain import GENERIC, reasons_of_clauses
 from rules.profile import FamilyInput
 
@@ -125,15 +126,13 @@ def deadline_of(
         day = date.fromisoformat(fixed)
         return t("deadline.date", lang, date=format_date(day, lang)), day if day >= on else None
     if days is not None:
-        # 児童手当's 15日特例: within 15 days counted from the day after the birth.
         births = [
             profile.children[i].birth_date
             for i in program.children
             if 0 <= i < len(profile.children)
         ]
-        upcoming = sorted(
-            b + timedelta(days=days) for b in births if b + timedelta(days=days) >= on
-        )
+        due = (application_deadline(None, days, b) for b in births)
+        upcoming = sorted(d for d in due if d is not None and d >= on)
         if upcoming:
             text = t("deadline.after_birth", lang, days=days, date=format_date(upcoming[0], lang))
             return text, upcoming[0]
