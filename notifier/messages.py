@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from notifier.compose import excerpt, mended
+from notifier.formats import format_date
 from notifier.reasons import for_parents, reason_texts
 from registry.models import Notice
 from registry.programs import applies_for
@@ -87,21 +88,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "japanese_only": "Details in Japanese only.",
     },
 }
-WEEKDAYS_JA = "月火水木金土日"
-MONTHS_EN = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 def t(key: str, lang: str, **values: Any) -> str:
@@ -121,13 +107,6 @@ def localized(value: Any, lang: str) -> str | None:
         text = value.get(lang) or value.get("ja") or value.get("en")
         return str(text) if text else None
     return str(value) if value else None
-
-
-def format_date(day: date, lang: str) -> str:
-    """A date as parents read it: 2027年3月31日（水） or Wed 31 March 2027."""
-    if lang == "en":
-        return f"{day.strftime('%a')} {day.day} {MONTHS_EN[day.month - 1]} {day.year}"
-    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_JA[day.weekday()]}）"
 
 
 def json_size(value: Any) -> int:

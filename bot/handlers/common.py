@@ -9,7 +9,8 @@ from typing import Any
 from bot import messages as m
 from bot.dispatch import Dispatcher, Turn
 from bot.state import user_key
-from bot.texts import format_date, language, t
+from bot.texts import language, t
+from notifier.formats import format_date
 from registry import families
 from registry.offices import Office
 

@@ -22,8 +22,9 @@ from bot.handlers.common import (
     today,
 )
 from bot.state import user_key
-from bot.texts import format_born, format_date, join, t
+from bot.texts import format_born, join, t
 from notifier.compose import SUMMARY_CHARS, excerpt
+from notifier.formats import format_date
 from registry import families
 from registry.eligibility import EligibleProgram, NearMiss, evaluate
 from registry.programs import applies_for
