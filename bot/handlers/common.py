@@ -9,10 +9,11 @@ from typing import Any
 from bot import messages as m
 from bot.dispatch import Dispatcher, Turn
 from bot.state import user_key
-from bot.texts import language, t
+from bot.texts import format_born, language, t
 from notifier.formats import format_date
 from registry import families
 from registry.offices import Office
+from rules.ages import age_years
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,36 @@ def stale(turn: Turn) -> None:
     )
     lang = lang_of(turn)
     turn.say(m.text(t("stale.button", lang), menu_actions(lang)))
+
+
+def household_lines(
+    turn: Turn,
+    lang: str,
+    *,
+    municipality: str | None,
+    children: list[date],
+    due: date | None,
+    single: bool | None,
+    tax: bool | None,
+) -> list[str]:
+    """The household in plain words, one line each (children by birth month and age)."""
+
+    def yes_no(value: bool | None) -> str:
+        return t({True: "value.yes", False: "value.no", None: "value.unknown"}[value], lang)
+
+    on = today(turn)
+    lines = [t("summary.municipality", lang, name=municipality_name(turn, municipality, lang))]
+    for birth in sorted(children):
+        age = age_years(birth, on) if birth <= on else None
+        lines.append(t("summary.child", lang, child=format_born(birth, lang, age)))
+    if not children:
+        lines.append(t("summary.no_children", lang))
+    if due is not None:
+        lines.append(t("summary.due", lang, date=m_date(due, lang)))
+    lines.append(t("summary.single", lang, value=yes_no(single)))
+    lines.append(t("summary.tax", lang, value=yes_no(tax)))
+    lines.append(t("summary.language", lang))
+    return lines
 
 
 async def save_preferences(turn: Turn, **changes: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from bot.texts import t
 router = Router("daycare")
 
 
+@router.entry("daycare")
 def show_daycare(turn: Turn) -> None:
     """Coming soon."""
     lang = lang_of(turn)

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 router = Router("delete")
 
 
+@router.entry("delete")
 def ask_deletion(turn: Turn) -> None:
     """The confirmation: delete, or cancel."""
     lang = lang_of(turn)

@@ -13,6 +13,7 @@ from bot.handlers.common import (
     check_birth,
     check_due,
     due_range,
+    household_lines,
     is_municipality,
     lang_of,
     m_date,
@@ -21,15 +22,13 @@ from bot.handlers.common import (
     picked_date,
     today,
 )
-from bot.handlers.onboarding import (
+from bot.municipalities import (
     answer_found,
     gazetteer,
-    household_lines,
-    intent_instead,
     municipality_actions,
     municipality_from_location,
-    resume_onboarding,
 )
+from bot.navigation import go, intent_instead
 from bot.state import user_key
 from bot.texts import format_born, t
 from registry import families
@@ -45,12 +44,13 @@ def _onboarded(turn: Turn) -> bool:
     return turn.family.onboarded_at is not None and turn.family.id is not None
 
 
+@router.entry("family")
 async def show_family(turn: Turn, lead: str | None = None) -> None:
     """The household as stored, with what can be changed."""
     lang = lang_of(turn)
     family = turn.family
     if not _onboarded(turn):
-        await resume_onboarding(turn, lead=t("family.not_onboarded", lang))
+        await go(turn, "resume_onboarding", lead=t("family.not_onboarded", lang))
         return
     assert family.id is not None
     children = await families.children_of(turn.session, family.id)
@@ -244,12 +244,22 @@ async def set_language(turn: Turn, lang: str) -> None:
     """Speak Japanese or English from now on (stored; before consent only for this chat)."""
     if turn.family.consented_at is None:
         turn.state["lang"] = lang
-        from bot.handlers.follow import consent_messages
-
-        consent_messages(turn, greet=True)
+        await go(turn, "consent_messages", greet=True)
         return
     await families.update_profile(turn.session, turn.family, language=lang)
     turn.say(m.text(t("family.lang.set", lang), menu_actions(lang)))
+
+
+@router.entry("english")
+async def speak_english(turn: Turn) -> None:
+    """Answer in English from now on."""
+    await set_language(turn, "en")
+
+
+@router.entry("japanese")
+async def speak_japanese(turn: Turn) -> None:
+    """Answer in Japanese from now on."""
+    await set_language(turn, "ja")
 
 
 @router.postback("fam.lang")

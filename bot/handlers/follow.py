@@ -12,7 +12,7 @@ import logging
 from bot import messages as m
 from bot.dispatch import Router, Turn
 from bot.handlers.common import consented, lang_of, menu_actions
-from bot.handlers.onboarding import resume_onboarding, start_onboarding
+from bot.navigation import go, intent_of
 from bot.state import user_key
 from bot.texts import t
 from registry import families
@@ -25,6 +25,7 @@ _ENGLISH = ("english", "英語")
 _JAPANESE = ("日本語", "japanese", "nihongo")
 
 
+@router.entry("consent_messages")
 def consent_messages(turn: Turn, *, greet: bool) -> None:
     lang = lang_of(turn)
     notice = t("follow.privacy", lang)
@@ -61,8 +62,6 @@ _OPEN_POSTBACKS = frozenset(
 
 
 def _open_before_consent(turn: Turn) -> bool:
-    from bot.handlers.help import intent_of
-
     if turn.state.get("await") == "rate.comment":
         return True
     return intent_of(turn.text or "") in {"help", "rate"}
@@ -92,7 +91,7 @@ async def on_follow(turn: Turn) -> None:
     lang = lang_of(turn)
     if family.onboarded_at is None:
         turn.say(m.text(t("follow.welcome_back", lang)))
-        await resume_onboarding(turn, lead=t("follow.resume_onboarding", lang))
+        await go(turn, "resume_onboarding", lead=t("follow.resume_onboarding", lang))
         return
     turn.say(m.text(t("follow.welcome_back", lang) + "\n" + t("follow.welcome_back_menu", lang)))
 
@@ -113,7 +112,7 @@ async def on_consent(turn: Turn) -> None:
     if consented(turn):
         # An old consent button tapped again: carry on where the family is.
         if turn.family.onboarded_at is None:
-            await resume_onboarding(turn)
+            await go(turn, "resume_onboarding")
         else:
             lang = lang_of(turn)
             turn.say(m.text(t("follow.welcome_back_menu", lang), menu_actions(lang)))
@@ -128,7 +127,7 @@ async def on_consent(turn: Turn) -> None:
     turn.state.pop("lang", None)
     log.info("consent recorded", extra={"user": user_key(turn.user_id)})
     turn.say(m.text(t("consent.thanks", lang)))
-    await start_onboarding(turn)
+    await go(turn, "start_onboarding")
 
 
 @router.postback("consent.notice")

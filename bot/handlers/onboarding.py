@@ -19,100 +19,34 @@ from bot.handlers.common import (
     check_birth,
     check_due,
     due_range,
+    household_lines,
     is_municipality,
     lang_of,
     m_date,
     municipality_name,
-    office_name,
     parse_day,
     picked_date,
     stale,
     today,
 )
-from bot.handlers.places import Found, Gazetteer, other_prefecture
+from bot.municipalities import (
+    answer_found,
+    gazetteer,
+    municipality_actions,
+    municipality_from_location,
+)
+from bot.navigation import go, intent_instead
 from bot.state import user_key
 from bot.texts import format_born, t
 from registry import families
-from registry.offices import nearest
-from rules.ages import age_years
 from rules.profile import MAX_CHILDREN, ChildInput
 
 log = logging.getLogger(__name__)
 
 router = Router("onboarding")
 
-_GAZETTEERS: list[tuple[Any, Gazetteer]] = []
 
-
-def gazetteer(turn: Turn) -> Gazetteer:
-    """The municipality finder over the bot's municipalities (built once)."""
-    source = turn.deps.municipalities
-    for known, found in _GAZETTEERS:
-        if known is source:
-            return found
-    built = Gazetteer(source)
-    _GAZETTEERS[:] = [(source, built)]
-    return built
-
-
-def municipality_actions(
-    turn: Turn, codes: list[str], action: str, other: str, *, share_location: bool = False
-) -> list[Any]:
-    """Quick replies naming municipalities (postback carries the code) plus "other" (and
-    "send my location" when asked: LINE's quick replies hold 13 in all)."""
-    lang = lang_of(turn)
-    actions: list[Any] = [
-        m.postback(
-            municipality_name(turn, code, lang),
-            action,
-            c=code,
-            display=municipality_name(turn, code, lang),
-        )
-        for code in codes[: 11 if share_location else 12]
-    ]
-    if share_location:
-        actions.append(m.location(t("onb.muni.location.label", lang)))
-    actions.append(m.postback(t("onb.muni.other.label", lang), other))
-    return actions
-
-
-# Farther than this from every office, a shared place is not in Tokyo (Hahajima lies about
-# 50 km from Ogasawara's office on Chichijima; Okutama's west end about 20 km from its own).
-MAX_OFFICE_KM = 60.0
-
-
-def municipality_from_location(turn: Turn, *, action: str, other: str) -> str | None:
-    """The municipality of a shared location: sure when LINE's address names it, else a
-    question with the municipalities whose offices are nearest (None: asked, or outside)."""
-    lang = lang_of(turn)
-    message = turn.event.message
-    address = getattr(message, "address", None) or ""
-    if address:
-        found = gazetteer(turn).in_address(address)
-        if found.code is not None:
-            return found.code
-    near = nearest(turn.deps.offices, float(message.latitude), float(message.longitude))
-    known = [(office, km) for office, km in near if is_municipality(turn, office.code)]
-    if not known or known[0][1] > MAX_OFFICE_KM or (address and other_prefecture(address)):
-        turn.say(
-            m.text(
-                t("onb.muni.location.outside", lang),
-                municipality_actions(turn, gazetteer(turn).common(), action, other),
-            )
-        )
-        return None
-    office = known[0][0]
-    name = municipality_name(turn, office.code, lang)
-    office_text = office_name(turn, office, lang)
-    turn.say(
-        m.text(
-            t("onb.muni.location.nearest", lang, office=office_text, name=name),
-            municipality_actions(turn, [o.code for o, _ in known], action, other),
-        )
-    )
-    return None
-
-
+@router.entry("start_onboarding")
 async def start_onboarding(turn: Turn, *, lead: str | None = None) -> None:
     """Begin (or begin again) with the municipality question."""
     turn.state["onb"] = {
@@ -135,6 +69,7 @@ def _ask_municipality(turn: Turn, lead: str | None) -> None:
     turn.state["await"] = "onb.muni"
 
 
+@router.entry("resume_onboarding")
 async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
     """Ask the question the parent is at (or begin, when nothing is in progress)."""
     onb = _progress(turn)
@@ -156,53 +91,6 @@ async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
         _summary(turn, onb)
     else:
         ask_children(turn, first=not onb.get("children") and not onb.get("due"))
-
-
-def answer_found(turn: Turn, found: Found, query: str, *, action: str, other: str) -> str | None:
-    """Turn a search result into a code (sure) or a question (None): "did you mean X?" with
-    yes/no for a single close guess (渋屋区 -> 渋谷区), else the candidates to pick from."""
-    lang = lang_of(turn)
-    if found.code is not None and found.exact:
-        return found.code
-    if found.code is not None:
-        name = municipality_name(turn, found.code, lang)
-        turn.say(
-            m.text(
-                t("onb.muni.did_you_mean", lang, query=m.clip(query, 40), name=name),
-                [
-                    m.postback(t("label.yes", lang), action, c=found.code, display=name),
-                    m.postback(t("label.no", lang), other, display=t("label.no", lang)),
-                ],
-            )
-        )
-        return None
-    if found.candidates:
-        turn.say(
-            m.text(
-                t("onb.muni.candidates", lang, query=m.clip(query, 40)),
-                municipality_actions(turn, found.candidates, action, other),
-            )
-        )
-    else:
-        turn.say(
-            m.text(
-                t("onb.muni.not_found", lang, query=m.clip(query, 40)),
-                municipality_actions(turn, gazetteer(turn).common(), action, other),
-            )
-        )
-    return None
-
-
-async def intent_instead(turn: Turn, step: str) -> bool:
-    """No municipality in the text: maybe the parent asked for something else ("help",
-    "削除"); then that is done and the step no longer awaits text."""
-    from bot.handlers.help import run_intent
-
-    turn.state.pop("await", None)
-    if await run_intent(turn):
-        return True
-    turn.state["await"] = step
-    return False
 
 
 def _progress(turn: Turn) -> dict[str, Any] | None:
@@ -461,36 +349,6 @@ async def on_tax_exempt(turn: Turn) -> None:
     _summary(turn, onb)
 
 
-def household_lines(
-    turn: Turn,
-    lang: str,
-    *,
-    municipality: str | None,
-    children: list[date],
-    due: date | None,
-    single: bool | None,
-    tax: bool | None,
-) -> list[str]:
-    """The household in plain words, one line each (children by birth month and age)."""
-
-    def yes_no(value: bool | None) -> str:
-        return t({True: "value.yes", False: "value.no", None: "value.unknown"}[value], lang)
-
-    on = today(turn)
-    lines = [t("summary.municipality", lang, name=municipality_name(turn, municipality, lang))]
-    for birth in sorted(children):
-        age = age_years(birth, on) if birth <= on else None
-        lines.append(t("summary.child", lang, child=format_born(birth, lang, age)))
-    if not children:
-        lines.append(t("summary.no_children", lang))
-    if due is not None:
-        lines.append(t("summary.due", lang, date=m_date(due, lang)))
-    lines.append(t("summary.single", lang, value=yes_no(single)))
-    lines.append(t("summary.tax", lang, value=yes_no(tax)))
-    lines.append(t("summary.language", lang))
-    return lines
-
-
 def _dates(values: list[Any]) -> list[date]:
     return [d for d in (parse_day(v) for v in values) if d is not None]
 
@@ -521,8 +379,6 @@ def _summary(turn: Turn, onb: dict[str, Any]) -> None:
 @router.postback("onb.ok")
 async def on_confirm(turn: Turn) -> None:
     """Save the household, then show the programs it can get."""
-    from bot.handlers.programs import show_programs
-
     onb = _progress(turn)
     if onb is None or not is_municipality(turn, onb.get("muni")):
         await _expired(turn)
@@ -557,7 +413,7 @@ async def on_confirm(turn: Turn) -> None:
     turn.state.pop("onb", None)
     turn.state.pop("await", None)
     log.info("onboarded", extra={"user": user_key(turn.user_id), "children": len(births)})
-    await show_programs(turn, lead=t("onb.saved", lang))
+    await go(turn, "programs", lead=t("onb.saved", lang))
 
 
 @router.postback("onb.edit")

@@ -21,6 +21,7 @@ from bot.handlers.common import (
     municipality_name,
     today,
 )
+from bot.navigation import go
 from bot.state import user_key
 from bot.texts import format_born, join, t
 from notifier.compose import SUMMARY_CHARS, excerpt
@@ -230,15 +231,14 @@ def _soon(near: list[NearMiss], profile: FamilyInput, on: date, lang: str) -> li
     return names[:MAX_SOON]
 
 
+@router.entry("programs")
 async def show_programs(turn: Turn, *, lead: str | None = None) -> None:
     """Say the programs the family can get today (or start onboarding when it cannot tell)."""
-    from bot.handlers.onboarding import resume_onboarding
-
     lang = lang_of(turn)
     family = turn.family
     profile = await families.profile_of(turn.session, family)
     if profile is None or family.onboarded_at is None or family.id is None:
-        await resume_onboarding(turn, lead=t("programs.not_onboarded", lang))
+        await go(turn, "resume_onboarding", lead=t("programs.not_onboarded", lang))
         return
     on = today(turn)
     # A child whose birth date is after today cannot be evaluated; the bot never stores one,

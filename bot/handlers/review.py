@@ -23,6 +23,7 @@ SERVICE = "bot"
 _SKIP_WORDS = {"skip", "スキップ", "なし", "no", "いいえ", "答えない"}
 
 
+@router.entry("rate")
 def ask_rating(turn: Turn) -> None:
     """Five taps, 1 to 5."""
     lang = lang_of(turn)

@@ -46,6 +46,7 @@ def _menu_actions(lang: str) -> list[Any]:
     ]
 
 
+@router.entry("settings")
 def show_settings(turn: Turn, lead: str | None = None) -> None:
     """The current settings and what can be changed."""
     lang = lang_of(turn)

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from bot import messages as m
-from bot.handlers.places import Gazetteer
+from bot.places import Gazetteer
 from bot.texts import TEXTS, format_born, t
 from notifier.formats import format_date
 from registry.seed import MUNICIPALITIES_CSV
