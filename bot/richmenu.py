@@ -21,7 +21,7 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 
 from bot.dispatch import postback_data
-from bot.line import LineApi
+from notifier.channels.line_api import LineApi
 
 log = logging.getLogger(__name__)
 
