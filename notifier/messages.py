@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from notifier import postbacks as pb
 from notifier.compose import excerpt, mended
 from notifier.formats import format_date
 from notifier.reasons import for_parents, reason_texts
@@ -222,13 +223,13 @@ def _buttons(notice: Notice, lang: str) -> list[Json]:
     categories = listed if isinstance(listed, list) else [notice.category]
     # Check-ups and vaccinations are gone to, not applied for: no "I applied" for them.
     if program is not None and notice.kind != "broadcast" and applies_for(categories):
-        data = postback_data("applied", p=program)
+        data = postback_data(pb.APPLIED, p=program)
         if data:
             label = t("applied", lang)
             actions.append(_postback(label, data, display_text=label))
     category = category_of(notice)
     if category:
-        data = postback_data("set.cat", c=category)
+        data = postback_data(pb.SETTINGS_CATEGORY, c=category)
         if data:
             actions.append(_postback(clip(t("off", lang), MAX_LABEL), data))
     return [
@@ -295,7 +296,7 @@ def summary_bubble(rest: Sequence[Notice], lang: str) -> Json:
     if len(rest) > SUMMARY_NAMES:
         names.append(t("more.rest", lang, count=len(rest) - SUMMARY_NAMES))
     label = t("more.button", lang)
-    data = postback_data("menu.programs")
+    data = postback_data(pb.MENU_PROGRAMS)
     assert data is not None
     return {
         "type": "bubble",

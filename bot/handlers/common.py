@@ -10,6 +10,7 @@ from bot import messages as m
 from bot.dispatch import Dispatcher, Turn
 from bot.state import user_key
 from bot.texts import format_born, language, t
+from notifier import postbacks as pb
 from notifier.formats import format_date
 from registry import families
 from registry.offices import Office
@@ -147,16 +148,16 @@ def is_municipality(turn: Turn, code: Any) -> bool:
 def menu_actions(lang: str, *, include_delete: bool = False) -> list[Any]:
     """Quick replies that lead to every part of the bot."""
     actions = [
-        m.postback(t("menu.programs.label", lang), "menu.programs"),
-        m.postback(t("menu.daycare.label", lang), "menu.daycare"),
-        m.postback(t("menu.settings.label", lang), "menu.settings"),
-        m.postback(t("menu.family.label", lang), "menu.family"),
-        m.postback(t("menu.rate.label", lang), "menu.rate"),
-        m.postback(t("menu.help.label", lang), "menu.help"),
+        m.postback(t("menu.programs.label", lang), pb.MENU_PROGRAMS),
+        m.postback(t("menu.daycare.label", lang), pb.MENU_DAYCARE),
+        m.postback(t("menu.settings.label", lang), pb.MENU_SETTINGS),
+        m.postback(t("menu.family.label", lang), pb.MENU_FAMILY),
+        m.postback(t("menu.rate.label", lang), pb.MENU_RATE),
+        m.postback(t("menu.help.label", lang), pb.MENU_HELP),
         m.say_action(t("menu.language.label", lang), "日本語" if lang == "en" else "English"),
     ]
     if include_delete:
-        actions.append(m.postback(t("menu.delete.label", lang), "del.ask"))
+        actions.append(m.postback(t("menu.delete.label", lang), pb.DELETE_ASK))
     return actions
 
 
@@ -165,13 +166,13 @@ def before_consent_actions(lang: str) -> list[Any]:
     return [
         m.postback(
             t("consent.agree.label", lang),
-            "consent",
+            pb.CONSENT,
             v="yes",
             display=t("consent.agree.label", lang),
         ),
-        m.postback(t("consent.notice.label", lang), "consent.notice"),
-        m.postback(t("menu.rate.label", lang), "menu.rate"),
-        m.postback(t("menu.help.label", lang), "menu.help"),
+        m.postback(t("consent.notice.label", lang), pb.CONSENT_NOTICE),
+        m.postback(t("menu.rate.label", lang), pb.MENU_RATE),
+        m.postback(t("menu.help.label", lang), pb.MENU_HELP),
         m.say_action(t("menu.language.label", lang), "日本語" if lang == "en" else "English"),
     ]
 

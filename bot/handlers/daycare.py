@@ -6,6 +6,7 @@ from bot import messages as m
 from bot.dispatch import Router, Turn
 from bot.handlers.common import lang_of, menu_actions
 from bot.texts import t
+from notifier import postbacks as pb
 
 router = Router("daycare")
 
@@ -17,7 +18,7 @@ def show_daycare(turn: Turn) -> None:
     turn.say(m.text(t("daycare.soon", lang), menu_actions(lang)))
 
 
-@router.postback("menu.daycare")
+@router.postback(pb.MENU_DAYCARE)
 async def on_menu_daycare(turn: Turn) -> None:
     """Rich menu 保育園をさがす."""
     show_daycare(turn)

@@ -15,6 +15,7 @@ from bot.handlers.common import consented, lang_of, menu_actions
 from bot.navigation import go, intent_of
 from bot.state import user_key
 from bot.texts import t
+from notifier import postbacks as pb
 from registry import families
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,13 @@ def consent_messages(turn: Turn, *, greet: bool) -> None:
             t("consent.question", lang),
             m.postback(
                 t("consent.agree.label", lang),
-                "consent",
+                pb.CONSENT,
                 v="yes",
                 display=t("consent.agree.label", lang),
             ),
             m.postback(
                 t("consent.later.label", lang),
-                "consent",
+                pb.CONSENT,
                 v="no",
                 display=t("consent.later.label", lang),
             ),
@@ -57,7 +58,7 @@ def _not_consented(turn: Turn) -> bool:
 # What works before consent besides the consent itself: help, the privacy notice on request,
 # and rating the service (stored without any link to the parent).
 _OPEN_POSTBACKS = frozenset(
-    {"consent", "consent.notice", "menu.help", "menu.rate", "rate", "rate.skip"}
+    {pb.CONSENT, pb.CONSENT_NOTICE, pb.MENU_HELP, pb.MENU_RATE, pb.RATE, pb.RATE_SKIP}
 )
 
 
@@ -106,7 +107,7 @@ async def on_unfollow(turn: Turn) -> None:
     log.info("unfollow", extra={"user": user_key(turn.user_id)})
 
 
-@router.postback("consent")
+@router.postback(pb.CONSENT)
 async def on_consent(turn: Turn) -> None:
     """Agree: store consent (and the language chosen so far), then start onboarding."""
     if consented(turn):
@@ -130,7 +131,7 @@ async def on_consent(turn: Turn) -> None:
     await go(turn, "start_onboarding")
 
 
-@router.postback("consent.notice")
+@router.postback(pb.CONSENT_NOTICE)
 async def on_privacy_notice(turn: Turn) -> None:
     """The privacy notice on request (with the consent question while not agreed)."""
     if consented(turn):

@@ -21,6 +21,7 @@ from bot.handlers.common import (
 )
 from bot.navigation import INTENTS, go
 from bot.texts import t
+from notifier import postbacks as pb
 
 router = Router("help")
 
@@ -58,7 +59,7 @@ for _keywords, _name in INTENTS:
     router.text(*_keywords)(_intent(_name))
 
 
-@router.postback("menu.help")
+@router.postback(pb.MENU_HELP)
 async def on_menu_help(turn: Turn) -> None:
     """Rich menu ヘルプ."""
     show_help(turn)

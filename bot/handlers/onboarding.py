@@ -38,6 +38,7 @@ from bot.municipalities import (
 from bot.navigation import go, intent_instead
 from bot.state import user_key
 from bot.texts import format_born, t
+from notifier import postbacks as pb
 from registry import families
 from rules.profile import MAX_CHILDREN, ChildInput
 
@@ -64,7 +65,9 @@ def _ask_municipality(turn: Turn, lead: str | None) -> None:
     lang = lang_of(turn)
     codes = gazetteer(turn).common()
     body = t("onb.muni.ask", lang) if lead is None else lead + "\n" + t("onb.muni.ask", lang)
-    actions = municipality_actions(turn, codes, "onb.muni", "onb.muni.other", share_location=True)
+    actions = municipality_actions(
+        turn, codes, pb.ONB_MUNICIPALITY, pb.ONB_MUNICIPALITY_OTHER, share_location=True
+    )
     turn.say(m.text(body, actions))
     turn.state["await"] = "onb.muni"
 
@@ -84,9 +87,9 @@ async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
     if lead:
         turn.say(m.text(lead))
     if step == "single":
-        turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, "onb.single")))
+        turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, pb.ONB_SINGLE)))
     elif step == "tax":
-        turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, "onb.tax")))
+        turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, pb.ONB_TAX)))
     elif step == "confirm":
         _summary(turn, onb)
     else:
@@ -115,7 +118,9 @@ async def on_municipality_text(turn: Turn) -> None:
         await start_onboarding(turn)
         return
     if turn.kind == "location":
-        code = municipality_from_location(turn, action="onb.muni", other="onb.muni.other")
+        code = municipality_from_location(
+            turn, action=pb.ONB_MUNICIPALITY, other=pb.ONB_MUNICIPALITY_OTHER
+        )
         if code is not None:
             await _set_municipality(turn, code)
         return
@@ -125,13 +130,15 @@ async def on_municipality_text(turn: Turn) -> None:
     found = gazetteer(turn).find(turn.text)
     if found.code is None and not found.candidates and await intent_instead(turn, "onb.muni"):
         return
-    code = answer_found(turn, found, turn.text, action="onb.muni", other="onb.muni.other")
+    code = answer_found(
+        turn, found, turn.text, action=pb.ONB_MUNICIPALITY, other=pb.ONB_MUNICIPALITY_OTHER
+    )
     if code is None:
         return
     await _set_municipality(turn, code)
 
 
-@router.postback("onb.muni")
+@router.postback(pb.ONB_MUNICIPALITY)
 async def on_municipality_tap(turn: Turn) -> None:
     """A municipality picked from the quick replies (the code is checked: forged ones fail)."""
     if _progress(turn) is None:
@@ -143,7 +150,9 @@ async def on_municipality_tap(turn: Turn) -> None:
         turn.say(
             m.text(
                 t("onb.muni.invalid", lang),
-                municipality_actions(turn, gazetteer(turn).common(), "onb.muni", "onb.muni.other"),
+                municipality_actions(
+                    turn, gazetteer(turn).common(), pb.ONB_MUNICIPALITY, pb.ONB_MUNICIPALITY_OTHER
+                ),
             )
         )
         turn.state["await"] = "onb.muni"
@@ -152,7 +161,7 @@ async def on_municipality_tap(turn: Turn) -> None:
     await _set_municipality(turn, code)
 
 
-@router.postback("onb.muni.other")
+@router.postback(pb.ONB_MUNICIPALITY_OTHER)
 async def on_municipality_other(turn: Turn) -> None:
     """ "Other": ask the parent to type the name."""
     if _progress(turn) is None:
@@ -182,7 +191,7 @@ def ask_children(turn: Turn, *, first: bool) -> None:
     actions: list[Any] = [
         m.date_picker(
             t("label.pick_birth" if first else "label.add_child", lang),
-            "onb.child",
+            pb.ONB_CHILD,
             initial=high,
             low=low,
             high=high,
@@ -191,12 +200,12 @@ def ask_children(turn: Turn, *, first: bool) -> None:
     if not onb.get("due"):
         actions.append(
             m.date_picker(
-                t("label.pick_due", lang), "onb.due", initial=due_low, low=due_low, high=due_high
+                t("label.pick_due", lang), pb.ONB_DUE, initial=due_low, low=due_low, high=due_high
             )
         )
     if not first:
         actions.append(
-            m.postback(t("label.done", lang), "onb.done", display=t("label.done", lang))
+            m.postback(t("label.done", lang), pb.ONB_DONE, display=t("label.done", lang))
         )
     turn.say(m.text(t("onb.child.ask" if first else "onb.child.more", lang), actions))
     # A date typed instead of picked is read too (see on_typed_date).
@@ -247,7 +256,7 @@ async def on_typed_date(turn: Turn) -> None:
         _add_birth(turn, onb, day)
 
 
-@router.postback("onb.child")
+@router.postback(pb.ONB_CHILD)
 async def on_child(turn: Turn) -> None:
     """A child's birth date from the picker: never in the future, at most 18 years ago."""
     onb = _progress(turn)
@@ -273,7 +282,7 @@ def _add_birth(turn: Turn, onb: dict[str, Any], day: date | None) -> None:
     ask_children(turn, first=False)
 
 
-@router.postback("onb.due")
+@router.postback(pb.ONB_DUE)
 async def on_due(turn: Turn) -> None:
     """A due date from the picker: today up to 300 days ahead."""
     onb = _progress(turn)
@@ -308,7 +317,7 @@ def _answer(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
 
 
-@router.postback("onb.done")
+@router.postback(pb.ONB_DONE)
 async def on_children_done(turn: Turn) -> None:
     """All children given: the optional questions."""
     onb = _progress(turn)
@@ -321,10 +330,10 @@ async def on_children_done(turn: Turn) -> None:
         ask_children(turn, first=True)
         return
     onb["step"] = "single"
-    turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, "onb.single")))
+    turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, pb.ONB_SINGLE)))
 
 
-@router.postback("onb.single")
+@router.postback(pb.ONB_SINGLE)
 async def on_single_parent(turn: Turn) -> None:
     """Single parent: yes, no or skipped (unknown)."""
     onb = _progress(turn)
@@ -334,10 +343,10 @@ async def on_single_parent(turn: Turn) -> None:
     lang = lang_of(turn)
     onb["single"] = _answer(turn.postback.get("v"))
     onb["step"] = "tax"
-    turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, "onb.tax")))
+    turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, pb.ONB_TAX)))
 
 
-@router.postback("onb.tax")
+@router.postback(pb.ONB_TAX)
 async def on_tax_exempt(turn: Turn) -> None:
     """Resident-tax exemption: yes, no or skipped; then the summary."""
     onb = _progress(turn)
@@ -369,14 +378,14 @@ def _summary(turn: Turn, onb: dict[str, Any]) -> None:
         m.confirm(
             t("onb.confirm.question", lang),
             m.postback(
-                t("onb.confirm.label", lang), "onb.ok", display=t("onb.confirm.label", lang)
+                t("onb.confirm.label", lang), pb.ONB_CONFIRM, display=t("onb.confirm.label", lang)
             ),
-            m.postback(t("onb.edit.label", lang), "onb.edit", display=t("onb.edit.label", lang)),
+            m.postback(t("onb.edit.label", lang), pb.ONB_EDIT, display=t("onb.edit.label", lang)),
         ),
     )
 
 
-@router.postback("onb.ok")
+@router.postback(pb.ONB_CONFIRM)
 async def on_confirm(turn: Turn) -> None:
     """Save the household, then show the programs it can get."""
     onb = _progress(turn)
@@ -416,7 +425,7 @@ async def on_confirm(turn: Turn) -> None:
     await go(turn, "programs", lead=t("onb.saved", lang))
 
 
-@router.postback("onb.edit")
+@router.postback(pb.ONB_EDIT)
 async def on_edit(turn: Turn) -> None:
     """Start over from the municipality."""
     await start_onboarding(turn, lead=t("onb.restart", lang_of(turn)))

@@ -24,6 +24,7 @@ from bot.handlers.common import (
 from bot.navigation import go
 from bot.state import user_key
 from bot.texts import format_born, join, t
+from notifier import postbacks as pb
 from notifier.compose import SUMMARY_CHARS, excerpt
 from notifier.formats import format_date
 from registry import families
@@ -177,7 +178,7 @@ def _card(
         buttons.append(
             m.postback(
                 t("program.applied.label", lang),
-                "applied",
+                pb.APPLIED,
                 p=program.id,
                 display=t("program.applied.label", lang),
             )
@@ -288,13 +289,13 @@ def _carousels(cards: list[Card], room: int, lang: str) -> list[Any]:
     return out
 
 
-@router.postback("menu.programs")
+@router.postback(pb.MENU_PROGRAMS)
 async def on_menu_programs(turn: Turn) -> None:
     """Rich menu 受けられる支援."""
     await show_programs(turn)
 
 
-@router.postback("applied")
+@router.postback(pb.APPLIED)
 async def on_applied(turn: Turn) -> None:
     """ "I applied": stop the program's reminders (forged or unknown ids are answered kindly)."""
     lang = lang_of(turn)

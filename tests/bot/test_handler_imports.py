@@ -42,3 +42,27 @@ def test_no_handler_module_imports_another() -> None:
         assert hasattr(module, "router"), name
         others = (_imported(Path(module.__file__)) & handlers) - {name}
         assert not others, f"{name} imports {sorted(others)}"
+
+
+def test_postback_actions_are_named_in_one_module() -> None:
+    from notifier import postbacks
+
+    names = {v for k, v in vars(postbacks).items() if k.isupper() and isinstance(v, str)}
+    assert len(names) == len([k for k in vars(postbacks) if k.isupper()])  # no duplicates
+    for name in sorted(_handler_modules()):
+        module = importlib.import_module(name)
+        assert module.__file__ is not None
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("postback", "date_picker")
+            ):
+                literals = [
+                    a.value
+                    for a in node.args
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                ]
+                # Handlers and buttons name actions through `notifier.postbacks`, never as text.
+                assert not literals, f"{name}:{node.lineno} {literals}"
