@@ -1,7 +1,7 @@
 """Free text: keyword intents in Japanese and English, help, and the fallbacks.
 
-Intents are tried in the order below (the first keyword found wins), after any step that awaits
-a typed answer. Anything else gets the help text with quick replies.
+Intents are tried in the order of `bot.navigation.INTENTS` (the first keyword found wins), after
+any step that awaits a typed answer. Anything else gets the help text with quick replies.
 """
 
 from __future__ import annotations
