@@ -56,6 +56,7 @@ class Turn:
     postback_params: dict[str, Any] = field(default_factory=dict)
     replies: list[Any] = field(default_factory=list)
     told_programs: bool = False  # the family's programs were shown in this turn
+    entries: dict[str, Callable[..., Any]] = field(default_factory=dict)  # see bot.navigation
 
     @property
     def lang(self) -> str:
@@ -85,6 +86,16 @@ class Router:
     def __init__(self, name: str) -> None:
         self.name = name
         self.routes: list[_Route] = []
+        self.entries: dict[str, Callable[..., Any]] = {}
+
+    def entry(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Offer a function to other topics under a name (see `bot.navigation.go`)."""
+
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self.entries[name] = function
+            return function
+
+        return register
 
     def _add(self, kind: str, match: Callable[[Turn], bool]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -143,9 +154,11 @@ class Dispatcher:
 
     def __init__(self, routers: list[Router]) -> None:
         self.routers = routers
+        self.entries = {name: f for router in routers for name, f in router.entries.items()}
 
     async def dispatch(self, turn: Turn) -> bool:
         """Run the first matching handler; False when none matched."""
+        turn.entries = self.entries
         for kind in _ORDER.get(turn.kind, ()):
             for router in self.routers:
                 for route in router.routes:

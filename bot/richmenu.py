@@ -21,7 +21,8 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 
 from bot.dispatch import postback_data
-from bot.line import LineApi
+from notifier import postbacks as pb
+from notifier.channels.line_api import LineApi
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,12 @@ CHAT_BAR_TEXT = "メニュー"  # LINE: at most 14 characters
 # (postback action, label read out by screen readers), left to right, top row first; the
 # drawing in assets/draw_richmenu.py has the same order.
 AREAS = (
-    ("menu.programs", "受けられる支援"),
-    ("menu.daycare", "保育園をさがす"),
-    ("menu.settings", "通知設定"),
-    ("menu.family", "家族の情報"),
-    ("menu.rate", "評価する"),
-    ("menu.help", "ヘルプ"),
+    (pb.MENU_PROGRAMS, "受けられる支援"),
+    (pb.MENU_DAYCARE, "保育園をさがす"),
+    (pb.MENU_SETTINGS, "通知設定"),
+    (pb.MENU_FAMILY, "家族の情報"),
+    (pb.MENU_RATE, "評価する"),
+    (pb.MENU_HELP, "ヘルプ"),
 )
 
 

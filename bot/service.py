@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.dispatch import Dispatcher, Turn, parse_postback
-from bot.line import LineApi
 from bot.models import WebhookEvent
 from bot.state import ConversationStore, user_key
+from notifier.channels.line_api import LineApi
 from registry import families
 from registry.db import transaction
 from registry.eligibility import Catalog

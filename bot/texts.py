@@ -11,6 +11,8 @@ import logging
 from datetime import date
 from typing import Any
 
+from notifier.formats import format_month
+
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("ja", "en")
@@ -620,13 +622,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "menu.delete.label": {"ja": "データを削除", "en": "Delete my data"},
     "menu.language.label": {"ja": "English", "en": "日本語"},
     # --- formats --------------------------------------------------------------------------
-    "format.date": {"ja": "{y}年{m}月{d}日", "en": "{d} {mon} {y}"},
-    "format.born": {"ja": "{y}年{m}月生まれ", "en": "born {mon} {y}"},
-    "format.born_age": {"ja": "{y}年{m}月生まれ・{age}歳", "en": "born {mon} {y}, age {age}"},
+    "format.born": {"ja": "{month}生まれ", "en": "born {month}"},
+    "format.born_age": {"ja": "{month}生まれ・{age}歳", "en": "born {month}, age {age}"},
     "format.list_sep": {"ja": "、", "en": ", "},
 }
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def language(value: str | None) -> str:
@@ -644,17 +643,12 @@ def t(key: str, lang: str | None = "ja", **kwargs: Any) -> str:
     return template.format(**kwargs) if kwargs else template
 
 
-def format_date(day: date, lang: str | None) -> str:
-    """2025年6月10日 / 10 Jun 2025."""
-    return t("format.date", lang, y=day.year, m=day.month, d=day.day, mon=_MONTHS[day.month - 1])
-
-
 def format_born(birth: date, lang: str | None, age: int | None = None) -> str:
     """Name a child by birth month (never the full birth date): 2025年6月生まれ / born Jun 2025."""
-    fields = {"y": birth.year, "m": birth.month, "mon": _MONTHS[birth.month - 1]}
+    month = format_month(birth, lang)
     if age is None:
-        return t("format.born", lang, **fields)
-    return t("format.born_age", lang, age=age, **fields)
+        return t("format.born", lang, month=month)
+    return t("format.born_age", lang, age=age, month=month)
 
 
 def join(items: list[str], lang: str | None) -> str:

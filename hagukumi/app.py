@@ -177,7 +177,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def line_endpoint(settings: Settings) -> tuple[str, str]:
     """Where the Messaging API is and the token for it (the built-in emulator in sandbox)."""
-    from bot.line import REAL_API
+    from notifier.channels.line_api import REAL_API
 
     if settings.sandbox:
         return settings.public_url.rstrip("/") + SANDBOX_LINE_PREFIX, EMULATOR_TOKEN
@@ -223,10 +223,10 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
     from sqlmodel import select
 
     from bot.handlers import dispatcher
-    from bot.line import LineApi
     from bot.service import BotDeps, BotService
     from bot.state import ConversationStore
     from bot.webhook import BOT, CHANNEL_SECRET
+    from notifier.channels.line_api import LineApi
     from registry.models import Municipality
 
     settings = app[SETTINGS]

@@ -12,6 +12,7 @@ import re
 from datetime import date
 from typing import Any
 
+from notifier.formats import format_month
 from registry.schemas import ProgramIn
 
 MAX_PAYLOAD = 2048
@@ -21,21 +22,6 @@ SUMMARY_CHARS = {"ja": 120, "en": 220}
 BENEFIT_CHARS = 120
 REASON_ITEMS = 8
 URL_CHARS = 500
-
-MONTHS_EN = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 def shorten(text: str | None, limit: int) -> str | None:
@@ -91,8 +77,8 @@ def mended(text: str) -> str:
 def child_label(birth: date) -> dict[str, str]:
     """A child named by birth month only ("2025年6月生まれのお子さま"), never the birth date."""
     return {
-        "ja": f"{birth.year}年{birth.month}月生まれのお子さま",
-        "en": f"your child born {MONTHS_EN[birth.month - 1]} {birth.year}",
+        "ja": f"{format_month(birth, 'ja')}生まれのお子さま",
+        "en": f"your child born {format_month(birth, 'en')}",
     }
 
 

@@ -25,7 +25,9 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from notifier import postbacks as pb
 from notifier.compose import excerpt, mended
+from notifier.formats import format_date
 from notifier.models import Notice
 from notifier.reasons import for_parents, reason_texts
 from registry.programs import applies_for
@@ -91,21 +93,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "japanese_only": "Details in Japanese only.",
     },
 }
-WEEKDAYS_JA = "月火水木金土日"
-MONTHS_EN = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 def t(key: str, lang: str, **values: Any) -> str:
@@ -125,13 +112,6 @@ def localized(value: Any, lang: str) -> str | None:
         text = value.get(lang) or value.get("ja") or value.get("en")
         return str(text) if text else None
     return str(value) if value else None
-
-
-def format_date(day: date, lang: str) -> str:
-    """A date as parents read it: 2027年3月31日（水） or Wed 31 March 2027."""
-    if lang == "en":
-        return f"{day.strftime('%a')} {day.day} {MONTHS_EN[day.month - 1]} {day.year}"
-    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS_JA[day.weekday()]}）"
 
 
 def json_size(value: Any) -> int:
@@ -247,13 +227,13 @@ def _buttons(notice: Notice, lang: str, *, applied: bool) -> list[Json]:
     categories = listed if isinstance(listed, list) else [notice.category]
     # Check-ups and vaccinations are gone to, not applied for: no "I applied" for them.
     if applied and program is not None and applies_for(categories):
-        data = postback_data("applied", p=program)
+        data = postback_data(pb.APPLIED, p=program)
         if data:
             label = t("applied", lang)
             actions.append(_postback(label, data, display_text=label))
     category = category_of(notice)
     if category:
-        data = postback_data("set.cat", c=category)
+        data = postback_data(pb.SETTINGS_CATEGORY, c=category)
         if data:
             actions.append(_postback(clip(t("off", lang), MAX_LABEL), data))
     return [
@@ -381,7 +361,7 @@ def summary_bubble(rest: Sequence[Notice], lang: str) -> Json:
     if len(rest) > SUMMARY_NAMES:
         names.append(t("more.rest", lang, count=len(rest) - SUMMARY_NAMES))
     label = t("more.button", lang)
-    data = postback_data("menu.programs")
+    data = postback_data(pb.MENU_PROGRAMS)
     assert data is not None
     return {
         "type": "bubble",

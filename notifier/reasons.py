@@ -13,25 +13,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from notifier.formats import format_date
 from registry.seed import municipality_rows
 from rules.explain import CODES, Reason, reasons_of_clauses
 
 TOKYO = "130001"
 MAX_REASONS = 5
-MONTHS_EN = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 TEXTS: dict[str, dict[str, str]] = {
     "ja": {
@@ -134,9 +121,7 @@ def _date(value: Any, lang: str) -> str | None:
         day = date.fromisoformat(str(value))
     except ValueError:
         return None
-    if lang == "en":
-        return f"{day.day} {MONTHS_EN[day.month - 1]} {day.year}"
-    return f"{day.year}年{day.month}月{day.day}日"
+    return format_date(day, lang)
 
 
 def _age_range(reason: Mapping[str, Any], lang: str) -> str | None:

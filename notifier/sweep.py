@@ -68,6 +68,7 @@ from registry.eligibility import NATION, Catalog, CatalogEntry, issuers_for
 from registry.models import AppSubscription, Child, Family, ProgramAction
 from registry.programs import in_force
 from rules.ages import fiscal_year
+from rules.deadlines import application_deadline
 from rules.evaluate import CompiledProgram, evaluate_population
 from rules.explain import reasons_of
 from rules.language import compile_rule
@@ -554,12 +555,10 @@ def draft_notices(
 
 def _deadline_of(plan: ProgramPlan, birth: date | None, today: date) -> date | None:
     """The deadline an eligibility notice mentions: fixed, or the child's if not yet past."""
-    if plan.deadline is not None:
-        return plan.deadline
-    if plan.days_after_birth is not None and birth is not None:
-        deadline = birth + timedelta(days=plan.days_after_birth)
-        return deadline if deadline >= today else None
-    return None
+    deadline = application_deadline(plan.deadline, plan.days_after_birth, birth)
+    if plan.deadline is None and deadline is not None and deadline < today:
+        return None
+    return deadline
 
 
 def _reminder_deadlines(
@@ -572,8 +571,11 @@ def _reminder_deadlines(
         return []
     # A household program with a birth deadline: every birth in the family starts a clock.
     births = family.births if per_child == [None] else [b for b in per_child if b is not None]
-    step = timedelta(days=plan.days_after_birth)
-    return [(birth, birth + step) for birth in births]
+    return [
+        (birth, deadline)
+        for birth in births
+        if (deadline := application_deadline(None, plan.days_after_birth, birth)) is not None
+    ]
 
 
 class _Run:

@@ -8,22 +8,25 @@ fallback and the catch-all for unknown postbacks.
 from __future__ import annotations
 
 from bot.dispatch import Dispatcher
-from bot.handlers import (
-    daycare,
-    delete,
-    family,
-    follow,
-    help,
-    onboarding,
-    programs,
-    review,
-    settings,
-)
 from bot.handlers.common import SafeDispatcher
 
 
 def dispatcher() -> Dispatcher:
     """Every topic's router, in the order they are tried."""
+    # Imported here, not above: the topics import shared modules (`bot.municipalities`) that
+    # import `bot.handlers.common`, which runs this package's __init__ first.
+    from bot.handlers import (
+        daycare,
+        delete,
+        family,
+        follow,
+        help,
+        onboarding,
+        programs,
+        review,
+        settings,
+    )
+
     return SafeDispatcher(
         [
             follow.router,

@@ -9,9 +9,12 @@ from typing import Any
 from bot import messages as m
 from bot.dispatch import Dispatcher, Turn
 from bot.state import user_key
-from bot.texts import format_date, language, t
+from bot.texts import format_born, language, t
+from notifier import postbacks as pb
+from notifier.formats import format_date
 from registry import families
 from registry.offices import Office
+from rules.ages import age_years
 
 log = logging.getLogger(__name__)
 
@@ -145,16 +148,16 @@ def is_municipality(turn: Turn, code: Any) -> bool:
 def menu_actions(lang: str, *, include_delete: bool = False) -> list[Any]:
     """Quick replies that lead to every part of the bot."""
     actions = [
-        m.postback(t("menu.programs.label", lang), "menu.programs"),
-        m.postback(t("menu.daycare.label", lang), "menu.daycare"),
-        m.postback(t("menu.settings.label", lang), "menu.settings"),
-        m.postback(t("menu.family.label", lang), "menu.family"),
-        m.postback(t("menu.rate.label", lang), "menu.rate"),
-        m.postback(t("menu.help.label", lang), "menu.help"),
+        m.postback(t("menu.programs.label", lang), pb.MENU_PROGRAMS),
+        m.postback(t("menu.daycare.label", lang), pb.MENU_DAYCARE),
+        m.postback(t("menu.settings.label", lang), pb.MENU_SETTINGS),
+        m.postback(t("menu.family.label", lang), pb.MENU_FAMILY),
+        m.postback(t("menu.rate.label", lang), pb.MENU_RATE),
+        m.postback(t("menu.help.label", lang), pb.MENU_HELP),
         m.say_action(t("menu.language.label", lang), "日本語" if lang == "en" else "English"),
     ]
     if include_delete:
-        actions.append(m.postback(t("menu.delete.label", lang), "del.ask"))
+        actions.append(m.postback(t("menu.delete.label", lang), pb.DELETE_ASK))
     return actions
 
 
@@ -163,13 +166,13 @@ def before_consent_actions(lang: str) -> list[Any]:
     return [
         m.postback(
             t("consent.agree.label", lang),
-            "consent",
+            pb.CONSENT,
             v="yes",
             display=t("consent.agree.label", lang),
         ),
-        m.postback(t("consent.notice.label", lang), "consent.notice"),
-        m.postback(t("menu.rate.label", lang), "menu.rate"),
-        m.postback(t("menu.help.label", lang), "menu.help"),
+        m.postback(t("consent.notice.label", lang), pb.CONSENT_NOTICE),
+        m.postback(t("menu.rate.label", lang), pb.MENU_RATE),
+        m.postback(t("menu.help.label", lang), pb.MENU_HELP),
         m.say_action(t("menu.language.label", lang), "日本語" if lang == "en" else "English"),
     ]
 
@@ -188,6 +191,36 @@ def stale(turn: Turn) -> None:
     )
     lang = lang_of(turn)
     turn.say(m.text(t("stale.button", lang), menu_actions(lang)))
+
+
+def household_lines(
+    turn: Turn,
+    lang: str,
+    *,
+    municipality: str | None,
+    children: list[date],
+    due: date | None,
+    single: bool | None,
+    tax: bool | None,
+) -> list[str]:
+    """The household in plain words, one line each (children by birth month and age)."""
+
+    def yes_no(value: bool | None) -> str:
+        return t({True: "value.yes", False: "value.no", None: "value.unknown"}[value], lang)
+
+    on = today(turn)
+    lines = [t("summary.municipality", lang, name=municipality_name(turn, municipality, lang))]
+    for birth in sorted(children):
+        age = age_years(birth, on) if birth <= on else None
+        lines.append(t("summary.child", lang, child=format_born(birth, lang, age)))
+    if not children:
+        lines.append(t("summary.no_children", lang))
+    if due is not None:
+        lines.append(t("summary.due", lang, date=m_date(due, lang)))
+    lines.append(t("summary.single", lang, value=yes_no(single)))
+    lines.append(t("summary.tax", lang, value=yes_no(tax)))
+    lines.append(t("summary.language", lang))
+    return lines
 
 
 async def save_preferences(turn: Turn, **changes: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from bot.dispatch import Router, Turn
 from bot.handlers.common import lang_of, menu_actions
 from bot.state import user_key
 from bot.texts import t
+from notifier import postbacks as pb
 from registry import families
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 router = Router("delete")
 
 
+@router.entry("delete")
 def ask_deletion(turn: Turn) -> None:
     """The confirmation: delete, or cancel."""
     lang = lang_of(turn)
@@ -28,20 +30,22 @@ def ask_deletion(turn: Turn) -> None:
         m.confirm(
             t("delete.ask", lang),
             m.postback(
-                t("delete.yes.label", lang), "del.yes", display=t("delete.yes.label", lang)
+                t("delete.yes.label", lang), pb.DELETE_YES, display=t("delete.yes.label", lang)
             ),
-            m.postback(t("delete.no.label", lang), "del.no", display=t("delete.no.label", lang)),
+            m.postback(
+                t("delete.no.label", lang), pb.DELETE_NO, display=t("delete.no.label", lang)
+            ),
         )
     )
 
 
-@router.postback("del.ask")
+@router.postback(pb.DELETE_ASK)
 async def on_ask(turn: Turn) -> None:
     """Start the deletion (from 家族の情報 or the help menu)."""
     ask_deletion(turn)
 
 
-@router.postback("del.yes")
+@router.postback(pb.DELETE_YES)
 async def on_delete(turn: Turn) -> None:
     """Delete everything personal, forget the conversation, and say so."""
     lang = lang_of(turn)
@@ -53,7 +57,7 @@ async def on_delete(turn: Turn) -> None:
     turn.say(m.text(t("delete.done", lang)))
 
 
-@router.postback("del.no")
+@router.postback(pb.DELETE_NO)
 async def on_cancel(turn: Turn) -> None:
     """Nothing deleted."""
     lang = lang_of(turn)

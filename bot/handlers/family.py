@@ -13,6 +13,7 @@ from bot.handlers.common import (
     check_birth,
     check_due,
     due_range,
+    household_lines,
     is_municipality,
     lang_of,
     m_date,
@@ -21,17 +22,16 @@ from bot.handlers.common import (
     picked_date,
     today,
 )
-from bot.handlers.onboarding import (
+from bot.municipalities import (
     answer_found,
     gazetteer,
-    household_lines,
-    intent_instead,
     municipality_actions,
     municipality_from_location,
-    resume_onboarding,
 )
+from bot.navigation import go, intent_instead
 from bot.state import user_key
 from bot.texts import format_born, t
+from notifier import postbacks as pb
 from registry import families
 from rules.ages import age_years
 from rules.profile import MAX_CHILDREN
@@ -45,12 +45,13 @@ def _onboarded(turn: Turn) -> bool:
     return turn.family.onboarded_at is not None and turn.family.id is not None
 
 
+@router.entry("family")
 async def show_family(turn: Turn, lead: str | None = None) -> None:
     """The household as stored, with what can be changed."""
     lang = lang_of(turn)
     family = turn.family
     if not _onboarded(turn):
-        await resume_onboarding(turn, lead=t("family.not_onboarded", lang))
+        await go(turn, "resume_onboarding", lead=t("family.not_onboarded", lang))
         return
     assert family.id is not None
     children = await families.children_of(turn.session, family.id)
@@ -67,30 +68,32 @@ async def show_family(turn: Turn, lead: str | None = None) -> None:
     low, high = birth_range(turn)
     due_low, due_high = due_range(turn)
     actions: list[Any] = [
-        m.date_picker(t("family.add.label", lang), "fam.add", initial=high, low=low, high=high),
-        m.postback(t("family.remove.label", lang), "fam.rm"),
-        m.postback(t("family.muni.label", lang), "fam.muni"),
         m.date_picker(
-            t("family.due.label", lang), "fam.due", initial=due_low, low=due_low, high=due_high
+            t("family.add.label", lang), pb.FAMILY_ADD_CHILD, initial=high, low=low, high=high
+        ),
+        m.postback(t("family.remove.label", lang), pb.FAMILY_REMOVE_CHILD),
+        m.postback(t("family.muni.label", lang), pb.FAMILY_MUNICIPALITY),
+        m.date_picker(
+            t("family.due.label", lang), pb.FAMILY_DUE, initial=due_low, low=due_low, high=due_high
         ),
         m.postback(
             t("family.lang.label", lang),
-            "fam.lang",
+            pb.FAMILY_LANGUAGE,
             v="ja" if lang == "en" else "en",
             display=t("family.lang.label", lang),
         ),
-        m.postback(t("family.delete.label", lang), "del.ask"),
+        m.postback(t("family.delete.label", lang), pb.DELETE_ASK),
     ]
     turn.say(m.text(f"{lead}\n\n{body}" if lead else body, actions))
 
 
-@router.postback("menu.family")
+@router.postback(pb.MENU_FAMILY)
 async def on_menu_family(turn: Turn) -> None:
     """Rich menu 家族の情報."""
     await show_family(turn)
 
 
-@router.postback("fam.add")
+@router.postback(pb.FAMILY_ADD_CHILD)
 async def on_add_child(turn: Turn) -> None:
     """Add a child from the date picker (the date is checked: no future, at most 18 years)."""
     if not _onboarded(turn):
@@ -112,7 +115,7 @@ async def on_add_child(turn: Turn) -> None:
     await show_family(turn, t("family.added", lang, child=format_born(day, lang)))
 
 
-@router.postback("fam.rm")
+@router.postback(pb.FAMILY_REMOVE_CHILD)
 async def on_remove_child(turn: Turn) -> None:
     """Which child to remove (named by birth month and age)."""
     if not _onboarded(turn):
@@ -130,16 +133,16 @@ async def on_remove_child(turn: Turn) -> None:
             format_born(c.birth_date, lang, age_years(c.birth_date, on))
             if c.birth_date <= on
             else format_born(c.birth_date, lang),
-            "fam.rmc",
+            pb.FAMILY_REMOVE_CHILD_CONFIRM,
             c=c.id,
         )
         for c in children[:12]
     ]
-    actions.append(m.postback(t("delete.no.label", lang), "menu.family"))
+    actions.append(m.postback(t("delete.no.label", lang), pb.MENU_FAMILY))
     turn.say(m.text(t("family.remove.ask", lang), actions))
 
 
-@router.postback("fam.rmc")
+@router.postback(pb.FAMILY_REMOVE_CHILD_CONFIRM)
 async def on_remove_child_chosen(turn: Turn) -> None:
     """Remove the chosen child (only one of this family's; others are refused kindly)."""
     if not _onboarded(turn):
@@ -159,7 +162,7 @@ async def on_remove_child_chosen(turn: Turn) -> None:
     await show_family(turn, t("family.removed", lang, child=format_born(child.birth_date, lang)))
 
 
-@router.postback("fam.muni")
+@router.postback(pb.FAMILY_MUNICIPALITY)
 async def on_change_municipality(turn: Turn) -> None:
     """Ask for the new municipality (typed or tapped)."""
     if not _onboarded(turn):
@@ -167,7 +170,11 @@ async def on_change_municipality(turn: Turn) -> None:
         return
     lang = lang_of(turn)
     actions = municipality_actions(
-        turn, gazetteer(turn).common(), "fam.mset", "fam.muni", share_location=True
+        turn,
+        gazetteer(turn).common(),
+        pb.FAMILY_MUNICIPALITY_SET,
+        pb.FAMILY_MUNICIPALITY,
+        share_location=True,
     )
     turn.say(m.text(t("family.muni.ask", lang), actions))
     turn.state["await"] = "fam.muni"
@@ -182,7 +189,9 @@ async def on_municipality_typed(turn: Turn) -> None:
         return
     lang = lang_of(turn)
     if turn.kind == "location":
-        code = municipality_from_location(turn, action="fam.mset", other="fam.muni")
+        code = municipality_from_location(
+            turn, action=pb.FAMILY_MUNICIPALITY_SET, other=pb.FAMILY_MUNICIPALITY
+        )
         if code is None:
             turn.state["await"] = "fam.muni"
             return
@@ -195,14 +204,16 @@ async def on_municipality_typed(turn: Turn) -> None:
     found = gazetteer(turn).find(turn.text)
     if found.code is None and not found.candidates and await intent_instead(turn, "fam.muni"):
         return
-    code = answer_found(turn, found, turn.text, action="fam.mset", other="fam.muni")
+    code = answer_found(
+        turn, found, turn.text, action=pb.FAMILY_MUNICIPALITY_SET, other=pb.FAMILY_MUNICIPALITY
+    )
     if code is None:
         turn.state["await"] = "fam.muni"
         return
     await _set_municipality(turn, code)
 
 
-@router.postback("fam.mset")
+@router.postback(pb.FAMILY_MUNICIPALITY_SET)
 async def on_municipality_chosen(turn: Turn) -> None:
     """A municipality tapped (the code must be one of the 62)."""
     if not _onboarded(turn):
@@ -223,7 +234,7 @@ async def _set_municipality(turn: Turn, code: str) -> None:
     await show_family(turn, t("family.muni.set", lang, name=municipality_name(turn, code, lang)))
 
 
-@router.postback("fam.due")
+@router.postback(pb.FAMILY_DUE)
 async def on_due_date(turn: Turn) -> None:
     """A due date (today up to 300 days ahead)."""
     if not _onboarded(turn):
@@ -244,15 +255,25 @@ async def set_language(turn: Turn, lang: str) -> None:
     """Speak Japanese or English from now on (stored; before consent only for this chat)."""
     if turn.family.consented_at is None:
         turn.state["lang"] = lang
-        from bot.handlers.follow import consent_messages
-
-        consent_messages(turn, greet=True)
+        await go(turn, "consent_messages", greet=True)
         return
     await families.update_profile(turn.session, turn.family, language=lang)
     turn.say(m.text(t("family.lang.set", lang), menu_actions(lang)))
 
 
-@router.postback("fam.lang")
+@router.entry("english")
+async def speak_english(turn: Turn) -> None:
+    """Answer in English from now on."""
+    await set_language(turn, "en")
+
+
+@router.entry("japanese")
+async def speak_japanese(turn: Turn) -> None:
+    """Answer in Japanese from now on."""
+    await set_language(turn, "ja")
+
+
+@router.postback(pb.FAMILY_LANGUAGE)
 async def on_language(turn: Turn) -> None:
     """Switch between Japanese and English."""
     value = turn.postback.get("v")

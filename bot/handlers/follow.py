@@ -12,9 +12,10 @@ import logging
 from bot import messages as m
 from bot.dispatch import Router, Turn
 from bot.handlers.common import consented, lang_of, menu_actions
-from bot.handlers.onboarding import resume_onboarding, start_onboarding
+from bot.navigation import go, intent_of
 from bot.state import user_key
 from bot.texts import t
+from notifier import postbacks as pb
 from registry import families
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ _ENGLISH = ("english", "英語")
 _JAPANESE = ("日本語", "japanese", "nihongo")
 
 
+@router.entry("consent_messages")
 def consent_messages(turn: Turn, *, greet: bool) -> None:
     lang = lang_of(turn)
     notice = t("follow.privacy", lang)
@@ -35,13 +37,13 @@ def consent_messages(turn: Turn, *, greet: bool) -> None:
             t("consent.question", lang),
             m.postback(
                 t("consent.agree.label", lang),
-                "consent",
+                pb.CONSENT,
                 v="yes",
                 display=t("consent.agree.label", lang),
             ),
             m.postback(
                 t("consent.later.label", lang),
-                "consent",
+                pb.CONSENT,
                 v="no",
                 display=t("consent.later.label", lang),
             ),
@@ -56,13 +58,11 @@ def _not_consented(turn: Turn) -> bool:
 # What works before consent besides the consent itself: help, the privacy notice on request,
 # and rating the service (stored without any link to the parent).
 _OPEN_POSTBACKS = frozenset(
-    {"consent", "consent.notice", "menu.help", "menu.rate", "rate", "rate.skip"}
+    {pb.CONSENT, pb.CONSENT_NOTICE, pb.MENU_HELP, pb.MENU_RATE, pb.RATE, pb.RATE_SKIP}
 )
 
 
 def _open_before_consent(turn: Turn) -> bool:
-    from bot.handlers.help import intent_of
-
     if turn.state.get("await") == "rate.comment":
         return True
     return intent_of(turn.text or "") in {"help", "rate"}
@@ -92,7 +92,7 @@ async def on_follow(turn: Turn) -> None:
     lang = lang_of(turn)
     if family.onboarded_at is None:
         turn.say(m.text(t("follow.welcome_back", lang)))
-        await resume_onboarding(turn, lead=t("follow.resume_onboarding", lang))
+        await go(turn, "resume_onboarding", lead=t("follow.resume_onboarding", lang))
         return
     turn.say(m.text(t("follow.welcome_back", lang) + "\n" + t("follow.welcome_back_menu", lang)))
 
@@ -107,13 +107,13 @@ async def on_unfollow(turn: Turn) -> None:
     log.info("unfollow", extra={"user": user_key(turn.user_id)})
 
 
-@router.postback("consent")
+@router.postback(pb.CONSENT)
 async def on_consent(turn: Turn) -> None:
     """Agree: store consent (and the language chosen so far), then start onboarding."""
     if consented(turn):
         # An old consent button tapped again: carry on where the family is.
         if turn.family.onboarded_at is None:
-            await resume_onboarding(turn)
+            await go(turn, "resume_onboarding")
         else:
             lang = lang_of(turn)
             turn.say(m.text(t("follow.welcome_back_menu", lang), menu_actions(lang)))
@@ -128,10 +128,10 @@ async def on_consent(turn: Turn) -> None:
     turn.state.pop("lang", None)
     log.info("consent recorded", extra={"user": user_key(turn.user_id)})
     turn.say(m.text(t("consent.thanks", lang)))
-    await start_onboarding(turn)
+    await go(turn, "start_onboarding")
 
 
-@router.postback("consent.notice")
+@router.postback(pb.CONSENT_NOTICE)
 async def on_privacy_notice(turn: Turn) -> None:
     """The privacy notice on request (with the consent question while not agreed)."""
     if consented(turn):

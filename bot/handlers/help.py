@@ -1,7 +1,7 @@
 """Free text: keyword intents in Japanese and English, help, and the fallbacks.
 
-Intents are tried in the order below (the first keyword found wins), after any step that awaits
-a typed answer. Anything else gets the help text with quick replies.
+Intents are tried in the order of `bot.navigation.INTENTS` (the first keyword found wins), after
+any step that awaits a typed answer. Anything else gets the help text with quick replies.
 """
 
 from __future__ import annotations
@@ -19,17 +19,14 @@ from bot.handlers.common import (
     office_of,
     stale,
 )
-from bot.handlers.daycare import show_daycare
-from bot.handlers.delete import ask_deletion
-from bot.handlers.family import set_language, show_family
-from bot.handlers.programs import show_programs
-from bot.handlers.review import ask_rating
-from bot.handlers.settings import show_settings
+from bot.navigation import INTENTS, go
 from bot.texts import t
+from notifier import postbacks as pb
 
 router = Router("help")
 
 
+@router.entry("help")
 def show_help(turn: Turn, lead: str | None = None) -> None:
     """What the bot can do, with a button for each, and how to reach the family's office;
     before consent a short introduction instead (not the whole privacy notice again)."""
@@ -51,79 +48,18 @@ def show_help(turn: Turn, lead: str | None = None) -> None:
     )
 
 
-async def _english(turn: Turn) -> None:
-    await set_language(turn, "en")
+def _intent(name: str) -> Callable[[Turn], Awaitable[None]]:
+    async def handler(turn: Turn) -> None:
+        await go(turn, name)
+
+    return handler
 
 
-async def _japanese(turn: Turn) -> None:
-    await set_language(turn, "ja")
+for _keywords, _name in INTENTS:
+    router.text(*_keywords)(_intent(_name))
 
 
-async def _programs(turn: Turn) -> None:
-    await show_programs(turn)
-
-
-async def _daycare(turn: Turn) -> None:
-    show_daycare(turn)
-
-
-async def _settings(turn: Turn) -> None:
-    show_settings(turn)
-
-
-async def _family(turn: Turn) -> None:
-    await show_family(turn)
-
-
-async def _delete(turn: Turn) -> None:
-    ask_deletion(turn)
-
-
-async def _rate(turn: Turn) -> None:
-    ask_rating(turn)
-
-
-async def _help(turn: Turn) -> None:
-    show_help(turn)
-
-
-INTENTS: list[tuple[tuple[str, ...], Callable[[Turn], Awaitable[None]]]] = [
-    (("english", "英語"), _english),
-    (("日本語", "japanese"), _japanese),
-    (("削除", "退会", "delete"), _delete),
-    (("保育園", "保育所", "daycare", "nursery"), _daycare),
-    (("支援", "手当", "もらえる", "support", "benefit", "program", "allowance"), _programs),
-    (("設定", "通知", "settings", "notification"), _settings),
-    (("家族", "子ども", "子供", "こども", "family", "child"), _family),
-    (("評価", "レビュー", "review", "rating", "feedback"), _rate),
-    (("ヘルプ", "help", "使い方", "メニュー", "menu"), _help),
-]
-
-for _keywords, _handler in INTENTS:
-    router.text(*_keywords)(_handler)
-
-
-def intent_of(text: str) -> str | None:
-    """The name of the intent this text asks for (help, rate, programs, ...), if any."""
-    said = text.lower()
-    for keywords, handler in INTENTS:
-        if any(k.lower() in said for k in keywords):
-            return handler.__name__.lstrip("_")
-    return None
-
-
-async def run_intent(turn: Turn) -> bool:
-    """Run the keyword intent in the parent's text, if any (for steps that found no answer
-    in what was typed: "削除" typed while a municipality is awaited means deletion)."""
-    said = (turn.text or "").lower()
-    for keywords, handler in INTENTS:
-        if any(k.lower() in said for k in keywords):
-            await handler(turn)
-            return True
-    return False
-
-
-@router.postback("menu.help")
+@router.postback(pb.MENU_HELP)
 async def on_menu_help(turn: Turn) -> None:
     """Rich menu ヘルプ."""
     show_help(turn)

@@ -19,100 +19,35 @@ from bot.handlers.common import (
     check_birth,
     check_due,
     due_range,
+    household_lines,
     is_municipality,
     lang_of,
     m_date,
     municipality_name,
-    office_name,
     parse_day,
     picked_date,
     stale,
     today,
 )
-from bot.handlers.places import Found, Gazetteer, other_prefecture
+from bot.municipalities import (
+    answer_found,
+    gazetteer,
+    municipality_actions,
+    municipality_from_location,
+)
+from bot.navigation import go, intent_instead
 from bot.state import user_key
 from bot.texts import format_born, t
+from notifier import postbacks as pb
 from registry import families
-from registry.offices import nearest
-from rules.ages import age_years
 from rules.profile import MAX_CHILDREN, ChildInput
 
 log = logging.getLogger(__name__)
 
 router = Router("onboarding")
 
-_GAZETTEERS: list[tuple[Any, Gazetteer]] = []
 
-
-def gazetteer(turn: Turn) -> Gazetteer:
-    """The municipality finder over the bot's municipalities (built once)."""
-    source = turn.deps.municipalities
-    for known, found in _GAZETTEERS:
-        if known is source:
-            return found
-    built = Gazetteer(source)
-    _GAZETTEERS[:] = [(source, built)]
-    return built
-
-
-def municipality_actions(
-    turn: Turn, codes: list[str], action: str, other: str, *, share_location: bool = False
-) -> list[Any]:
-    """Quick replies naming municipalities (postback carries the code) plus "other" (and
-    "send my location" when asked: LINE's quick replies hold 13 in all)."""
-    lang = lang_of(turn)
-    actions: list[Any] = [
-        m.postback(
-            municipality_name(turn, code, lang),
-            action,
-            c=code,
-            display=municipality_name(turn, code, lang),
-        )
-        for code in codes[: 11 if share_location else 12]
-    ]
-    if share_location:
-        actions.append(m.location(t("onb.muni.location.label", lang)))
-    actions.append(m.postback(t("onb.muni.other.label", lang), other))
-    return actions
-
-
-# Farther than this from every office, a shared place is not in Tokyo (Hahajima lies about
-# 50 km from Ogasawara's office on Chichijima; Okutama's west end about 20 km from its own).
-MAX_OFFICE_KM = 60.0
-
-
-def municipality_from_location(turn: Turn, *, action: str, other: str) -> str | None:
-    """The municipality of a shared location: sure when LINE's address names it, else a
-    question with the municipalities whose offices are nearest (None: asked, or outside)."""
-    lang = lang_of(turn)
-    message = turn.event.message
-    address = getattr(message, "address", None) or ""
-    if address:
-        found = gazetteer(turn).in_address(address)
-        if found.code is not None:
-            return found.code
-    near = nearest(turn.deps.offices, float(message.latitude), float(message.longitude))
-    known = [(office, km) for office, km in near if is_municipality(turn, office.code)]
-    if not known or known[0][1] > MAX_OFFICE_KM or (address and other_prefecture(address)):
-        turn.say(
-            m.text(
-                t("onb.muni.location.outside", lang),
-                municipality_actions(turn, gazetteer(turn).common(), action, other),
-            )
-        )
-        return None
-    office = known[0][0]
-    name = municipality_name(turn, office.code, lang)
-    office_text = office_name(turn, office, lang)
-    turn.say(
-        m.text(
-            t("onb.muni.location.nearest", lang, office=office_text, name=name),
-            municipality_actions(turn, [o.code for o, _ in known], action, other),
-        )
-    )
-    return None
-
-
+@router.entry("start_onboarding")
 async def start_onboarding(turn: Turn, *, lead: str | None = None) -> None:
     """Begin (or begin again) with the municipality question."""
     turn.state["onb"] = {
@@ -130,11 +65,14 @@ def _ask_municipality(turn: Turn, lead: str | None) -> None:
     lang = lang_of(turn)
     codes = gazetteer(turn).common()
     body = t("onb.muni.ask", lang) if lead is None else lead + "\n" + t("onb.muni.ask", lang)
-    actions = municipality_actions(turn, codes, "onb.muni", "onb.muni.other", share_location=True)
+    actions = municipality_actions(
+        turn, codes, pb.ONB_MUNICIPALITY, pb.ONB_MUNICIPALITY_OTHER, share_location=True
+    )
     turn.say(m.text(body, actions))
     turn.state["await"] = "onb.muni"
 
 
+@router.entry("resume_onboarding")
 async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
     """Ask the question the parent is at (or begin, when nothing is in progress)."""
     onb = _progress(turn)
@@ -149,60 +87,13 @@ async def resume_onboarding(turn: Turn, *, lead: str | None = None) -> None:
     if lead:
         turn.say(m.text(lead))
     if step == "single":
-        turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, "onb.single")))
+        turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, pb.ONB_SINGLE)))
     elif step == "tax":
-        turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, "onb.tax")))
+        turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, pb.ONB_TAX)))
     elif step == "confirm":
         _summary(turn, onb)
     else:
         ask_children(turn, first=not onb.get("children") and not onb.get("due"))
-
-
-def answer_found(turn: Turn, found: Found, query: str, *, action: str, other: str) -> str | None:
-    """Turn a search result into a code (sure) or a question (None): "did you mean X?" with
-    yes/no for a single close guess (渋屋区 -> 渋谷区), else the candidates to pick from."""
-    lang = lang_of(turn)
-    if found.code is not None and found.exact:
-        return found.code
-    if found.code is not None:
-        name = municipality_name(turn, found.code, lang)
-        turn.say(
-            m.text(
-                t("onb.muni.did_you_mean", lang, query=m.clip(query, 40), name=name),
-                [
-                    m.postback(t("label.yes", lang), action, c=found.code, display=name),
-                    m.postback(t("label.no", lang), other, display=t("label.no", lang)),
-                ],
-            )
-        )
-        return None
-    if found.candidates:
-        turn.say(
-            m.text(
-                t("onb.muni.candidates", lang, query=m.clip(query, 40)),
-                municipality_actions(turn, found.candidates, action, other),
-            )
-        )
-    else:
-        turn.say(
-            m.text(
-                t("onb.muni.not_found", lang, query=m.clip(query, 40)),
-                municipality_actions(turn, gazetteer(turn).common(), action, other),
-            )
-        )
-    return None
-
-
-async def intent_instead(turn: Turn, step: str) -> bool:
-    """No municipality in the text: maybe the parent asked for something else ("help",
-    "削除"); then that is done and the step no longer awaits text."""
-    from bot.handlers.help import run_intent
-
-    turn.state.pop("await", None)
-    if await run_intent(turn):
-        return True
-    turn.state["await"] = step
-    return False
 
 
 def _progress(turn: Turn) -> dict[str, Any] | None:
@@ -227,7 +118,9 @@ async def on_municipality_text(turn: Turn) -> None:
         await start_onboarding(turn)
         return
     if turn.kind == "location":
-        code = municipality_from_location(turn, action="onb.muni", other="onb.muni.other")
+        code = municipality_from_location(
+            turn, action=pb.ONB_MUNICIPALITY, other=pb.ONB_MUNICIPALITY_OTHER
+        )
         if code is not None:
             await _set_municipality(turn, code)
         return
@@ -237,13 +130,15 @@ async def on_municipality_text(turn: Turn) -> None:
     found = gazetteer(turn).find(turn.text)
     if found.code is None and not found.candidates and await intent_instead(turn, "onb.muni"):
         return
-    code = answer_found(turn, found, turn.text, action="onb.muni", other="onb.muni.other")
+    code = answer_found(
+        turn, found, turn.text, action=pb.ONB_MUNICIPALITY, other=pb.ONB_MUNICIPALITY_OTHER
+    )
     if code is None:
         return
     await _set_municipality(turn, code)
 
 
-@router.postback("onb.muni")
+@router.postback(pb.ONB_MUNICIPALITY)
 async def on_municipality_tap(turn: Turn) -> None:
     """A municipality picked from the quick replies (the code is checked: forged ones fail)."""
     if _progress(turn) is None:
@@ -255,7 +150,9 @@ async def on_municipality_tap(turn: Turn) -> None:
         turn.say(
             m.text(
                 t("onb.muni.invalid", lang),
-                municipality_actions(turn, gazetteer(turn).common(), "onb.muni", "onb.muni.other"),
+                municipality_actions(
+                    turn, gazetteer(turn).common(), pb.ONB_MUNICIPALITY, pb.ONB_MUNICIPALITY_OTHER
+                ),
             )
         )
         turn.state["await"] = "onb.muni"
@@ -264,7 +161,7 @@ async def on_municipality_tap(turn: Turn) -> None:
     await _set_municipality(turn, code)
 
 
-@router.postback("onb.muni.other")
+@router.postback(pb.ONB_MUNICIPALITY_OTHER)
 async def on_municipality_other(turn: Turn) -> None:
     """ "Other": ask the parent to type the name."""
     if _progress(turn) is None:
@@ -294,7 +191,7 @@ def ask_children(turn: Turn, *, first: bool) -> None:
     actions: list[Any] = [
         m.date_picker(
             t("label.pick_birth" if first else "label.add_child", lang),
-            "onb.child",
+            pb.ONB_CHILD,
             initial=high,
             low=low,
             high=high,
@@ -303,12 +200,12 @@ def ask_children(turn: Turn, *, first: bool) -> None:
     if not onb.get("due"):
         actions.append(
             m.date_picker(
-                t("label.pick_due", lang), "onb.due", initial=due_low, low=due_low, high=due_high
+                t("label.pick_due", lang), pb.ONB_DUE, initial=due_low, low=due_low, high=due_high
             )
         )
     if not first:
         actions.append(
-            m.postback(t("label.done", lang), "onb.done", display=t("label.done", lang))
+            m.postback(t("label.done", lang), pb.ONB_DONE, display=t("label.done", lang))
         )
     turn.say(m.text(t("onb.child.ask" if first else "onb.child.more", lang), actions))
     # A date typed instead of picked is read too (see on_typed_date).
@@ -359,7 +256,7 @@ async def on_typed_date(turn: Turn) -> None:
         _add_birth(turn, onb, day)
 
 
-@router.postback("onb.child")
+@router.postback(pb.ONB_CHILD)
 async def on_child(turn: Turn) -> None:
     """A child's birth date from the picker: never in the future, at most 18 years ago."""
     onb = _progress(turn)
@@ -385,7 +282,7 @@ def _add_birth(turn: Turn, onb: dict[str, Any], day: date | None) -> None:
     ask_children(turn, first=False)
 
 
-@router.postback("onb.due")
+@router.postback(pb.ONB_DUE)
 async def on_due(turn: Turn) -> None:
     """A due date from the picker: today up to 300 days ahead."""
     onb = _progress(turn)
@@ -420,7 +317,7 @@ def _answer(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
 
 
-@router.postback("onb.done")
+@router.postback(pb.ONB_DONE)
 async def on_children_done(turn: Turn) -> None:
     """All children given: the optional questions."""
     onb = _progress(turn)
@@ -433,10 +330,10 @@ async def on_children_done(turn: Turn) -> None:
         ask_children(turn, first=True)
         return
     onb["step"] = "single"
-    turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, "onb.single")))
+    turn.say(m.text(t("onb.single.ask", lang), yes_no_skip(lang, pb.ONB_SINGLE)))
 
 
-@router.postback("onb.single")
+@router.postback(pb.ONB_SINGLE)
 async def on_single_parent(turn: Turn) -> None:
     """Single parent: yes, no or skipped (unknown)."""
     onb = _progress(turn)
@@ -446,10 +343,10 @@ async def on_single_parent(turn: Turn) -> None:
     lang = lang_of(turn)
     onb["single"] = _answer(turn.postback.get("v"))
     onb["step"] = "tax"
-    turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, "onb.tax")))
+    turn.say(m.text(t("onb.tax.ask", lang), yes_no_skip(lang, pb.ONB_TAX)))
 
 
-@router.postback("onb.tax")
+@router.postback(pb.ONB_TAX)
 async def on_tax_exempt(turn: Turn) -> None:
     """Resident-tax exemption: yes, no or skipped; then the summary."""
     onb = _progress(turn)
@@ -459,36 +356,6 @@ async def on_tax_exempt(turn: Turn) -> None:
     onb["tax"] = _answer(turn.postback.get("v"))
     onb["step"] = "confirm"
     _summary(turn, onb)
-
-
-def household_lines(
-    turn: Turn,
-    lang: str,
-    *,
-    municipality: str | None,
-    children: list[date],
-    due: date | None,
-    single: bool | None,
-    tax: bool | None,
-) -> list[str]:
-    """The household in plain words, one line each (children by birth month and age)."""
-
-    def yes_no(value: bool | None) -> str:
-        return t({True: "value.yes", False: "value.no", None: "value.unknown"}[value], lang)
-
-    on = today(turn)
-    lines = [t("summary.municipality", lang, name=municipality_name(turn, municipality, lang))]
-    for birth in sorted(children):
-        age = age_years(birth, on) if birth <= on else None
-        lines.append(t("summary.child", lang, child=format_born(birth, lang, age)))
-    if not children:
-        lines.append(t("summary.no_children", lang))
-    if due is not None:
-        lines.append(t("summary.due", lang, date=m_date(due, lang)))
-    lines.append(t("summary.single", lang, value=yes_no(single)))
-    lines.append(t("summary.tax", lang, value=yes_no(tax)))
-    lines.append(t("summary.language", lang))
-    return lines
 
 
 def _dates(values: list[Any]) -> list[date]:
@@ -511,18 +378,16 @@ def _summary(turn: Turn, onb: dict[str, Any]) -> None:
         m.confirm(
             t("onb.confirm.question", lang),
             m.postback(
-                t("onb.confirm.label", lang), "onb.ok", display=t("onb.confirm.label", lang)
+                t("onb.confirm.label", lang), pb.ONB_CONFIRM, display=t("onb.confirm.label", lang)
             ),
-            m.postback(t("onb.edit.label", lang), "onb.edit", display=t("onb.edit.label", lang)),
+            m.postback(t("onb.edit.label", lang), pb.ONB_EDIT, display=t("onb.edit.label", lang)),
         ),
     )
 
 
-@router.postback("onb.ok")
+@router.postback(pb.ONB_CONFIRM)
 async def on_confirm(turn: Turn) -> None:
     """Save the household, then show the programs it can get."""
-    from bot.handlers.programs import show_programs
-
     onb = _progress(turn)
     if onb is None or not is_municipality(turn, onb.get("muni")):
         await _expired(turn)
@@ -557,10 +422,10 @@ async def on_confirm(turn: Turn) -> None:
     turn.state.pop("onb", None)
     turn.state.pop("await", None)
     log.info("onboarded", extra={"user": user_key(turn.user_id), "children": len(births)})
-    await show_programs(turn, lead=t("onb.saved", lang))
+    await go(turn, "programs", lead=t("onb.saved", lang))
 
 
-@router.postback("onb.edit")
+@router.postback(pb.ONB_EDIT)
 async def on_edit(turn: Turn) -> None:
     """Start over from the municipality."""
     await start_onboarding(turn, lead=t("onb.restart", lang_of(turn)))

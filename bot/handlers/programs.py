@@ -21,13 +21,17 @@ from bot.handlers.common import (
     municipality_name,
     today,
 )
+from bot.navigation import go
 from bot.state import user_key
-from bot.texts import format_born, format_date, join, t
+from bot.texts import format_born, join, t
+from notifier import postbacks as pb
 from notifier.compose import SUMMARY_CHARS, excerpt
+from notifier.formats import format_date
 from registry import families
 from registry.eligibility import EligibleProgram, NearMiss, evaluate
 from registry.programs import applies_for
 from rules.ages import age_months, age_years, class_age, fiscal_year
+from rules.deadlines import application_deadline
 from rules.explain import GENERIC, reasons_of_clauses
 from rules.profile import FamilyInput
 
@@ -125,15 +129,13 @@ def deadline_of(
         day = date.fromisoformat(fixed)
         return t("deadline.date", lang, date=format_date(day, lang)), day if day >= on else None
     if days is not None:
-        # 児童手当's 15日特例: within 15 days counted from the day after the birth.
         births = [
             profile.children[i].birth_date
             for i in program.children
             if 0 <= i < len(profile.children)
         ]
-        upcoming = sorted(
-            b + timedelta(days=days) for b in births if b + timedelta(days=days) >= on
-        )
+        due = (application_deadline(None, days, b) for b in births)
+        upcoming = sorted(d for d in due if d is not None and d >= on)
         if upcoming:
             text = t("deadline.after_birth", lang, days=days, date=format_date(upcoming[0], lang))
             return text, upcoming[0]
@@ -176,7 +178,7 @@ def _card(
         buttons.append(
             m.postback(
                 t("program.applied.label", lang),
-                "applied",
+                pb.APPLIED,
                 p=program.id,
                 display=t("program.applied.label", lang),
             )
@@ -230,15 +232,14 @@ def _soon(near: list[NearMiss], profile: FamilyInput, on: date, lang: str) -> li
     return names[:MAX_SOON]
 
 
+@router.entry("programs")
 async def show_programs(turn: Turn, *, lead: str | None = None) -> None:
     """Say the programs the family can get today (or start onboarding when it cannot tell)."""
-    from bot.handlers.onboarding import resume_onboarding
-
     lang = lang_of(turn)
     family = turn.family
     profile = await families.profile_of(turn.session, family)
     if profile is None or family.onboarded_at is None or family.id is None:
-        await resume_onboarding(turn, lead=t("programs.not_onboarded", lang))
+        await go(turn, "resume_onboarding", lead=t("programs.not_onboarded", lang))
         return
     on = today(turn)
     # A child whose birth date is after today cannot be evaluated; the bot never stores one,
@@ -288,13 +289,13 @@ def _carousels(cards: list[Card], room: int, lang: str) -> list[Any]:
     return out
 
 
-@router.postback("menu.programs")
+@router.postback(pb.MENU_PROGRAMS)
 async def on_menu_programs(turn: Turn) -> None:
     """Rich menu 受けられる支援."""
     await show_programs(turn)
 
 
-@router.postback("applied")
+@router.postback(pb.APPLIED)
 async def on_applied(turn: Turn) -> None:
     """ "I applied": stop the program's reminders (forged or unknown ids are answered kindly)."""
     lang = lang_of(turn)

@@ -14,6 +14,7 @@ from bot.dispatch import Router, Turn
 from bot.handlers.common import consented, lang_of, next_actions
 from bot.state import user_key
 from bot.texts import t
+from notifier import postbacks as pb
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +24,24 @@ SERVICE = "bot"
 _SKIP_WORDS = {"skip", "スキップ", "なし", "no", "いいえ", "答えない"}
 
 
+@router.entry("rate")
 def ask_rating(turn: Turn) -> None:
     """Five taps, 1 to 5."""
     lang = lang_of(turn)
     actions = [
-        m.postback(f"{n} " + "★" * n, "rate", v=n, display=f"{n} " + "★" * n)
+        m.postback(f"{n} " + "★" * n, pb.RATE, v=n, display=f"{n} " + "★" * n)
         for n in range(5, 0, -1)
     ]
     turn.say(m.text(t("review.ask", lang), actions))
 
 
-@router.postback("menu.rate")
+@router.postback(pb.MENU_RATE)
 async def on_menu_rate(turn: Turn) -> None:
     """Rich menu 評価する."""
     ask_rating(turn)
 
 
-@router.postback("rate")
+@router.postback(pb.RATE)
 async def on_rating(turn: Turn) -> None:
     """Store the rating, then invite a comment (typed) or a skip."""
     lang = lang_of(turn)
@@ -58,12 +60,12 @@ async def on_rating(turn: Turn) -> None:
     turn.say(
         m.text(
             t("review.comment.ask", lang),
-            [m.postback(t("label.skip", lang), "rate.skip", display=t("label.skip", lang))],
+            [m.postback(t("label.skip", lang), pb.RATE_SKIP, display=t("label.skip", lang))],
         )
     )
 
 
-@router.postback("rate.skip")
+@router.postback(pb.RATE_SKIP)
 async def on_skip(turn: Turn) -> None:
     """No comment."""
     turn.state.pop("review", None)

@@ -12,6 +12,7 @@ from bot import messages as m
 from bot.dispatch import Router, Turn
 from bot.handlers.common import lang_of, save_preferences
 from bot.texts import join, t
+from notifier import postbacks as pb
 from registry import subscriptions
 from registry.schemas import NOTICE_TOPICS
 
@@ -40,12 +41,13 @@ def _quiet_label(value: str, lang: str) -> str:
 
 def _menu_actions(lang: str) -> list[Any]:
     return [
-        m.postback(t("settings.categories.label", lang), "set.cats"),
-        m.postback(t("settings.quiet.label", lang), "set.quiet"),
-        m.postback(t("settings.channel.label", lang), "set.channel"),
+        m.postback(t("settings.categories.label", lang), pb.SETTINGS_CATEGORIES),
+        m.postback(t("settings.quiet.label", lang), pb.SETTINGS_QUIET),
+        m.postback(t("settings.channel.label", lang), pb.SETTINGS_CHANNEL),
     ]
 
 
+@router.entry("settings")
 def show_settings(turn: Turn, lead: str | None = None) -> None:
     """The current settings and what can be changed."""
     lang = lang_of(turn)
@@ -64,7 +66,7 @@ def show_settings(turn: Turn, lead: str | None = None) -> None:
     turn.say(m.text(f"{lead}\n\n{body}" if lead else body, _menu_actions(lang)))
 
 
-@router.postback("menu.settings")
+@router.postback(pb.MENU_SETTINGS)
 async def on_menu_settings(turn: Turn) -> None:
     """Rich menu 通知設定."""
     show_settings(turn)
@@ -74,20 +76,22 @@ def _category_toggles(turn: Turn, lead: str) -> None:
     lang = lang_of(turn)
     off = set(preferences(turn)["categories_off"])
     actions: list[Any] = [
-        m.postback(("✕ " if c in off else "✓ ") + t(f"category.{c}", lang), "set.cat", c=c)
+        m.postback(
+            ("✕ " if c in off else "✓ ") + t(f"category.{c}", lang), pb.SETTINGS_CATEGORY, c=c
+        )
         for c in CATEGORIES
     ]
-    actions.append(m.postback(t("label.back", lang), "menu.settings"))
+    actions.append(m.postback(t("label.back", lang), pb.MENU_SETTINGS))
     turn.say(m.text(lead, actions))
 
 
-@router.postback("set.cats")
+@router.postback(pb.SETTINGS_CATEGORIES)
 async def on_categories(turn: Turn) -> None:
     """Category toggles (✓ on, ✕ off)."""
     _category_toggles(turn, t("settings.categories.ask", lang_of(turn)))
 
 
-@router.postback("set.cat")
+@router.postback(pb.SETTINGS_CATEGORY)
 async def on_category_toggle(turn: Turn) -> None:
     """Turn one category on or off."""
     lang = lang_of(turn)
@@ -106,18 +110,20 @@ async def on_category_toggle(turn: Turn) -> None:
     _category_toggles(turn, t(said, lang, category=t(f"category.{category}", lang)))
 
 
-@router.postback("set.quiet")
+@router.postback(pb.SETTINGS_QUIET)
 async def on_quiet(turn: Turn) -> None:
     """Quiet-hours presets."""
     lang = lang_of(turn)
     actions = [
-        m.postback(_quiet_label(v, lang), "set.q", v=v, display=_quiet_label(v, lang))
+        m.postback(
+            _quiet_label(v, lang), pb.SETTINGS_QUIET_SET, v=v, display=_quiet_label(v, lang)
+        )
         for v in QUIET_PRESETS
     ]
     turn.say(m.text(t("settings.quiet.ask", lang), actions))
 
 
-@router.postback("set.q")
+@router.postback(pb.SETTINGS_QUIET_SET)
 async def on_quiet_set(turn: Turn) -> None:
     """Store the chosen quiet hours (only a preset is accepted)."""
     lang = lang_of(turn)
@@ -129,12 +135,14 @@ async def on_quiet_set(turn: Turn) -> None:
     show_settings(turn, t("settings.quiet.set", lang, quiet=_quiet_label(value, lang)))
 
 
-@router.postback("set.channel")
+@router.postback(pb.SETTINGS_CHANNEL)
 async def on_channel(turn: Turn) -> None:
     """LINE or the municipality app."""
     lang = lang_of(turn)
     actions = [
-        m.postback(t(f"channel.{c}", lang), "set.ch", v=c, display=t(f"channel.{c}", lang))
+        m.postback(
+            t(f"channel.{c}", lang), pb.SETTINGS_CHANNEL_SET, v=c, display=t(f"channel.{c}", lang)
+        )
         for c in CHANNELS
     ]
     turn.say(
@@ -144,7 +152,7 @@ async def on_channel(turn: Turn) -> None:
     )
 
 
-@router.postback("set.ch")
+@router.postback(pb.SETTINGS_CHANNEL_SET)
 async def on_channel_set(turn: Turn) -> None:
     """Store the channel (line or app)."""
     lang = lang_of(turn)

@@ -32,10 +32,10 @@ from notifier.channels.base import (
     Sendable,
     SendOutcome,
 )
+from notifier.channels.line_api import REAL_API
 
 log = logging.getLogger(__name__)
 
-REAL_API = "https://api.line.me"
 TIMEOUT = 10.0  # seconds; LINE answers pushes in well under a second
 RATE_LIMIT_WAIT = 1.0  # LINE sends no Retry-After; its limits are per second
 AUTH_WAIT = 60.0  # a refused token is the operator's to fix, not the notice's fault

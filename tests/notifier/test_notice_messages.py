@@ -45,7 +45,7 @@ def payload(index: int = 1, **overrides: Any) -> dict[str, Any]:
         ],
         "kind": "eligible",
         "deadline": "2027-03-31",
-        "child": {"ja": "2025年6月生まれのお子さま", "en": "your child born June 2025"},
+        "child": {"ja": "2025年6月生まれのお子さま", "en": "your child born Jun 2025"},
     }
     body.update(overrides)
     return body
@@ -115,7 +115,7 @@ def test_one_notice_is_one_bubble_naming_child_reason_deadline_and_buttons(line:
     assert "対象: 2025年6月生まれのお子さま" in shown
     assert "・渋谷区にお住まいです" in shown
     assert "・お子さまが対象年齢です（3歳未満）" in shown
-    assert any(t.startswith("申請期限: 2027年3月31日（水）") for t in shown)
+    assert any(t.startswith("申請期限: 2027年3月31日") for t in shown)
     buttons = actions(bubble)
     assert buttons[0] == {
         "type": "uri",
@@ -133,8 +133,8 @@ def test_english_family_reads_english(line: Emulator) -> None:
     accepted(line, message)
     shown = texts(message["contents"])
     assert "Test allowance 1" in shown
-    assert "For: your child born June 2025" in shown
-    assert any(t.startswith("Apply by Wed 31 March 2027") for t in shown)
+    assert "For: your child born Jun 2025" in shown
+    assert any(t.startswith("Apply by 31 Mar 2027") for t in shown)
     labels = [a["label"] for a in actions(message["contents"]["contents"][0])]
     assert labels == ["Details", "I applied", "Turn off this kind"]
     assert message["altText"].startswith("Hagukumi: 2 notices")
@@ -158,7 +158,7 @@ def test_household_notice_says_so_and_near_deadline_is_marked() -> None:
     shown = texts(message["contents"])
     assert "対象: ご家庭" in shown
     assert "締切間近" in shown
-    assert "申請期限: 2026年11月28日（土）（あと2日）" in shown
+    assert "申請期限: 2026年11月28日（あと2日）" in shown
 
 
 def test_nearest_deadline_first_and_alt_text_counts() -> None:

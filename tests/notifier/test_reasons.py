@@ -34,7 +34,7 @@ from rules.explain import CODES
         (
             {"code": "child_born_from", "date": "2025-04-01"},
             "お子さまが2025年4月1日以降の生まれです",
-            "Your child was born on or after 1 April 2025",
+            "Your child was born on or after 1 Apr 2025",
         ),
         ({"code": "birth_order", "from": 3}, "第3子以降のお子さまです", None),
         ({"code": "no-such-code"}, "登録内容が条件に合います", "Your details fit the conditions"),

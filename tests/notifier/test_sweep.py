@@ -109,8 +109,8 @@ async def test_per_child_notices_name_each_qualifying_child(sessions: Any) -> No
 
     found = {n.child_key: n.payload["child"] for n in await notices(sessions, family)}
     assert found == {
-        "2025-06-15": {"ja": "2025年6月生まれのお子さま", "en": "your child born June 2025"},
-        "2024-02-29": {"ja": "2024年2月生まれのお子さま", "en": "your child born February 2024"},
+        "2025-06-15": {"ja": "2025年6月生まれのお子さま", "en": "your child born Jun 2025"},
+        "2024-02-29": {"ja": "2024年2月生まれのお子さま", "en": "your child born Feb 2024"},
     }
 
 

@@ -1,4 +1,6 @@
-"""The LINE Messaging API as the bot uses it, through line-bot-sdk v3 (async).
+"""The LINE Messaging API, its hosts, and the SDK client the bot answers with (line-bot-sdk v3).
+
+The notifier's pushes go through `notifier.channels.line.LineChannel`, on the same hosts.
 
 Clients are created inside the running loop and closed on shutdown. `LINE_API_BASE_URL`
 points them at LINE or at the project's emulator.
@@ -15,7 +17,6 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
     Configuration,
-    PushMessageRequest,
     ReplyMessageRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
@@ -27,7 +28,7 @@ REAL_DATA_API = "https://api-data.line.me"
 
 
 class LineApi:
-    """Reply, push and rich menus, on one pair of SDK clients."""
+    """Replies and rich menus, on one pair of SDK clients."""
 
     def __init__(self, base_url: str, access_token: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -66,12 +67,3 @@ class LineApi:
             log.warning("LINE reply refused", extra={"status": exc.status, "body": exc.body})
             return False
         return True
-
-    async def push(
-        self, user_id: str, messages: Sequence[Any], *, retry_key: str | None = None
-    ) -> None:
-        """Push to one user (counts against the monthly budget)."""
-        await self.messaging.push_message(
-            PushMessageRequest(to=user_id, messages=list(messages)[:5]),
-            x_line_retry_key=retry_key,
-        )

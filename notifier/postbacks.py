@@ -1,0 +1,60 @@
+"""Postback action names (`a=...`): the buttons the bot and the pushes build, and the bot's
+handlers that answer them, all name them from here.
+
+They travel inside buttons already sent to parents, so a name never changes once released
+(an old button with an unknown name is answered as stale).
+"""
+
+from __future__ import annotations
+
+# Rich menu and quick-reply menu.
+MENU_PROGRAMS = "menu.programs"
+MENU_DAYCARE = "menu.daycare"
+MENU_SETTINGS = "menu.settings"
+MENU_FAMILY = "menu.family"
+MENU_RATE = "menu.rate"
+MENU_HELP = "menu.help"
+
+# Consent (the privacy notice).
+CONSENT = "consent"
+CONSENT_NOTICE = "consent.notice"
+
+# Onboarding.
+ONB_MUNICIPALITY = "onb.muni"
+ONB_MUNICIPALITY_OTHER = "onb.muni.other"
+ONB_CHILD = "onb.child"
+ONB_DUE = "onb.due"
+ONB_DONE = "onb.done"
+ONB_SINGLE = "onb.single"
+ONB_TAX = "onb.tax"
+ONB_CONFIRM = "onb.ok"
+ONB_EDIT = "onb.edit"
+
+# Programs ("I applied" on a card and on a pushed notice).
+APPLIED = "applied"
+
+# Notification settings (the category toggle is also a pushed notice's "turn off" button).
+SETTINGS_CATEGORIES = "set.cats"
+SETTINGS_CATEGORY = "set.cat"
+SETTINGS_QUIET = "set.quiet"
+SETTINGS_QUIET_SET = "set.q"
+SETTINGS_CHANNEL = "set.channel"
+SETTINGS_CHANNEL_SET = "set.ch"
+
+# Family.
+FAMILY_ADD_CHILD = "fam.add"
+FAMILY_REMOVE_CHILD = "fam.rm"
+FAMILY_REMOVE_CHILD_CONFIRM = "fam.rmc"
+FAMILY_MUNICIPALITY = "fam.muni"
+FAMILY_MUNICIPALITY_SET = "fam.mset"
+FAMILY_DUE = "fam.due"
+FAMILY_LANGUAGE = "fam.lang"
+
+# Review.
+RATE = "rate"
+RATE_SKIP = "rate.skip"
+
+# Deleting the family's data.
+DELETE_ASK = "del.ask"
+DELETE_YES = "del.yes"
+DELETE_NO = "del.no"
