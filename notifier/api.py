@@ -23,12 +23,13 @@ from notifier.models import Notice
 from notifier.reasons import for_parents
 from registry import families
 from registry import subscriptions as subs
-from registry.api import SESSIONS, TODAY, require_key, require_known_municipality
+from registry.api import require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
-from registry.models import ApiKey, AppSubscription, Family, utcnow
-from registry.web import (
+from registry.http import (
     BACKGROUND,
+    SESSIONS,
+    TODAY,
     ApiError,
     RouteTable,
     json_model,
@@ -37,6 +38,7 @@ from registry.web import (
     read_json,
     validation_details,
 )
+from registry.models import ApiKey, AppSubscription, Family, utcnow
 from rules.profile import MAX_CHILDREN, ChildInput, Language
 
 log = logging.getLogger(__name__)
