@@ -25,10 +25,12 @@ from registry import api as registry_api
 from registry.auth import RateLimiter, find_key, hash_key, retry_after_header
 from registry.db import create_engine, session_factory
 from registry.eligibility import Catalog
+from registry.events import Events, FamilyChanged
 from registry.http import (
     API_KEY,
     BACKGROUND,
     CATALOG,
+    EVENTS,
     MAX_BODY,
     SESSIONS,
     TODAY,
@@ -207,9 +209,7 @@ async def _notifier(app: web.Application) -> AsyncIterator[None]:
     )
     await notices.open()
     app[NOTICES] = notices
-    app[registry_api.PROGRAM_HOOKS].append(notices.program_changed)
-    family_hook: Callable[[int], Awaitable[None]] = notices.family_changed
-    app[notifier_api.FAMILY_HOOKS] = [family_hook]
+    app[EVENTS].subscribe(notices.on_event)
     try:
         if app[RUN_WORKERS]:
             from notifier.worker import default_consumer
@@ -219,7 +219,18 @@ async def _notifier(app: web.Application) -> AsyncIterator[None]:
         else:
             yield
     finally:
+        app[EVENTS].unsubscribe(notices.on_event)
         await notices.close()
+
+
+def _announce_family_changed(events: Events) -> Callable[[int, bool, bool], Awaitable[None]]:
+    """The bot's "family changed" callback, announcing through the one event hook (the bot
+    already runs it in the background, so the subscribers run in hand)."""
+
+    async def announce(family_id: int, changed: bool, told: bool) -> None:
+        await events.deliver(FamilyChanged(family_id, changed, told))
+
+    return announce
 
 
 async def _bot(app: web.Application) -> AsyncIterator[None]:
@@ -257,7 +268,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         public_url=settings.public_url,
         shared_redis=not settings.redis_url.startswith("memory://"),
         background=app[BACKGROUND],
-        on_family_changed=app[NOTICES].family_changed,
+        on_family_changed=_announce_family_changed(app[EVENTS]),
         count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),
     )
     service = BotService(deps, dispatcher())
@@ -439,7 +450,7 @@ def create_app(
     )
     app[CLOCK] = clock or (lambda: datetime.now(UTC))
     app[BACKGROUND] = BackgroundTasks()
-    app[registry_api.PROGRAM_HOOKS] = []
+    app[EVENTS] = Events(app[BACKGROUND])
     app[RUN_WORKERS] = run_workers
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_notifier)

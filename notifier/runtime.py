@@ -23,6 +23,7 @@ from notifier.queue import DeliveryQueue
 from notifier.worker import bind_deliver
 from registry.db import transaction
 from registry.eligibility import Catalog
+from registry.events import Event, FamilyChanged, ProgramChanged
 from registry.urls import UrlPolicy
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,13 @@ class Notices:
             remaining_quota=self.line.remaining_quota,
             on_low_quota=on_low_quota,
         )
+
+    async def on_event(self, event: Event) -> None:
+        """The subscriber to `registry.events`: run the trigger the event calls for."""
+        if isinstance(event, ProgramChanged):
+            await self.program_changed(event.program_id)
+        elif isinstance(event, FamilyChanged):
+            await self.family_changed(event.family_id, event.changed, event.told)
 
     async def program_changed(self, program_id: int) -> None:
         """Trigger: a program was published or its published version changed."""

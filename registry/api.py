@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,10 +18,11 @@ from registry.eligibility import (
     EligibilityResponse,
     evaluate,
 )
+from registry.events import ProgramChanged
 from registry.http import (
     API_KEY,
-    BACKGROUND,
     CATALOG,
+    EVENTS,
     SESSIONS,
     TODAY,
     ApiError,
@@ -48,16 +48,10 @@ from rules.cost import MAX_EXAMPLES
 from rules.language import RuleTooCostly
 
 RULE_CHECKER: web.AppKey[RuleChecker] = web.AppKey("rule_checker", RuleChecker)
-# Called (in the background) with a program id after it was published or its published
-# version changed: the composition root hangs the notifier's trigger here.
-PROGRAM_HOOKS: web.AppKey[list[Callable[[int], Awaitable[None]]]] = web.AppKey(
-    "program_hooks", list
-)
 
 
 def _program_changed(request: web.Request, program_id: int) -> None:
-    for hook in request.app.get(PROGRAM_HOOKS, []):
-        request.app[BACKGROUND].spawn(hook(program_id), "program hook")
+    request.app[EVENTS].publish(ProgramChanged(program_id))
 
 
 routes = RouteTable()
