@@ -6,8 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bot import reviews
-from registry.api import SESSIONS
-from registry.web import RouteTable, json_model
+from registry.http import SESSIONS, RouteTable, json_model
 
 routes = RouteTable()
 

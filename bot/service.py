@@ -36,8 +36,8 @@ from notifier.channels.line_api import LineApi
 from registry import families
 from registry.db import transaction
 from registry.eligibility import Catalog
+from registry.http import BackgroundTasks
 from registry.offices import Office, load_offices
-from registry.web import BackgroundTasks
 
 log = logging.getLogger(__name__)
 

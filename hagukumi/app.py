@@ -25,11 +25,15 @@ from registry import api as registry_api
 from registry.auth import RateLimiter, find_key, hash_key, retry_after_header
 from registry.db import create_engine, session_factory
 from registry.eligibility import Catalog
-from registry.migrate import ensure_current
-from registry.rule_checks import RuleChecker
-from registry.web import (
+from registry.events import Events, FamilyChanged
+from registry.http import (
+    API_KEY,
     BACKGROUND,
+    CATALOG,
+    EVENTS,
     MAX_BODY,
+    SESSIONS,
+    TODAY,
     URL_POLICY,
     ApiError,
     BackgroundTasks,
@@ -40,6 +44,8 @@ from registry.web import (
     error_response,
     json_dumps,
 )
+from registry.migrate import ensure_current
+from registry.rule_checks import RuleChecker
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +148,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if scheme.lower() != "bearer" or not token or len(token) > 200:
             await limiter.hit(failures)
             return _unauthorized("use `Authorization: Bearer KEY`")
-        async with request.app[registry_api.SESSIONS]() as session:
+        async with request.app[SESSIONS]() as session:
             key = await find_key(session, token)
         if key is None:
             await limiter.hit(failures)
             return _unauthorized("unknown or revoked API key")
-        request["api_key"] = key
+        request[API_KEY] = key
         identity = f"key:{key.id}"
         if known is not None:
             await request.app[REDIS].set(known, 1, ex=KNOWN_CREDENTIAL_SECONDS)
@@ -165,7 +171,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     redis = make_redis(settings.redis_url)
     app[ENGINE] = engine
     app[REDIS] = redis
-    app[registry_api.SESSIONS] = session_factory(engine)
+    app[SESSIONS] = session_factory(engine)
     rate, burst = settings.rate_limit
     app[LIMITER] = RateLimiter(redis, rate, burst)
     yield
@@ -186,26 +192,24 @@ def line_endpoint(settings: Settings) -> tuple[str, str]:
 
 async def _notifier(app: web.Application) -> AsyncIterator[None]:
     """The notifier: channels, triggers on program and family changes, embedded workers."""
-    from hagukumi.notices import Notices
+    from notifier.runtime import Notices
 
     settings = app[SETTINGS]
     base_url, token = line_endpoint(settings)
     metrics = app[METRICS]
     notices = Notices(
         settings,
-        app[registry_api.SESSIONS],
+        app[SESSIONS],
         app[REDIS],
         line_base_url=base_url,
         line_token=token,
-        catalog=app[registry_api.CATALOG],
+        catalog=app[CATALOG],
         clock=app[CLOCK],
         on_quota_exhausted=lambda _report: metrics.line_quota_exhausted.inc(),
     )
     await notices.open()
     app[NOTICES] = notices
-    app[registry_api.PROGRAM_HOOKS].append(notices.program_changed)
-    family_hook: Callable[[int], Awaitable[None]] = notices.family_changed
-    app[notifier_api.FAMILY_HOOKS] = [family_hook]
+    app[EVENTS].subscribe(notices.on_event)
     try:
         if app[RUN_WORKERS]:
             from notifier.worker import default_consumer
@@ -215,7 +219,18 @@ async def _notifier(app: web.Application) -> AsyncIterator[None]:
         else:
             yield
     finally:
+        app[EVENTS].unsubscribe(notices.on_event)
         await notices.close()
+
+
+def _announce_family_changed(events: Events) -> Callable[[int, bool, bool], Awaitable[None]]:
+    """The bot's "family changed" callback, announcing through the one event hook (the bot
+    already runs it in the background, so the subscribers run in hand)."""
+
+    async def announce(family_id: int, changed: bool, told: bool) -> None:
+        await events.deliver(FamilyChanged(family_id, changed, told))
+
+    return announce
 
 
 async def _bot(app: web.Application) -> AsyncIterator[None]:
@@ -233,7 +248,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
     base_url, token = line_endpoint(settings)
     line = LineApi(base_url, token)
     await line.open()
-    sessions = app[registry_api.SESSIONS]
+    sessions = app[SESSIONS]
     async with sessions() as session:
         rows = (await session.exec(select(Municipality))).all()
     municipalities = [
@@ -245,7 +260,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         sessions=sessions,
         redis=app[REDIS],
         line=line,
-        catalog=app[registry_api.CATALOG],
+        catalog=app[CATALOG],
         conversations=ConversationStore(app[REDIS]),
         zone=settings.zone,
         clock=app[CLOCK],
@@ -253,7 +268,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         public_url=settings.public_url,
         shared_redis=not settings.redis_url.startswith("memory://"),
         background=app[BACKGROUND],
-        on_family_changed=app[NOTICES].family_changed,
+        on_family_changed=_announce_family_changed(app[EVENTS]),
         count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),
     )
     service = BotService(deps, dispatcher())
@@ -387,7 +402,7 @@ async def metrics(request: web.Request) -> web.Response:
     from notifier.ops import read_ops
 
     app = request.app
-    ops = await read_ops(app[registry_api.SESSIONS], app[REDIS], app[CLOCK]())
+    ops = await read_ops(app[SESSIONS], app[REDIS], app[CLOCK]())
     return app[METRICS].render(ops)
 
 
@@ -427,15 +442,15 @@ def create_app(
     app[METRICS] = app_metrics
     app[MAX_BODY] = settings.max_body_bytes
     app[URL_POLICY] = settings.url_policy
-    app[registry_api.CATALOG] = Catalog()
+    app[CATALOG] = Catalog()
     app[registry_api.RULE_CHECKER] = RuleChecker(settings.rule_workers, settings.rule_time_limit)
-    app[registry_api.TODAY] = today or (lambda: datetime.now(settings.zone).date())
+    app[TODAY] = today or (lambda: datetime.now(settings.zone).date())
     app[OPENAPI] = build_openapi(
         [service_routes, *API_TABLES], title="Hagukumi API", version=VERSION
     )
     app[CLOCK] = clock or (lambda: datetime.now(UTC))
     app[BACKGROUND] = BackgroundTasks()
-    app[registry_api.PROGRAM_HOOKS] = []
+    app[EVENTS] = Events(app[BACKGROUND])
     app[RUN_WORKERS] = run_workers
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_notifier)

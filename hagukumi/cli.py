@@ -274,7 +274,7 @@ async def _keys(sessions: Any, args: argparse.Namespace) -> int:
 
 async def _eligibility(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:
     from registry.eligibility import Catalog, evaluate
-    from registry.web import error_reason
+    from registry.http import error_reason
     from rules.profile import FamilyInput
 
     try:
@@ -362,8 +362,8 @@ async def _notifier_process(settings: Settings, sessions: Any, command: str) -> 
     import signal
 
     from hagukumi.app import line_endpoint
-    from hagukumi.notices import Notices
     from hagukumi.resources import make_redis
+    from notifier.runtime import Notices
     from notifier.worker import Worker, default_consumer
 
     if settings.redis_url.startswith("memory://"):

@@ -8,7 +8,7 @@ instead, which the auth middleware leaves for these handlers to check.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -23,12 +23,14 @@ from notifier.models import Notice
 from notifier.reasons import for_parents
 from registry import families
 from registry import subscriptions as subs
-from registry.api import SESSIONS, TODAY, require_key, require_known_municipality
+from registry.api import require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
-from registry.models import ApiKey, AppSubscription, Family, utcnow
-from registry.web import (
-    BACKGROUND,
+from registry.events import FamilyChanged
+from registry.http import (
+    EVENTS,
+    SESSIONS,
+    TODAY,
     ApiError,
     RouteTable,
     json_model,
@@ -37,17 +39,12 @@ from registry.web import (
     read_json,
     validation_details,
 )
+from registry.models import ApiKey, AppSubscription, Family, utcnow
 from rules.profile import MAX_CHILDREN, ChildInput, Language
 
 log = logging.getLogger(__name__)
 
 routes = RouteTable()
-
-# Called (in the background) with a family id after an app backend registered or changed the
-# family: the composition root hangs the notifier's "family changed" trigger here.
-FAMILY_HOOKS: web.AppKey[list[Callable[[int], Awaitable[None]]]] = web.AppKey(
-    "app_family_hooks", list
-)
 
 MAX_TOKEN_LENGTH = 200
 _CALLBACK_DESCRIPTION = (
@@ -241,8 +238,7 @@ async def _load(
 
 
 def _family_changed(request: web.Request, family_id: int) -> None:
-    for hook in request.app.get(FAMILY_HOOKS, []):
-        request.app[BACKGROUND].spawn(hook(family_id), "app family hook")
+    request.app[EVENTS].publish(FamilyChanged(family_id))
 
 
 @routes.add(

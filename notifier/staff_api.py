@@ -11,11 +11,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifier import broadcasts, stats
-from registry.api import SESSIONS, TODAY, now_utc, require_key, require_scope
+from registry.api import now_utc, require_key, require_scope
 from registry.auth import can_manage
 from registry.db import transaction
+from registry.http import SESSIONS, TODAY, ApiError, RouteTable, json_model, parse_query, read_json
 from registry.models import Municipality
-from registry.web import ApiError, RouteTable, json_model, parse_query, read_json
 from rules.language import RuleError, compile_rule
 from rules.lgcode import NATION, is_prefecture_code, is_valid_lgcode
 

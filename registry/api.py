@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,10 +14,24 @@ from registry import programs as repo
 from registry.auth import can_manage
 from registry.db import transaction
 from registry.eligibility import (
-    Catalog,
     EligibilityRequest,
     EligibilityResponse,
     evaluate,
+)
+from registry.events import ProgramChanged
+from registry.http import (
+    API_KEY,
+    CATALOG,
+    EVENTS,
+    SESSIONS,
+    TODAY,
+    ApiError,
+    RouteTable,
+    json_model,
+    parse_query,
+    path_int,
+    read_json,
+    validation_details,
 )
 from registry.models import ApiKey, Municipality, Program
 from registry.rule_checks import RuleChecker, RuleChecksBusy
@@ -32,33 +44,14 @@ from registry.schemas import (
     ProgramVersionOut,
     ValidationReport,
 )
-from registry.web import (
-    BACKGROUND,
-    ApiError,
-    RouteTable,
-    json_model,
-    parse_query,
-    path_int,
-    read_json,
-    validation_details,
-)
 from rules.cost import MAX_EXAMPLES
 from rules.language import RuleTooCostly
 
-SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
-CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
-TODAY: web.AppKey[Any] = web.AppKey("today", object)
 RULE_CHECKER: web.AppKey[RuleChecker] = web.AppKey("rule_checker", RuleChecker)
-# Called (in the background) with a program id after it was published or its published
-# version changed: the composition root hangs the notifier's trigger here.
-PROGRAM_HOOKS: web.AppKey[list[Callable[[int], Awaitable[None]]]] = web.AppKey(
-    "program_hooks", list
-)
 
 
 def _program_changed(request: web.Request, program_id: int) -> None:
-    for hook in request.app.get(PROGRAM_HOOKS, []):
-        request.app[BACKGROUND].spawn(hook(program_id), "program hook")
+    request.app[EVENTS].publish(ProgramChanged(program_id))
 
 
 routes = RouteTable()
@@ -66,7 +59,7 @@ routes = RouteTable()
 
 def request_key(request: web.Request) -> ApiKey | None:
     """The API key the auth middleware found (None for anonymous requests)."""
-    return request.get("api_key")
+    return request.get(API_KEY)
 
 
 def require_key(request: web.Request) -> ApiKey:

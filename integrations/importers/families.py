@@ -42,10 +42,10 @@ from integrations.importers.report import ImportReport, capped
 from registry import subscriptions as subs
 from registry.auth import hash_key
 from registry.db import transaction
+from registry.http import error_reason
 from registry.models import AppSubscription, Child, Family, Municipality, utcnow
 from registry.urls import CONTEXT_KEY as URL_CONTEXT
 from registry.urls import STRICT, UrlPolicy
-from registry.web import error_reason
 from rules.lgcode import is_valid_lgcode
 
 log = logging.getLogger(__name__)

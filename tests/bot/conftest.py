@@ -46,7 +46,7 @@ class LineWorld:
     async def idle(self) -> None:
         """Wait until the bot has handled everything it received."""
         from bot.webhook import BOT
-        from registry.web import BACKGROUND
+        from registry.http import BACKGROUND
 
         await self.app[BOT].idle()
         await self.app[BACKGROUND].drain()

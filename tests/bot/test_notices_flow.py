@@ -40,7 +40,7 @@ async def _send_due(world: LineWorld, now: datetime) -> Any:
 async def test_registered_parent_is_told_of_a_new_program_once(line_world: LineWorld) -> None:
     from hagukumi.app import NOTICES
     from notifier.sweep import sweep
-    from registry.web import BACKGROUND
+    from registry.http import BACKGROUND
 
     parent = Parent(line_world, PARENT)
     await parent.onboard("渋谷区", ("2025-06-10",))

@@ -79,8 +79,8 @@ async def test_no_outgoing_body_carries_rule_syntax(line_world: LineWorld) -> No
     from notifier.sending import send_due
     from registry.auth import create_key
     from registry.db import transaction
+    from registry.http import BACKGROUND
     from registry.models import AppSubscription
-    from registry.web import BACKGROUND
 
     # Two LINE parents with the same child's birth month (one body: a multicast), one in
     # English with another month (a push).

@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from notifier.models import Broadcast, Notice
 from registry.db import transaction
+from registry.http import BACKGROUND
 from registry.models import AppSubscription
-from registry.web import BACKGROUND
 from tests.factories import family, program_body
 
 CONSENT = "2026-11-20T10:00:00+09:00"

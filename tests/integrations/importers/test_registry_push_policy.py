@@ -19,8 +19,8 @@ from notifier.models import Notice
 from notifier.sweep import sweep
 from registry import families as fam
 from registry.db import transaction
+from registry.http import BACKGROUND
 from registry.models import Program
-from registry.web import BACKGROUND
 from rules.profile import ChildInput
 from tests.conftest import shared_path
 

@@ -15,7 +15,12 @@ from typing import Any
 
 from aiohttp import ClientPayloadError, web
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from registry.eligibility import Catalog
+from registry.events import Events
+from registry.models import ApiKey
 from registry.urls import CONTEXT_KEY as URL_CONTEXT_KEY
 from registry.urls import STRICT as STRICT_URLS
 from registry.urls import UrlPolicy
@@ -292,6 +297,15 @@ class BackgroundTasks:
 
 
 BACKGROUND: web.AppKey[BackgroundTasks] = web.AppKey("background", BackgroundTasks)
+
+# The keys every door's handlers share; the composition root fills them.
+SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
+CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
+TODAY: web.AppKey[Any] = web.AppKey("today", object)
+# "Program changed" and "family changed", announced by the doors after commit.
+EVENTS: web.AppKey[Events] = web.AppKey("events", Events)
+# The API key the auth middleware found on the request (absent for anonymous requests).
+API_KEY: web.RequestKey[ApiKey] = web.RequestKey("api_key", ApiKey)
 
 
 @dataclass

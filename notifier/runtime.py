@@ -1,4 +1,8 @@
-"""The notifier's runtime, assembled once for `serve`, `worker`, `scheduler` and `sweep`."""
+"""The notifier's runtime, assembled once for `serve`, `worker`, `scheduler` and `sweep`.
+
+The composition root (`hagukumi/`) builds it from its settings and wires it in; nothing here
+reads the environment.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hagukumi.settings import Settings
 from notifier.channels.app import AppChannel
 from notifier.channels.line import LineChannel
 from notifier.jobs import JobContext
@@ -20,8 +23,23 @@ from notifier.queue import DeliveryQueue
 from notifier.worker import bind_deliver
 from registry.db import transaction
 from registry.eligibility import Catalog
+from registry.events import Event, FamilyChanged, ProgramChanged
+from registry.urls import UrlPolicy
 
 log = logging.getLogger(__name__)
+
+
+class RuntimeSettings(Protocol):
+    """The settings the runtime reads (the composition root's `Settings` has them)."""
+
+    @property
+    def zone(self) -> tzinfo: ...
+    @property
+    def quiet_hours(self) -> Any: ...
+    @property
+    def digest_at(self) -> Any: ...
+    @property
+    def url_policy(self) -> UrlPolicy: ...
 
 
 class Notices:
@@ -29,7 +47,7 @@ class Notices:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: RuntimeSettings,
         sessions: async_sessionmaker[AsyncSession],
         redis: Any,
         *,
@@ -74,6 +92,13 @@ class Notices:
             remaining_quota=self.line.remaining_quota,
             on_low_quota=on_low_quota,
         )
+
+    async def on_event(self, event: Event) -> None:
+        """The subscriber to `registry.events`: run the trigger the event calls for."""
+        if isinstance(event, ProgramChanged):
+            await self.program_changed(event.program_id)
+        elif isinstance(event, FamilyChanged):
+            await self.family_changed(event.family_id, event.changed, event.told)
 
     async def program_changed(self, program_id: int) -> None:
         """Trigger: a program was published or its published version changed."""
