@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,7 @@ from notifier.channels.line_api import LineApi
 from registry import families
 from registry.db import transaction
 from registry.eligibility import Catalog
-from registry.http import BackgroundTasks
+from registry.events import Events, FamilyChanged
 from registry.offices import Office, load_offices
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,9 @@ class BotDeps:
     count_event: Callable[[str, str], None] = lambda kind, outcome: None
     # False with in-process fakeredis: one process only, so no lock across processes needed.
     shared_redis: bool = True
-    # Called after the turn's data is saved when an onboarded family changed (the notifier's
-    # "family registered or changed" trigger) or was shown its programs: (family id, changed,
-    # told in chat).
-    on_family_changed: Callable[[int, bool, bool], Awaitable[None]] | None = None
-    background: BackgroundTasks | None = None
+    # The one event hook: after the turn's data is saved, "family changed" is announced when an
+    # onboarded family changed or was shown its programs (the notifier's trigger subscribes).
+    events: Events | None = None
     # Ward and city offices (position, web site, phone): a shared location picks the
     # municipality, and help says how to reach the family's office.
     offices: list[Office] = field(default_factory=load_offices)
@@ -140,9 +138,8 @@ class BotService:
             )
 
     def _family_changed(self, family_id: int, changed: bool, told: bool) -> None:
-        hook, background = self.deps.on_family_changed, self.deps.background
-        if hook is not None and background is not None:
-            background.spawn(hook(family_id, changed, told), "family changed")
+        if self.deps.events is not None:
+            self.deps.events.publish(FamilyChanged(family_id, changed, told))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for every event in hand (on shutdown)."""

@@ -25,7 +25,7 @@ from registry import api as registry_api
 from registry.auth import RateLimiter, find_key, hash_key, retry_after_header
 from registry.db import create_engine, session_factory
 from registry.eligibility import Catalog
-from registry.events import Events, FamilyChanged
+from registry.events import Events
 from registry.http import (
     API_KEY,
     BACKGROUND,
@@ -223,16 +223,6 @@ async def _notifier(app: web.Application) -> AsyncIterator[None]:
         await notices.close()
 
 
-def _announce_family_changed(events: Events) -> Callable[[int, bool, bool], Awaitable[None]]:
-    """The bot's "family changed" callback, announcing through the one event hook (the bot
-    already runs it in the background, so the subscribers run in hand)."""
-
-    async def announce(family_id: int, changed: bool, told: bool) -> None:
-        await events.deliver(FamilyChanged(family_id, changed, told))
-
-    return announce
-
-
 async def _bot(app: web.Application) -> AsyncIterator[None]:
     """The LINE side: SDK clients, the event pipeline, drained on shutdown."""
     from sqlmodel import select
@@ -267,8 +257,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         municipalities=sorted(municipalities),
         public_url=settings.public_url,
         shared_redis=not settings.redis_url.startswith("memory://"),
-        background=app[BACKGROUND],
-        on_family_changed=_announce_family_changed(app[EVENTS]),
+        events=app[EVENTS],
         count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),
     )
     service = BotService(deps, dispatcher())
