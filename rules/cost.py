@@ -123,7 +123,7 @@ def _has_nested_repeat(items: Iterable[Any], *, inside_repeat: bool) -> bool:
     return False
 
 
-_OPERANDS = (
+OPERANDS = (
     "left",
     "right",
     "object",
@@ -139,12 +139,13 @@ _OPERANDS = (
     "result",
     "function",
 )
+"""Attributes of rule-engine AST nodes that hold sub-expressions (`rules.language` too)."""
 
 
 def _subexpressions(node: Any) -> list[Any]:
     subs = [
         s
-        for s in (getattr(node, a, None) for a in _OPERANDS)
+        for s in (getattr(node, a, None) for a in OPERANDS)
         if isinstance(s, re_ast.ExpressionBase)
     ]
     if isinstance(node, re_ast.FunctionCallExpression):

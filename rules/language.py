@@ -57,6 +57,7 @@ from rule_engine import errors as re_errors
 from rule_engine.types import DataType
 
 from rules.cost import (
+    OPERANDS,
     SIMPLER_PATTERN,
     check_cost,
     costliest_clause,
@@ -261,27 +262,11 @@ class _Value(re_ast.ExpressionBase):
         return self.value
 
 
-_OPERANDS = (
-    "left",
-    "right",
-    "object",
-    "container",
-    "item",
-    "member",
-    "start",
-    "stop",
-    "condition",
-    "case_true",
-    "case_false",
-    "iterable",
-    "result",
-    "function",
-)
 _ORDER = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}
 
 
 def _subexpressions(node: Any) -> list[re_ast.ExpressionBase]:
-    subs = [s for s in (getattr(node, a, None) for a in _OPERANDS) if _is_expr(s)]
+    subs = [s for s in (getattr(node, a, None) for a in OPERANDS) if _is_expr(s)]
     if isinstance(node, re_ast.FunctionCallExpression):
         subs.extend(node.arguments)
     elif isinstance(node, re_ast.ArrayExpression | re_ast.SetExpression):
@@ -524,7 +509,7 @@ class CompiledRule:
     def _substitute(self, node: Any, thing: Bound) -> Any:
         """Evaluate operands our way, then let rule-engine apply the node's own operation."""
         clone = copy.copy(node)
-        for attr in _OPERANDS:
+        for attr in OPERANDS:
             sub = getattr(node, attr, None)
             if _is_expr(sub):
                 value = self._eval(sub, thing)
