@@ -107,7 +107,7 @@ def manageable_issuers_filter(key: ApiKey | None, all_codes: list[str]) -> list[
 
 # GCRA (generic cell rate algorithm) in one atomic script: one key in Redis per API key,
 # holding the theoretical arrival time; allows `burst` requests at once, `rate` a second after.
-_GCRA = """
+_GCRA_START = """
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -115,7 +115,8 @@ local burst = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', key) or now)
 if tat < now then tat = now end
 local allow_at = tat - interval * burst
-if now < allow_at + interval then
+"""
+_GCRA = _GCRA_START + """if now < allow_at + interval then
   return {0, tostring(allow_at + interval - now)}
 end
 local new_tat = tat + interval
@@ -125,15 +126,7 @@ return {1, '0'}
 
 
 # The same arithmetic, only looking: how long until the next request would be allowed.
-_GCRA_PEEK = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', key) or now)
-if tat < now then tat = now end
-local allow_at = tat - interval * burst
-if now < allow_at + interval then
+_GCRA_PEEK = _GCRA_START + """if now < allow_at + interval then
   return tostring(allow_at + interval - now)
 end
 return '0'
