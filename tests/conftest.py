@@ -83,6 +83,20 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all (for migration tests), dropped after."""
+    if SHAPE == "services":
+        name = f"hagukumi_m_{uuid.uuid4().hex[:12]}"
+        _in_thread(lambda: _pg_admin(f'CREATE DATABASE "{name}"'))
+        try:
+            yield _pg_url(name)
+        finally:
+            _in_thread(lambda: _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+
+
 @contextmanager
 def fresh_database(template: str, folder: Path) -> Iterator[str]:
     """A new database copied from the migrated template, dropped when the block ends."""

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import ast
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -29,26 +27,11 @@ from registry import programs as repo
 from registry.db import create_engine, session_factory, transaction
 from registry.migrate import current_revision, head_revision, upgrade
 from registry.models import Family
-from tests.conftest import SHAPE, _in_thread, _pg_admin, _pg_url
 
 AT = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
 # The head before the tables moved; the move needs no schema change, so it is still the head.
 BEFORE_THE_MOVE = "0005"
-
-
-@pytest.fixture
-def empty_database_url(tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all, dropped after."""
-    if SHAPE == "services":
-        name = f"hagukumi_mm_{uuid.uuid4().hex[:12]}"
-        _in_thread(lambda: _pg_admin(f'CREATE DATABASE "{name}"'))
-        try:
-            yield _pg_url(name)
-        finally:
-            _in_thread(lambda: _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    else:
-        yield f"sqlite:///{tmp_path / 'before-the-move.sqlite3'}"
 
 
 JSON_COLUMNS = {"preferences", "body", "message", "payload"}

@@ -4,13 +4,9 @@ downgrades back to what the older code reads, on both storage shapes."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -19,24 +15,9 @@ from registry import programs as repo
 from registry.db import create_engine, session_factory, transaction
 from registry.migrate import alembic_config, upgrade
 from registry.models import Program
-from tests.conftest import SHAPE, _in_thread, _pg_admin, _pg_url
 from tests.factories import program_body
 
 CREATED = datetime(2025, 4, 1, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def empty_database_url(tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all, dropped after."""
-    if SHAPE == "services":
-        name = f"hagukumi_m_{uuid.uuid4().hex[:12]}"
-        _in_thread(lambda: _pg_admin(f'CREATE DATABASE "{name}"'))
-        try:
-            yield _pg_url(name)
-        finally:
-            _in_thread(lambda: _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    else:
-        yield f"sqlite:///{tmp_path / 'in-use.sqlite3'}"
 
 
 def _body(name: str, **overrides: Any) -> dict[str, Any]:
