@@ -11,7 +11,12 @@ import importlib
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
-MODEL_MODULES: tuple[str, ...] = ("registry.models", "notifier.models", "bot.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "registry.models",
+    "notifier.models",
+    "bot.models",
+    "integrations.daycare.models",
+)
 
 
 def load_models() -> MetaData:

@@ -116,21 +116,27 @@ local tat = tonumber(redis.call('GET', key) or now)
 if tat < now then tat = now end
 local allow_at = tat - interval * burst
 """
-_GCRA = _GCRA_START + """if now < allow_at + interval then
+_GCRA = (
+    _GCRA_START
+    + """if now < allow_at + interval then
   return {0, tostring(allow_at + interval - now)}
 end
 local new_tat = tat + interval
 redis.call('SET', key, tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 return {1, '0'}
 """
+)
 
 
 # The same arithmetic, only looking: how long until the next request would be allowed.
-_GCRA_PEEK = _GCRA_START + """if now < allow_at + interval then
+_GCRA_PEEK = (
+    _GCRA_START
+    + """if now < allow_at + interval then
   return tostring(allow_at + interval - now)
 end
 return '0'
 """
+)
 
 
 class RateLimiter:

@@ -1,0 +1,140 @@
+"""Tour (見学) bookings: the last seat is given once, on SQLite and on PostgreSQL alike.
+
+A booking raises the slot's `booked` with one conditional UPDATE (`booked < capacity`); the
+database serialises concurrent updates of one row, so of many simultaneous bookings of the last
+seat exactly one sees a changed row. Cancelling lowers it again, in the same transaction as the
+booking's status change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from integrations.daycare.models import TourBooking, TourSlot
+from registry.models import utcnow
+
+
+class TourError(Exception):
+    """A booking that cannot be made; `code` says why (for the API and the bot)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A booking made (or found already made: `already` is true)."""
+
+    booking: TourBooking
+    slot: TourSlot
+    already: bool = False
+
+
+async def _take_seat(session: AsyncSession, slot_id: int, people: int) -> bool:
+    result = await session.exec(
+        update(TourSlot)  # type: ignore[call-overload]
+        .where(
+            col(TourSlot.id) == slot_id,
+            col(TourSlot.status) == "open",
+            col(TourSlot.booked) + people <= col(TourSlot.capacity),
+        )
+        .values(booked=col(TourSlot.booked) + people, updated_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+async def _give_back(session: AsyncSession, slot_id: int, people: int) -> None:
+    await session.exec(
+        update(TourSlot)  # type: ignore[call-overload]
+        .where(col(TourSlot.id) == slot_id, col(TourSlot.booked) >= people)
+        .values(booked=col(TourSlot.booked) - people, updated_at=utcnow())
+    )
+
+
+async def book(
+    session: AsyncSession,
+    slot_id: int,
+    family_id: int,
+    *,
+    child_id: int | None = None,
+    people: int = 1,
+) -> Booked:
+    """Book a seat of a slot for a family (the caller commits). Booking the same slot again is
+    not a second seat: the existing booking is returned (`already`). Raises TourError
+    `not_found`, `closed` (cancelled or already started) or `full`."""
+    slot = await session.get(TourSlot, slot_id)
+    if slot is None:
+        raise TourError("not_found", f"no tour slot {slot_id}")
+    if slot.status != "open" or slot.starts_at <= utcnow():
+        raise TourError("closed", "this tour is no longer open for booking")
+    found = await session.exec(
+        select(TourBooking).where(
+            TourBooking.slot_id == slot_id, TourBooking.family_id == family_id
+        )
+    )
+    existing = found.first()
+    if existing is not None and existing.status == "booked":
+        return Booked(existing, slot, already=True)
+    if not await _take_seat(session, slot_id, people):
+        raise TourError("full", "this tour is full")
+    now = utcnow()
+    if existing is None:
+        booking = TourBooking(
+            slot_id=slot_id, family_id=family_id, child_id=child_id, people=people
+        )
+    else:
+        booking = existing
+        booking.status, booking.people, booking.child_id = "booked", people, child_id
+        booking.cancelled_at, booking.updated_at = None, now
+    session.add(booking)
+    await session.flush()
+    await session.refresh(slot)
+    return Booked(booking, slot)
+
+
+async def cancel(session: AsyncSession, booking: TourBooking) -> bool:
+    """Cancel a live booking and give its seats back; False when it was not live."""
+    if booking.status != "booked":
+        return False
+    now = utcnow()
+    booking.status, booking.cancelled_at, booking.updated_at = "cancelled", now, now
+    session.add(booking)
+    await _give_back(session, booking.slot_id, booking.people)
+    await session.flush()
+    return True
+
+
+async def change(session: AsyncSession, booking: TourBooking, new_slot_id: int) -> Booked:
+    """Move a live booking to another slot: the new seat is taken before the old one is given
+    back, so a failed change leaves the old booking as it was (the caller rolls back)."""
+    if booking.status != "booked":
+        raise TourError("not_booked", "this booking is not live")
+    if booking.slot_id == new_slot_id:
+        slot = await session.get(TourSlot, new_slot_id)
+        assert slot is not None
+        return Booked(booking, slot, already=True)
+    made = await book(
+        session,
+        new_slot_id,
+        booking.family_id,
+        child_id=booking.child_id,
+        people=booking.people,
+    )
+    await cancel(session, booking)
+    return made
+
+
+async def release_family_bookings(session: AsyncSession, family_id: int) -> None:
+    """A deleted family's bookings go; the seats of live future ones are given back."""
+    found = await session.exec(select(TourBooking).where(TourBooking.family_id == family_id))
+    for booking in found.all():
+        if booking.status == "booked":
+            await _give_back(session, booking.slot_id, booking.people)
+        await session.delete(booking)
+    await session.flush()
