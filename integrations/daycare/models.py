@@ -11,6 +11,7 @@ Families' rows (tour bookings, saved facilities) are personal data: the registry
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -235,3 +236,13 @@ async def facility_by_key(
         )
     )
     return found.first()
+
+
+@dataclass(frozen=True)
+class OpenedSeat:
+    """Places opened in a class for a month of entry where there were none (or none known):
+    what a vacancy update tells the "seat opened" notices."""
+
+    facility_pk: int
+    class_age: int
+    entry_month: date
