@@ -357,15 +357,248 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "We could not find that program. Here is the latest list.",
     },
     # --- daycare ----------------------------------------------------------------------------
-    "daycare.soon": {
+    "daycare.intro": {
+        "ja": "保育園さがし: 空きのある園を近い順にお探しし、見学の予約もできます。",
+        "en": "Daycare search: we find daycares with places near you, and you can book tours.",
+    },
+    "daycare.not_onboarded": {
+        "ja": "保育園をさがすには、まずお住まいの市区町村とお子さまを登録してください。",
+        "en": "To search for daycare, first register your municipality and your children.",
+    },
+    "daycare.no_children": {
         "ja": (
-            "保育園さがし（空き状況の検索・見学予約・申込み）は準備中です。"
-            "使えるようになったらお知らせします。"
+            "保育園の年齢のお子さま（小学校入学前）が登録されていません。"
+            "「家族の情報」からお子さまや出産予定日を登録すると探せます。"
         ),
         "en": (
-            "Daycare search (vacancies, tour booking and applications) is coming soon. "
-            "We will let you know when it is ready."
+            "No child of daycare age (before primary school) is registered. Add a child or "
+            'a due date under "Family" to search.'
         ),
+    },
+    "daycare.which_child": {
+        "ja": "どのお子さまの保育園をおさがしですか？",
+        "en": "Which child are you looking for a daycare for?",
+    },
+    "daycare.unborn": {"ja": "出産予定の赤ちゃん", "en": "Baby on the way"},
+    "daycare.which_month": {
+        "ja": "何月からの入園をお考えですか？（例: 2027年4月、2027-04、4月 と送っても大丈夫です）",
+        "en": "From which month do you want a place? (You may also type e.g. 2027-04 or April)",
+    },
+    "daycare.month_bad": {
+        "ja": (
+            "入園月がわかりませんでした。「2027年4月」「2027-04」「4月」のように送るか、"
+            "ボタンから選んでください。"
+        ),
+        "en": "I could not read the month. Type e.g. 2027-04 or April 2027, or choose a button.",
+    },
+    "daycare.month_out": {
+        "ja": "{month}からは探せません。来月から2年先までの月を選んでください。",
+        "en": "We cannot search from {month}. Choose a month from next month up to 2 years ahead.",
+    },
+    "daycare.not_born_yet": {
+        "ja": (
+            "{month}にはまだ生まれていない（または生まれたばかりの）ため、入園できる月ではありません。"
+            "もう少し先の月を選んでください。"
+        ),
+        "en": (
+            "Your child will not be born yet (or only just) in {month}, so there is no place "
+            "to apply for. Please choose a later month."
+        ),
+    },
+    "daycare.too_old": {
+        "ja": (
+            "{month}には小学校に入る年齢のため、保育園のクラスはありません。"
+            "学童クラブなどをご検討ください。"
+        ),
+        "en": (
+            "By {month} your child is of school age, so there is no daycare class. "
+            "After-school clubs (学童) may help."
+        ),
+    },
+    "daycare.where": {
+        "ja": (
+            "{klass}（{month}入園）で探します。\n"
+            "場所を教えてください: 「位置情報を送る」を押すか、"
+            "駅名や町名（例: {example}）を送ってください。"
+        ),
+        "en": (
+            "Searching the {klass} (entry {month}).\n"
+            'Where? Tap "Share location" or type a station or area (e.g. {example}).'
+        ),
+    },
+    "daycare.where_again": {
+        "ja": (
+            "「{said}」の近くの園が{municipality}で見つかりませんでした。"
+            "駅名（例: {example}）や町名を送るか、位置情報を送ってください。"
+        ),
+        "en": (
+            'I found no daycare near "{said}" in {municipality}. Type a station (e.g. '
+            "{example}) or an area, or share your location."
+        ),
+    },
+    "daycare.no_facilities": {
+        "ja": (
+            "{municipality}の保育施設の情報はまだありません。"
+            "お住まいの自治体の窓口にお問い合わせください。"
+        ),
+        "en": (
+            "We have no daycare information for {municipality} yet. Please ask your "
+            "municipality's office."
+        ),
+    },
+    "daycare.results": {
+        "ja": "{klass}（{month}入園）に空きのある園を近い順に{count}件お見せします。",
+        "en": "{count} daycares with places in the {klass} (entry {month}), nearest first.",
+    },
+    "daycare.results_full": {
+        "ja": (
+            "{klass}（{month}入園）に空きのある園は見つかりませんでした。"
+            "近くの{klass}のある園を{count}件お見せします（空きなし・空き不明）。"
+        ),
+        "en": (
+            "No daycare has places in the {klass} (entry {month}). Here are {count} nearby "
+            "daycares with that class (full or unknown)."
+        ),
+    },
+    "daycare.none": {
+        "ja": "{klass}のある園が見つかりませんでした。",
+        "en": "No daycare with a {klass} was found.",
+    },
+    "daycare.alt": {"ja": "保育園さがしの結果: {names}", "en": "Daycare search: {names}"},
+    "daycare.class": {"ja": "{age}歳児クラス", "en": "{age}-year class"},
+    "daycare.walk": {"ja": "徒歩圏（{m} m）", "en": "Walking distance ({m} m)"},
+    "daycare.hours": {"ja": "開所 {opens}–{closes}", "en": "Open {opens}–{closes}"},
+    "daycare.hours_ext": {
+        "ja": "開所 {opens}–{closes}（延長 {until}まで）",
+        "en": "Open {opens}–{closes} (extended care until {until})",
+    },
+    "daycare.hours_unknown": {"ja": "開所時間: 不明", "en": "Hours: unknown"},
+    "daycare.places": {"ja": "{klass}の空き: {places}", "en": "Places, {klass}: {places}"},
+    "daycare.places_n": {"ja": "{n}人", "en": "{n}"},
+    "daycare.places_some": {"ja": "空きあり", "en": "some"},
+    "daycare.places_none": {"ja": "空きなし", "en": "full"},
+    "daycare.places_unknown": {"ja": "不明", "en": "unknown"},
+    "daycare.full_badge": {"ja": "空きなし", "en": "Full"},
+    "daycare.past_points": {
+        "ja": "{year}年度 最低指数 {points}点",
+        "en": "FY{year} lowest points admitted: {points}",
+    },
+    "daycare.past_at_most": {
+        "ja": "{year}年度 最低指数 {points}点以下",
+        "en": "FY{year} lowest points admitted: {points} or less",
+    },
+    "daycare.past_withheld": {
+        "ja": "{year}年度 最低指数 非公開",
+        "en": "FY{year} lowest points: not published",
+    },
+    "daycare.past_vacant": {
+        "ja": "{year}年度 空有（空きが残りました）",
+        "en": "FY{year}: places were left",
+    },
+    "daycare.past_none": {"ja": "{year}年度 入所なし", "en": "FY{year}: nobody admitted"},
+    "daycare.map.label": {"ja": "地図", "en": "Map"},
+    "daycare.details.label": {"ja": "詳細", "en": "Details"},
+    "daycare.book.label": {"ja": "見学を予約", "en": "Book a tour"},
+    "daycare.save.label": {"ja": "保存", "en": "Save"},
+    "daycare.web.label": {"ja": "ホームページ", "en": "Website"},
+    "daycare.saved.label": {"ja": "保存した園", "en": "Saved daycares"},
+    "daycare.tours.label": {"ja": "予約した見学", "en": "My tours"},
+    "daycare.again.label": {"ja": "条件を変えて探す", "en": "Search again"},
+    "daycare.location.label": {"ja": "位置情報を送る", "en": "Share location"},
+    "daycare.cancel.label": {"ja": "キャンセル", "en": "Cancel"},
+    "daycare.change.label": {"ja": "日時を変更", "en": "Change date"},
+    "daycare.keep.label": {"ja": "やめない", "en": "Keep it"},
+    "daycare.cancel_yes.label": {"ja": "キャンセルする", "en": "Yes, cancel"},
+    "daycare.gone": {
+        "ja": "この園の情報は見つかりませんでした。もう一度お探しください。",
+        "en": "That daycare could not be found. Please search again.",
+    },
+    "daycare.detail.type": {"ja": "種別: {value}", "en": "Type: {value}"},
+    "daycare.detail.address": {"ja": "住所: {value}", "en": "Address: {value}"},
+    "daycare.detail.station": {"ja": "最寄り駅: {value}", "en": "Station: {value}"},
+    "daycare.detail.walk": {
+        "ja": "{station} 徒歩{minutes}分",
+        "en": "{minutes} min walk from {station}",
+    },
+    "daycare.detail.phone": {"ja": "電話: {value}", "en": "Phone: {value}"},
+    "daycare.detail.url": {"ja": "ホームページ: {value}", "en": "Website: {value}"},
+    "daycare.detail.classes": {"ja": "クラス: {value}", "en": "Classes: {value}"},
+    "daycare.detail.capacity": {"ja": "定員: {value}人", "en": "Capacity: {value}"},
+    "daycare.detail.temporary": {"ja": "一時預かり: あり", "en": "Temporary care: yes"},
+    "daycare.detail.meals": {"ja": "給食: {value}", "en": "Meals: {value}"},
+    "daycare.detail.notes": {"ja": "備考: {value}", "en": "Notes: {value}"},
+    "daycare.saved": {
+        "ja": "保存しました: {name}。空きが出たらお知らせします。",
+        "en": "Saved: {name}. We will tell you when a place opens.",
+    },
+    "daycare.saved_already": {
+        "ja": "保存済みです: {name}。空きが出たらお知らせします。",
+        "en": "Already saved: {name}. We will tell you when a place opens.",
+    },
+    "daycare.saved_list": {
+        "ja": "保存した園（{count}件）です。空きが出たらお知らせします。",
+        "en": "Your saved daycares ({count}). We will tell you when a place opens.",
+    },
+    "daycare.saved_none": {
+        "ja": "保存した園はまだありません。検索結果の「保存」で保存できます。",
+        "en": 'No saved daycares yet. Tap "Save" on a search result.',
+    },
+    "daycare.slots": {
+        "ja": "{name}の見学日を選んでください（残り = 空いている枠の数）。",
+        "en": "Choose a tour date at {name} (the number is the seats left).",
+    },
+    "daycare.slot": {
+        "ja": "{day}({weekday}) {time} 残{left}",
+        "en": "{weekday} {day} {time} ({left})",
+    },
+    "daycare.no_slots": {
+        "ja": "{name}はいま予約できる見学日がありません。園に直接お問い合わせください。",
+        "en": "{name} has no tour dates open for booking now. Please contact the daycare.",
+    },
+    "daycare.booked": {"ja": "見学を予約しました", "en": "Tour booked"},
+    "daycare.already_booked": {
+        "ja": "この見学はすでに予約済みです",
+        "en": "You have already booked this tour",
+    },
+    "daycare.changed": {"ja": "見学の日時を変更しました", "en": "Tour date changed"},
+    "daycare.when": {"ja": "日時: {value}", "en": "When: {value}"},
+    "daycare.booking_alt": {"ja": "{title}: {name} {when}", "en": "{title}: {name}, {when}"},
+    "daycare.full": {
+        "ja": "ごめんなさい、この見学は満席になりました。別の日を選んでください。",
+        "en": "Sorry, this tour is now full. Please choose another date.",
+    },
+    "daycare.closed": {
+        "ja": "この見学は受付を終了しました。別の日を選んでください。",
+        "en": "This tour is no longer open for booking. Please choose another date.",
+    },
+    "daycare.tours_none": {
+        "ja": "予約した見学はありません。",
+        "en": "You have no tours booked.",
+    },
+    "daycare.tours_list": {
+        "ja": "予約した見学（{count}件）です。",
+        "en": "Your booked tours ({count}).",
+    },
+    "daycare.cancel_ask": {
+        "ja": "この見学の予約をキャンセルしますか？\n{name}\n{when}",
+        "en": "Cancel this tour?\n{name}\n{when}",
+    },
+    "daycare.cancelled": {
+        "ja": "見学の予約をキャンセルしました: {name} {when}",
+        "en": "Tour cancelled: {name}, {when}",
+    },
+    "daycare.kept": {"ja": "予約はそのままです。", "en": "Your booking stays as it is."},
+    "daycare.not_live": {
+        "ja": "この予約はすでにキャンセルされているか、見つかりません。",
+        "en": "This booking was already cancelled or cannot be found.",
+    },
+    "daycare.change_pick": {
+        "ja": "{name}の新しい見学日を選んでください（今の予約: {when}）。",
+        "en": "Choose the new tour date at {name} (now: {when}).",
+    },
+    "daycare.no_other_slots": {
+        "ja": "{name}にはほかに予約できる見学日がありません。今の予約はそのままです。",
+        "en": "{name} has no other tour dates open. Your booking stays as it is.",
     },
     # --- settings -------------------------------------------------------------------------
     "settings.show": {
@@ -559,7 +792,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": (
             "【はぐくみの使い方】\n"
             "・受けられる支援: いま申請できる手当・助成などの一覧\n"
-            "・保育園をさがす: 準備中\n"
+            "・保育園をさがす: 空きのある園を近い順に検索、見学の予約・変更・キャンセル\n"
             "・通知設定: 受け取る分野、通知しない時間帯\n"
             "・家族の情報: お子さまの追加・削除、市区町村の変更\n"
             "・評価する: サービスへのご意見\n"
@@ -569,7 +802,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": (
             "[How to use Hagukumi]\n"
             "- My support: programs you can apply for now\n"
-            "- Daycare: coming soon\n"
+            "- Daycare: daycares with places near you; book, change or cancel tours\n"
             "- Settings: topics and quiet hours\n"
             "- Family: add or remove children, change municipality\n"
             "- Rate: tell us what you think\n"

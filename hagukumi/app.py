@@ -192,6 +192,7 @@ def line_endpoint(settings: Settings) -> tuple[str, str]:
 
 async def _notifier(app: web.Application) -> AsyncIterator[None]:
     """The notifier: channels, triggers on program and family changes, embedded workers."""
+    from integrations.daycare.notices import tour_reminder_pass
     from notifier.runtime import Notices
 
     settings = app[SETTINGS]
@@ -206,6 +207,8 @@ async def _notifier(app: web.Application) -> AsyncIterator[None]:
         catalog=app[CATALOG],
         clock=app[CLOCK],
         on_quota_exhausted=lambda _report: metrics.line_quota_exhausted.inc(),
+        # Daycare tour reminders, recorded the day before (the scheduler's reminder job).
+        remind=tour_reminder_pass,
     )
     await notices.open()
     app[NOTICES] = notices

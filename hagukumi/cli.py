@@ -373,7 +373,16 @@ async def _notifier_process(settings: Settings, sessions: Any, command: str) -> 
         )
     redis = make_redis(settings.redis_url)
     base_url, token = line_endpoint(settings)
-    notices = Notices(settings, sessions, redis, line_base_url=base_url, line_token=token)
+    from integrations.daycare.notices import tour_reminder_pass
+
+    notices = Notices(
+        settings,
+        sessions,
+        redis,
+        line_base_url=base_url,
+        line_token=token,
+        remind=tour_reminder_pass,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

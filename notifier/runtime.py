@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifier.channels.app import AppChannel
 from notifier.channels.line import LineChannel
-from notifier.jobs import JobContext
+from notifier.jobs import JobContext, SweepFn
 from notifier.queue import DeliveryQueue
 from notifier.worker import bind_deliver
 from registry.db import transaction
@@ -56,8 +56,12 @@ class Notices:
         catalog: Catalog | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_quota_exhausted: Callable[[Any], Any] | None = None,
+        remind: SweepFn | None = None,
     ) -> None:
         self.settings = settings
+        # A reminder pass of other packages (the daycare tours' reminders), run by the
+        # scheduler's reminder job; the notifier itself does not know what it reminds of.
+        self.remind = remind
         self.sessions = sessions
         self.redis = redis
         self.catalog = catalog or Catalog()
@@ -91,6 +95,7 @@ class Notices:
             digest_at=self.settings.digest_at,
             remaining_quota=self.line.remaining_quota,
             on_low_quota=on_low_quota,
+            remind=self.remind,
         )
 
     async def on_event(self, event: Event) -> None:

@@ -1,24 +1,1094 @@
-"""保育園をさがす: daycare search is coming (integrations' one-stop service); say so kindly."""
+"""保育園をさがす: search daycares near a place, see details, save them, book tours in LINE.
+
+The flow: which child (only when several could go to daycare; a baby on the way counts by its
+due date), the month of entry (quick replies, or typed 2027年4月 / 2027-04 / 4月), then a shared
+location or a station or area typed (matched against the facilities of the family's
+municipality: the centroid of those that match is the point). The answer is a Flex carousel of
+the nearest facilities with places in the child's class (else the nearest with that class,
+marked full), each with map, details, book a tour and save.
+
+Tours: a slot picker (quick replies), the booking's confirmation, "my tours" with cancel and
+change, all through `integrations.daycare.tours` (the last seat is given once). The reminder the
+day before and "a seat opened" are notices (`integrations.daycare.notices`).
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from linebot.v3.messaging import FlexBubble, FlexMessage
+from sqlmodel import col, select
+
 from bot import messages as m
 from bot.dispatch import Router, Turn
-from bot.handlers.common import lang_of, menu_actions
-from bot.texts import t
+from bot.handlers.common import (
+    consented,
+    lang_of,
+    menu_actions,
+    municipality_name,
+    stale,
+    today,
+)
+from bot.navigation import go, intent_instead
+from bot.state import user_key
+from bot.texts import format_born, join, t
+from integrations.daycare import notices as dc_notices
+from integrations.daycare import tours
+from integrations.daycare.classes import entry_class, month_start
+from integrations.daycare.models import (
+    FACILITY_TYPES,
+    Facility,
+    PastResult,
+    SavedFacility,
+    TourBooking,
+    TourSlot,
+    Vacancy,
+)
+from integrations.daycare.search import SearchQuery, SearchResult, search
 from notifier import postbacks as pb
+from notifier.formats import MONTHS_EN, format_month
+from registry import families
+from rules.ages import class_age, fiscal_year
+
+log = logging.getLogger(__name__)
 
 router = Router("daycare")
 
+MAX_RESULTS = 10  # bubbles in the carousel (LINE allows 12)
+MAX_SLOTS = 12  # quick replies of the slot picker (13 allowed; one is left for the menu)
+MONTHS_AHEAD = 24
+OFFERED_MONTHS = 6
+WALKING_M = 800
+STEP_MONTH = "dc.month"
+STEP_PLACE = "dc.place"
+UNBORN = "due"
+_SUFFIXES = ("駅前", "駅周辺", "周辺", "付近", "あたり", "の近く", "近く", "辺り", "駅")
+
+
+# -- who and when -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kid:
+    """A child the search can be for: a registered child, or the baby on the way."""
+
+    key: str  # the child's id, or "due"
+    birth: date
+    child_id: int | None
+
+
+def _month_key(month: date) -> str:
+    return month.strftime("%Y-%m")
+
+
+def _parse_month_key(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value + "-01")
+    except ValueError:
+        return None
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+async def kids_of(turn: Turn) -> list[Kid]:
+    """The family's children who could go to daycare (not yet of school age), and the baby on
+    the way (by due date)."""
+    assert turn.family.id is not None
+    on = today(turn)
+    year = fiscal_year(month_start(on))
+    kids = [
+        Kid(str(c.id), c.birth_date, c.id)
+        for c in await families.children_of(turn.session, turn.family.id)
+        if c.birth_date > on or class_age(c.birth_date, year) <= 5
+    ]
+    due = turn.family.due_date
+    if due is not None and due >= on:
+        kids.append(Kid(UNBORN, due, None))
+    return sorted(kids, key=lambda k: k.birth)
+
+
+async def kid_by_key(turn: Turn, key: Any) -> Kid | None:
+    """The child a button or the conversation names, if still in the family."""
+    return next((k for k in await kids_of(turn) if k.key == key), None)
+
+
+def kid_label(kid: Kid, lang: str) -> str:
+    """2025年6月生まれ / born Jun 2025 / 出産予定の赤ちゃん."""
+    return t("daycare.unborn", lang) if kid.key == UNBORN else format_born(kid.birth, lang)
+
+
+def offered_months(on: date) -> list[date]:
+    """Next month and the few after it, with next April always among them."""
+    first = _add_months(month_start(on), 1)
+    months = [_add_months(first, i) for i in range(OFFERED_MONTHS)]
+    april = date(on.year + (1 if on.month >= 4 else 0), 4, 1)
+    if april not in months:
+        months = sorted([april, *months[: OFFERED_MONTHS - 1]])
+    return months
+
+
+_EN_MONTHS = {name.lower(): i + 1 for i, name in enumerate(MONTHS_EN)}
+
+
+def parse_month(text: str, on: date) -> date | None:
+    """2027年4月, 2027-04, 2027/4, 令和9年4月 is not read; 4月 or April: the next April to come."""
+    said = unicodedata.normalize("NFKC", text).strip().lower()
+    found = re.search(r"(20\d\d)\s*(?:年|-|/|\.)\s*(\d{1,2})\s*月?", said)
+    if found:
+        year, month = int(found.group(1)), int(found.group(2))
+    else:
+        alone = re.fullmatch(r"(\d{1,2})\s*月(?:から|入園|入所)?", said)
+        words = re.fullmatch(r"([a-z]{3})[a-z]*\.?\s*(20\d\d)?", said)
+        if alone:
+            year, month = 0, int(alone.group(1))
+        elif words and words.group(1) in _EN_MONTHS:
+            year = int(words.group(2)) if words.group(2) else 0
+            month = _EN_MONTHS[words.group(1)]
+        else:
+            return None
+        if not 1 <= month <= 12:
+            return None
+        if year == 0:
+            year = on.year if month > on.month else on.year + 1
+    if not 1 <= month <= 12:
+        return None
+    return date(year, month, 1)
+
+
+# -- the door ---------------------------------------------------------------------------------
+
+
+def _daycare_actions(lang: str) -> list[Any]:
+    return [
+        m.postback(t("daycare.again.label", lang), pb.DC_AGAIN),
+        m.postback(t("daycare.saved.label", lang), pb.DC_SAVED),
+        m.postback(t("daycare.tours.label", lang), pb.DC_TOURS),
+        *menu_actions(lang),
+    ]
+
 
 @router.entry("daycare")
-def show_daycare(turn: Turn) -> None:
-    """Coming soon."""
+async def show_daycare(turn: Turn) -> None:
+    """Start a search: which child (when several), then the month of entry."""
     lang = lang_of(turn)
-    turn.say(m.text(t("daycare.soon", lang), menu_actions(lang)))
+    family = turn.family
+    if not consented(turn) or family.onboarded_at is None or not family.municipality:
+        await go(turn, "resume_onboarding", lead=t("daycare.not_onboarded", lang))
+        return
+    turn.state.pop("dc", None)
+    kids = await kids_of(turn)
+    if not kids:
+        turn.say(
+            m.text(
+                t("daycare.no_children", lang),
+                [m.postback(t("menu.family.label", lang), pb.MENU_FAMILY), *menu_actions(lang)],
+            )
+        )
+        return
+    if len(kids) == 1:
+        ask_month(turn, kids[0], lead=t("daycare.intro", lang))
+        return
+    actions = [
+        m.postback(kid_label(k, lang), pb.DC_CHILD, c=k.key, display=kid_label(k, lang))
+        for k in kids
+    ]
+    actions += [
+        m.postback(t("daycare.saved.label", lang), pb.DC_SAVED),
+        m.postback(t("daycare.tours.label", lang), pb.DC_TOURS),
+    ]
+    turn.say(m.text(t("daycare.intro", lang) + "\n" + t("daycare.which_child", lang), actions))
 
 
-@router.postback(pb.MENU_DAYCARE)
+@router.postback(pb.MENU_DAYCARE, pb.DC_AGAIN)
 async def on_menu_daycare(turn: Turn) -> None:
-    """Rich menu 保育園をさがす."""
-    show_daycare(turn)
+    """Rich menu 保育園をさがす (and "search again")."""
+    await show_daycare(turn)
+
+
+@router.postback(pb.DC_CHILD)
+async def on_child(turn: Turn) -> None:
+    """A child chosen: ask the month of entry."""
+    kid = await kid_by_key(turn, turn.postback.get("c"))
+    if kid is None:
+        stale(turn)
+        return
+    ask_month(turn, kid)
+
+
+def ask_month(turn: Turn, kid: Kid, *, lead: str | None = None) -> None:
+    """Which month of entry (quick replies; typed months are read too)."""
+    lang = lang_of(turn)
+    turn.state["dc"] = {"c": kid.key}
+    turn.state["await"] = STEP_MONTH
+    actions = [
+        m.postback(
+            format_month(month, lang),
+            pb.DC_MONTH,
+            m=_month_key(month),
+            c=kid.key,
+            display=format_month(month, lang),
+        )
+        for month in offered_months(today(turn))
+    ]
+    body = t("daycare.which_month", lang)
+    turn.say(m.text(f"{lead}\n{body}" if lead else body, actions))
+
+
+@router.postback(pb.DC_MONTH)
+async def on_month(turn: Turn) -> None:
+    """A month chosen from the buttons."""
+    kid = await kid_by_key(turn, turn.postback.get("c"))
+    month = _parse_month_key(turn.postback.get("m"))
+    if kid is None or month is None:
+        stale(turn)
+        return
+    await month_chosen(turn, kid, month)
+
+
+@router.awaiting(STEP_MONTH)
+async def on_month_typed(turn: Turn) -> None:
+    """A month typed (2027年4月, 2027-04, 4月)."""
+    lang = lang_of(turn)
+    kid = await kid_by_key(turn, (turn.state.get("dc") or {}).get("c"))
+    if kid is None:
+        turn.state.pop("await", None)
+        await show_daycare(turn)
+        return
+    month = parse_month(turn.text or "", today(turn)) if turn.kind == "text" else None
+    if month is None:
+        if await intent_instead(turn, STEP_MONTH):
+            return
+        ask = [
+            m.postback(format_month(x, lang), pb.DC_MONTH, m=_month_key(x), c=kid.key)
+            for x in offered_months(today(turn))
+        ]
+        turn.say(m.text(t("daycare.month_bad", lang), ask))
+        return
+    await month_chosen(turn, kid, month)
+
+
+async def month_chosen(turn: Turn, kid: Kid, month: date) -> None:
+    """Check the month fits the child, then ask where."""
+    lang = lang_of(turn)
+    on = month_start(today(turn))
+    shown = format_month(month, lang)
+    if not on <= month <= _add_months(on, MONTHS_AHEAD):
+        turn.say(m.text(t("daycare.month_out", lang, month=shown)))
+        ask_month(turn, kid)
+        return
+    age = entry_class(kid.birth, month)
+    if age is None or (kid.key == UNBORN and month <= kid.birth):
+        key = "daycare.not_born_yet" if kid.birth >= month else "daycare.too_old"
+        turn.say(m.text(t(key, lang, month=shown)))
+        if key == "daycare.not_born_yet":
+            ask_month(turn, kid)
+        else:
+            turn.state.pop("await", None)
+        return
+    assert turn.family.municipality is not None
+    example = await _example_place(turn, turn.family.municipality, lang)
+    if example is None:
+        name = municipality_name(turn, turn.family.municipality, lang)
+        turn.state.pop("await", None)
+        turn.say(m.text(t("daycare.no_facilities", lang, municipality=name), menu_actions(lang)))
+        return
+    turn.state["dc"] = {"c": kid.key, "m": _month_key(month)}
+    turn.state["await"] = STEP_PLACE
+    klass = t("daycare.class", lang, age=age)
+    turn.say(
+        m.text(
+            t("daycare.where", lang, klass=klass, month=shown, example=example),
+            [m.location(t("daycare.location.label", lang)), *menu_actions(lang)],
+        )
+    )
+
+
+async def _facilities_in(turn: Turn, municipality: str) -> list[Facility]:
+    found = await turn.session.exec(
+        select(Facility)
+        .where(Facility.municipality == municipality, Facility.status == "active")
+        .order_by(col(Facility.id))
+    )
+    return list(found.all())
+
+
+async def _example_place(turn: Turn, municipality: str, lang: str) -> str | None:
+    """A station (or address) of the municipality's facilities to show as an example; None
+    when the municipality has no facility at all."""
+    facilities = await _facilities_in(turn, municipality)
+    if not facilities:
+        return None
+    stations = [f.station for f in facilities if f.station]
+    if stations:
+        return max(set(stations), key=stations.count)
+    return "駅名" if lang == "ja" else "a station"
+
+
+def _norm(value: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value))
+
+
+def _root(said: str) -> str:
+    root = _norm(said)
+    for suffix in _SUFFIXES:
+        if root.endswith(suffix) and len(root) > len(suffix):
+            root = root[: -len(suffix)]
+    return root
+
+
+def match_place(facilities: list[Facility], said: str) -> tuple[float, float] | None:
+    """The centroid of the facilities whose station (八王子駅 for 八王子) or address (a town
+    name such as 芝 or 子安町) the text names; None when none does."""
+    root = _root(said)
+    if not root:
+        return None
+    located = [f for f in facilities if f.latitude is not None and f.longitude is not None]
+    by_station = [
+        f
+        for f in located
+        if f.station
+        and (_root(f.station) == root or (len(root) >= 2 and root in _norm(f.station)))
+    ]
+    chosen = by_station or [f for f in located if root in _norm(f.address)]
+    if not chosen:
+        return None
+    lat = sum(f.latitude or 0.0 for f in chosen) / len(chosen)
+    lon = sum(f.longitude or 0.0 for f in chosen) / len(chosen)
+    return lat, lon
+
+
+@router.awaiting(STEP_PLACE)
+async def on_place(turn: Turn) -> None:
+    """Where: a shared location, or a station or area typed."""
+    lang = lang_of(turn)
+    wanted = turn.state.get("dc") or {}
+    kid = await kid_by_key(turn, wanted.get("c"))
+    month = _parse_month_key(wanted.get("m"))
+    municipality = turn.family.municipality
+    if kid is None or month is None or not municipality:
+        turn.state.pop("await", None)
+        await show_daycare(turn)
+        return
+    if turn.kind == "location":
+        point: tuple[float, float] | None = (
+            float(turn.event.message.latitude),
+            float(turn.event.message.longitude),
+        )
+    else:
+        facilities = await _facilities_in(turn, municipality)
+        point = match_place(facilities, turn.text or "")
+        if point is None:
+            if await intent_instead(turn, STEP_PLACE):
+                return
+            example = await _example_place(turn, municipality, lang) or ""
+            turn.say(
+                m.text(
+                    t(
+                        "daycare.where_again",
+                        lang,
+                        said=m.clip(turn.text or "", 40),
+                        municipality=municipality_name(turn, municipality, lang),
+                        example=example,
+                    ),
+                    [m.location(t("daycare.location.label", lang)), *menu_actions(lang)],
+                )
+            )
+            return
+    turn.state.pop("await", None)
+    assert point is not None
+    await show_results(turn, kid, month, municipality, point)
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+def distance_text(metres: float | None, lang: str) -> str | None:
+    """徒歩圏（650 m） / 950 m / 1.2 km."""
+    if metres is None:
+        return None
+    if metres < 1000:
+        shown = int(round(metres, -1))
+        return t("daycare.walk", lang, m=shown) if metres <= WALKING_M else f"{shown} m"
+    return f"{metres / 1000:.1f} km"
+
+
+def hours_text(facility: Facility, lang: str) -> str:
+    """開所 07:30–18:30（延長 19:30まで）."""
+    if not facility.opens or not facility.closes:
+        return t("daycare.hours_unknown", lang)
+    if facility.extended_care and facility.extended_until:
+        return t(
+            "daycare.hours_ext",
+            lang,
+            opens=facility.opens,
+            closes=facility.closes,
+            until=facility.extended_until,
+        )
+    return t("daycare.hours", lang, opens=facility.opens, closes=facility.closes)
+
+
+def places_text(vacancy: Vacancy | None, lang: str) -> str:
+    """3人 / 空きあり / 空きなし / 不明."""
+    if vacancy is None:
+        return t("daycare.places_unknown", lang)
+    if vacancy.level == "some":
+        return t("daycare.places_some", lang)
+    if vacancy.level == "none" or not vacancy.places:
+        return t("daycare.places_none", lang)
+    return t("daycare.places_n", lang, n=vacancy.places)
+
+
+def has_places(vacancy: Vacancy | None) -> bool:
+    """Places are known to be open."""
+    return vacancy is not None and (
+        vacancy.level == "some" or (vacancy.level == "number" and bool(vacancy.places))
+    )
+
+
+def past_text(past: PastResult, lang: str) -> str:
+    """2021年度 最低指数 40点 / 非公開 / 空有."""
+    if past.outcome == "withheld":
+        return t("daycare.past_withheld", lang, year=past.year)
+    if past.outcome == "vacant":
+        return t("daycare.past_vacant", lang, year=past.year)
+    if past.outcome == "none":
+        return t("daycare.past_none", lang, year=past.year)
+    if past.points is not None:
+        key = "daycare.past_at_most" if past.outcome == "at_most" else "daycare.past_points"
+        return t(key, lang, year=past.year, points=f"{past.points:g}")
+    return f"{past.year}: {past.raw}" if past.raw else ""
+
+
+def type_text(facility: Facility, lang: str) -> str:
+    """認可保育所（私立） / Licensed daycare (private)."""
+    names = FACILITY_TYPES.get(facility.type)
+    if names is None or (facility.type == "other" and facility.type_label):
+        return facility.type_label or "-"
+    return names[1] if lang == "en" else names[0]
+
+
+def facility_bubble(
+    facility: Facility,
+    lang: str,
+    *,
+    kid: str | None,
+    month: date | None,
+    result: SearchResult | None = None,
+) -> FlexBubble:
+    """A facility's card: type, distance, hours, places, past points; map, details, book, save."""
+    lines: list[Any] = []
+    if result is not None and result.class_age is not None and not has_places(result.vacancy):
+        lines.append(
+            m.flex_text(t("daycare.full_badge", lang), size="sm", weight="bold", color="#C62828")
+        )
+    lines.append(m.flex_text(type_text(facility, lang), size="xs", color="#555555"))
+    if result is not None:
+        distance = distance_text(result.distance_m, lang)
+        if distance:
+            lines.append(m.flex_text(distance, size="sm"))
+    lines.append(m.flex_text(hours_text(facility, lang), size="sm"))
+    if result is not None and result.class_age is not None:
+        klass = t("daycare.class", lang, age=result.class_age)
+        places = places_text(result.vacancy, lang)
+        lines.append(m.flex_text(t("daycare.places", lang, klass=klass, places=places), size="sm"))
+        if result.past:
+            shown = past_text(result.past[0], lang)
+            if shown:
+                lines.append(m.flex_text(shown, size="xs", color="#555555"))
+    params = _search_params(facility, kid, month)
+    buttons = [
+        m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
+        m.postback(t("daycare.details.label", lang), pb.DC_DETAILS, **params),
+        m.postback(t("daycare.book.label", lang), pb.DC_SLOTS, **params),
+        m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params),
+    ]
+    return m.bubble(
+        dc_notices.facility_name(facility, lang), lines, [b for b in buttons if b is not None]
+    )
+
+
+def _search_params(facility: Facility, kid: str | None, month: date | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"f": facility.id}
+    if kid:
+        params["c"] = kid
+    if month:
+        params["m"] = _month_key(month)
+    return params
+
+
+async def show_results(
+    turn: Turn, kid: Kid, month: date, municipality: str, point: tuple[float, float]
+) -> None:
+    """The nearest facilities with places in the child's class (else the nearest with it)."""
+    lang = lang_of(turn)
+    query = SearchQuery(
+        municipalities=[municipality],
+        birth_date=kid.birth,
+        entry_month=month,
+        near=point,
+        with_places=True,
+        limit=MAX_RESULTS,
+    )
+    results = await search(turn.session, query)
+    lead_key = "daycare.results"
+    if not results:
+        results = await search(turn.session, replace(query, with_places=False))
+        lead_key = "daycare.results_full"
+    age = entry_class(kid.birth, month)
+    klass = t("daycare.class", lang, age=age)
+    shown_month = format_month(month, lang)
+    log.info(
+        "daycare search",
+        extra={"user": user_key(turn.user_id), "results": len(results), "class_age": age},
+    )
+    if not results:
+        turn.say(m.text(t("daycare.none", lang, klass=klass), _daycare_actions(lang)))
+        return
+    bubbles = [
+        facility_bubble(r.facility, lang, kid=kid.key, month=month, result=r) for r in results
+    ]
+    names = join([dc_notices.facility_name(r.facility, lang) for r in results], lang)
+    turn.say(
+        m.text(t(lead_key, lang, klass=klass, month=shown_month, count=len(results))),
+        m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
+    )
+
+
+# -- details and saving -----------------------------------------------------------------------
+
+
+async def _facility(turn: Turn) -> Facility | None:
+    try:
+        pk = int(turn.postback.get("f", ""))
+    except ValueError:
+        return None
+    facility = await turn.session.get(Facility, pk)
+    return facility if facility is not None and facility.status == "active" else None
+
+
+def single(alt: str, bubble: FlexBubble, actions: list[Any]) -> FlexMessage:
+    """One Flex bubble as a message."""
+    return FlexMessage(
+        alt_text=m.clip(alt, m.MAX_FLEX_ALT), contents=bubble, quick_reply=m.quick(actions)
+    )
+
+
+@router.postback(pb.DC_DETAILS)
+async def on_details(turn: Turn) -> None:
+    """A facility's details: address, phone, website, classes, hours, notes."""
+    lang = lang_of(turn)
+    facility = await _facility(turn)
+    if facility is None:
+        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
+        return
+    month = _parse_month_key(turn.postback.get("m"))
+    kid = turn.postback.get("c")
+    lines = [
+        m.flex_text(t("daycare.detail.type", lang, value=type_text(facility, lang)), size="sm")
+    ]
+    if facility.address:
+        lines.append(
+            m.flex_text(t("daycare.detail.address", lang, value=facility.address), size="sm")
+        )
+    if facility.station:
+        if facility.walk_minutes is not None:
+            walk = t(
+                "daycare.detail.walk",
+                lang,
+                station=facility.station,
+                minutes=facility.walk_minutes,
+            )
+        else:
+            walk = t("daycare.detail.station", lang, value=facility.station)
+        lines.append(m.flex_text(walk, size="sm"))
+    lines.append(m.flex_text(hours_text(facility, lang), size="sm"))
+    if facility.classes:
+        classes = join([t("daycare.class", lang, age=a) for a in sorted(facility.classes)], lang)
+        lines.append(m.flex_text(t("daycare.detail.classes", lang, value=classes), size="sm"))
+    if facility.capacity:
+        lines.append(
+            m.flex_text(t("daycare.detail.capacity", lang, value=facility.capacity), size="sm")
+        )
+    if facility.temporary_care:
+        lines.append(m.flex_text(t("daycare.detail.temporary", lang), size="sm"))
+    if facility.meals:
+        lines.append(m.flex_text(t("daycare.detail.meals", lang, value=facility.meals), size="sm"))
+    if facility.phone:
+        lines.append(m.flex_text(t("daycare.detail.phone", lang, value=facility.phone), size="sm"))
+    if facility.url:
+        lines.append(m.flex_text(t("daycare.detail.url", lang, value=facility.url), size="sm"))
+    if facility.notes:
+        lines.append(
+            m.flex_text(
+                t("daycare.detail.notes", lang, value=m.clip(facility.notes, 500)), size="sm"
+            )
+        )
+    params = _search_params(facility, kid, month)
+    buttons = [
+        m.postback(t("daycare.book.label", lang), pb.DC_SLOTS, **params),
+        m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
+        m.uri(t("daycare.web.label", lang), facility.url),
+        m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params),
+    ]
+    name = dc_notices.facility_name(facility, lang)
+    bubble = m.bubble(name, lines, [b for b in buttons if b is not None])
+    turn.say(single(name, bubble, _daycare_actions(lang)))
+
+
+@router.postback(pb.DC_SAVE)
+async def on_save(turn: Turn) -> None:
+    """Save a facility for a child and a month: watched for new places."""
+    lang = lang_of(turn)
+    facility = await _facility(turn)
+    if facility is None or turn.family.id is None:
+        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
+        return
+    kid = await kid_by_key(turn, turn.postback.get("c"))
+    month = _parse_month_key(turn.postback.get("m"))
+    child_id = kid.child_id if kid is not None else None
+    found = await turn.session.exec(
+        select(SavedFacility).where(
+            SavedFacility.family_id == turn.family.id,
+            SavedFacility.facility_pk == facility.id,
+            SavedFacility.child_id == child_id
+            if child_id is not None
+            else col(SavedFacility.child_id).is_(None),
+        )
+    )
+    row = found.first()
+    name = dc_notices.facility_name(facility, lang)
+    if row is None:
+        assert facility.id is not None
+        turn.session.add(
+            SavedFacility(
+                family_id=turn.family.id,
+                facility_pk=facility.id,
+                child_id=child_id,
+                entry_month=month,
+            )
+        )
+        key = "daycare.saved"
+    else:
+        if month is not None:
+            row.entry_month = month
+            turn.session.add(row)
+        key = "daycare.saved_already"
+    await turn.session.flush()
+    turn.say(m.text(t(key, lang, name=name), _daycare_actions(lang)))
+
+
+@router.postback(pb.DC_SAVED)
+async def on_saved(turn: Turn) -> None:
+    """The facilities the family saved."""
+    lang = lang_of(turn)
+    if turn.family.id is None or not consented(turn):
+        await show_daycare(turn)
+        return
+    found = await turn.session.exec(
+        select(SavedFacility, Facility)
+        .join(Facility, col(Facility.id) == col(SavedFacility.facility_pk))
+        .where(SavedFacility.family_id == turn.family.id, Facility.status == "active")
+        .order_by(col(SavedFacility.created_at).desc(), col(SavedFacility.id).desc())
+    )
+    rows = list(found.all())
+    if not rows:
+        turn.say(m.text(t("daycare.saved_none", lang), _daycare_actions(lang)))
+        return
+    kids = {k.child_id: k.key for k in await kids_of(turn)}
+    bubbles: list[FlexBubble] = []
+    shown: list[str] = []
+    seen: set[int] = set()
+    for saved, facility in rows:
+        if facility.id in seen or len(bubbles) >= MAX_RESULTS:
+            continue
+        seen.add(facility.id or 0)
+        kid = kids.get(saved.child_id)
+        bubbles.append(facility_bubble(facility, lang, kid=kid, month=saved.entry_month))
+        shown.append(dc_notices.facility_name(facility, lang))
+    names = join(shown, lang)
+    turn.say(
+        m.text(t("daycare.saved_list", lang, count=len(bubbles))),
+        m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
+    )
+
+
+# -- tours ------------------------------------------------------------------------------------
+
+
+def slot_label(slot: TourSlot, lang: str, zone: Any) -> str:
+    """12/9(水) 10:00 残2 / Wed 12/9 10:00 (2)."""
+    start = slot.starts_at.astimezone(zone)
+    return t(
+        "daycare.slot",
+        lang,
+        day=f"{start.month}/{start.day}",
+        weekday=dc_notices.weekday(start.date(), lang),
+        time=start.strftime("%H:%M"),
+        left=max(0, slot.capacity - slot.booked),
+    )
+
+
+async def open_slots(
+    turn: Turn, facility_pk: int, *, besides: int | None = None
+) -> list[TourSlot]:
+    """Upcoming open slots of a facility with seats left, soonest first."""
+    statement = (
+        select(TourSlot)
+        .where(
+            TourSlot.facility_pk == facility_pk,
+            TourSlot.status == "open",
+            col(TourSlot.starts_at) > turn.now,
+            col(TourSlot.booked) < col(TourSlot.capacity),
+        )
+        .order_by(col(TourSlot.starts_at), col(TourSlot.id))
+        .limit(MAX_SLOTS + 1)
+    )
+    slots = [s for s in (await turn.session.exec(statement)).all() if s.id != besides]
+    return slots[:MAX_SLOTS]
+
+
+def _contact(facility: Facility, lang: str) -> str:
+    parts = []
+    if facility.phone:
+        parts.append(t("daycare.detail.phone", lang, value=facility.phone))
+    if facility.url:
+        parts.append(t("daycare.detail.url", lang, value=facility.url))
+    return "\n".join(parts)
+
+
+async def pick_slot(
+    turn: Turn, facility: Facility, *, lead: str | None = None, kid: str | None = None
+) -> None:
+    """The slot picker of a facility (or "no slots", with its phone and website)."""
+    lang = lang_of(turn)
+    assert facility.id is not None
+    name = dc_notices.facility_name(facility, lang)
+    slots = await open_slots(turn, facility.id)
+    head = [lead] if lead else []
+    if not slots:
+        head.append(t("daycare.no_slots", lang, name=name))
+        contact = _contact(facility, lang)
+        if contact:
+            head.append(contact)
+        turn.say(m.text("\n".join(head), _daycare_actions(lang)))
+        return
+    zone = turn.deps.zone
+    params = {"c": kid} if kid else {}
+    actions = [
+        m.postback(
+            slot_label(s, lang, zone),
+            pb.DC_BOOK,
+            s=s.id,
+            display=slot_label(s, lang, zone),
+            **params,
+        )
+        for s in slots
+    ]
+    head.append(t("daycare.slots", lang, name=name))
+    turn.say(m.text("\n".join(head), [*actions, *menu_actions(lang)][: m.MAX_QUICK_ITEMS]))
+
+
+@router.postback(pb.DC_SLOTS)
+async def on_slots(turn: Turn) -> None:
+    """Book a tour: the facility's slot picker."""
+    lang = lang_of(turn)
+    facility = await _facility(turn)
+    if facility is None:
+        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
+        return
+    await pick_slot(turn, facility, kid=turn.postback.get("c"))
+
+
+def booking_bubble(
+    booking: TourBooking, slot: TourSlot, facility: Facility, lang: str, zone: Any, title: str
+) -> FlexBubble:
+    """A booking: facility, date and time (Asia/Tokyo), address, notes; map, change, cancel."""
+    when = dc_notices.tour_when(slot, lang, zone)
+    lines = [
+        m.flex_text(t("daycare.when", lang, value=when), size="sm", weight="bold"),
+    ]
+    if facility.address:
+        lines.append(
+            m.flex_text(t("daycare.detail.address", lang, value=facility.address), size="sm")
+        )
+    if slot.notes:
+        lines.append(m.flex_text(slot.notes, size="sm", color="#555555"))
+    if facility.phone:
+        lines.append(m.flex_text(t("daycare.detail.phone", lang, value=facility.phone), size="sm"))
+    buttons = [
+        m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
+        m.postback(t("daycare.change.label", lang), pb.DC_CHANGE, b=booking.id),
+        m.postback(t("daycare.cancel.label", lang), pb.DC_CANCEL, b=booking.id),
+    ]
+    return m.bubble(
+        dc_notices.facility_name(facility, lang),
+        lines,
+        [b for b in buttons if b is not None],
+        badge=title,
+    )
+
+
+def _say_booking(
+    turn: Turn, booking: TourBooking, slot: TourSlot, facility: Facility, title: str
+) -> None:
+    lang = lang_of(turn)
+    zone = turn.deps.zone
+    bubble = booking_bubble(booking, slot, facility, lang, zone, title)
+    alt = t(
+        "daycare.booking_alt",
+        lang,
+        title=title,
+        name=dc_notices.facility_name(facility, lang),
+        when=dc_notices.tour_when(slot, lang, zone),
+    )
+    turn.say(single(alt, bubble, _daycare_actions(lang)))
+
+
+async def _tour_refused(turn: Turn, error: tours.TourError, slot_id: int) -> None:
+    lang = lang_of(turn)
+    key = {"full": "daycare.full"}.get(error.code, "daycare.closed")
+    slot = await turn.session.get(TourSlot, slot_id)
+    facility = await turn.session.get(Facility, slot.facility_pk) if slot is not None else None
+    if facility is None or facility.status != "active":
+        turn.say(m.text(t(key, lang), _daycare_actions(lang)))
+        return
+    await pick_slot(turn, facility, lead=t(key, lang))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@router.postback(pb.DC_BOOK)
+async def on_book(turn: Turn) -> None:
+    """Book the slot chosen (again: "already booked"; full or closed: say so, offer others)."""
+    lang = lang_of(turn)
+    slot_id = _int(turn.postback.get("s"))
+    if slot_id is None or turn.family.id is None or not consented(turn):
+        stale(turn)
+        return
+    kid = await kid_by_key(turn, turn.postback.get("c"))
+    try:
+        made = await tours.book(
+            turn.session,
+            slot_id,
+            turn.family.id,
+            child_id=kid.child_id if kid is not None else None,
+        )
+    except tours.TourError as error:
+        await _tour_refused(turn, error, slot_id)
+        return
+    facility = await turn.session.get(Facility, made.slot.facility_pk)
+    assert facility is not None
+    title = t("daycare.already_booked" if made.already else "daycare.booked", lang)
+    if not made.already:
+        await dc_notices.remind_if_tomorrow(
+            turn.session, made.booking, made.slot, facility, now=turn.now, zone=turn.deps.zone
+        )
+        log.info("tour booked", extra={"user": user_key(turn.user_id), "slot": slot_id})
+    _say_booking(turn, made.booking, made.slot, facility, title)
+
+
+async def _own_booking(turn: Turn) -> tuple[TourBooking, TourSlot, Facility] | None:
+    """The live, upcoming booking a button names, if it is this family's."""
+    booking_id = _int(turn.postback.get("b"))
+    if booking_id is None or turn.family.id is None:
+        return None
+    booking = await turn.session.get(TourBooking, booking_id)
+    if booking is None or booking.family_id != turn.family.id or booking.status != "booked":
+        return None
+    slot = await turn.session.get(TourSlot, booking.slot_id)
+    if slot is None or slot.starts_at <= turn.now:
+        return None
+    facility = await turn.session.get(Facility, slot.facility_pk)
+    if facility is None:
+        return None
+    return booking, slot, facility
+
+
+@router.postback(pb.DC_TOURS)
+async def on_tours(turn: Turn) -> None:
+    """My tours: upcoming live bookings, each with change and cancel."""
+    lang = lang_of(turn)
+    if turn.family.id is None or not consented(turn):
+        await show_daycare(turn)
+        return
+    found = await turn.session.exec(
+        select(TourBooking, TourSlot, Facility)
+        .join(TourSlot, col(TourSlot.id) == col(TourBooking.slot_id))
+        .join(Facility, col(Facility.id) == col(TourSlot.facility_pk))
+        .where(
+            TourBooking.family_id == turn.family.id,
+            TourBooking.status == "booked",
+            col(TourSlot.starts_at) > turn.now,
+        )
+        .order_by(col(TourSlot.starts_at))
+        .limit(MAX_RESULTS)
+    )
+    rows = list(found.all())
+    if not rows:
+        turn.say(m.text(t("daycare.tours_none", lang), _daycare_actions(lang)))
+        return
+    zone = turn.deps.zone
+    booked = t("daycare.booked", lang)
+    bubbles = [booking_bubble(b, s, f, lang, zone, booked) for b, s, f in rows]
+    names = join(
+        [
+            f"{dc_notices.facility_name(f, lang)} {dc_notices.tour_when(s, lang, zone)}"
+            for _b, s, f in rows
+        ],
+        lang,
+    )
+    turn.say(
+        m.text(t("daycare.tours_list", lang, count=len(rows))),
+        m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
+    )
+
+
+@router.postback(pb.DC_CANCEL)
+async def on_cancel(turn: Turn) -> None:
+    """Cancel a booking? (confirm)."""
+    lang = lang_of(turn)
+    own = await _own_booking(turn)
+    if own is None:
+        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        return
+    booking, slot, facility = own
+    body = t(
+        "daycare.cancel_ask",
+        lang,
+        name=dc_notices.facility_name(facility, lang),
+        when=dc_notices.tour_when(slot, lang, turn.deps.zone),
+    )
+    turn.say(
+        m.confirm(
+            body,
+            m.postback(t("daycare.cancel_yes.label", lang), pb.DC_CANCEL_YES, b=booking.id),
+            m.postback(t("daycare.keep.label", lang), pb.DC_KEEP),
+        )
+    )
+
+
+@router.postback(pb.DC_CANCEL_YES)
+async def on_cancel_yes(turn: Turn) -> None:
+    """Cancel the booking: the seat is given back, the reminder is not sent."""
+    lang = lang_of(turn)
+    own = await _own_booking(turn)
+    if own is None:
+        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        return
+    booking, slot, facility = own
+    await tours.cancel(turn.session, booking)
+    assert booking.id is not None
+    await dc_notices.forget_tour_reminders(turn.session, booking.id)
+    log.info("tour cancelled", extra={"user": user_key(turn.user_id), "slot": slot.id})
+    turn.say(
+        m.text(
+            t(
+                "daycare.cancelled",
+                lang,
+                name=dc_notices.facility_name(facility, lang),
+                when=dc_notices.tour_when(slot, lang, turn.deps.zone),
+            ),
+            [
+                m.postback(t("daycare.book.label", lang), pb.DC_SLOTS, f=facility.id),
+                *_daycare_actions(lang),
+            ],
+        )
+    )
+
+
+@router.postback(pb.DC_KEEP)
+async def on_keep(turn: Turn) -> None:
+    """Not cancelled after all."""
+    lang = lang_of(turn)
+    turn.say(m.text(t("daycare.kept", lang), _daycare_actions(lang)))
+
+
+@router.postback(pb.DC_CHANGE)
+async def on_change(turn: Turn) -> None:
+    """Change a booking: the facility's other open slots."""
+    lang = lang_of(turn)
+    own = await _own_booking(turn)
+    if own is None:
+        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        return
+    booking, slot, facility = own
+    assert facility.id is not None
+    name = dc_notices.facility_name(facility, lang)
+    slots = await open_slots(turn, facility.id, besides=booking.slot_id)
+    if not slots:
+        turn.say(m.text(t("daycare.no_other_slots", lang, name=name), _daycare_actions(lang)))
+        return
+    zone = turn.deps.zone
+    actions = [
+        m.postback(
+            slot_label(s, lang, zone),
+            pb.DC_MOVE,
+            b=booking.id,
+            s=s.id,
+            display=slot_label(s, lang, zone),
+        )
+        for s in slots
+    ]
+    when = dc_notices.tour_when(slot, lang, zone)
+    turn.say(
+        m.text(
+            t("daycare.change_pick", lang, name=name, when=when),
+            [*actions, m.postback(t("daycare.keep.label", lang), pb.DC_KEEP)],
+        )
+    )
+
+
+@router.postback(pb.DC_MOVE)
+async def on_move(turn: Turn) -> None:
+    """Move the booking to the slot chosen, at once (the old seat is given back only when the
+    new one is taken)."""
+    lang = lang_of(turn)
+    own = await _own_booking(turn)
+    slot_id = _int(turn.postback.get("s"))
+    if own is None or slot_id is None:
+        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        return
+    booking, _slot, _facility = own
+    new_slot = await turn.session.get(TourSlot, slot_id)
+    if new_slot is None or new_slot.facility_pk != _slot.facility_pk:
+        stale(turn)
+        return
+    try:
+        made = await tours.change(turn.session, booking, slot_id)
+    except tours.TourError as error:
+        await _tour_refused(turn, error, slot_id)
+        return
+    assert booking.id is not None
+    if made.booking.id != booking.id:
+        await dc_notices.forget_tour_reminders(turn.session, booking.id)
+    facility = await turn.session.get(Facility, made.slot.facility_pk)
+    assert facility is not None
+    await dc_notices.remind_if_tomorrow(
+        turn.session, made.booking, made.slot, facility, now=turn.now, zone=turn.deps.zone
+    )
+    _say_booking(turn, made.booking, made.slot, facility, t("daycare.changed", lang))
+
+
+@router.when("location", lambda turn: "dc" in turn.state and turn.state.get("await") is None)
+async def on_location_later(turn: Turn) -> None:
+    """A location shared after the question timed out of its step: search from it anyway."""
+    turn.state["await"] = STEP_PLACE
+    await on_place(turn)
+
+
+__all__ = ["kids_of", "match_place", "offered_months", "parse_month", "router"]

@@ -48,7 +48,7 @@ async def test_every_rich_menu_entry_answers(line_world: LineWorld) -> None:
     await parent.onboard()
     expected = {
         "menu.programs": "児童手当",
-        "menu.daycare": "準備中",
+        "menu.daycare": "入園",
         "menu.settings": "通知設定",
         "menu.family": "ご家族の情報",
         "menu.rate": "5段階",
@@ -217,12 +217,12 @@ async def test_free_text_intents(line_world: LineWorld) -> None:
     await parent.onboard()
     cases = {
         "もらえる手当は？": "児童手当",
-        "保育園に入りたい": "準備中",
+        "保育園に入りたい": "入園",
         "通知の設定": "通知設定",
         "子どもの情報": "ご家族の情報",
         "評価したい": "5段階",
         "使い方を教えて": "使い方",
-        "daycare": "準備中",
+        "daycare": "入園",
         "support": "児童手当",
         "退会したい": "削除しますか",
         "こんにちは": "うまく理解できませんでした",

@@ -1,0 +1,477 @@
+"""Daycare notices through the notifier's ledger: tour reminders and "a seat opened".
+
+Both are rows of the notice ledger (`notifier.ledger`), so each is recorded once per key and
+delivered by the ordinary planning (quiet hours, the family's channel, LINE's budget):
+
+- `tour-reminder`: subject `tour:<booking id>`, cycle the tour's date (Asia/Tokyo). Recorded the
+  day before the tour (`tour_reminder_pass`, the scheduler's reminder job; or at booking time
+  when the tour is tomorrow), due at 09:00 that day; its deadline is the tour's date, so it is
+  never held past it and expires if somehow late. A cancelled booking's unsent reminder is
+  removed (`forget_tour_reminders`).
+- `seat-opened`: subject `seat:<facility pk>:<class age>`, cycle the month of entry (YYYY-MM),
+  for each family that saved the facility for a child of that class at that month.
+
+The notifier never imports this package (ARCHITECTURE.md); the renderers are registered with
+`notifier.messages.register_renderer` when this module is imported (the bot and the
+composition root import it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from integrations.daycare.classes import entry_class, month_start
+from integrations.daycare.models import (
+    Facility,
+    OpenedSeat,
+    SavedFacility,
+    TourBooking,
+    TourSlot,
+)
+from notifier import postbacks as pb
+from notifier.formats import format_date, format_month
+from notifier.ledger import NoticeDraft, record_new
+from notifier.messages import RENDERERS, postback_data, register_renderer
+from notifier.models import Notice
+from registry.db import transaction
+from registry.models import Child, Family
+
+log = logging.getLogger(__name__)
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+TOUR_REMINDER = "tour-reminder"
+SEAT_OPENED = "seat-opened"
+REMIND_AT = time(9, 0)
+"""Reminders are due at 09:00 the day before the tour (quiet hours may hold them further)."""
+
+WEEKDAYS = {"ja": "月火水木金土日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "reminder.title": "明日は見学の日です（{name}）",
+        "reminder.badge": "見学のリマインド",
+        "seat.title": "空きが出ました（{name}）",
+        "seat.badge": "空きが出ました",
+        "seat.line": "{klass}・{month}入園",
+        "class": "{age}歳児クラス",
+        "map": "地図",
+        "cancel": "予約をキャンセル",
+        "details": "詳細",
+        "book": "見学を予約",
+        "when": "{date}({weekday}) {start}–{end}",
+    },
+    "en": {
+        "reminder.title": "Your tour is tomorrow ({name})",
+        "reminder.badge": "Tour reminder",
+        "seat.title": "A place opened ({name})",
+        "seat.badge": "A place opened",
+        "seat.line": "{klass}, entry {month}",
+        "class": "{age}-year class",
+        "map": "Map",
+        "cancel": "Cancel booking",
+        "details": "Details",
+        "book": "Book a tour",
+        "when": "{weekday} {date}, {start}–{end}",
+    },
+}
+
+
+def text(key: str, lang: str, **values: Any) -> str:
+    """A notice text in the family's language (Japanese unless English)."""
+    return TEXTS["en" if lang == "en" else "ja"][key].format(**values)
+
+
+def class_label(age: int, lang: str) -> str:
+    """1歳児クラス / 1-year class."""
+    return text("class", lang, age=age)
+
+
+def weekday(day: date, lang: str) -> str:
+    """水 / Wed."""
+    return WEEKDAYS["en" if lang == "en" else "ja"][day.weekday()]
+
+
+def tour_when(slot: TourSlot, lang: str, zone: tzinfo = TOKYO) -> str:
+    """2026年12月9日(水) 10:00–11:00 / Wed 9 Dec 2026, 10:00–11:00 (people's time zone)."""
+    start, end = slot.starts_at.astimezone(zone), slot.ends_at.astimezone(zone)
+    return text(
+        "when",
+        lang,
+        date=format_date(start.date(), lang),
+        weekday=weekday(start.date(), lang),
+        start=start.strftime("%H:%M"),
+        end=end.strftime("%H:%M"),
+    )
+
+
+def facility_name(facility: Facility, lang: str) -> str:
+    """The facility's name in the family's language (Japanese when there is no English)."""
+    return (facility.name_en if lang == "en" else "") or facility.name_ja
+
+
+def map_url(facility: Facility) -> str | None:
+    """A Google Maps link to the facility (its coordinates, else its address)."""
+    if facility.latitude is not None and facility.longitude is not None:
+        query = f"{facility.latitude:.6f},{facility.longitude:.6f}"
+    elif facility.address:
+        query = facility.address
+    else:
+        return None
+    return "https://www.google.com/maps/search/?api=1&query=" + quote(query, safe=",")
+
+
+def tour_subject(booking_id: int) -> str:
+    """The ledger subject of a booking's reminder."""
+    return f"tour:{booking_id}"
+
+
+def seat_subject(facility_pk: int, class_age: int) -> str:
+    """The ledger subject of a "seat opened" notice."""
+    return f"seat:{facility_pk}:{class_age}"
+
+
+# -- tour reminders --------------------------------------------------------------------------
+
+
+def _reminder_draft(
+    booking: TourBooking, slot: TourSlot, facility: Facility, *, now: datetime, zone: tzinfo
+) -> NoticeDraft:
+    assert booking.id is not None and facility.id is not None
+    day = slot.starts_at.astimezone(zone).date()
+    due = datetime.combine(day - timedelta(days=1), REMIND_AT, tzinfo=zone).astimezone(UTC)
+    later = due > now
+    names = {lang: facility_name(facility, lang) for lang in ("ja", "en")}
+    payload = {
+        "title": {lang: text("reminder.title", lang, name=names[lang]) for lang in names},
+        "facility": names,
+        "facility_pk": facility.id,
+        "booking": booking.id,
+        "when": {lang: tour_when(slot, lang, zone) for lang in names},
+        "address": facility.address,
+        "notes": slot.notes,
+        "map": map_url(facility),
+    }
+    return NoticeDraft(
+        family_id=booking.family_id,
+        subject=tour_subject(booking.id),
+        program_id=None,
+        child_key="",
+        kind=TOUR_REMINDER,
+        cycle=day.isoformat(),
+        issuer=facility.municipality,
+        category="",
+        channel="line",
+        deadline=day,
+        due_at=due if later else now,
+        # Scheduled until 09:00 the day before; planning then applies the quiet hours.
+        status="scheduled" if later else "pending",
+        payload=payload,
+    )
+
+
+async def remind_if_tomorrow(
+    session: AsyncSession,
+    booking: TourBooking,
+    slot: TourSlot,
+    facility: Facility,
+    *,
+    now: datetime,
+    zone: tzinfo = TOKYO,
+) -> bool:
+    """Record the reminder of a booking just made when its tour is tomorrow (the daily pass
+    has run already); whether a notice was recorded."""
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    if booking.status != "booked" or slot.starts_at.astimezone(zone).date() != tomorrow:
+        return False
+    return bool(
+        await record_new(session, [_reminder_draft(booking, slot, facility, now=now, zone=zone)])
+    )
+
+
+async def record_tour_reminders(
+    session: AsyncSession, *, now: datetime, zone: tzinfo = TOKYO
+) -> int:
+    """Record reminders for every live booking whose tour is tomorrow; how many were new
+    (a second run records nothing)."""
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(tomorrow + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    rows = await session.exec(
+        select(TourBooking, TourSlot, Facility)
+        .join(TourSlot, col(TourSlot.id) == col(TourBooking.slot_id))
+        .join(Facility, col(Facility.id) == col(TourSlot.facility_pk))
+        .join(Family, col(Family.id) == col(TourBooking.family_id))
+        .where(
+            col(TourBooking.status) == "booked",
+            col(TourSlot.status) == "open",
+            col(TourSlot.starts_at) >= start,
+            col(TourSlot.starts_at) < end,
+            col(Family.state) == "active",
+        )
+    )
+    drafts = [_reminder_draft(b, s, f, now=now, zone=zone) for b, s, f in rows.all()]
+    return len(await record_new(session, drafts))
+
+
+async def tour_reminder_pass(
+    sessions: async_sessionmaker[AsyncSession], *, now: datetime, zone: tzinfo = TOKYO
+) -> dict[str, int]:
+    """The scheduler's reminder pass (`JobContext.remind`): tomorrow's tours' reminders."""
+    async with transaction(sessions) as session:
+        new = await record_tour_reminders(session, now=now, zone=zone)
+    return {"reminders": new, "new": new}
+
+
+async def forget_tour_reminders(session: AsyncSession, booking_id: int) -> int:
+    """A booking was cancelled or moved: its reminder, not yet handed to a channel, goes
+    (so a booking made again later is reminded again); how many."""
+    result = await session.exec(
+        delete(Notice).where(  # type: ignore[call-overload]
+            col(Notice.subject) == tour_subject(booking_id),
+            col(Notice.kind) == TOUR_REMINDER,
+            col(Notice.send_id).is_(None),
+            col(Notice.status).in_(("pending", "scheduled")),
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+# -- seat opened -----------------------------------------------------------------------------
+
+
+async def seats_opened(
+    session: AsyncSession,
+    opened: Sequence[OpenedSeat],
+    *,
+    now: datetime | None = None,
+    zone: tzinfo = TOKYO,
+) -> int:
+    """Tell each family that saved a facility for a child of the class where places opened:
+    one `seat-opened` notice per (family, facility, class, month of entry); how many new.
+
+    The saved child decides the class (else, when that child was re-entered since, any child of
+    the family); months already begun are not announced.
+    """
+    now = now or datetime.now(UTC)
+    this_month = month_start(now.astimezone(zone).date())
+    wanted = [o for o in dict.fromkeys(opened) if month_start(o.entry_month) >= this_month]
+    if not wanted:
+        return 0
+    pks = sorted({o.facility_pk for o in wanted})
+    facilities = {
+        f.id: f
+        for f in (
+            await session.exec(
+                select(Facility).where(col(Facility.id).in_(pks), col(Facility.status) == "active")
+            )
+        ).all()
+    }
+    saved = list(
+        (
+            await session.exec(
+                select(SavedFacility).where(col(SavedFacility.facility_pk).in_(pks))
+            )
+        ).all()
+    )
+    family_ids = sorted({s.family_id for s in saved})
+    families = {
+        f.id: f
+        for f in (await session.exec(select(Family).where(col(Family.id).in_(family_ids)))).all()
+        if f.state == "active"
+    }
+    children: dict[int, list[Child]] = {}
+    for child in (
+        await session.exec(select(Child).where(col(Child.family_id).in_(family_ids)))
+    ).all():
+        children.setdefault(child.family_id, []).append(child)
+    drafts: dict[tuple[Any, ...], NoticeDraft] = {}
+    for seat in wanted:
+        facility = facilities.get(seat.facility_pk)
+        if facility is None:
+            continue
+        month = month_start(seat.entry_month)
+        for row in saved:
+            if row.facility_pk != seat.facility_pk or row.family_id not in families:
+                continue
+            kids = children.get(row.family_id, [])
+            own = [c for c in kids if c.id == row.child_id]
+            births = [c.birth_date for c in (own or kids)]
+            if row.child_id is None:
+                # Saved for a baby not yet born: the due date stands for the birth date.
+                due = families[row.family_id].due_date
+                births = [due] if due is not None else births
+            if not any(entry_class(birth, month) == seat.class_age for birth in births):
+                continue
+            draft = _seat_draft(row.family_id, facility, seat.class_age, month, now)
+            drafts.setdefault(draft.key, draft)
+    new = await record_new(session, list(drafts.values()))
+    if new:
+        log.info("seat-opened notices", extra={"new": len(new), "seats": len(wanted)})
+    return len(new)
+
+
+def _seat_draft(
+    family_id: int, facility: Facility, class_age: int, month: date, now: datetime
+) -> NoticeDraft:
+    assert facility.id is not None
+    names = {lang: facility_name(facility, lang) for lang in ("ja", "en")}
+    return NoticeDraft(
+        family_id=family_id,
+        subject=seat_subject(facility.id, class_age),
+        program_id=None,
+        child_key="",
+        kind=SEAT_OPENED,
+        cycle=month.strftime("%Y-%m"),
+        issuer=facility.municipality,
+        category="daycare",
+        channel="line",
+        deadline=None,
+        due_at=now,
+        payload={
+            "title": {lang: text("seat.title", lang, name=names[lang]) for lang in names},
+            "facility": names,
+            "facility_pk": facility.id,
+            "class_age": class_age,
+            "month": month.isoformat(),
+            "map": map_url(facility),
+        },
+    )
+
+
+# -- renderers ------------------------------------------------------------------------------
+
+Json = dict[str, Any]
+
+
+def _localized(value: Any, lang: str) -> str:
+    if isinstance(value, dict):
+        return str(value.get(lang) or value.get("ja") or "")
+    return str(value or "")
+
+
+def _line(value: str, **style: Any) -> Json:
+    return {"type": "text", "text": value[:300] or "-", "wrap": True, **style}
+
+
+def _uri_button(label: str, url: Any) -> Json | None:
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) > 1000:
+        return None
+    return {"type": "uri", "label": label, "uri": url}
+
+
+def _postback_button(label: str, action: str, **params: Any) -> Json | None:
+    data = postback_data(action, **params)
+    return {"type": "postback", "label": label, "data": data} if data else None
+
+
+def _bubble(lines: list[Json], actions: list[Json | None]) -> Json:
+    buttons = [
+        {
+            "type": "button",
+            "action": action,
+            "height": "sm",
+            "style": "primary" if i == 0 else "secondary",
+        }
+        for i, action in enumerate(a for a in actions if a is not None)
+    ]
+    bubble: Json = {
+        "type": "bubble",
+        "size": "kilo",
+        "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": lines},
+    }
+    if buttons:
+        bubble["footer"] = {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "sm",
+            "contents": buttons,
+        }
+    return bubble
+
+
+def tour_reminder_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
+    """The reminder: facility, time, address, notes; buttons map and cancel."""
+    payload = notice.payload or {}
+    lines = [
+        _line(text("reminder.badge", lang), size="xs", weight="bold", color="#1E7D32"),
+        _line(_localized(payload.get("facility"), lang), weight="bold", size="md"),
+        _line(_localized(payload.get("when"), lang), size="sm", weight="bold"),
+    ]
+    if payload.get("address"):
+        lines.append(_line(str(payload["address"]), size="sm", color="#555555"))
+    if payload.get("notes"):
+        lines.append(_line(str(payload["notes"]), size="sm", color="#555555"))
+    booking = payload.get("booking")
+    return _bubble(
+        lines,
+        [
+            _uri_button(text("map", lang), payload.get("map")),
+            _postback_button(text("cancel", lang), pb.DC_CANCEL, b=booking)
+            if isinstance(booking, int)
+            else None,
+        ],
+    )
+
+
+def seat_opened_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
+    """A seat opened: facility, class and month; buttons details, book a tour and map."""
+    payload = notice.payload or {}
+    lines = [
+        _line(text("seat.badge", lang), size="xs", weight="bold", color="#C62828"),
+        _line(_localized(payload.get("facility"), lang), weight="bold", size="md"),
+    ]
+    age, month = payload.get("class_age"), payload.get("month")
+    if isinstance(age, int) and isinstance(month, str):
+        shown = format_month(date.fromisoformat(month), lang)
+        lines.append(
+            _line(text("seat.line", lang, klass=class_label(age, lang), month=shown), size="sm")
+        )
+    facility = payload.get("facility_pk")
+    known = isinstance(facility, int)
+    return _bubble(
+        lines,
+        [
+            _postback_button(text("details", lang), pb.DC_DETAILS, f=facility) if known else None,
+            _postback_button(text("book", lang), pb.DC_SLOTS, f=facility) if known else None,
+            _uri_button(text("map", lang), payload.get("map")),
+        ],
+    )
+
+
+def register() -> None:
+    """Teach the notifier's messages the daycare notice kinds (once per process)."""
+    if TOUR_REMINDER not in RENDERERS:
+        register_renderer(
+            TOUR_REMINDER,
+            tour_reminder_bubble,
+            badge={"ja": TEXTS["ja"]["reminder.badge"], "en": TEXTS["en"]["reminder.badge"]},
+        )
+    if SEAT_OPENED not in RENDERERS:
+        register_renderer(
+            SEAT_OPENED,
+            seat_opened_bubble,
+            badge={"ja": TEXTS["ja"]["seat.badge"], "en": TEXTS["en"]["seat.badge"]},
+        )
+
+
+register()
+
+__all__ = [
+    "SEAT_OPENED",
+    "TOUR_REMINDER",
+    "forget_tour_reminders",
+    "record_tour_reminders",
+    "remind_if_tomorrow",
+    "seats_opened",
+    "tour_reminder_pass",
+]

@@ -1,0 +1,284 @@
+"""保育園をさがす in LINE, as a parent meets it: child, month, place, the carousel, details, save.
+
+Facilities are rows inserted directly (helper A owns their import); the bot's clock is noon in
+Tokyo on 2026-11-26. The class boundary of April 1/2 is checked for April 2027 entry: a child
+born 2026-04-01 enters the 1-year class, one born 2026-04-02 the 0-year class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import select
+
+from integrations.daycare.models import (
+    Facility,
+    PastResult,
+    SavedFacility,
+    TourSlot,
+    Vacancy,
+)
+from registry.db import transaction
+from tests.bot.conftest import LineWorld
+from tests.bot.parent import Parent, actions_in, bubble_titles, carousels, texts_of
+
+HACHIOJI = "132012"
+
+
+def user(name: str) -> str:
+    """A LINE user ID (U + 32 hex digits) for a test parent."""
+    return "U" + hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+STATION = (35.6558, 139.3389)  # 八王子駅
+APRIL = date(2027, 4, 1)
+
+
+async def add_facilities(world: LineWorld) -> dict[str, int]:
+    """Three daycares around 八王子駅 and one far away, with places for April 2027."""
+    rows = {
+        # name: (lat, lon, classes, {class: (level, places)}, extra)
+        "ひかり保育園": (
+            35.6562,
+            139.3392,
+            [0, 1, 2, 3, 4, 5],
+            {0: ("number", 2), 1: ("none", 0)},
+        ),
+        "みどり保育園": (
+            35.6600,
+            139.3400,
+            [0, 1, 2, 3, 4, 5],
+            {0: ("none", 0), 1: ("number", 3)},
+        ),
+        "そら保育室": (35.6530, 139.3300, [0, 1, 2], {1: ("some", None)}),
+        "たかお保育園": (35.6320, 139.2700, [0, 1, 2, 3, 4, 5], {1: ("number", 1)}),
+    }
+    ids: dict[str, int] = {}
+    async with transaction(world.sessions) as session:
+        for index, (name, (lat, lon, classes, places)) in enumerate(rows.items()):
+            facility = Facility(
+                municipality=HACHIOJI,
+                facility_id=f"F{index}",
+                name_ja=name,
+                name_en=f"Nursery {index}",
+                type="small_scale" if "保育室" in name else "licensed_private",
+                address=f"東京都八王子市子安町{index + 1}-1-1"
+                if index < 3
+                else "東京都八王子市高尾町1",
+                latitude=lat,
+                longitude=lon,
+                station="八王子駅" if index < 3 else "高尾駅",
+                walk_minutes=5,
+                classes=classes,
+                opens="07:30",
+                closes="18:30",
+                extended_care=True,
+                extended_until="19:30",
+                phone="042-000-000" + str(index),
+                url=f"https://example.jp/nursery/{index}",
+                notes="見学は平日のみ",
+            )
+            session.add(facility)
+            await session.flush()
+            assert facility.id is not None
+            ids[name] = facility.id
+            for age, (level, count) in places.items():
+                session.add(
+                    Vacancy(
+                        facility_pk=facility.id,
+                        class_age=age,
+                        entry_month=APRIL,
+                        level=level,
+                        places=count,
+                    )
+                )
+        session.add(
+            PastResult(
+                facility_pk=ids["みどり保育園"], class_age=1, year=2021, points=40, raw="40"
+            )
+        )
+        session.add(
+            PastResult(
+                facility_pk=ids["そら保育室"],
+                class_age=1,
+                year=2021,
+                outcome="withheld",
+                raw="非公開",
+            )
+        )
+    return ids
+
+
+async def add_slot(
+    world: LineWorld, facility: int, start: datetime, capacity: int = 2, booked: int = 0
+) -> int:
+    async with transaction(world.sessions) as session:
+        slot = TourSlot(
+            facility_pk=facility,
+            starts_at=start,
+            ends_at=start.replace(hour=start.hour + 1),
+            capacity=capacity,
+            booked=booked,
+            notes="上履きをお持ちください",
+        )
+        session.add(slot)
+        await session.flush()
+        assert slot.id is not None
+        return slot.id
+
+
+def check_line_limits(messages: list[dict[str, Any]]) -> None:
+    """What LINE would refuse: too many bubbles, too big, labels, postback data, altText."""
+    for carousel in carousels(messages):
+        assert len(carousel["contents"]) <= 10
+        size = len(json.dumps(carousel, ensure_ascii=False, separators=(",", ":")).encode())
+        assert size <= 50_000
+    for message in messages:
+        if "altText" in message:
+            assert len(message["altText"]) <= 1500
+        items = (message.get("quickReply") or {}).get("items") or []
+        assert len(items) <= 13
+        assert all(len(i["action"].get("label", "")) <= 20 for i in items)
+    for action in actions_in(messages):
+        assert len(action.get("label", "")) <= 40
+        if action["type"] == "postback":
+            assert len(action["data"]) <= 300
+
+
+async def share_location(world: LineWorld, parent: Parent, lat: float, lon: float) -> Any:
+    await world.send(parent.user_id, {"type": "location", "latitude": lat, "longitude": lon})
+    return await parent._answer()
+
+
+async def test_one_child_searches_by_station_and_sees_the_nearest_with_places(
+    line_world: LineWorld,
+) -> None:
+    ids = await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-one"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    answer = await parent.postback("a=menu.daycare")
+    said = texts_of(answer)
+    assert "入園" in said and "どのお子さま" not in said  # one child: no child question
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "2027年4月" in labels and "2026年12月" in labels
+    answer = await parent.tap("2027年4月")
+    assert "1歳児クラス" in texts_of(answer)
+    assert any(a["type"] == "location" for a in actions_in(answer))
+    answer = await parent.say("八王子駅")
+    check_line_limits(answer)
+    # Born 2026-04-01: the 1-year class in April 2027; ひかり has no 1-year place.
+    assert bubble_titles(answer) == ["みどり保育園", "そら保育室", "たかお保育園"]
+    said = texts_of(answer)
+    assert "1歳児クラスの空き: 3人" in said
+    assert "空きあり" in said
+    assert "2021年度 最低指数 40点" in said
+    assert "2021年度 最低指数 非公開" in said
+    assert "開所 07:30–18:30（延長 19:30まで）" in said
+    assert "m" in said and "km" in said
+    maps = [a for a in actions_in(answer) if a["type"] == "uri"]
+    assert maps[0]["uri"].startswith("https://www.google.com/maps/search/?api=1&query=35.66")
+
+    # Details of the nearest.
+    answer = await parent.tap("詳細")
+    said = texts_of(answer)
+    assert "みどり保育園" in said and "東京都八王子市子安町2-1-1" in said
+    assert "042-000-0001" in said and "https://example.jp/nursery/1" in said
+    assert "0歳児クラス、1歳児クラス" in said and "見学は平日のみ" in said
+
+    # Save it: stored with the child and the month, listed under 保存した園.
+    save = parent.action("保存")
+    answer = await parent.postback(save["data"])
+    assert "保存しました" in texts_of(answer)
+    answer = await parent.postback(save["data"])  # the same button again
+    assert "保存済み" in texts_of(answer)
+    async with line_world.sessions() as session:
+        saved = (await session.exec(select(SavedFacility))).all()
+    assert [(s.facility_pk, s.entry_month) for s in saved] == [(ids["みどり保育園"], APRIL)]
+    assert saved[0].child_id is not None
+    answer = await parent.tap("保存した園")
+    assert bubble_titles(answer) == ["みどり保育園"]
+    check_line_limits(answer)
+
+
+async def test_april_2_child_sees_the_zero_year_class_and_location_works(
+    line_world: LineWorld,
+) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-zero"))
+    await parent.onboard("八王子市", births=("2026-04-02",))
+    await parent.postback("a=menu.daycare")
+    await parent.say("2027年4月")  # typed
+    answer = await share_location(line_world, parent, *STATION)
+    check_line_limits(answer)
+    assert bubble_titles(answer) == ["ひかり保育園"]
+    assert "0歳児クラスの空き: 2人" in texts_of(answer)
+
+
+async def test_two_children_are_asked_which_and_unknown_places_are_asked_again(
+    line_world: LineWorld,
+) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-two"))
+    await parent.onboard("八王子市", births=("2026-04-02", "2023-05-10"))
+    answer = await parent.postback("a=menu.daycare")
+    assert "どのお子さま" in texts_of(answer)
+    await parent.tap("2023年5月生まれ")
+    answer = await parent.say("4月")  # the next April: 2027, the 3-year class
+    assert "3歳児クラス（2027年4月入園）" in texts_of(answer)
+    answer = await parent.say("どこか遠く")
+    assert "見つかりませんでした" in texts_of(answer) and "八王子駅" in texts_of(answer)
+    answer = await parent.say("子安町")
+    said = texts_of(answer)
+    # No 3-year place anywhere: the nearest with the class, clearly marked full.
+    assert "空きのある園は見つかりませんでした" in said
+    assert bubble_titles(answer) == ["ひかり保育園", "みどり保育園", "たかお保育園"]
+    assert said.count("空きなし") >= 3
+    check_line_limits(answer)
+
+
+async def test_months_that_do_not_fit_the_child_are_explained(line_world: LineWorld) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-months"))
+    await parent.onboard("八王子市", births=("2026-10-20",))
+    await parent.postback("a=menu.daycare")
+    answer = await parent.say("来年のどこか")
+    assert "入園月がわかりませんでした" in texts_of(answer)
+    answer = await parent.say("2030-04")
+    assert "2年先まで" in texts_of(answer)
+    answer = await parent.say("2027/4")
+    assert "0歳児クラス" in texts_of(answer)
+
+
+async def test_english_family_sees_english(line_world: LineWorld) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-en"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await parent.say("English")
+    answer = await parent.postback("a=menu.daycare")
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "Apr 2027" in labels
+    await parent.tap("Apr 2027")
+    answer = await parent.say("八王子")
+    said = texts_of(answer)
+    assert bubble_titles(answer)[0] == "Nursery 1"
+    assert "Places, 1-year class: 3" in said and "FY2021 lowest points admitted: 40" in said
+    assert "Open 07:30–18:30 (extended care until 19:30)" in said
+    check_line_limits(answer)
+    answer = await parent.tap("Book a tour")
+    assert "no tour dates" in texts_of(answer)
+    assert "042-000-0001" in texts_of(answer)
+
+
+async def test_rich_menu_door_before_onboarding_starts_onboarding(line_world: LineWorld) -> None:
+    parent = Parent(line_world, user("U-daycare-new"))
+    await parent.follow()
+    await parent.tap("同意して始める")
+    answer = await parent.postback("a=menu.daycare")
+    assert "市区町村とお子さまを登録" in texts_of(answer)
+
+
+def _utc(day: int, hour_jst: int, month: int = 12) -> datetime:
+    return datetime(2026, month, day, hour_jst - 9, 0, tzinfo=UTC)
