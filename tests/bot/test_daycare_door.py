@@ -12,6 +12,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from integrations.daycare.models import (
@@ -22,10 +23,18 @@ from integrations.daycare.models import (
     Vacancy,
 )
 from registry.db import transaction
-from tests.bot.conftest import LineWorld
+from tests.bot.conftest import NOW, LineWorld
 from tests.bot.parent import Parent, actions_in, bubble_titles, carousels, texts_of
 
 HACHIOJI = "132012"
+
+
+@pytest.fixture(autouse=True)
+def tours_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bookings see the bot's clock: `tours.book` reads the real one (no clock parameter)."""
+    from integrations.daycare import tours
+
+    monkeypatch.setattr(tours, "utcnow", lambda: NOW)
 
 
 def user(name: str) -> str:

@@ -1,0 +1,220 @@
+"""Tours in LINE: pick a slot, book, "already booked", full, my tours, change, cancel; the
+reminder the day before (once, never for a cancelled booking); deleting the family's data
+gives its seats back. The bot's clock is noon in Tokyo on 2026-11-26 (a Thursday)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from integrations.daycare.models import Facility, SavedFacility, TourBooking, TourSlot
+from integrations.daycare.notices import TOUR_REMINDER, record_tour_reminders
+from notifier.messages import notice_message
+from notifier.models import Notice, SendRequest
+from notifier.planning import plan
+from registry.db import transaction
+from tests.bot.conftest import LineWorld
+from tests.bot.parent import Parent, actions_in, texts_of
+from tests.bot.test_daycare_door import (
+    add_facilities,
+    add_slot,
+    check_line_limits,
+    tours_clock,
+    user,
+)
+
+__all__ = ["tours_clock"]  # the bookings' clock, used here too
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def jst(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=TOKYO).astimezone(UTC)
+
+
+async def searched(
+    world: LineWorld, name: str, births: tuple[str, ...] = ("2026-04-01",)
+) -> Parent:
+    """A Hachioji parent who searched near 八王子駅 for April 2027 (the carousel is last)."""
+    parent = Parent(world, user(name))
+    await parent.onboard("八王子市", births=births)
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    await parent.say("八王子駅")
+    return parent
+
+
+async def slot_row(world: LineWorld, slot_id: int) -> TourSlot:
+    async with world.sessions() as session:
+        slot = await session.get(TourSlot, slot_id)
+        assert slot is not None
+        return slot
+
+
+async def reminders(world: LineWorld) -> list[Notice]:
+    async with world.sessions() as session:
+        found = await session.exec(select(Notice).where(Notice.kind == TOUR_REMINDER))
+        return list(found.all())
+
+
+async def test_book_again_change_and_cancel_a_tour(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    first = await add_slot(line_world, midori, jst(12, 9, 10))
+    second = await add_slot(line_world, midori, jst(12, 10, 14), capacity=1)
+    await add_slot(line_world, midori, jst(11, 20, 10))  # past: never offered
+    parent = await searched(line_world, "tours")
+
+    answer = await parent.tap("見学を予約")
+    labels = [a["label"] for a in actions_in(answer)]
+    assert labels[:2] == ["12/9(水) 10:00 残2", "12/10(木) 14:00 残1"]
+    check_line_limits(answer)
+    book = parent.action("12/9(水) 10:00 残2")
+    answer = await parent.postback(book["data"])
+    said = texts_of(answer)
+    assert "見学を予約しました" in said and "みどり保育園" in said
+    assert "2026年12月9日(水) 10:00–11:00" in said
+    assert "東京都八王子市子安町2-1-1" in said and "上履きをお持ちください" in said
+    assert (await slot_row(line_world, first)).booked == 1
+    # The same button again: no second seat.
+    answer = await parent.postback(book["data"])
+    assert "すでに予約済み" in texts_of(answer)
+    assert (await slot_row(line_world, first)).booked == 1
+
+    answer = await parent.tap("予約した見学")
+    assert "予約した見学（1件）" in texts_of(answer)
+    answer = await parent.tap("日時を変更")
+    assert [a["label"] for a in actions_in(answer)][0] == "12/10(木) 14:00 残1"
+    answer = await parent.tap("12/10(木) 14:00 残1")
+    said = texts_of(answer)
+    assert "見学の日時を変更しました" in said and "2026年12月10日(木) 14:00–15:00" in said
+    assert (await slot_row(line_world, first)).booked == 0
+    assert (await slot_row(line_world, second)).booked == 1
+
+    answer = await parent.tap("キャンセル")
+    assert "キャンセルしますか" in texts_of(answer)
+    answer = await parent.tap("キャンセルする")
+    assert "キャンセルしました" in texts_of(answer)
+    assert (await slot_row(line_world, second)).booked == 0
+    answer = await parent.tap("予約した見学")
+    assert "予約した見学はありません" in texts_of(answer)
+
+
+async def test_a_full_tour_is_said_and_others_offered(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    last = await add_slot(line_world, midori, jst(12, 9, 10), capacity=1)
+    await add_slot(line_world, midori, jst(12, 11, 10))
+    parent = await searched(line_world, "full")
+    await parent.tap("見学を予約")
+    book = parent.action("12/9(水) 10:00 残1")
+    async with transaction(line_world.sessions) as session:
+        slot = await session.get(TourSlot, last)
+        assert slot is not None
+        slot.booked = 1  # someone else took the last seat meanwhile
+        session.add(slot)
+    answer = await parent.postback(book["data"])
+    said = texts_of(answer)
+    assert "満席" in said and "12/11(金) 10:00 残2" in [a["label"] for a in actions_in(answer)]
+
+
+async def test_reminder_the_day_before_once_and_rendered(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    await add_slot(line_world, midori, jst(11, 28, 10))
+    parent = await searched(line_world, "remind")
+    await parent.tap("見学を予約")
+    await parent.tap("11/28(土) 10:00 残2")
+    assert await reminders(line_world) == []  # the tour is the day after tomorrow
+
+    # The next morning's reminder pass (06:30 in Tokyo), twice: one notice, due at 09:00.
+    morning = jst(11, 27, 6, 30)
+    for expected in (1, 0):
+        async with transaction(line_world.sessions) as session:
+            assert await record_tour_reminders(session, now=morning) == expected
+    [notice] = await reminders(line_world)
+    assert notice.subject.startswith("tour:") and notice.cycle == "2026-11-28"
+    assert notice.status == "scheduled" and notice.due_at == jst(11, 27, 9)
+
+    message = notice_message([notice], "ja")
+    bubble = message["contents"]
+    said = texts_of([message])
+    assert "みどり保育園" in said and "2026年11月28日(土) 10:00–11:00" in said
+    assert "東京都八王子市子安町2-1-1" in said
+    kinds = [a["type"] for a in actions_in([bubble])]
+    assert kinds == ["uri", "postback"]
+    assert "明日は見学の日です" in message["altText"]
+
+    # Before 09:00 it waits; at 09:00 it goes, once.
+    settings = {"zone": TOKYO, "quiet_hours": "20:00-08:00", "digest_at": "09:00"}
+    assert await plan(line_world.sessions, now=jst(11, 27, 8, 30), **settings) == []
+    sent = await plan(line_world.sessions, now=jst(11, 27, 9, 1), **settings)
+    assert len(sent) == 1
+    assert await plan(line_world.sessions, now=jst(11, 27, 9, 2), **settings) == []
+    async with line_world.sessions() as session:
+        request = await session.get(SendRequest, sent[0])
+        assert request is not None
+    assert "みどり保育園" in texts_of(request.body["messages"])
+
+
+async def test_a_cancelled_booking_is_not_reminded(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    await add_slot(line_world, midori, jst(11, 28, 10))
+    tomorrow = await add_slot(line_world, midori, jst(11, 27, 10))
+    parent = await searched(line_world, "cancelled")
+    await parent.tap("見学を予約")
+    await parent.tap("11/28(土) 10:00 残2")
+    async with transaction(line_world.sessions) as session:
+        assert await record_tour_reminders(session, now=jst(11, 27, 6, 30)) == 1
+    await parent.tap("キャンセル")
+    await parent.tap("キャンセルする")
+    assert await reminders(line_world) == []
+    async with transaction(line_world.sessions) as session:
+        assert await record_tour_reminders(session, now=jst(11, 27, 6, 45)) == 0
+
+    # Booked today for tomorrow: the reminder is recorded at once; cancelled, it goes too.
+    await parent.tap("見学を予約")
+    await parent.tap("11/27(金) 10:00 残2")
+    [notice] = await reminders(line_world)
+    assert notice.cycle == "2026-11-27"
+    await parent.tap("キャンセル")
+    await parent.tap("キャンセルする")
+    assert await reminders(line_world) == []
+    assert (await slot_row(line_world, tomorrow)).booked == 0
+
+
+async def test_deleting_the_family_data_frees_seats_and_saved(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    slot = await add_slot(line_world, midori, jst(12, 9, 10))
+    parent = await searched(line_world, "delete")
+    save = parent.action("保存")
+    await parent.postback(save["data"])
+    await parent.postback(f"a=dc.slots&f={midori}")
+    await parent.tap("12/9(水) 10:00 残2")
+    assert (await slot_row(line_world, slot)).booked == 1
+    await parent.say("削除")
+    answer = await parent.tap("削除する")
+    assert "削除しました" in texts_of(answer)
+    async with line_world.sessions() as session:
+        assert (await session.exec(select(TourBooking))).all() == []
+        assert (await session.exec(select(SavedFacility))).all() == []
+        assert (await session.get(Facility, midori)) is not None
+    assert (await slot_row(line_world, slot)).booked == 0
+
+
+async def test_someone_elses_booking_cannot_be_cancelled(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    slot = await add_slot(line_world, ids["みどり保育園"], jst(12, 9, 10))
+    owner = await searched(line_world, "owner")
+    await owner.tap("見学を予約")
+    await owner.tap("12/9(水) 10:00 残2")
+    cancel = owner.action("キャンセル")
+    other = Parent(line_world, user("other"))
+    await other.onboard("八王子市", births=("2025-01-01",))
+    answer = await other.postback(cancel["data"].replace("dc.cancel", "dc.cancel.ok"))
+    assert "見つかりません" in texts_of(answer)
+    assert (await slot_row(line_world, slot)).booked == 1
