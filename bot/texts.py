@@ -36,8 +36,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": (
             "【個人情報の取り扱い】\n"
             "・保存するのは、お住まいの市区町村、お子さまの生年月日、出産予定日、任意で"
-            "お答えいただく世帯の状況（ひとり親・住民税非課税）、通知の設定です。\n"
-            "・これらは、受けられる支援を判定してお知らせするためだけに使います。\n"
+            "お答えいただく世帯の状況（ひとり親・住民税非課税）、通知の設定、"
+            "保育園さがしで保存した園と見学の予約です。\n"
+            "・これらは、受けられる支援の判定とお知らせ、保育園さがしと見学予約のためだけに"
+            "使います。\n"
             "・氏名や住所はうかがいません。\n"
             "・「削除」と送れば、いつでもすべて削除できます。\n"
             "同意いただくまでは、LINEのユーザーID以外は何も保存しません。"
@@ -45,9 +47,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": (
             "[Privacy notice]\n"
             "- We store your municipality, your children's birth dates, a due date, the "
-            "optional answers about your household (single parent, resident-tax exemption) "
-            "and your notification settings.\n"
-            "- We use them only to find the support you can get and to tell you about it.\n"
+            "optional answers about your household (single parent, resident-tax exemption), "
+            "your notification settings, and the daycares you save and tours you book.\n"
+            "- We use them only to find the support you can get, to tell you about it, and for "
+            "daycare search and tours.\n"
             "- We never ask for names or addresses.\n"
             '- Send "delete" at any time to erase everything.\n'
             "Until you agree we store nothing but your LINE user ID."

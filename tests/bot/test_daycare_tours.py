@@ -129,11 +129,16 @@ async def test_reminder_the_day_before_once_and_rendered(line_world: LineWorld) 
     await parent.tap("11/28(土) 10:00 残2")
     assert await reminders(line_world) == []  # the tour is the day after tomorrow
 
-    # The next morning's reminder pass (06:30 in Tokyo), twice: one notice, due at 09:00.
+    # The scheduler's reminder job the next morning (06:30 in Tokyo), as the app wires it,
+    # then the pass again: one notice, due at 09:00.
+    from hagukumi.app import NOTICES
+    from notifier.jobs import JOBS
+
     morning = jst(11, 27, 6, 30)
-    for expected in (1, 0):
-        async with transaction(line_world.sessions) as session:
-            assert await record_tour_reminders(session, now=morning) == expected
+    summary = await JOBS["deadline_reminders"](line_world.app[NOTICES].job_context(), morning)
+    assert summary["new"] == 1 and summary["planned"] == 0
+    async with transaction(line_world.sessions) as session:
+        assert await record_tour_reminders(session, now=morning) == 0
     [notice] = await reminders(line_world)
     assert notice.subject.startswith("tour:") and notice.cycle == "2026-11-28"
     assert notice.status == "scheduled" and notice.due_at == jst(11, 27, 9)
