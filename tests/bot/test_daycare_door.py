@@ -291,3 +291,37 @@ async def test_rich_menu_door_before_onboarding_starts_onboarding(line_world: Li
 
 def _utc(day: int, hour_jst: int, month: int = 12) -> datetime:
     return datetime(2026, month, day, hour_jst - 9, 0, tzinfo=UTC)
+
+
+async def test_a_baby_on_the_way_and_a_child_leaving_for_school(line_world: LineWorld) -> None:
+    from registry.models import Family
+
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-baby"))
+    await parent.onboard("八王子市", births=("2020-05-01",))
+    async with transaction(line_world.sessions) as session:
+        family = (
+            await session.exec(select(Family).where(Family.line_user_id == parent.user_id))
+        ).one()
+        family.pregnant, family.due_date = True, date(2027, 1, 15)
+        session.add(family)
+    answer = await parent.postback("a=menu.daycare")
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "出産予定の赤ちゃん" in labels and "2020年5月生まれ" in labels
+    await parent.tap("出産予定の赤ちゃん")
+    answer = await parent.tap("2026年12月")
+    assert "まだ生まれていない" in texts_of(answer)
+    answer = await parent.tap("2027年4月")
+    assert "0歳児クラス（2027年4月入園）" in texts_of(answer)
+    answer = await parent.say("八王子駅")
+    assert bubble_titles(answer) == ["ひかり保育園"]
+
+    # The older child: the 5-year class until March 2027, school age from April.
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2020年5月生まれ")
+    answer = await parent.tap("2027年4月")
+    assert "小学校に入る年齢" in texts_of(answer)
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2020年5月生まれ")
+    answer = await parent.tap("2027年1月")
+    assert "5歳児クラス（2027年1月入園）" in texts_of(answer)
