@@ -262,7 +262,7 @@ async def test_months_that_do_not_fit_the_child_are_explained(line_world: LineWo
 
 
 async def test_english_family_sees_english(line_world: LineWorld) -> None:
-    await add_facilities(line_world)
+    ids = await add_facilities(line_world)
     parent = Parent(line_world, user("U-daycare-en"))
     await parent.onboard("八王子市", births=("2026-04-01",))
     await parent.say("English")
@@ -279,6 +279,13 @@ async def test_english_family_sees_english(line_world: LineWorld) -> None:
     answer = await parent.tap("Book a tour")
     assert "no tour dates" in texts_of(answer)
     assert "042-000-0001" in texts_of(answer)
+    await add_slot(line_world, ids["みどり保育園"], datetime(2026, 12, 9, 1, 0, tzinfo=UTC))
+    answer = await parent.postback(f"a=dc.slots&f={ids['みどり保育園']}")
+    assert "Wed 12/9 10:00 (2)" in [a["label"] for a in actions_in(answer)]
+    answer = await parent.tap("Wed 12/9 10:00 (2)")
+    said = texts_of(answer)
+    assert "Tour booked" in said and "When: Wed 9 Dec 2026, 10:00–11:00" in said
+    assert {"Map", "Change date", "Cancel"} <= {a["label"] for a in actions_in(answer)}
 
 
 async def test_rich_menu_door_before_onboarding_starts_onboarding(line_world: LineWorld) -> None:
