@@ -141,11 +141,17 @@ _EN_MONTHS = {name.lower(): i + 1 for i, name in enumerate(MONTHS_EN)}
 
 
 def parse_month(text: str, on: date) -> date | None:
-    """2027年4月, 2027-04, 2027/4, 令和9年4月 is not read; 4月 or April: the next April to come."""
+    """The month of entry typed: 2027年4月, 令和9年4月, 2027-04, 2027/4, April 2027; a month
+    alone (4月, April) is the next one to come."""
     said = unicodedata.normalize("NFKC", text).strip().lower()
     found = re.search(r"(20\d\d)\s*(?:年|-|/|\.)\s*(\d{1,2})\s*月?", said)
+    reiwa = re.search(r"(?:令和|r)\s*(\d{1,2}|元)\s*年?\s*(\d{1,2})\s*月", said)
     if found:
         year, month = int(found.group(1)), int(found.group(2))
+    elif reiwa:
+        # 令和元年 is 2019.
+        year = 2018 + (1 if reiwa.group(1) == "元" else int(reiwa.group(1)))
+        month = int(reiwa.group(2))
     else:
         alone = re.fullmatch(r"(\d{1,2})\s*月(?:から|入園|入所)?", said)
         words = re.fullmatch(r"([a-z]{3})[a-z]*\.?\s*(20\d\d)?", said)

@@ -332,3 +332,26 @@ async def test_a_baby_on_the_way_and_a_child_leaving_for_school(line_world: Line
     await parent.tap("2020年5月生まれ")
     answer = await parent.tap("2027年1月")
     assert "5歳児クラス（2027年1月入園）" in texts_of(answer)
+
+
+@pytest.mark.parametrize(
+    ("typed", "month"),
+    [
+        ("2027年4月", date(2027, 4, 1)),
+        ("令和9年4月", date(2027, 4, 1)),
+        ("2027-04", date(2027, 4, 1)),
+        ("２０２７／４", date(2027, 4, 1)),
+        ("4月", date(2027, 4, 1)),
+        ("4月から", date(2027, 4, 1)),
+        ("12月", date(2026, 12, 1)),
+        ("April", date(2027, 4, 1)),
+        ("来年", None),
+        ("13月", None),
+    ],
+)
+def test_typed_months(typed: str, month: date | None) -> None:
+    from bot.handlers.daycare import offered_months, parse_month
+
+    assert parse_month(typed, date(2026, 11, 26)) == month
+    assert offered_months(date(2026, 11, 26))[4] == date(2027, 4, 1)
+    assert date(2027, 4, 1) in offered_months(date(2026, 4, 10))
