@@ -336,7 +336,7 @@ async def _example_place(turn: Turn, municipality: str, lang: str) -> str | None
         return None
     stations = [f.station for f in facilities if f.station]
     if stations:
-        return max(set(stations), key=stations.count)
+        return max(sorted(set(stations)), key=stations.count)
     return "駅名" if lang == "ja" else "a station"
 
 

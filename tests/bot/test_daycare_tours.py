@@ -15,7 +15,7 @@ from notifier.messages import notice_message
 from notifier.models import Notice, SendRequest
 from notifier.planning import plan
 from registry.db import transaction
-from tests.bot.conftest import LineWorld
+from tests.bot.conftest import NOW, LineWorld
 from tests.bot.parent import Parent, actions_in, texts_of
 from tests.bot.test_daycare_door import (
     add_facilities,
@@ -223,3 +223,30 @@ async def test_someone_elses_booking_cannot_be_cancelled(line_world: LineWorld) 
     answer = await other.postback(cancel["data"].replace("dc.cancel", "dc.cancel.ok"))
     assert "見つかりません" in texts_of(answer)
     assert (await slot_row(line_world, slot)).booked == 1
+
+
+async def test_the_seat_opened_notice_buttons_lead_to_details_and_tours(
+    line_world: LineWorld,
+) -> None:
+    from datetime import date
+
+    from integrations.daycare.models import OpenedSeat
+    from integrations.daycare.notices import seats_opened
+
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    await add_slot(line_world, midori, jst(12, 9, 10))
+    parent = await searched(line_world, "seat")
+    await parent.postback(parent.action("保存")["data"])
+    async with transaction(line_world.sessions) as session:
+        opened = [OpenedSeat(midori, 1, date(2027, 4, 1))]
+        assert await seats_opened(session, opened, now=NOW) == 1
+    async with line_world.sessions() as session:
+        [notice] = (await session.exec(select(Notice).where(Notice.kind == "seat-opened"))).all()
+    pushed = notice_message([notice], "ja")
+    parent.last = [pushed]  # as if pushed: press its buttons
+    answer = await parent.tap("見学を予約")
+    assert "12/9(水) 10:00 残2" in [a["label"] for a in actions_in(answer)]
+    parent.last = [pushed]
+    answer = await parent.tap("詳細")
+    assert "東京都八王子市子安町2-1-1" in texts_of(answer)
