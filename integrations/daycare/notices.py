@@ -226,10 +226,49 @@ async def record_tour_reminders(
 async def tour_reminder_pass(
     sessions: async_sessionmaker[AsyncSession], *, now: datetime, zone: tzinfo = TOKYO
 ) -> dict[str, int]:
-    """The scheduler's reminder pass (`JobContext.remind`): tomorrow's tours' reminders."""
+    """The scheduler's reminder pass (`JobContext.remind`): unsent reminders of bookings no
+    longer live go (cancelled through the API, a slot the facility cancelled), then
+    tomorrow's tours' reminders are recorded."""
     async with transaction(sessions) as session:
+        dropped = await forget_stale_tour_reminders(session)
         new = await record_tour_reminders(session, now=now, zone=zone)
-    return {"reminders": new, "new": new}
+    return {"reminders": new, "new": new, "suppressed": dropped}
+
+
+async def forget_stale_tour_reminders(session: AsyncSession) -> int:
+    """Unsent reminders whose booking was cancelled or deleted, or whose slot was cancelled,
+    are removed; how many."""
+    found = await session.exec(
+        select(Notice).where(
+            col(Notice.kind) == TOUR_REMINDER,
+            col(Notice.send_id).is_(None),
+            col(Notice.status).in_(("pending", "scheduled")),
+        )
+    )
+    unsent = list(found.all())
+    if not unsent:
+        return 0
+    booking_ids = {
+        int(n.subject.split(":", 1)[1]) for n in unsent if n.subject.split(":", 1)[1].isdigit()
+    }
+    live = set(
+        (
+            await session.exec(
+                select(TourBooking.id)
+                .join(TourSlot, col(TourSlot.id) == col(TourBooking.slot_id))
+                .where(
+                    col(TourBooking.id).in_(sorted(booking_ids)),
+                    col(TourBooking.status) == "booked",
+                    col(TourSlot.status) == "open",
+                )
+            )
+        ).all()
+    )
+    stale = [n for n in unsent if n.subject not in {tour_subject(i) for i in live if i}]
+    for notice in stale:
+        await session.delete(notice)
+    await session.flush()
+    return len(stale)
 
 
 async def forget_tour_reminders(session: AsyncSession, booking_id: int) -> int:
@@ -469,6 +508,7 @@ register()
 __all__ = [
     "SEAT_OPENED",
     "TOUR_REMINDER",
+    "forget_stale_tour_reminders",
     "forget_tour_reminders",
     "record_tour_reminders",
     "remind_if_tomorrow",

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
+from integrations.daycare import tours
 from integrations.daycare.models import Facility, SavedFacility, TourBooking, TourSlot
-from integrations.daycare.notices import TOUR_REMINDER, record_tour_reminders
+from integrations.daycare.notices import TOUR_REMINDER, record_tour_reminders, tour_reminder_pass
 from notifier.messages import notice_message
 from notifier.models import Notice, SendRequest
 from notifier.planning import plan
@@ -189,6 +190,18 @@ async def test_a_cancelled_booking_is_not_reminded(line_world: LineWorld) -> Non
     await parent.tap("キャンセルする")
     assert await reminders(line_world) == []
     assert (await slot_row(line_world, tomorrow)).booked == 0
+
+    # Cancelled elsewhere (the facility's side, through tours.cancel): the next reminder pass
+    # removes the unsent reminder.
+    await parent.tap("見学を予約")
+    await parent.tap("11/27(金) 10:00 残2")
+    assert len(await reminders(line_world)) == 1
+    async with transaction(line_world.sessions) as session:
+        live = select(TourBooking).where(TourBooking.status == "booked")
+        booking = (await session.exec(live)).one()
+        await tours.cancel(session, booking)
+    summary = await tour_reminder_pass(line_world.sessions, now=jst(11, 26, 12, 30))
+    assert summary["suppressed"] == 1 and await reminders(line_world) == []
 
 
 async def test_deleting_the_family_data_frees_seats_and_saved(line_world: LineWorld) -> None:
