@@ -644,13 +644,22 @@ async def _signature(session: AsyncSession) -> dict[str, Any]:
     }
 
 
+LOAD_PARTITION = 500
+"""Rows turned into objects between two awaits while (re)loading: a reload of 10,000
+facilities never holds the event loop for long (the bot answers LINE meanwhile)."""
+
+
 async def _load_rows(session: AsyncSession, statement: Any) -> list[Any]:
     """ORM rows read on the caller's connection by a session of their own: the index's
-    objects never sit in (nor are expired by) the caller's session."""
+    objects never sit in (nor are expired by) the caller's session. Streamed in partitions."""
     connection = await session.connection()
     loader = AsyncSession(bind=connection, expire_on_commit=False)
+    rows: list[Any] = []
     try:
-        rows = list((await loader.exec(statement)).all())
+        result = await loader.stream_scalars(statement)
+        async for partition in result.partitions(LOAD_PARTITION):
+            rows.extend(partition)
+            await asyncio.sleep(0)
         loader.expunge_all()
     finally:
         await loader.close()
@@ -674,6 +683,9 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
         return holder.index
     if holder.lock is None:
         holder.lock = asyncio.Lock()
+    if holder.lock.locked() and holder.index is not None:
+        # Being reloaded by another search: answer from the index in hand meanwhile.
+        return holder.index
     async with holder.lock:
         if holder.index is not None and not holder.stale and holder.checked_at > now:
             return holder.index
