@@ -143,7 +143,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "no_class": ("{v}歳児クラスがありません", "no {v}-year class"),
     "classes_unknown": ("受け入れクラスが公表されていません", "classes not published"),
     "too_young": (
-        "生後{v}か月からの受け入れで、入所時にはまだ満たません",
+        "生後{v}か月からの受け入れで、入所時にはまだ月齢が足りません",
         "takes children from {v} months: too young at entry",
     ),
     "other_type": ("種別が異なります（{type_ja}）", "another type ({type_en})"),

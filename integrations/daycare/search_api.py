@@ -72,7 +72,9 @@ class SearchParams(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
     lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
     radius_m: float | None = Field(default=None, gt=0, le=MAX_RADIUS_M, allow_inf_nan=False)
-    type: list[FacilityType] = Field(default_factory=list, description="facility types")
+    type: list[FacilityType] = Field(
+        default_factory=list, max_length=20, description="facility types (repeat, or a comma list)"
+    )
     open_from: str | None = Field(default=None, pattern=_HHMM, description="open by HH:MM")
     open_until: str | None = Field(default=None, pattern=_HHMM, description="open until HH:MM")
     extended_care: bool | None = None

@@ -265,3 +265,20 @@ async def test_index_answers_like_the_linear_search(sessions: Any) -> None:
             limit=rng.choice([1, 10, 50]),
         )
         await _search_both(sessions, query)
+
+
+async def test_index_follows_bulk_statements_of_this_process(sessions: Any) -> None:
+    from sqlalchemy import update
+
+    first, second = await insert(sessions, facility(name_kana="あ"), facility(name_kana="い"))
+    await insert(sessions, vacancy(first, 0, APRIL_2025), vacancy(second, 0, APRIL_2025))
+    query = SearchQuery(class_age=0, entry_month=APRIL_2025, with_places=True)
+    async with sessions() as session:
+        assert [r.facility.id for r in await search(session, query)] == [first.id, second.id]
+    async with transaction(sessions) as session:
+        await session.exec(
+            update(s.Vacancy).where(s.Vacancy.facility_pk == first.id).values(places=0)  # type: ignore[arg-type]
+        )
+    async with sessions() as session:
+        [only] = await search(session, query)
+    assert only.facility.id == second.id and only.reasons == ["class:0", "places:3"]
