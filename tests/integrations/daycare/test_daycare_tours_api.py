@@ -159,3 +159,21 @@ async def test_capacity_changes_respect_bookings(
     async with sessions() as session:
         row = await session.get(TourSlot, created["id"])
         assert row is not None and row.status == "cancelled" and row.booked == 2
+
+
+async def test_tours_are_in_the_openapi_and_odd_paths_are_404(client: Any, make_key: Any) -> None:
+    spec = await (await client.get("/openapi.json")).json()
+    assert "post" in spec["paths"]["/api/v1/facilities/{id}/tours"]
+    assert "security" not in spec["paths"]["/api/v1/facilities/{id}/tours"]["get"]
+    assert {"patch", "delete"} <= set(spec["paths"]["/api/v1/tours/{slot_id}"])
+    bookings = spec["paths"]["/api/v1/facilities/{id}/tours/bookings"]["get"]
+    assert {"application/json", "text/csv"} <= set(bookings["responses"]["200"]["content"])
+    for path in ("/api/v1/facilities/abc/tours", "/api/v1/facilities/0/tours"):
+        response = await client.get(path)
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
+    headers = await make_key("131016")
+    response = await client.get(
+        "/api/v1/facilities/1/tours/bookings", params={"format": "xml"}, headers=headers
+    )
+    assert response.status in (404, 422)
