@@ -60,11 +60,12 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 
 API_TABLES: list[RouteTable] = [
     registry_api.routes,
+    # The facility search before any `/api/v1/facilities/{id}` route could take "search".
+    daycare_search_api.routes,
+    daycare_tours_api.routes,
     bot_api.routes,
     notifier_api.routes,
     staff_api.routes,
-    daycare_search_api.routes,
-    daycare_tours_api.routes,
 ]
 SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)

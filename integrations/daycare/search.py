@@ -552,7 +552,9 @@ class _Holder:
     signature: dict[str, Any] = field(default_factory=dict)
     checked_at: float = 0.0
     stale: set[str] = field(default_factory=set)
-    lock: asyncio.Lock | None = None
+    loading: int = 0  # loads in progress
+    started: int = 0  # loads begun (a ticket each)
+    installed: int = 0  # the ticket of the index in hand
 
     def invalidate(self, parts: set[str] | None = None) -> None:
         """Mark parts (facilities, vacancies, past) stale; all when none are named."""
@@ -681,23 +683,24 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
         and now - holder.checked_at < FRESHNESS_SECONDS
     ):
         return holder.index
-    if holder.lock is None:
-        holder.lock = asyncio.Lock()
-    if holder.lock.locked() and holder.index is not None:
+    if holder.loading and holder.index is not None:
         # Being reloaded by another search: answer from the index in hand meanwhile.
         return holder.index
-    async with holder.lock:
-        if holder.index is not None and not holder.stale and holder.checked_at > now:
-            return holder.index
-        stale = set(holder.stale)
-        holder.stale.clear()
+    # No lock: a search waiting for another's load while its own session holds the only
+    # SQLite connection would wait for ever; two first loads at once just both load.
+    holder.loading += 1
+    holder.started += 1
+    ticket = holder.started
+    stale = set(holder.stale)
+    holder.stale.clear()
+    try:
         signature = await _signature(session)
         for part, value in signature.items():
             if holder.signature.get(part) != value:
                 stale.add(part)
-        if holder.index is None:
-            stale = set(_WATCHED.values())
         index = holder.index
+        if index is None:
+            stale = set(_WATCHED.values())
         if "facilities" in stale or index is None:
             facilities = await _load_rows(
                 session,
@@ -709,22 +712,29 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
             index.set_past(await _load_rows(session, select(PastResult)))
         if "vacancies" in stale:
             index.vacancies = {}
-        holder.index = index
-        holder.signature = signature
+    except BaseException:
+        holder.stale |= stale  # still stale: the next search tries again
+        raise
+    finally:
+        holder.loading -= 1
+    if ticket > holder.installed:  # a load that began later may have finished first
+        holder.index, holder.signature = index, signature
+        holder.installed = ticket
         holder.checked_at = time.monotonic()
-        return index
+    return index
 
 
 async def _vacancies_of(
     session: AsyncSession, index: FacilityIndex, month: date, age: int
 ) -> _Vacancies:
-    column = index.vacancies.get((month, age))
+    cache = index.vacancies  # replaced, not cleared, when vacancies change
+    column = cache.get((month, age))
     if column is None:
         rows = await _load_rows(
             session,
             select(Vacancy).where(Vacancy.class_age == age, Vacancy.entry_month == month),
         )
-        column = index.vacancies[(month, age)] = index.vacancy_column(rows)
+        column = cache[(month, age)] = index.vacancy_column(rows)
     return column
 
 

@@ -282,3 +282,25 @@ async def test_index_follows_bulk_statements_of_this_process(sessions: Any) -> N
     async with sessions() as session:
         [only] = await search(session, query)
     assert only.facility.id == second.id and only.reasons == ["class:0", "places:3"]
+
+
+async def test_searches_at_once_while_the_index_loads(sessions: Any) -> None:
+    import asyncio
+
+    from sqlmodel import select
+
+    await insert(sessions, *[facility() for _ in range(20)])
+
+    async def one() -> int:
+        async with sessions() as session:
+            return len(await search(session, SearchQuery(limit=50)))
+
+    async with sessions() as holding:
+        # This session holds its connection (SQLite's only one) while another search starts
+        # loading the index: neither may wait for the other.
+        await holding.exec(select(s.Facility.id))
+        others = asyncio.gather(*(one() for _ in range(4)))
+        await asyncio.sleep(0.05)
+        mine = await asyncio.wait_for(search(holding, SearchQuery(limit=50)), 20)
+    assert len(mine) == 20
+    assert await asyncio.wait_for(others, 20) == [20] * 4
