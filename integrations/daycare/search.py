@@ -494,7 +494,10 @@ class FacilityIndex:
             miss[:] = True
         age = child.class_age
         if age is not None:
-            miss |= ~self.classes_known | ((self.classes >> age) & 1 == 0)
+            if age in CLASS_AGES:
+                miss |= ~self.classes_known | ((self.classes >> age) & 1 == 0)
+            else:  # no daycare class has that age
+                miss[:] = True
             if child.months is not None:
                 miss |= (self.min_age >= 0) & (child.months < self.min_age)
         if query.types:
