@@ -649,7 +649,7 @@ async def _signature(session: AsyncSession) -> dict[str, Any]:
     }
 
 
-LOAD_PARTITION = 500
+LOAD_PARTITION = 200
 """Rows turned into objects between two awaits while (re)loading: a reload of 10,000
 facilities never holds the event loop for long (the bot answers LINE meanwhile)."""
 
@@ -709,7 +709,8 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
                 session,
                 select(Facility).where(Facility.status == "active").order_by(col(Facility.id)),
             )
-            index = FacilityIndex(facilities)
+            # Columns are built in a thread: the event loop keeps answering meanwhile.
+            index = await asyncio.to_thread(FacilityIndex, facilities)
             stale |= {"vacancies", "past"}
         if "past" in stale:
             index.set_past(await _load_rows(session, select(PastResult)))
@@ -737,7 +738,7 @@ async def _vacancies_of(
             session,
             select(Vacancy).where(Vacancy.class_age == age, Vacancy.entry_month == month),
         )
-        column = cache[(month, age)] = index.vacancy_column(rows)
+        column = cache[(month, age)] = await asyncio.to_thread(index.vacancy_column, rows)
     return column
 
 
