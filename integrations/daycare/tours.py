@@ -68,7 +68,9 @@ async def book(
 ) -> Booked:
     """Book a seat of a slot for a family (the caller commits). Booking the same slot again is
     not a second seat: the existing booking is returned (`already`). Raises TourError
-    `not_found`, `closed` (cancelled or already started) or `full`."""
+    `not_found`, `closed` (cancelled or already started), `full`, or `already_booked` (the
+    same family booking the same slot at the same moment twice: the transaction is spoilt,
+    roll it back)."""
     slot = await session.get(TourSlot, slot_id)
     if slot is None:
         raise TourError("not_found", f"no tour slot {slot_id}")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from integrations.daycare.models import TourSlot
-from integrations.daycare.tours import book
+from integrations.daycare.tours import TourError, book
 from registry.db import transaction
 from registry.models import Family
 from tests.integrations.daycare.daycare_factories import facility, insert
@@ -52,6 +52,14 @@ async def test_publish_list_cancel_and_export(client: Any, sessions: Any, make_k
     changed = await response.json()
     assert changed["slot"]["status"] == "cancelled"
     assert changed["affected_bookings"] == [second.booking.id]
+    late = Family(state="active", preferences={})
+    await insert(sessions, late)
+    try:
+        async with transaction(sessions) as session:
+            await book(session, created[1]["id"], late.id)
+        raise AssertionError("a cancelled tour was booked")
+    except TourError as exc:
+        assert exc.code == "closed"
     again = await client.delete(f"/api/v1/tours/{created[1]['id']}", headers=headers)
     assert (await again.json())["affected_bookings"] == [second.booking.id]
     assert (await (await client.get(f"/api/v1/facilities/{place.id}/tours")).json())["items"] == []
