@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/webhook.py
 	$(BIN)/python benchmarks/delivery.py
 	$(BIN)/python benchmarks/rule_cost.py
+	$(BIN)/python benchmarks/daycare.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,6 +19,8 @@ from hagukumi.metrics import Metrics
 from hagukumi.models import load_models
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
+from integrations.daycare import search_api as daycare_search_api
+from integrations.daycare import tours_api as daycare_tours_api
 from notifier import api as notifier_api
 from notifier import staff_api
 from registry import api as registry_api
@@ -58,6 +60,9 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 
 API_TABLES: list[RouteTable] = [
     registry_api.routes,
+    # The facility search before any `/api/v1/facilities/{id}` route could take "search".
+    daycare_search_api.routes,
+    daycare_tours_api.routes,
     bot_api.routes,
     notifier_api.routes,
     staff_api.routes,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -67,7 +68,9 @@ async def book(
 ) -> Booked:
     """Book a seat of a slot for a family (the caller commits). Booking the same slot again is
     not a second seat: the existing booking is returned (`already`). Raises TourError
-    `not_found`, `closed` (cancelled or already started) or `full`."""
+    `not_found`, `closed` (cancelled or already started), `full`, or `already_booked` (the
+    same family booking the same slot at the same moment twice: the transaction is spoilt,
+    roll it back)."""
     slot = await session.get(TourSlot, slot_id)
     if slot is None:
         raise TourError("not_found", f"no tour slot {slot_id}")
@@ -93,20 +96,35 @@ async def book(
         booking.status, booking.people, booking.child_id = "booked", people, child_id
         booking.cancelled_at, booking.updated_at = None, now
     session.add(booking)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # The same family booking the same slot twice at the same moment: the second
+        # transaction is rolled back by the caller, seat and all.
+        raise TourError("already_booked", "this tour is already booked by this family") from exc
     await session.refresh(slot)
     return Booked(booking, slot)
 
 
 async def cancel(session: AsyncSession, booking: TourBooking) -> bool:
-    """Cancel a live booking and give its seats back; False when it was not live."""
+    """Cancel a live booking and give its seats back; False when it was not live.
+
+    The status changes with one conditional UPDATE (`status = 'booked'`), so of two
+    simultaneous cancellations of one booking only one gives the seats back.
+    """
     if booking.status != "booked":
         return False
     now = utcnow()
-    booking.status, booking.cancelled_at, booking.updated_at = "cancelled", now, now
-    session.add(booking)
+    result = await session.exec(
+        update(TourBooking)  # type: ignore[call-overload]
+        .where(col(TourBooking.id) == booking.id, col(TourBooking.status) == "booked")
+        .values(status="cancelled", cancelled_at=now, updated_at=now)
+    )
+    if not result.rowcount:
+        await session.refresh(booking)
+        return False
     await _give_back(session, booking.slot_id, booking.people)
-    await session.flush()
+    await session.refresh(booking)
     return True
 
 
@@ -126,7 +144,9 @@ async def change(session: AsyncSession, booking: TourBooking, new_slot_id: int) 
         child_id=booking.child_id,
         people=booking.people,
     )
-    await cancel(session, booking)
+    if not await cancel(session, booking):
+        # Cancelled meanwhile by another request: the caller rolls the new seat back.
+        raise TourError("not_booked", "this booking is not live")
     return made
 
 

@@ -1,0 +1,187 @@
+"""The tours API: slots published by the municipality, listed publicly, bookings exported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from integrations.daycare.models import TourSlot
+from integrations.daycare.tours import TourError, book
+from registry.db import transaction
+from registry.models import Family
+from tests.integrations.daycare.daycare_factories import facility, insert
+
+
+def _at(days: int, hour: int = 10) -> str:
+    day = datetime.now(UTC).date() + timedelta(days=days)
+    return f"{day.isoformat()}T{hour:02d}:00:00+09:00"
+
+
+async def _published(client: Any, headers: dict[str, str], facility_id: int, **slot: Any) -> Any:
+    body = {"slots": [{"starts_at": _at(7), "ends_at": _at(7, 11), "capacity": 2, **slot}]}
+    return await client.post(f"/api/v1/facilities/{facility_id}/tours", json=body, headers=headers)
+
+
+async def test_publish_list_cancel_and_export(client: Any, sessions: Any, make_key: Any) -> None:
+    (place,) = await insert(sessions, facility(municipality="131016"))
+    headers = await make_key("131016")
+    response = await client.post(
+        f"/api/v1/facilities/{place.id}/tours",
+        json={
+            "slots": [
+                {"starts_at": _at(7), "ends_at": _at(7, 11), "capacity": 1, "notes": "園庭あり"},
+                {"starts_at": _at(8), "ends_at": _at(8, 11), "capacity": 3},
+            ]
+        },
+        headers=headers,
+    )
+    assert response.status == 201, await response.text()
+    created = (await response.json())["items"]
+    assert [s["seats_left"] for s in created] == [1, 3]
+    assert created[0]["starts_at"].endswith("+09:00") and created[0]["notes"] == "園庭あり"
+    families = [Family(state="active", preferences={}) for _ in range(2)]
+    await insert(sessions, *families)
+    async with transaction(sessions) as session:
+        first = await book(session, created[0]["id"], families[0].id)
+        second = await book(session, created[1]["id"], families[1].id, people=2)
+    listed = await (await client.get(f"/api/v1/facilities/{place.id}/tours")).json()
+    assert [(s["id"], s["seats_left"]) for s in listed["items"]] == [(created[1]["id"], 1)]
+    # Cancel the second slot: its live booking stays listed, as affected.
+    response = await client.delete(f"/api/v1/tours/{created[1]['id']}", headers=headers)
+    assert response.status == 200
+    changed = await response.json()
+    assert changed["slot"]["status"] == "cancelled"
+    assert changed["affected_bookings"] == [second.booking.id]
+    late = Family(state="active", preferences={})
+    await insert(sessions, late)
+    try:
+        async with transaction(sessions) as session:
+            await book(session, created[1]["id"], late.id)
+        raise AssertionError("a cancelled tour was booked")
+    except TourError as exc:
+        assert exc.code == "closed"
+    again = await client.delete(f"/api/v1/tours/{created[1]['id']}", headers=headers)
+    assert (await again.json())["affected_bookings"] == [second.booking.id]
+    assert (await (await client.get(f"/api/v1/facilities/{place.id}/tours")).json())["items"] == []
+    bookings = await client.get(f"/api/v1/facilities/{place.id}/tours/bookings", headers=headers)
+    body = await bookings.json()
+    assert [(b["booking_id"], b["slot_status"], b["status"]) for b in body["items"]] == [
+        (first.booking.id, "open", "booked"),
+        (second.booking.id, "cancelled", "booked"),
+    ]
+    text = await bookings.text()
+    assert "line" not in text.lower() and "family" not in text.lower()
+    csv_answer = await client.get(
+        f"/api/v1/facilities/{place.id}/tours/bookings",
+        params={"format": "csv"},
+        headers=headers,
+    )
+    assert csv_answer.status == 200
+    assert csv_answer.content_type == "text/csv"
+    lines = (await csv_answer.text()).lstrip("\ufeff").splitlines()
+    assert lines[0] == "slot_start,booking_id,status,people,booked_at"
+    start = datetime.fromisoformat(created[0]["starts_at"]).strftime("%Y-%m-%d %H:%M")
+    assert lines[1].startswith(f"{start},{first.booking.id},booked,1,")
+    assert lines[2].split(",")[1:4] == [str(second.booking.id), "tour_cancelled", "2"]
+    by_accept = await client.get(
+        f"/api/v1/facilities/{place.id}/tours/bookings",
+        headers={**headers, "Accept": "text/csv"},
+    )
+    assert by_accept.content_type == "text/csv"
+
+
+async def test_keys_are_scoped_to_the_facilitys_municipality(
+    client: Any, sessions: Any, make_key: Any
+) -> None:
+    (place,) = await insert(sessions, facility(municipality="131016"))
+    response = await _published(client, {}, place.id)
+    assert response.status == 401
+    other = await make_key("131130")
+    response = await _published(client, other, place.id)
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "forbidden"
+    own = await make_key("131016")
+    created = (await (await _published(client, own, place.id)).json())["items"][0]
+    for method in ("DELETE", "PATCH"):
+        response = await client.request(
+            method, f"/api/v1/tours/{created['id']}", json={"notes": "x"}, headers=other
+        )
+        assert response.status == 403
+    response = await client.get(f"/api/v1/facilities/{place.id}/tours/bookings", headers=other)
+    assert response.status == 403
+    response = await client.get(f"/api/v1/facilities/{place.id}/tours/bookings")
+    assert response.status == 401
+
+
+async def test_bad_slots_are_refused(client: Any, sessions: Any, make_key: Any) -> None:
+    (place,) = await insert(sessions, facility(municipality="131016"))
+    headers = await make_key("131016")
+    cases = [
+        ({"starts_at": "2030-01-01T10:00:00"}, "invalid_request"),  # naive
+        ({"starts_at": _at(-2), "ends_at": _at(-2, 11)}, "starts_in_past"),
+        ({"ends_at": _at(7, 10)}, "invalid_request"),  # ends == starts
+        ({"ends_at": _at(7, 9)}, "invalid_request"),
+        ({"capacity": 0}, "invalid_request"),
+        ({"capacity": 101}, "invalid_request"),
+        ({"starts_at": _at(900), "ends_at": _at(900, 11)}, "invalid_request"),
+        ({"starts_at": "0001-01-01T00:00:00+09:00"}, "starts_in_past"),
+    ]
+    for slot, code in cases:
+        response = await _published(client, headers, place.id, **slot)
+        assert response.status == 422, (slot, await response.text())
+        assert (await response.json())["error"]["code"] == code, slot
+    response = await client.post(
+        f"/api/v1/facilities/{place.id}/tours", json={"slots": []}, headers=headers
+    )
+    assert response.status == 422
+    response = await _published(client, headers, 999_999)
+    assert response.status == 404
+    response = await client.get("/api/v1/facilities/999999/tours")
+    assert response.status == 404
+
+
+async def test_capacity_changes_respect_bookings(
+    client: Any, sessions: Any, make_key: Any
+) -> None:
+    (place,) = await insert(sessions, facility(municipality="131016"))
+    headers = await make_key("131016")
+    created = (await (await _published(client, headers, place.id, capacity=3)).json())["items"][0]
+    families = [Family(state="active", preferences={}) for _ in range(2)]
+    await insert(sessions, *families)
+    async with transaction(sessions) as session:
+        for f in families:
+            await book(session, created["id"], f.id)
+    url = f"/api/v1/tours/{created['id']}"
+    response = await client.patch(url, json={"capacity": 1}, headers=headers)
+    assert response.status == 409
+    assert (await response.json())["error"]["code"] == "capacity_below_booked"
+    response = await client.patch(url, json={"capacity": 2, "notes": "満席"}, headers=headers)
+    slot = (await response.json())["slot"]
+    assert (slot["capacity"], slot["seats_left"], slot["notes"]) == (2, 0, "満席")
+    response = await client.patch(url, json={"status": "cancelled"}, headers=headers)
+    assert len((await response.json())["affected_bookings"]) == 2
+    response = await client.patch(url, json={"capacity": 5}, headers=headers)
+    assert response.status == 409
+    response = await client.patch(url, json={"status": "open"}, headers=headers)
+    assert response.status == 422
+    async with sessions() as session:
+        row = await session.get(TourSlot, created["id"])
+        assert row is not None and row.status == "cancelled" and row.booked == 2
+
+
+async def test_tours_are_in_the_openapi_and_odd_paths_are_404(client: Any, make_key: Any) -> None:
+    spec = await (await client.get("/openapi.json")).json()
+    assert "post" in spec["paths"]["/api/v1/facilities/{id}/tours"]
+    assert "security" not in spec["paths"]["/api/v1/facilities/{id}/tours"]["get"]
+    assert {"patch", "delete"} <= set(spec["paths"]["/api/v1/tours/{slot_id}"])
+    bookings = spec["paths"]["/api/v1/facilities/{id}/tours/bookings"]["get"]
+    assert {"application/json", "text/csv"} <= set(bookings["responses"]["200"]["content"])
+    for path in ("/api/v1/facilities/abc/tours", "/api/v1/facilities/0/tours"):
+        response = await client.get(path)
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
+    headers = await make_key("131016")
+    response = await client.get(
+        "/api/v1/facilities/1/tours/bookings", params={"format": "xml"}, headers=headers
+    )
+    assert response.status in (404, 422)
