@@ -242,6 +242,23 @@ async def _add_version(session: AsyncSession, row: Facility) -> None:
     await session.flush()
 
 
+def new_facility(
+    municipality: str, facility_id: str, data: FacilityIn, *, source: str = "api"
+) -> Facility:
+    """A facility row at version 1, not yet added (`add_first_versions` after the flush)."""
+    row = Facility(municipality=municipality, facility_id=facility_id, name_ja=data.name_ja)
+    _apply(row, data, source)
+    return row
+
+
+async def add_first_versions(session: AsyncSession, rows: Sequence[Facility]) -> None:
+    """The version rows of new facilities (flushed, so that they have ids)."""
+    for row in rows:
+        assert row.id is not None
+        session.add(FacilityVersion(facility_pk=row.id, version=row.version, body=dict(row.body)))
+    await session.flush()
+
+
 async def create_facility(
     session: AsyncSession,
     municipality: str,
@@ -254,8 +271,7 @@ async def create_facility(
     existing = await facility_by_key(session, municipality, facility_id)
     if existing is not None:
         raise FacilityExists(existing)
-    row = Facility(municipality=municipality, facility_id=facility_id, name_ja=data.name_ja)
-    _apply(row, data, source)
+    row = new_facility(municipality, facility_id, data, source=source)
     session.add(row)
     await session.flush()
     await _add_version(session, row)
@@ -509,6 +525,8 @@ __all__ = [
     "FacilityIn",
     "FacilityPatch",
     "ValidationError",
+    "add_first_versions",
+    "new_facility",
     "VacancyCell",
     "create_facility",
     "current_vacancies",

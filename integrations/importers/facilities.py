@@ -43,12 +43,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from integrations.daycare.facilities import (
     FacilityIn,
     VacancyCell,
+    add_first_versions,
     derived_facility_id,
     facilities_by_id,
+    new_facility,
+    replace_facility,
     set_vacancies,
-    upsert_facility,
 )
-from integrations.daycare.models import OpenedSeat
+from integrations.daycare.models import Facility, OpenedSeat
 from integrations.importers.report import ImportReport, capped
 from integrations.importers.tabular import (
     DataFileError,
@@ -409,8 +411,10 @@ def _is_facility_header(cells: list[str]) -> bool:
 
 def _map_csv_row(
     columns: _Columns, row: Sequence[str], entry: str, municipality: str | None
-) -> MappedFacility | str:
+) -> MappedFacility | str | None:
     name = norm(columns.get(row, "name"))
+    if not name and not columns.get(row, "address") and not columns.get(row, "lat"):
+        return None  # a title or a footnote (港区内認可保育園等一覧,Ver202104), not a facility
     if not name:
         return "no facility name (名称)"
     code_text = columns.get(row, "code")
@@ -518,9 +522,11 @@ def _load_csv(path: Path, municipality: str | None) -> LoadedFile:
     for number, row in enumerate(rows[at + 1 :], start=at + 2):
         if blank(row):
             continue
-        loaded.rows += 1
         entry = f"{name}:{number}"
         mapped = _map_csv_row(columns, row, entry, municipality)
+        if mapped is None:
+            continue
+        loaded.rows += 1
         if isinstance(mapped, str):
             loaded.rejected.append((entry, mapped))
             continue
@@ -756,7 +762,9 @@ async def _save_file(
     say: Callable[[str], None],
 ) -> None:
     known: dict[str, bool] = {}
-    existing: dict[str, dict[str, Any]] = {}
+    existing: dict[str, dict[str, Facility]] = {}
+    saved: list[tuple[MappedFacility, Facility]] = []
+    new: list[Facility] = []
     for done, mapped in enumerate(file.mapped, start=1):
         code = mapped.municipality
         if code not in known:
@@ -765,26 +773,31 @@ async def _save_file(
         if not known[code]:
             report.reject(mapped.entry, f"municipality {code} is not one this service knows")
             continue
-        row, outcome = await upsert_facility(
-            session,
-            code,
-            mapped.facility_id,
-            mapped.data,
-            source=source,
-            existing=existing[code].get(mapped.facility_id),
-        )
+        row = existing[code].get(mapped.facility_id)
+        if row is None:
+            # New facilities are written together below (one flush for all: fast on big files).
+            row = new_facility(code, mapped.facility_id, mapped.data, source=source)
+            session.add(row)
+            new.append(row)
+            report.created += 1
+        else:
+            row, outcome = await replace_facility(session, row, mapped.data, source=source)
+            setattr(report, outcome, getattr(report, outcome) + 1)
         existing[code][mapped.facility_id] = row
-        setattr(report, outcome, getattr(report, outcome) + 1)
+        saved.append((mapped, row))
         if mapped.unlocated_why:
             report.unlocated.append((mapped.entry, mapped.data.name_ja, mapped.unlocated_why))
+        if done % PROGRESS_EVERY == 0:
+            say(f"  {file.path.name}: {done}/{len(file.mapped)} facilities")
+    await session.flush()
+    await add_first_versions(session, new)
+    for mapped, row in saved:
         if mapped.vacancies:
-            # The "seat opened" notices read `report.opened` (helper C's call site).
+            # Seats that opened go to `report.opened`: the "seat opened" notices start there.
             report.opened += await set_vacancies(
                 session, row, mapped.vacancies, mapped.vacancies_as_of, source
             )
             report.vacancies += len(mapped.vacancies)
-        if done % PROGRESS_EVERY == 0:
-            say(f"  {file.path.name}: {done}/{len(file.mapped)} facilities")
 
 
 __all__ = [
