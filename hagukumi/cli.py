@@ -584,6 +584,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                     session_factory(engine),
                     key_file=DEMO_KEY_FILE,
                     registry_dir=settings.shared_dir / "data" / "registry",
+                    facilities_dir=settings.shared_dir / "data" / "facilities",
+                    today=datetime.now(settings.zone).date(),
                 )
         except DatabaseBehind as exc:
             raise CliError(str(exc)) from exc

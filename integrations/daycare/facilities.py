@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy import insert
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -136,8 +137,7 @@ class FacilityIn(BaseModel):
             raise ValueError("give both latitude and longitude, or neither")
         return self
 
-    @property
-    def located(self) -> bool:
+    def has_coordinates(self) -> bool:
         """Whether the facility has coordinates (search by distance can place it)."""
         return self.latitude is not None and self.longitude is not None
 
@@ -231,7 +231,7 @@ def _apply(row: Facility, data: FacilityIn, source: str) -> None:
         "notes",
     ):
         setattr(row, name, getattr(data, name))
-    row.located = data.located
+    row.located = data.has_coordinates()
     row.source = source[:32]
     row.body = _body(data)
 
@@ -421,34 +421,63 @@ async def set_vacancies(
     row yet) to some or a positive number. The caller announces those ("seat opened") after its
     transaction commits.
     """
-    assert facility.id is not None
-    months = sorted({cell.entry_month for cell in cells})
-    existing: dict[tuple[int, date], Vacancy] = {}
-    if months:
+    return await set_many_vacancies(session, [(facility, cells)], as_of, source)
+
+
+async def set_many_vacancies(
+    session: AsyncSession,
+    updates: Sequence[tuple[Facility, Sequence[VacancyCell]]],
+    as_of: date | None,
+    source: str,
+) -> list[OpenedSeat]:
+    """`set_vacancies` for many facilities at once (one read and one write for them all)."""
+    pks = [facility.id for facility, cells in updates if cells]
+    months = sorted({cell.entry_month for _, cells in updates for cell in cells})
+    existing: dict[tuple[int, int, date], Vacancy] = {}
+    for start in range(0, len(pks), 500):
         rows = await session.exec(
             select(Vacancy).where(
-                Vacancy.facility_pk == facility.id, col(Vacancy.entry_month).in_(months)
+                col(Vacancy.facility_pk).in_(pks[start : start + 500]),
+                col(Vacancy.entry_month).in_(months),
             )
         )
-        existing = {(row.class_age, row.entry_month): row for row in rows.all()}
+        existing |= {(r.facility_pk, r.class_age, r.entry_month): r for r in rows.all()}
     opened: list[OpenedSeat] = []
+    fresh: dict[tuple[int, int, date], dict[str, Any]] = {}
     now = utcnow()
-    for cell in cells:
-        row = existing.get((cell.class_age, cell.entry_month))
-        if cell.open and not _is_open(row):
-            opened.append(OpenedSeat(facility.id, cell.class_age, cell.entry_month))
-        if row is None:
-            row = Vacancy(
-                facility_pk=facility.id, class_age=cell.class_age, entry_month=cell.entry_month
-            )
-            existing[(cell.class_age, cell.entry_month)] = row
-        row.level = cell.level
-        row.places = cell.places
-        row.as_of = as_of
-        row.source = source[:64]
-        row.updated_at = now
-        session.add(row)
+    for facility, cells in updates:
+        assert facility.id is not None
+        for cell in cells:
+            key = (facility.id, cell.class_age, cell.entry_month)
+            row = existing.get(key)
+            if key in fresh:  # the same cell twice in one call: the last wins
+                fresh[key].update(level=cell.level, places=cell.places)
+                continue
+            if cell.open and not _is_open(row):
+                opened.append(OpenedSeat(facility.id, cell.class_age, cell.entry_month))
+            values = {
+                "level": cell.level,
+                "places": cell.places,
+                "as_of": as_of,
+                "source": source[:64],
+                "updated_at": now,
+            }
+            if row is None:
+                # New rows go in one executemany below (fast for a whole file of facilities).
+                fresh[key] = {
+                    "facility_pk": facility.id,
+                    "class_age": cell.class_age,
+                    "entry_month": cell.entry_month,
+                    **values,
+                }
+                continue
+            for name, value in values.items():
+                setattr(row, name, value)
+            session.add(row)
     await session.flush()
+    new_rows = list(fresh.values())
+    for start in range(0, len(new_rows), 1000):  # within every database's parameter limit
+        await session.exec(insert(Vacancy).values(new_rows[start : start + 1000]))  # type: ignore[call-overload]
     return opened
 
 
@@ -469,6 +498,20 @@ ResultKind = Literal["min_points", "first_round"]
 ResultOutcome = Literal["points", "at_most", "withheld", "vacant", "no_class", "none"]
 
 
+class PastResultCell(BaseModel):
+    """One published fact of an earlier round, for `record_past_results`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    class_age: int = Field(ge=0, le=5)
+    year: int = Field(ge=1990, le=2100)
+    kind: ResultKind
+    outcome: ResultOutcome
+    points: float | None = Field(default=None, ge=0, le=MAX_POINTS)
+    raw: str = ""
+    source: str = ""
+
+
 async def record_past_result(
     session: AsyncSession,
     facility: Facility,
@@ -482,31 +525,59 @@ async def record_past_result(
     source: str = "",
 ) -> Outcome:
     """Save one published fact of an earlier round (per facility, class age, year and kind)."""
-    assert facility.id is not None
-    if class_age not in CLASS_AGES:
-        raise ValueError(f"class ages are 0-5; got {class_age}")
-    found = await session.exec(
-        select(PastResult).where(
-            PastResult.facility_pk == facility.id,
-            PastResult.class_age == class_age,
-            PastResult.year == year,
-            PastResult.kind == kind,
-        )
+    cell = PastResultCell(
+        class_age=class_age,
+        year=year,
+        kind=kind,
+        outcome=outcome,
+        points=points,
+        raw=raw,
+        source=source,
     )
-    row = found.first()
-    values = {"outcome": outcome, "points": points, "raw": raw[:32], "source": source[:200]}
-    if row is not None and all(getattr(row, k) == v for k, v in values.items()):
-        return "unchanged"
-    outcome_of_save: Outcome = "updated"
-    if row is None:
-        row = PastResult(facility_pk=facility.id, class_age=class_age, year=year, kind=kind)
-        outcome_of_save = "created"
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.updated_at = utcnow()
-    session.add(row)
+    counts = await record_past_results(session, [(facility, cell)])
+    return next(outcome for outcome, n in counts.items() if n)
+
+
+async def record_past_results(
+    session: AsyncSession, cells: Sequence[tuple[Facility, PastResultCell]]
+) -> dict[Outcome, int]:
+    """Save many past results (one read and one write); how many were created, updated,
+    unchanged."""
+    counts: dict[Outcome, int] = {"created": 0, "updated": 0, "unchanged": 0}
+    pks = sorted({facility.id for facility, _ in cells if facility.id is not None})
+    existing: dict[tuple[int, int, int, str], PastResult] = {}
+    for start in range(0, len(pks), 500):
+        rows = await session.exec(
+            select(PastResult).where(col(PastResult.facility_pk).in_(pks[start : start + 500]))
+        )
+        existing |= {(r.facility_pk, r.class_age, r.year, r.kind): r for r in rows.all()}
+    now = utcnow()
+    for facility, cell in cells:
+        assert facility.id is not None
+        key = (facility.id, cell.class_age, cell.year, cell.kind)
+        row = existing.get(key)
+        values = {
+            "outcome": cell.outcome,
+            "points": cell.points,
+            "raw": cell.raw[:32],
+            "source": cell.source[:200],
+        }
+        if row is not None and all(getattr(row, k) == v for k, v in values.items()):
+            counts["unchanged"] += 1
+            continue
+        if row is None:
+            row = existing[key] = PastResult(
+                facility_pk=facility.id, class_age=cell.class_age, year=cell.year, kind=cell.kind
+            )
+            counts["created"] += 1
+        else:
+            counts["updated"] += 1
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = now
+        session.add(row)
     await session.flush()
-    return outcome_of_save
+    return counts
 
 
 async def past_results(session: AsyncSession, pk: int) -> list[PastResult]:
@@ -540,6 +611,8 @@ __all__ = [
     "past_results",
     "patch_facility",
     "record_past_result",
+    "record_past_results",
+    "set_many_vacancies",
     "replace_facility",
     "set_vacancies",
     "upsert_facility",

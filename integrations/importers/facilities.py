@@ -48,7 +48,7 @@ from integrations.daycare.facilities import (
     facilities_by_id,
     new_facility,
     replace_facility,
-    set_vacancies,
+    set_many_vacancies,
 )
 from integrations.daycare.models import Facility, OpenedSeat
 from integrations.importers.report import ImportReport, capped
@@ -791,13 +791,14 @@ async def _save_file(
             say(f"  {file.path.name}: {done}/{len(file.mapped)} facilities")
     await session.flush()
     await add_first_versions(session, new)
+    # Seats that opened go to `report.opened`: the "seat opened" notices start there.
+    by_as_of: dict[date | None, list[tuple[Facility, list[VacancyCell]]]] = {}
     for mapped, row in saved:
         if mapped.vacancies:
-            # Seats that opened go to `report.opened`: the "seat opened" notices start there.
-            report.opened += await set_vacancies(
-                session, row, mapped.vacancies, mapped.vacancies_as_of, source
-            )
+            by_as_of.setdefault(mapped.vacancies_as_of, []).append((row, mapped.vacancies))
             report.vacancies += len(mapped.vacancies)
+    for as_of, updates in by_as_of.items():
+        report.opened += await set_many_vacancies(session, updates, as_of, source)
 
 
 __all__ = [

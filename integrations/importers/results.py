@@ -29,13 +29,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from integrations.daycare.facilities import (
     FacilityExists,
     FacilityIn,
+    PastResultCell,
     ResultKind,
     ResultOutcome,
     create_facility,
     derived_facility_id,
     facilities_by_id,
     name_key,
-    record_past_result,
+    record_past_results,
 )
 from integrations.daycare.models import Facility
 from integrations.importers.facilities import facility_type
@@ -224,6 +225,7 @@ async def import_results(
         report.rows += count
         report.rejected += rejected
         async with session_factory() as session, session.begin():
+            pending: list[tuple[Facility, PastResultCell]] = []
             by_name: dict[str, list[Facility]] = {}
             for facility in (await facilities_by_id(session, municipality)).values():
                 by_name.setdefault(name_key(facility.name_ja), []).append(facility)
@@ -248,17 +250,23 @@ async def import_results(
                     except FacilityExists as exc:  # renamed since: the id still names it
                         created = exc.row
                     by_name[name_key(row.name)] = named = [created]
-                for age, ((outcome, points), raw) in row.cells.items():
-                    saved = await record_past_result(
-                        session,
+                pending += [
+                    (
                         named[0],
-                        class_age=age,
-                        year=file_year,
-                        kind=file_kind,
-                        outcome=outcome,
-                        points=points,
-                        raw=raw,
-                        source=path.name,
+                        PastResultCell(
+                            class_age=age,
+                            year=file_year,
+                            kind=file_kind,
+                            outcome=outcome,
+                            points=points,
+                            raw=raw,
+                            source=path.name,
+                        ),
                     )
-                    setattr(report, saved, getattr(report, saved) + 1)
+                    for age, ((outcome, points), raw) in row.cells.items()
+                ]
+            counts = await record_past_results(session, pending)
+            report.created += counts["created"]
+            report.updated += counts["updated"]
+            report.unchanged += counts["unchanged"]
     return report
