@@ -445,6 +445,8 @@ def _map_csv_row(
     opens = parse_time(opens_text)
     closes_all = find_times(closes_text) if not _fraction(closes_text) else []
     closes = closes_all[-1] if closes_all else parse_time(closes_text)
+    if opens is not None and opens == closes:
+        opens = closes = None  # "0" and "0" (Hachioji's No. 168): hours not told
     address = " ".join(
         part
         for part in (norm(columns.get(row, "address")), norm(columns.get(row, "address2")))

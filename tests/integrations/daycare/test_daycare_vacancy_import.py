@@ -129,3 +129,24 @@ def test_cells() -> None:
     assert vacancy_cell("◯") == ("some", None)
     assert vacancy_cell("×") == ("none", None)
     assert vacancy_cell(" ") is None
+
+
+@pytest.mark.parametrize(
+    ("title", "as_of", "entry"),
+    [
+        ("【令和7年9月1日時点】", date(2025, 9, 1), date(2025, 10, 1)),
+        ("平成31年4月1日現在の空き状況", date(2019, 4, 1), date(2019, 5, 1)),
+        ("空き状況（令和元年12月1日現在）", date(2019, 12, 1), date(2020, 1, 1)),
+        ("2026年3月1日時点", date(2026, 3, 1), date(2026, 4, 1)),
+        ("更新日: 2026/12/01", date(2026, 12, 1), date(2027, 1, 1)),
+    ],
+)
+async def test_as_of_dates_in_the_title(
+    sessions: Any, tmp_path: Path, title: str, as_of: date, entry: date
+) -> None:
+    ids = await arrange(sessions)
+    path = tmp_path / "v.csv"
+    path.write_text(f"{title}\n施設名,0歳児,1歳児\nさくら保育園,1,2\n", encoding="utf-8-sig")
+    report = await import_vacancies([path], sessions, municipality=SHIBUYA)
+    assert report.months == [("v.csv", as_of, entry)]
+    assert (await places(sessions, ids["さくら保育園"]))[1][3] == as_of
