@@ -8,11 +8,14 @@ words never reach these routes.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from integrations.daycare import facilities as repo
@@ -240,19 +243,32 @@ def require_manage(key: ApiKey, municipality: str) -> None:
         )
 
 
-async def _load(session: AsyncSession, request: web.Request) -> Facility:
+async def _load(session: AsyncSession, request: web.Request, *, lock: bool = False) -> Facility:
     pk = path_int(request, "id")
-    row = await repo.get_facility(session, pk)
+    row = await session.get(Facility, pk, with_for_update=lock)
     if row is None:
         raise ApiError(404, "not_found", f"no facility {pk}")
     return row
 
 
 async def _load_managed(session: AsyncSession, request: web.Request) -> Facility:
+    """The facility of the path, locked for the change, if the key may manage it."""
     key = require_key(request)
-    row = await _load(session, request)
+    row = await _load(session, request, lock=True)
     require_manage(key, row.municipality)
     return row
+
+
+@asynccontextmanager
+async def _write(request: web.Request) -> AsyncIterator[AsyncSession]:
+    """A transaction whose lost race (two requests creating the same row) is a 409, not a 500."""
+    try:
+        async with transaction(request.app[SESSIONS]) as session:
+            yield session
+    except IntegrityError as exc:
+        raise ApiError(
+            409, "conflict", "another request changed this facility at the same time: retry"
+        ) from exc
 
 
 def _invalid(exc: ValidationError) -> ApiError:
@@ -276,7 +292,7 @@ async def create_facility(request: web.Request) -> web.Response:
     key = require_key(request)
     data: FacilityCreate = await read_json(request, FacilityCreate)
     require_manage(key, data.municipality)
-    async with transaction(request.app[SESSIONS]) as session:
+    async with _write(request) as session:
         await require_known_municipality(session, data.municipality, location="body.municipality")
         try:
             row = await repo.create_facility(
@@ -354,12 +370,13 @@ async def get_facility(request: web.Request) -> web.Response:
     body=FacilityIn,
     responses={200: FacilityOut},
     auth="required",
+    errors=frozenset({400, 404, 409, 413, 422, 429}),
 )
 async def replace_facility(request: web.Request) -> web.Response:
     """Full replacement: fields left out take their defaults."""
     require_key(request)
     data: FacilityIn = await read_json(request, FacilityIn)
-    async with transaction(request.app[SESSIONS]) as session:
+    async with _write(request) as session:
         row = await _load_managed(session, request)
         row, _ = await repo.replace_facility(session, row, data, source="api")
         out = facility_out(row)
@@ -380,7 +397,7 @@ async def patch_facility(request: web.Request) -> web.Response:
     require_key(request)
     patch: Any = await read_json(request, FacilityPatch)
     changes = patch.model_dump(mode="json", exclude_unset=True)
-    async with transaction(request.app[SESSIONS]) as session:
+    async with _write(request) as session:
         row = await _load_managed(session, request)
         try:
             row, _ = await repo.patch_facility(session, row, changes, source="api")
@@ -414,6 +431,7 @@ async def list_versions(request: web.Request) -> web.Response:
     body=VacanciesIn,
     responses={200: VacanciesOut},
     auth="required",
+    errors=frozenset({400, 404, 409, 413, 422, 429}),
 )
 async def put_vacancies(request: web.Request) -> web.Response:
     """Save the cells given; answers every vacancy of the facility and the seats that opened."""
@@ -427,7 +445,7 @@ async def put_vacancies(request: web.Request) -> web.Response:
             "each class and month of entry may appear once",
             [{"location": "body.items", "reason": "a (class_age, entry_month) pair is repeated"}],
         )
-    async with transaction(request.app[SESSIONS]) as session:
+    async with _write(request) as session:
         row = await _load_managed(session, request)
         assert row.id is not None
         # Seats that opened: where the "seat opened" notices start (announced after commit).

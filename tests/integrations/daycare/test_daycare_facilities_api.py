@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from integrations.daycare.facilities import PastResultCell, get_facility, record_past_results
@@ -226,3 +227,24 @@ async def test_bad_input_is_4xx_with_details(client: Any, make_key: Any) -> None
     assert query.status == 422
     query = await client.get("/api/v1/facilities?municipality=abc")
     assert query.status == 422
+
+
+async def test_simultaneous_writes_are_201_or_409_never_500(client: Any, make_key: Any) -> None:
+    headers = await make_key(SHIBUYA)
+    answers = await asyncio.gather(
+        *[client.post("/api/v1/facilities", json=facility(), headers=headers) for _ in range(8)]
+    )
+    statuses = sorted(a.status for a in answers)
+    assert statuses.count(201) == 1 and set(statuses) <= {201, 409}
+    winner = next(a for a in answers if a.status == 201)
+    pk = (await winner.json())["id"]
+    cells = {"items": [{"class_age": 0, "entry_month": "2027-04", "places": 2}]}
+    answers = await asyncio.gather(
+        *[
+            client.put(f"/api/v1/facilities/{pk}/vacancies", json=cells, headers=headers)
+            for _ in range(6)
+        ]
+    )
+    assert {a.status for a in answers} <= {200, 409} and 200 in {a.status for a in answers}
+    opened = [len((await a.json())["opened"]) for a in answers if a.status == 200]
+    assert sum(opened) == 1  # the seat opened once, whoever won
