@@ -22,6 +22,7 @@ from registry.schemas import ProgramIn
 from registry.validation import validate_program
 
 DEMO_PROGRAMS = Path(__file__).resolve().parent / "demo" / "programs.yaml"
+DEMO_FACILITIES = Path(__file__).resolve().parent / "demo" / "facilities.yaml"
 
 
 def demo_programs() -> list[ProgramIn]:
@@ -88,96 +89,11 @@ def next_april(today: date) -> date:
 
 
 def generated_facilities() -> list[tuple[str, FacilityIn]]:
-    """A handful of Hachioji facilities around the station, for a machine without the data."""
-    base = {"days": ["mon", "tue", "wed", "thu", "fri", "sat"], "temporary_care": False}
-    rows: list[tuple[str, dict[str, object]]] = [
-        (
-            "demo-1",
-            {
-                "name_ja": "はぐくみ駅前保育園",
-                "type": "licensed_private",
-                "classes": [0, 1, 2, 3, 4, 5],
-                "latitude": 35.6562,
-                "longitude": 139.3395,
-                "opens": "07:00",
-                "closes": "19:00",
-                "extended_care": True,
-                "extended_until": "20:00",
-                "station": "八王子駅",
-                "walk_minutes": 3,
-            },
-        ),
-        (
-            "demo-2",
-            {
-                "name_ja": "はぐくみ市立子安保育園",
-                "type": "licensed_public",
-                "classes": [1, 2, 3, 4, 5],
-                "latitude": 35.6529,
-                "longitude": 139.3357,
-                "opens": "07:30",
-                "closes": "18:30",
-                "station": "八王子駅",
-                "walk_minutes": 7,
-            },
-        ),
-        (
-            "demo-3",
-            {
-                "name_ja": "こひつじ小規模保育室",
-                "type": "small_scale",
-                "classes": [0, 1, 2],
-                "latitude": 35.6601,
-                "longitude": 139.3290,
-                "opens": "07:30",
-                "closes": "18:30",
-                "min_age_months": 2,
-            },
-        ),
-        (
-            "demo-4",
-            {
-                "name_ja": "みなみ野こども園",
-                "type": "kodomoen_linked",
-                "classes": [0, 1, 2, 3, 4, 5],
-                "latitude": 35.6318,
-                "longitude": 139.3323,
-                "opens": "07:00",
-                "closes": "19:00",
-                "extended_care": True,
-                "extended_until": "19:30",
-                "station": "八王子みなみ野駅",
-                "walk_minutes": 10,
-            },
-        ),
-        (
-            "demo-5",
-            {
-                "name_ja": "たかお認証保育所",
-                "type": "certified_tokyo",
-                "classes": [0, 1, 2, 3, 4, 5],
-                "latitude": 35.6421,
-                "longitude": 139.2826,
-                "opens": "07:00",
-                "closes": "20:00",
-                "station": "高尾駅",
-                "walk_minutes": 4,
-            },
-        ),
-        (
-            "demo-6",
-            {
-                "name_ja": "ひよこ家庭的保育室",
-                "type": "family_daycare",
-                "classes": [0, 1, 2],
-                "opens": "08:00",
-                "closes": "17:00",
-                "address": "東京都八王子市元本郷町三丁目24番1号",
-            },
-        ),
-    ]
+    """A handful of Hachioji facilities around the station (`hagukumi/demo/facilities.yaml`),
+    for a machine without the shared data."""
+    items = yaml.safe_load(DEMO_FACILITIES.read_text(encoding="utf-8"))
     return [
-        (fid, FacilityIn.model_validate({**base, **values}, strict=False)) for fid, values in rows
+        (item.pop("facility_id"), FacilityIn.model_validate(item, strict=False)) for item in items
     ]
 
 
