@@ -123,6 +123,9 @@ class FacilityQuery(BaseModel):
 
     municipality: str | None = Field(default=None, pattern=r"^\d{6}$")
     status: Literal["active", "closed", "all"] = "all"
+    located: bool | None = Field(
+        default=None, description="false: only those without coordinates (to place by address)"
+    )
     limit: int = Field(default=100, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=10_000_000)
 
@@ -326,6 +329,7 @@ async def list_facilities(request: web.Request) -> web.Response:
             session,
             query.municipality,
             status=None if query.status == "all" else query.status,
+            located=query.located,
             limit=query.limit,
             offset=query.offset,
         )

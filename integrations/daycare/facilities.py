@@ -339,6 +339,7 @@ async def list_facilities(
     municipality: str | None = None,
     *,
     status: str | None = None,
+    located: bool | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Facility], int]:
@@ -351,6 +352,9 @@ async def list_facilities(
     if status is not None:
         statement = statement.where(Facility.status == status)
         counting = counting.where(Facility.status == status)
+    if located is not None:
+        statement = statement.where(Facility.located == located)
+        counting = counting.where(Facility.located == located)
     rows = (
         await session.exec(statement.order_by(col(Facility.id)).offset(offset).limit(limit))
     ).all()

@@ -67,6 +67,19 @@ async def test_create_read_replace_patch_and_versions(client: Any, make_key: Any
     assert listed["total"] == 1 and listed["items"][0]["id"] == pk
     other = await (await client.get(f"/api/v1/facilities?municipality={CHIYODA}")).json()
     assert other["total"] == 0
+    unplaced = await (await client.get("/api/v1/facilities?located=false")).json()
+    assert unplaced["total"] == 0  # it has coordinates again
+    await client.post(
+        "/api/v1/facilities",
+        json=facility(facility_id="102", latitude=None, longitude=None),
+        headers=headers,
+    )
+    unplaced = await (await client.get("/api/v1/facilities?located=false")).json()
+    assert [f["facility_id"] for f in unplaced["items"]] == ["102"]
+    page = await (
+        await client.get(f"/api/v1/facilities?municipality={SHIBUYA}&limit=1&offset=1")
+    ).json()
+    assert page["total"] == 2 and [f["facility_id"] for f in page["items"]] == ["102"]
 
 
 async def test_vacancies_and_past_results_beside_the_facility(
