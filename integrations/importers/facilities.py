@@ -19,9 +19,10 @@ Reads, in all the forms municipalities publish them:
 
 Files are UTF-8 (with or without BOM) or Shift-JIS, CRLF or LF, with or without title rows
 above the header. A row without coordinates is kept (`located` false, listed in the report, to
-be found by address later); a row that cannot be read at all is listed with its row number and
-why. Facilities are keyed by (municipality, facility id): importing a file again updates what
-changed and reports the rest unchanged.
+be found by address later; coordinates given since are kept by later imports). A row that
+cannot be read at all is listed with its row number and why. Facilities are keyed by
+(municipality, facility id): importing a file again updates what changed and reports the rest
+unchanged.
 """
 
 from __future__ import annotations
@@ -783,7 +784,14 @@ async def _save_file(
             new.append(row)
             report.created += 1
         else:
-            row, outcome = await replace_facility(session, row, mapped.data, source=source)
+            data = mapped.data
+            if not data.has_coordinates() and row.latitude is not None:
+                # Placed since (by address): a file still without coordinates keeps them.
+                data = data.model_copy(
+                    update={"latitude": row.latitude, "longitude": row.longitude}
+                )
+                mapped.unlocated_why = None
+            row, outcome = await replace_facility(session, row, data, source=source)
             setattr(report, outcome, getattr(report, outcome) + 1)
         existing[code][mapped.facility_id] = row
         saved.append((mapped, row))

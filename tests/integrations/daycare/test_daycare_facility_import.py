@@ -15,10 +15,12 @@ from integrations.daycare.facilities import (
     derived_facility_id,
     facilities_by_id,
     list_versions,
+    patch_facility,
 )
 from integrations.daycare.models import Facility
 from integrations.importers.facilities import ages, import_facilities, open_days, station
 from integrations.importers.tabular import DataFileError, parse_date, parse_time
+from registry.db import transaction
 from registry.models import Municipality
 from tests.conftest import TODAY, shared_path
 
@@ -235,3 +237,15 @@ def test_cell_readers() -> None:
         6,
     )
     assert station("西東京バス「上川原宿」停留所から徒歩5分") is None
+
+
+async def test_coordinates_found_later_survive_a_reimport(sessions: Any, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "f.csv", encoding="utf-8", title=False, crlf=False)
+    await import_facilities([path], sessions)
+    async with transaction(sessions) as session:
+        row = (await facilities_by_id(session, "131130"))["2"]
+        await patch_facility(session, row, {"latitude": 35.683, "longitude": 139.702})
+    report = await import_facilities([path], sessions)
+    assert report.unchanged == 3 and report.unlocated == []
+    row = (await facilities(sessions, "131130"))["2"]
+    assert row.located and row.latitude == pytest.approx(35.683)
