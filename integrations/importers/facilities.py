@@ -784,7 +784,8 @@ async def _save_file(
             new.append(row)
             report.created += 1
         else:
-            data = mapped.data
+            # Files have no status: a facility closed through the API stays closed.
+            data = mapped.data.model_copy(update={"status": row.status})
             if not data.has_coordinates() and row.latitude is not None:
                 # Placed since (by address): a file still without coordinates keeps them.
                 data = data.model_copy(

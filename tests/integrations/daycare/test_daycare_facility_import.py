@@ -239,13 +239,18 @@ def test_cell_readers() -> None:
     assert station("西東京バス「上川原宿」停留所から徒歩5分") is None
 
 
-async def test_coordinates_found_later_survive_a_reimport(sessions: Any, tmp_path: Path) -> None:
+async def test_coordinates_found_later_and_closing_survive_a_reimport(
+    sessions: Any, tmp_path: Path
+) -> None:
     path = write_csv(tmp_path / "f.csv", encoding="utf-8", title=False, crlf=False)
     await import_facilities([path], sessions)
     async with transaction(sessions) as session:
         row = (await facilities_by_id(session, "131130"))["2"]
         await patch_facility(session, row, {"latitude": 35.683, "longitude": 139.702})
+        first = (await facilities_by_id(session, "131130"))["1"]
+        await patch_facility(session, first, {"status": "closed"})
     report = await import_facilities([path], sessions)
     assert report.unchanged == 3 and report.unlocated == []
-    row = (await facilities(sessions, "131130"))["2"]
-    assert row.located and row.latitude == pytest.approx(35.683)
+    found = await facilities(sessions, "131130")
+    assert found["2"].located and found["2"].latitude == pytest.approx(35.683)
+    assert found["1"].status == "closed"  # files have no status: closed stays closed
