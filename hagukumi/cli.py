@@ -133,7 +133,75 @@ def _parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import-registry", help="import Tokyo registry JSON files")
     imp.add_argument("files", type=Path, nargs="+")
+
+    fac = sub.add_parser(
+        "import-facilities",
+        help="import childcare facility lists (子育て施設一覧 CSV, Minato's list, GeoJSON)",
+        description="Import facility lists: the 推奨データセット 子育て施設一覧 CSV (UTF-8 or "
+        "Shift-JIS), Minato's list, Sapporo's GeoJSON. Idempotent by (municipality, NO).",
+    )
+    fac.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    fac.add_argument(
+        "--municipality",
+        type=_lgcode,
+        default=None,
+        help="6-digit code, for files without a code column (e.g. 131032 for Minato)",
+    )
+    fac.add_argument("--dry-run", action="store_true", help="read and report; save nothing")
+
+    vac = sub.add_parser(
+        "import-vacancies",
+        help="import vacancy lists (空き状況 CSV: one row per facility, ０歳児 … ５歳児)",
+        description="Import vacancy lists. The month of entry is --month, else the month "
+        "after the as-of date of the title row (【令和7年9月1日時点】 → 2025-10).",
+    )
+    vac.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    vac.add_argument("--municipality", type=_lgcode, default=None, help="6-digit code")
+    vac.add_argument("--month", type=_month, default=None, help="month of entry, YYYY-MM")
+
+    res = sub.add_parser(
+        "import-results",
+        help="import past admission results (minimum points, first-round tables)",
+        description="Import past results per facility and class: minimum admitted points "
+        "(22以下, ―, 非公開) or first-round tables (points, 非公開, 空有).",
+    )
+    res.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    res.add_argument("--municipality", type=_lgcode, required=True, help="6-digit code")
+    res.add_argument(
+        "--year", type=_year, default=None, help="year of entry; default: from the file name"
+    )
+    res.add_argument(
+        "--create-missing",
+        action="store_true",
+        help="add facilities the results name but the database lacks (located=false)",
+    )
     return parser
+
+
+def _lgcode(text: str) -> str:
+    from rules.lgcode import is_valid_lgcode
+
+    if not is_valid_lgcode(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a local government code (6 digits with a valid check digit)"
+        )
+    return text
+
+
+def _month(text: str) -> date:
+    try:
+        year, month = (int(part) for part in text.split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a month: expected YYYY-MM (e.g. 2026-04)"
+        ) from None
+
+
+def _year(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1990 <= int(text) <= 2100):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year (e.g. 2021)")
+    return int(text)
 
 
 def _iso_date(text: str) -> date:
@@ -221,6 +289,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _eligibility(settings, sessions, args)
         if args.command == "import-registry":
             return await _import_registry(sessions, args)
+        if args.command in {"import-facilities", "import-vacancies", "import-results"}:
+            return await _import_daycare(settings, sessions, args)
         if args.command == "import-families":
             return await _import_families(settings, sessions, args)
         if args.command == "sweep":
@@ -343,6 +413,58 @@ async def _import_registry(sessions: Any, args: argparse.Namespace) -> int:
         report = await import_files(args.files, sessions, progress=print)
     except RegistryFileError as exc:
         raise CliError(str(exc)) from exc
+    print(report.render())
+    return 0
+
+
+async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:
+    from integrations.importers.tabular import DataFileError
+
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:
+        raise CliError(f"no such file: {', '.join(missing)}")
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    report: Any
+    try:
+        if args.command == "import-facilities":
+            from integrations.importers.facilities import import_facilities
+
+            report = await import_facilities(
+                args.files,
+                sessions,
+                municipality=args.municipality,
+                dry_run=args.dry_run,
+                progress=progress,
+                today=datetime.now(settings.zone).date(),
+            )
+        elif args.command == "import-vacancies":
+            from integrations.importers.vacancies import import_vacancies
+
+            report = await import_vacancies(
+                args.files,
+                sessions,
+                municipality=args.municipality,
+                month=args.month,
+                progress=progress,
+            )
+        else:
+            from integrations.importers.results import import_results
+
+            report = await import_results(
+                args.files,
+                sessions,
+                municipality=args.municipality,
+                year=args.year,
+                create_missing=args.create_missing,
+                progress=progress,
+            )
+    except DataFileError as exc:
+        raise CliError(str(exc)) from exc
+    # Seats that opened (report.opened, committed by now) are where the "seat opened" notices
+    # start; they are not sent from here yet.
     print(report.render())
     return 0
 
@@ -471,6 +593,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                     session_factory(engine),
                     key_file=DEMO_KEY_FILE,
                     registry_dir=settings.shared_dir / "data" / "registry",
+                    facilities_dir=settings.shared_dir / "data" / "facilities",
+                    today=datetime.now(settings.zone).date(),
                 )
         except DatabaseBehind as exc:
             raise CliError(str(exc)) from exc

@@ -1,15 +1,20 @@
-"""Demo data for an empty database: hand-written programs, registry samples and a demo key."""
+"""Demo data for an empty database: hand-written programs, registry samples, daycare facilities
+(with vacancies for next April) and a demo key."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from integrations.daycare.facilities import FacilityIn, VacancyCell
 from registry import programs as repo
 from registry.auth import create_key
 from registry.db import transaction
@@ -17,6 +22,7 @@ from registry.schemas import ProgramIn
 from registry.validation import validate_program
 
 DEMO_PROGRAMS = Path(__file__).resolve().parent / "demo" / "programs.yaml"
+DEMO_FACILITIES = Path(__file__).resolve().parent / "demo" / "facilities.yaml"
 
 
 def demo_programs() -> list[ProgramIn]:
@@ -31,8 +37,14 @@ async def load_demo(
     key_file: Path,
     registry_dir: Path | None,
     progress: Callable[[str], None] = print,
+    facilities_dir: Path | None = None,
+    today: date | None = None,
 ) -> bool:
-    """Load the demo data when no program exists yet; True when it loaded something."""
+    """Load the demo data when no program exists yet; True when it loaded something.
+
+    Daycare facilities come from Hachioji's and Minato's real files (and Minato's 2021 minimum
+    points) in `facilities_dir` (../shared/data/facilities) when it is there, else a handful of
+    generated Hachioji facilities; each gets vacancies for next April."""
     async with sessions() as session:
         if await repo.count_programs(session) > 0:
             return False
@@ -53,6 +65,7 @@ async def load_demo(
         progress("demo: " + imported.render(max_review=0).replace("\n", "\n      "))
     else:
         progress("demo: registry samples not found (../shared/data/registry); skipped")
+    await load_demo_facilities(sessions, facilities_dir, today=today, progress=progress)
     async with transaction(sessions) as session:
         _, text = await create_key(session, issuer="000000", role="operator", name="demo")
     key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -60,3 +73,89 @@ async def load_demo(
     os.chmod(key_file, 0o600)
     progress(f"demo: operator API key written to {key_file}")
     return True
+
+
+HACHIOJI, MINATO = "132012", "131032"
+FACILITY_FILES = (
+    ("hachioji_kosodate_shisetsu.csv", HACHIOJI),
+    ("minato_hoikuen.csv", MINATO),
+)
+MINATO_POINTS = "minato_min_points_2021.csv"
+
+
+def next_april(today: date) -> date:
+    """The April of the coming admission round (this April until March, else next year's)."""
+    return date(today.year + (today.month >= 4), 4, 1)
+
+
+def generated_facilities() -> list[tuple[str, FacilityIn]]:
+    """A handful of Hachioji facilities around the station (`hagukumi/demo/facilities.yaml`),
+    for a machine without the shared data."""
+    items = yaml.safe_load(DEMO_FACILITIES.read_text(encoding="utf-8"))
+    return [
+        (item.pop("facility_id"), FacilityIn.model_validate(item, strict=False)) for item in items
+    ]
+
+
+def demo_cells(facility_id: str, classes: list[int], month: date) -> list[VacancyCell]:
+    """Places in each class, the same on every load: some classes full, some with places."""
+    cells = []
+    for age in classes:
+        roll = hashlib.sha1(f"{facility_id}:{age}".encode()).digest()[0]
+        if roll % 4 == 0:
+            cells.append(VacancyCell(class_age=age, entry_month=month, level="number", places=0))
+        elif roll % 4 == 3:
+            cells.append(VacancyCell(class_age=age, entry_month=month, level="some"))
+        else:
+            cells.append(
+                VacancyCell(class_age=age, entry_month=month, level="number", places=1 + roll % 3)
+            )
+    return cells
+
+
+async def load_demo_facilities(
+    sessions: async_sessionmaker[AsyncSession],
+    facilities_dir: Path | None,
+    *,
+    today: date | None = None,
+    progress: Callable[[str], None] = print,
+) -> None:
+    """Hachioji's and Minato's facilities (real files, else generated ones), Minato's 2021
+    minimum points, and vacancies for next April in each facility's classes."""
+    from integrations.daycare.facilities import (
+        facilities_by_id,
+        set_many_vacancies,
+        upsert_facility,
+    )
+    from integrations.importers.facilities import import_facilities
+    from integrations.importers.results import import_results
+
+    today = today or datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    month = next_april(today)
+    files = [
+        (facilities_dir / name, code)
+        for name, code in FACILITY_FILES
+        if facilities_dir is not None and (facilities_dir / name).is_file()
+    ]
+    if files:
+        for path, code in files:
+            report = await import_facilities([path], sessions, municipality=code, today=today)
+            progress(f"demo: {path.name}: {report.created} facilities")
+        points = facilities_dir / MINATO_POINTS if facilities_dir else None
+        if points is not None and points.is_file():
+            results = await import_results([points], sessions, municipality=MINATO)
+            progress(f"demo: {points.name}: {results.created} past results")
+    else:
+        async with transaction(sessions) as session:
+            for facility_id, data in generated_facilities():
+                await upsert_facility(session, HACHIOJI, facility_id, data, source="demo")
+        progress("demo: facility files not found (../shared/data/facilities): 6 generated")
+    async with transaction(sessions) as session:
+        updates = [
+            (row, demo_cells(facility_id, list(row.classes), month))
+            for code in (HACHIOJI, MINATO)
+            for facility_id, row in (await facilities_by_id(session, code)).items()
+        ]
+        await set_many_vacancies(session, updates, today, "demo")
+        count = sum(len(cells) for _, cells in updates)
+    progress(f"demo: vacancies for entry in {month:%Y-%m}: {count} classes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -445,7 +446,7 @@ def build_openapi(tables: list[RouteTable], *, title: str, version: str) -> dict
             operation["security"] = [{"bearer": []}]
         elif route.auth == "optional":
             operation["security"] = [{}, {"bearer": []}]
-        paths.setdefault(route.path, {})[route.method.lower()] = operation
+        paths.setdefault(_openapi_path(route.path), {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -455,6 +456,11 @@ def build_openapi(tables: list[RouteTable], *, title: str, version: str) -> dict
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _openapi_path(path: str) -> str:
+    """The path as OpenAPI writes it: `{id:\\d+}` (an aiohttp pattern) becomes `{id}`."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
 
 
 def _path_params(path: str) -> list[str]:
