@@ -463,8 +463,16 @@ async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Name
             )
     except DataFileError as exc:
         raise CliError(str(exc)) from exc
-    # Seats that opened (report.opened, committed by now) are where the "seat opened" notices
-    # start; they are not sent from here yet.
+    opened = list(getattr(report, "opened", []))
+    if opened and not getattr(args, "dry_run", False):
+        # Seats that opened (committed by now): families that saved the facility for a child
+        # of that class are told, once each; the notifier sends the notices.
+        from integrations.daycare.notices import seats_opened
+        from registry.db import transaction
+
+        async with transaction(sessions) as session:
+            told = await seats_opened(session, opened, zone=settings.zone)
+        print(f"seat opened: {len(opened)} class(es) newly open, {told} family notice(s)")
     print(report.render())
     return 0
 

@@ -893,6 +893,7 @@ async def on_book(turn: Turn) -> None:
             slot_id,
             turn.family.id,
             child_id=kid.child_id if kid is not None else None,
+            now=turn.now,
         )
     except tours.TourError as error:
         await _tour_refused(turn, error, slot_id)
@@ -1075,7 +1076,7 @@ async def on_move(turn: Turn) -> None:
         stale(turn)
         return
     try:
-        made = await tours.change(turn.session, booking, slot_id)
+        made = await tours.change(turn.session, booking, slot_id, now=turn.now)
     except tours.TourError as error:
         await _tour_refused(turn, error, slot_id)
         return

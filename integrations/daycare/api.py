@@ -26,6 +26,7 @@ from integrations.daycare.facilities import (
     VacancyCell,
 )
 from integrations.daycare.models import Facility, FacilityVersion, PastResult, Vacancy
+from integrations.daycare.notices import seats_opened
 from registry.api import require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
@@ -452,10 +453,11 @@ async def put_vacancies(request: web.Request) -> web.Response:
     async with _write(request) as session:
         row = await _load_managed(session, request)
         assert row.id is not None
-        # Seats that opened: where the "seat opened" notices start (announced after commit).
         opened = await repo.set_vacancies(
             session, row, [item.cell() for item in data.items], data.as_of, "api"
         )
+        # Families that saved the facility for a child of that class are told, once each.
+        await seats_opened(session, opened)
         items = await repo.current_vacancies(session, row.id)
         out = VacanciesOut(
             items=[vacancy_out(v) for v in items],

@@ -9,6 +9,7 @@ booking's status change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -65,16 +66,18 @@ async def book(
     *,
     child_id: int | None = None,
     people: int = 1,
+    now: datetime | None = None,
 ) -> Booked:
     """Book a seat of a slot for a family (the caller commits). Booking the same slot again is
     not a second seat: the existing booking is returned (`already`). Raises TourError
     `not_found`, `closed` (cancelled or already started), `full`, or `already_booked` (the
     same family booking the same slot at the same moment twice: the transaction is spoilt,
-    roll it back)."""
+    roll it back). `now` is the caller's clock (a tour that has started is closed)."""
+    now = now or utcnow()
     slot = await session.get(TourSlot, slot_id)
     if slot is None:
         raise TourError("not_found", f"no tour slot {slot_id}")
-    if slot.status != "open" or slot.starts_at <= utcnow():
+    if slot.status != "open" or slot.starts_at <= now:
         raise TourError("closed", "this tour is no longer open for booking")
     found = await session.exec(
         select(TourBooking).where(
@@ -86,7 +89,6 @@ async def book(
         return Booked(existing, slot, already=True)
     if not await _take_seat(session, slot_id, people):
         raise TourError("full", "this tour is full")
-    now = utcnow()
     if existing is None:
         booking = TourBooking(
             slot_id=slot_id, family_id=family_id, child_id=child_id, people=people
@@ -125,10 +127,21 @@ async def cancel(session: AsyncSession, booking: TourBooking) -> bool:
         return False
     await _give_back(session, booking.slot_id, booking.people)
     await session.refresh(booking)
+    # Its reminder, if recorded and not sent yet, goes too (whichever door cancelled).
+    from integrations.daycare.notices import forget_tour_reminders  # it imports this module
+
+    assert booking.id is not None
+    await forget_tour_reminders(session, booking.id)
     return True
 
 
-async def change(session: AsyncSession, booking: TourBooking, new_slot_id: int) -> Booked:
+async def change(
+    session: AsyncSession,
+    booking: TourBooking,
+    new_slot_id: int,
+    *,
+    now: datetime | None = None,
+) -> Booked:
     """Move a live booking to another slot: the new seat is taken before the old one is given
     back, so a failed change leaves the old booking as it was (the caller rolls back)."""
     if booking.status != "booked":
@@ -143,6 +156,7 @@ async def change(session: AsyncSession, booking: TourBooking, new_slot_id: int) 
         booking.family_id,
         child_id=booking.child_id,
         people=booking.people,
+        now=now,
     )
     if not await cancel(session, booking):
         # Cancelled meanwhile by another request: the caller rolls the new seat back.

@@ -11,7 +11,12 @@ from sqlmodel import select
 
 from integrations.daycare import tours
 from integrations.daycare.models import Facility, SavedFacility, TourBooking, TourSlot
-from integrations.daycare.notices import TOUR_REMINDER, record_tour_reminders, tour_reminder_pass
+from integrations.daycare.notices import (
+    TOUR_REMINDER,
+    record_tour_reminders,
+    remind_if_tomorrow,
+    tour_reminder_pass,
+)
 from notifier.messages import notice_message
 from notifier.models import Notice, SendRequest
 from notifier.planning import plan
@@ -191,8 +196,7 @@ async def test_a_cancelled_booking_is_not_reminded(line_world: LineWorld) -> Non
     assert await reminders(line_world) == []
     assert (await slot_row(line_world, tomorrow)).booked == 0
 
-    # Cancelled elsewhere (the facility's side, through tours.cancel): the next reminder pass
-    # removes the unsent reminder.
+    # Cancelled elsewhere (an app or staff, through tours.cancel): the reminder goes with it.
     await parent.tap("見学を予約")
     await parent.tap("11/27(金) 10:00 残2")
     assert len(await reminders(line_world)) == 1
@@ -200,6 +204,20 @@ async def test_a_cancelled_booking_is_not_reminded(line_world: LineWorld) -> Non
         live = select(TourBooking).where(TourBooking.status == "booked")
         booking = (await session.exec(live)).one()
         await tours.cancel(session, booking)
+    assert await reminders(line_world) == []
+
+    # The facility cancels the whole slot: the next reminder pass removes the unsent reminder.
+    async with transaction(line_world.sessions) as session:
+        made = await tours.book(session, tomorrow, booking.family_id, now=jst(11, 26, 12))
+        facility = await session.get(Facility, midori)
+        assert facility is not None
+        await remind_if_tomorrow(session, made.booking, made.slot, facility, now=jst(11, 26, 12))
+    assert len(await reminders(line_world)) == 1
+    async with transaction(line_world.sessions) as session:
+        slot = await session.get(TourSlot, tomorrow)
+        assert slot is not None
+        slot.status = "cancelled"
+        session.add(slot)
     summary = await tour_reminder_pass(line_world.sessions, now=jst(11, 26, 12, 30))
     assert summary["suppressed"] == 1 and await reminders(line_world) == []
 
