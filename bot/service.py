@@ -65,6 +65,9 @@ class BotDeps:
     clock: Callable[[], datetime]
     municipalities: list[tuple[str, str, str, str]]  # code, name_ja, name_en, kana
     public_url: str
+    # The operator's default quiet hours (a family's own preference wins): a tour reminder
+    # that quiet hours would hold past the tour's start is not recorded.
+    quiet_hours: str = "20:00-08:00"
     count_event: Callable[[str, str], None] = lambda kind, outcome: None
     # False with in-process fakeredis: one process only, so no lock across processes needed.
     shared_redis: bool = True

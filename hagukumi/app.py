@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal
 
 from aiohttp import web
@@ -215,7 +216,7 @@ async def _notifier(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK],
         on_quota_exhausted=lambda _report: metrics.line_quota_exhausted.inc(),
         # Daycare tour reminders, recorded the day before (the scheduler's reminder job).
-        remind=tour_reminder_pass,
+        remind=partial(tour_reminder_pass, quiet_hours=settings.quiet_hours),
     )
     await notices.open()
     app[NOTICES] = notices
@@ -266,6 +267,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK],
         municipalities=sorted(municipalities),
         public_url=settings.public_url,
+        quiet_hours=settings.quiet_hours,
         shared_redis=not settings.redis_url.startswith("memory://"),
         events=app[EVENTS],
         count_event=lambda kind, outcome: app[METRICS].bot_events.labels(kind, outcome).inc(),

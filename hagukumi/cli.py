@@ -503,6 +503,8 @@ async def _notifier_process(settings: Settings, sessions: Any, command: str) -> 
         )
     redis = make_redis(settings.redis_url)
     base_url, token = line_endpoint(settings)
+    from functools import partial
+
     from integrations.daycare.notices import tour_reminder_pass
 
     notices = Notices(
@@ -511,7 +513,7 @@ async def _notifier_process(settings: Settings, sessions: Any, command: str) -> 
         redis,
         line_base_url=base_url,
         line_token=token,
-        remind=tour_reminder_pass,
+        remind=partial(tour_reminder_pass, quiet_hours=settings.quiet_hours),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -903,7 +903,13 @@ async def on_book(turn: Turn) -> None:
     title = t("daycare.already_booked" if made.already else "daycare.booked", lang)
     if not made.already:
         await dc_notices.remind_if_tomorrow(
-            turn.session, made.booking, made.slot, facility, now=turn.now, zone=turn.deps.zone
+            turn.session,
+            made.booking,
+            made.slot,
+            facility,
+            now=turn.now,
+            zone=turn.deps.zone,
+            quiet_hours=turn.deps.quiet_hours,
         )
         log.info("tour booked", extra={"user": user_key(turn.user_id), "slot": slot_id})
     _say_booking(turn, made.booking, made.slot, facility, title)
@@ -1086,7 +1092,13 @@ async def on_move(turn: Turn) -> None:
     facility = await turn.session.get(Facility, made.slot.facility_pk)
     assert facility is not None
     await dc_notices.remind_if_tomorrow(
-        turn.session, made.booking, made.slot, facility, now=turn.now, zone=turn.deps.zone
+        turn.session,
+        made.booking,
+        made.slot,
+        facility,
+        now=turn.now,
+        zone=turn.deps.zone,
+        quiet_hours=turn.deps.quiet_hours,
     )
     _say_booking(turn, made.booking, made.slot, facility, t("daycare.changed", lang))
 

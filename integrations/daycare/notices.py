@@ -8,6 +8,11 @@ delivered by the ordinary planning (quiet hours, the family's channel, LINE's bu
   when the tour is tomorrow), due at 09:00 that day; its deadline is the tour's date, so it is
   never held past it and expires if somehow late. A cancelled booking's unsent reminder is
   removed (`forget_tour_reminders`).
+  A reminder that could not go at least an hour before the tour (booked late the evening before
+  an early tour: quiet hours would hold it past the start) is not recorded: the booking
+  confirmation the parent just read is the reminder (`reminder_in_time`).
+- `tour-cancelled`: subject `tour:<booking id>`, cycle the tour's date: the facility cancelled
+  the slot (`tell_tour_cancelled`, from the tours API in the same transaction), due at once.
 - `seat-opened`: subject `seat:<facility pk>:<class age>`, cycle the month of entry (YYYY-MM),
   for each family that saved the facility for a child of that class at that month.
 
@@ -43,6 +48,7 @@ from notifier.formats import format_date, format_month
 from notifier.ledger import NoticeDraft, record_new
 from notifier.messages import RENDERERS, postback_data, register_renderer
 from notifier.models import Notice
+from notifier.timing import QuietHours, allowed_from, family_quiet_hours, parse_quiet_hours
 from registry.db import transaction
 from registry.models import Child, Family
 
@@ -51,6 +57,11 @@ log = logging.getLogger(__name__)
 TOKYO = ZoneInfo("Asia/Tokyo")
 TOUR_REMINDER = "tour-reminder"
 SEAT_OPENED = "seat-opened"
+TOUR_CANCELLED = "tour-cancelled"
+DEFAULT_QUIET_HOURS = "20:00-08:00"
+REMINDER_LEAD = timedelta(hours=1)
+"""A reminder must be able to go at least this long before the tour starts, else it is not
+recorded (quiet hours could hold it past the start)."""
 REMIND_AT = time(9, 0)
 """Reminders are due at 09:00 the day before the tour (quiet hours may hold them further)."""
 
@@ -69,6 +80,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "details": "詳細",
         "book": "見学を予約",
         "when": "{date}({weekday}) {start}–{end}",
+        "cancelled.title": "見学が中止になりました（{name}）",
+        "cancelled.badge": "見学が中止になりました",
+        "cancelled.line": "施設の都合により、この見学は中止になりました。",
+        "another": "別の日時を選ぶ",
     },
     "en": {
         "reminder.title": "Your tour is tomorrow ({name})",
@@ -82,6 +97,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "details": "Details",
         "book": "Book a tour",
         "when": "{weekday} {date}, {start}–{end}",
+        "cancelled.title": "Your tour was cancelled ({name})",
+        "cancelled.badge": "Your tour was cancelled",
+        "cancelled.line": "The facility cancelled this tour.",
+        "another": "Pick another time",
     },
 }
 
@@ -179,6 +198,20 @@ def _reminder_draft(
     )
 
 
+def _quiet(value: str | QuietHours | None) -> QuietHours | None:
+    return value if isinstance(value, QuietHours) or value is None else parse_quiet_hours(value)
+
+
+def reminder_in_time(
+    draft: NoticeDraft, slot: TourSlot, quiet: QuietHours | None, *, zone: tzinfo = TOKYO
+) -> bool:
+    """Whether a reminder due at `draft.due_at` would go (after the family's quiet hours) at
+    least `REMINDER_LEAD` before the tour starts. A reminder is urgent (its deadline is the
+    tour's date), so neither the digest nor the one-push-a-day rule holds it."""
+    sends = allowed_from(draft.due_at.astimezone(zone), quiet)
+    return sends <= slot.starts_at - REMINDER_LEAD
+
+
 async def remind_if_tomorrow(
     session: AsyncSession,
     booking: TourBooking,
@@ -187,27 +220,38 @@ async def remind_if_tomorrow(
     *,
     now: datetime,
     zone: tzinfo = TOKYO,
+    quiet_hours: str | QuietHours | None = DEFAULT_QUIET_HOURS,
 ) -> bool:
     """Record the reminder of a booking just made when its tour is tomorrow (the daily pass
-    has run already); whether a notice was recorded."""
+    has run already) and it can still go an hour before the tour (`reminder_in_time`, with
+    the family's quiet hours, else `quiet_hours`); whether a notice was recorded."""
     tomorrow = now.astimezone(zone).date() + timedelta(days=1)
     if booking.status != "booked" or slot.starts_at.astimezone(zone).date() != tomorrow:
         return False
-    return bool(
-        await record_new(session, [_reminder_draft(booking, slot, facility, now=now, zone=zone)])
-    )
+    draft = _reminder_draft(booking, slot, facility, now=now, zone=zone)
+    family = await session.get(Family, booking.family_id)
+    default = _quiet(quiet_hours)
+    quiet = family_quiet_hours(family, default) if family is not None else default
+    if not reminder_in_time(draft, slot, quiet, zone=zone):
+        return False
+    return bool(await record_new(session, [draft]))
 
 
 async def record_tour_reminders(
-    session: AsyncSession, *, now: datetime, zone: tzinfo = TOKYO
+    session: AsyncSession,
+    *,
+    now: datetime,
+    zone: tzinfo = TOKYO,
+    quiet_hours: str | QuietHours | None = DEFAULT_QUIET_HOURS,
 ) -> int:
-    """Record reminders for every live booking whose tour is tomorrow; how many were new
-    (a second run records nothing)."""
+    """Record reminders for every live booking whose tour is tomorrow and whose reminder can
+    go an hour before the tour (`reminder_in_time`); how many were new (a second run records
+    nothing)."""
     tomorrow = now.astimezone(zone).date() + timedelta(days=1)
     start = datetime.combine(tomorrow, time(0), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(tomorrow + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
     rows = await session.exec(
-        select(TourBooking, TourSlot, Facility)
+        select(TourBooking, TourSlot, Facility, Family)
         .join(TourSlot, col(TourSlot.id) == col(TourBooking.slot_id))
         .join(Facility, col(Facility.id) == col(TourSlot.facility_pk))
         .join(Family, col(Family.id) == col(TourBooking.family_id))
@@ -219,19 +263,29 @@ async def record_tour_reminders(
             col(Family.state) == "active",
         )
     )
-    drafts = [_reminder_draft(b, s, f, now=now, zone=zone) for b, s, f in rows.all()]
+    default = _quiet(quiet_hours)
+    drafts = []
+    for booking, slot, facility, family in rows.all():
+        draft = _reminder_draft(booking, slot, facility, now=now, zone=zone)
+        if reminder_in_time(draft, slot, family_quiet_hours(family, default), zone=zone):
+            drafts.append(draft)
     return len(await record_new(session, drafts))
 
 
 async def tour_reminder_pass(
-    sessions: async_sessionmaker[AsyncSession], *, now: datetime, zone: tzinfo = TOKYO
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    zone: tzinfo = TOKYO,
+    quiet_hours: str | QuietHours | None = DEFAULT_QUIET_HOURS,
 ) -> dict[str, int]:
-    """The scheduler's reminder pass (`JobContext.remind`): unsent reminders of bookings no
-    longer live go (cancelled through the API, a slot the facility cancelled), then
-    tomorrow's tours' reminders are recorded."""
+    """The scheduler's reminder pass (`JobContext.remind`; the composition root binds the
+    operator's quiet hours): unsent reminders of bookings no longer live go (cancelled
+    through the API, a slot the facility cancelled), then tomorrow's tours' reminders are
+    recorded."""
     async with transaction(sessions) as session:
         dropped = await forget_stale_tour_reminders(session)
-        new = await record_tour_reminders(session, now=now, zone=zone)
+        new = await record_tour_reminders(session, now=now, zone=zone, quiet_hours=quiet_hours)
     return {"reminders": new, "new": new, "suppressed": dropped}
 
 
@@ -283,6 +337,58 @@ async def forget_tour_reminders(session: AsyncSession, booking_id: int) -> int:
         )
     )
     return int(result.rowcount or 0)
+
+
+# -- tour cancelled --------------------------------------------------------------------------
+
+
+def _cancelled_draft(
+    booking: TourBooking, slot: TourSlot, facility: Facility, *, now: datetime, zone: tzinfo
+) -> NoticeDraft:
+    assert booking.id is not None and facility.id is not None
+    day = slot.starts_at.astimezone(zone).date()
+    names = {lang: facility_name(facility, lang) for lang in ("ja", "en")}
+    return NoticeDraft(
+        family_id=booking.family_id,
+        subject=tour_subject(booking.id),
+        program_id=None,
+        child_key="",
+        kind=TOUR_CANCELLED,
+        cycle=day.isoformat(),
+        issuer=facility.municipality,
+        category="",
+        channel="line",
+        # The tour's date: urgent, so neither the digest nor the daily limit holds it.
+        deadline=day,
+        due_at=now,
+        status="pending",
+        payload={
+            "title": {lang: text("cancelled.title", lang, name=names[lang]) for lang in names},
+            "facility": names,
+            "facility_pk": facility.id,
+            "booking": booking.id,
+            "when": {lang: tour_when(slot, lang, zone) for lang in names},
+            "notes": slot.notes,
+        },
+    )
+
+
+async def tell_tour_cancelled(
+    session: AsyncSession,
+    bookings: Sequence[TourBooking],
+    slot: TourSlot,
+    facility: Facility,
+    *,
+    now: datetime,
+    zone: tzinfo = TOKYO,
+) -> int:
+    """The facility cancelled a slot: one `tour-cancelled` notice per booking it cancelled,
+    due now (the notifier's release job sends it); how many new."""
+    drafts = [_cancelled_draft(b, slot, facility, now=now, zone=zone) for b in bookings]
+    new = await record_new(session, drafts)
+    if new:
+        log.info("tour-cancelled notices", extra={"slot": slot.id, "new": len(new)})
+    return len(new)
 
 
 # -- seat opened -----------------------------------------------------------------------------
@@ -487,6 +593,29 @@ def seat_opened_bubble(notice: Notice, lang: str, today: date | None = None) -> 
     )
 
 
+def tour_cancelled_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
+    """The facility cancelled the tour: facility, time, its note; buttons another time and
+    details."""
+    payload = notice.payload or {}
+    lines = [
+        _line(text("cancelled.badge", lang), size="xs", weight="bold", color="#C62828"),
+        _line(_localized(payload.get("facility"), lang), weight="bold", size="md"),
+        _line(_localized(payload.get("when"), lang), size="sm", weight="bold"),
+        _line(text("cancelled.line", lang), size="sm"),
+    ]
+    if payload.get("notes"):
+        lines.append(_line(str(payload["notes"]), size="sm", color="#555555"))
+    facility = payload.get("facility_pk")
+    known = isinstance(facility, int)
+    return _bubble(
+        lines,
+        [
+            _postback_button(text("another", lang), pb.DC_SLOTS, f=facility) if known else None,
+            _postback_button(text("details", lang), pb.DC_DETAILS, f=facility) if known else None,
+        ],
+    )
+
+
 def register() -> None:
     """Teach the notifier's messages the daycare notice kinds (once per process)."""
     if TOUR_REMINDER not in RENDERERS:
@@ -494,6 +623,12 @@ def register() -> None:
             TOUR_REMINDER,
             tour_reminder_bubble,
             badge={"ja": TEXTS["ja"]["reminder.badge"], "en": TEXTS["en"]["reminder.badge"]},
+        )
+    if TOUR_CANCELLED not in RENDERERS:
+        register_renderer(
+            TOUR_CANCELLED,
+            tour_cancelled_bubble,
+            badge={"ja": TEXTS["ja"]["cancelled.badge"], "en": TEXTS["en"]["cancelled.badge"]},
         )
     if SEAT_OPENED not in RENDERERS:
         register_renderer(
@@ -507,11 +642,14 @@ register()
 
 __all__ = [
     "SEAT_OPENED",
+    "TOUR_CANCELLED",
     "TOUR_REMINDER",
     "forget_stale_tour_reminders",
     "forget_tour_reminders",
     "record_tour_reminders",
     "remind_if_tomorrow",
+    "reminder_in_time",
     "seats_opened",
+    "tell_tour_cancelled",
     "tour_reminder_pass",
 ]

@@ -164,6 +164,55 @@ async def change(
     return made
 
 
+async def cancel_slot(
+    session: AsyncSession, slot: TourSlot, *, now: datetime
+) -> list[TourBooking]:
+    """The facility cancels a slot: the slot closes (one conditional UPDATE, so a booking
+    racing it either got its seat before, and is cancelled here, or finds the slot closed) and
+    each live booking is cancelled with `cancelled_at` = the slot's `updated_at` (how the
+    bookings the slot's cancellation took are told apart), its unsent reminder removed. The
+    slot keeps its `booked` count (what was booked when it was cancelled). The bookings
+    cancelled now; none when the slot was cancelled already."""
+    result = await session.exec(
+        update(TourSlot)  # type: ignore[call-overload]
+        .where(col(TourSlot.id) == slot.id, col(TourSlot.status) == "open")
+        .values(status="cancelled", updated_at=now)
+    )
+    await session.refresh(slot)
+    if not result.rowcount:
+        return []
+    from integrations.daycare.notices import forget_tour_reminders  # it imports this module
+
+    live = await session.exec(
+        select(TourBooking)
+        .where(TourBooking.slot_id == slot.id, TourBooking.status == "booked")
+        .order_by(col(TourBooking.id))
+    )
+    cancelled = []
+    for booking in live.all():
+        changed = await session.exec(
+            update(TourBooking)  # type: ignore[call-overload]
+            .where(col(TourBooking.id) == booking.id, col(TourBooking.status) == "booked")
+            .values(status="cancelled", cancelled_at=now, updated_at=now)
+        )
+        await session.refresh(booking)
+        if changed.rowcount:
+            assert booking.id is not None
+            await forget_tour_reminders(session, booking.id)
+            cancelled.append(booking)
+    return cancelled
+
+
+def cancelled_with_slot(booking: TourBooking, slot: TourSlot) -> bool:
+    """Whether the booking was cancelled by the facility cancelling its slot (or is still
+    live on a cancelled slot, as bookings of slots cancelled before this rule are)."""
+    if slot.status != "cancelled":
+        return False
+    if booking.status == "booked":
+        return True
+    return booking.cancelled_at is not None and booking.cancelled_at >= slot.updated_at
+
+
 async def release_family_bookings(session: AsyncSession, family_id: int) -> None:
     """A deleted family's bookings go; the seats of live future ones are given back."""
     found = await session.exec(select(TourBooking).where(TourBooking.family_id == family_id))

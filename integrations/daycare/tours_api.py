@@ -21,7 +21,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from integrations.daycare import tours
 from integrations.daycare.models import Facility, TourBooking, TourSlot
+from integrations.daycare.notices import tell_tour_cancelled
 from registry.api import require_key
 from registry.auth import can_manage
 from registry.db import transaction
@@ -99,7 +101,8 @@ class SlotChanged(BaseModel):
 
     slot: SlotOut
     affected_bookings: list[int] = Field(
-        description="ids of the live bookings of a cancelled slot (tell these families)"
+        description="ids of the bookings the slot's cancellation cancelled (their families "
+        "are sent a tour-cancelled notice)"
     )
 
 
@@ -111,6 +114,9 @@ class BookingOut(BaseModel):
     slot_starts_at: datetime = Field(description="Asia/Tokyo")
     slot_status: str
     status: str = Field(description="booked or cancelled")
+    tour_cancelled: bool = Field(
+        default=False, description="cancelled because the facility cancelled the tour"
+    )
     people: int
     booked_at: datetime
     cancelled_at: datetime | None
@@ -271,29 +277,25 @@ async def _slot_for_manager(
     return slot, facility
 
 
-async def _live_bookings(session: AsyncSession, slot_id: int) -> list[int]:
+async def _affected(session: AsyncSession, slot: TourSlot) -> list[int]:
     found = await session.exec(
-        select(TourBooking.id)
-        .where(TourBooking.slot_id == slot_id, TourBooking.status == "booked")
-        .order_by(col(TourBooking.id))
+        select(TourBooking).where(TourBooking.slot_id == slot.id).order_by(col(TourBooking.id))
     )
-    return [i for i in found.all() if i is not None]
+    return [b.id for b in found.all() if b.id is not None and tours.cancelled_with_slot(b, slot)]
 
 
-async def _cancel_slot(session: AsyncSession, slot: TourSlot) -> None:
-    # Conditional, like a booking: a booking racing the cancellation either got its seat
-    # before (and is listed as affected) or finds the slot closed.
-    await session.exec(
-        update(TourSlot)  # type: ignore[call-overload]
-        .where(col(TourSlot.id) == slot.id, col(TourSlot.status) == "open")
-        .values(status="cancelled", updated_at=utcnow())
-    )
-    await session.refresh(slot)
+async def _cancel_slot(session: AsyncSession, slot: TourSlot, facility: Facility) -> None:
+    # In the API's transaction: the slot, its bookings, their reminders and the families'
+    # notices change together or not at all.
+    now = utcnow()
+    cancelled = await tours.cancel_slot(session, slot, now=now)
+    if cancelled:
+        await tell_tour_cancelled(session, cancelled, slot, facility, now=now, zone=TOKYO)
 
 
 async def _changed(session: AsyncSession, slot: TourSlot) -> web.Response:
     assert slot.id is not None
-    affected = await _live_bookings(session, slot.id) if slot.status == "cancelled" else []
+    affected = await _affected(session, slot) if slot.status == "cancelled" else []
     return json_model(SlotChanged(slot=slot_out(slot), affected_bookings=affected))
 
 
@@ -307,12 +309,13 @@ async def _changed(session: AsyncSession, slot: TourSlot) -> web.Response:
     auth="required",
 )
 async def change_tour_slot(request: web.Request) -> web.Response:
-    """Cancel a slot or change its capacity or notes; a cancelled slot keeps its bookings."""
+    """Cancel a slot (its bookings are cancelled and the families told; send `notes` with it
+    to tell them why) or change its capacity or notes."""
     require_key(request)
     path_int(request, "slot_id")
     data: SlotPatch = await read_json(request, SlotPatch)
     async with transaction(request.app[SESSIONS]) as session:
-        slot, _facility_row = await _slot_for_manager(request, session)
+        slot, facility = await _slot_for_manager(request, session)
         if slot.status == "cancelled" and (data.capacity is not None or data.notes is not None):
             raise ApiError(409, "slot_cancelled", "this tour is cancelled: it cannot change")
         if data.notes is not None:
@@ -335,14 +338,14 @@ async def change_tour_slot(request: web.Request) -> web.Response:
                     [{"location": "body.capacity", "reason": f"at least {slot.booked}"}],
                 )
         if data.status == "cancelled":
-            await _cancel_slot(session, slot)
+            await _cancel_slot(session, slot, facility)
         return await _changed(session, slot)
 
 
 @routes.add(
     "DELETE",
     "/api/v1/tours/{slot_id}",
-    summary="Cancel a tour slot (its live bookings are listed as affected)",
+    summary="Cancel a tour slot (its live bookings are cancelled and the families told)",
     tag="daycare",
     responses={200: SlotChanged},
     auth="required",
@@ -352,8 +355,8 @@ async def cancel_tour_slot(request: web.Request) -> web.Response:
     require_key(request)
     path_int(request, "slot_id")
     async with transaction(request.app[SESSIONS]) as session:
-        slot, _facility_row = await _slot_for_manager(request, session)
-        await _cancel_slot(session, slot)
+        slot, facility = await _slot_for_manager(request, session)
+        await _cancel_slot(session, slot, facility)
         return await _changed(session, slot)
 
 
@@ -365,9 +368,7 @@ def _csv(items: list[BookingOut]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for b in items:
-        status = (
-            "tour_cancelled" if b.slot_status == "cancelled" and b.status == "booked" else b.status
-        )
+        status = "tour_cancelled" if b.tour_cancelled else b.status
         writer.writerow(
             [
                 b.slot_starts_at.strftime("%Y-%m-%d %H:%M"),
@@ -433,6 +434,7 @@ async def list_tour_bookings(request: web.Request) -> web.Response:
             slot_starts_at=_tokyo(s.starts_at),
             slot_status=s.status,
             status=b.status,
+            tour_cancelled=tours.cancelled_with_slot(b, s),
             people=b.people,
             booked_at=_tokyo(b.created_at),
             cancelled_at=None if b.cancelled_at is None else _tokyo(b.cancelled_at),

@@ -46,7 +46,7 @@ async def test_publish_list_cancel_and_export(client: Any, sessions: Any, make_k
         second = await book(session, created[1]["id"], families[1].id, people=2)
     listed = await (await client.get(f"/api/v1/facilities/{place.id}/tours")).json()
     assert [(s["id"], s["seats_left"]) for s in listed["items"]] == [(created[1]["id"], 1)]
-    # Cancel the second slot: its live booking stays listed, as affected.
+    # Cancel the second slot: its live booking is cancelled too, listed as affected.
     response = await client.delete(f"/api/v1/tours/{created[1]['id']}", headers=headers)
     assert response.status == 200
     changed = await response.json()
@@ -67,8 +67,9 @@ async def test_publish_list_cancel_and_export(client: Any, sessions: Any, make_k
     body = await bookings.json()
     assert [(b["booking_id"], b["slot_status"], b["status"]) for b in body["items"]] == [
         (first.booking.id, "open", "booked"),
-        (second.booking.id, "cancelled", "booked"),
+        (second.booking.id, "cancelled", "cancelled"),
     ]
+    assert [b["tour_cancelled"] for b in body["items"]] == [False, True]
     text = await bookings.text()
     assert "line" not in text.lower() and "family" not in text.lower()
     csv_answer = await client.get(
