@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import select
 
 from integrations.daycare import tours
@@ -21,6 +22,7 @@ from notifier.messages import notice_message
 from notifier.models import Notice, SendRequest
 from notifier.planning import plan
 from registry.db import transaction
+from registry.models import Family
 from tests.bot.conftest import NOW, LineWorld
 from tests.bot.parent import Parent, actions_in, texts_of
 from tests.bot.test_daycare_door import (
@@ -281,3 +283,121 @@ async def test_the_seat_opened_notice_buttons_lead_to_details_and_tours(
     parent.last = [pushed]
     answer = await parent.tap("詳細")
     assert "東京都八王子市子安町2-1-1" in texts_of(answer)
+
+
+async def test_a_tour_the_facility_cancels_is_told_and_another_time_offered(
+    line_world: LineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.daycare import tours_api
+    from registry.auth import create_key
+
+    monkeypatch.setattr(tours_api, "utcnow", lambda: NOW)  # the API sees the bot's clock
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    cancelled = await add_slot(line_world, midori, jst(12, 9, 10))
+    await add_slot(line_world, midori, jst(12, 10, 14))
+    parent = await searched(line_world, "cancelled tour")
+    await parent.tap("見学を予約")
+    await parent.tap("12/9(水) 10:00 残2")
+
+    # The facility's clerk cancels the tour through the API, with a word why.
+    async with transaction(line_world.sessions) as session:
+        _, key = await create_key(session, issuer="132012", role="municipality")
+    api = line_world.webhook_url.removesuffix("/line/webhook")
+    async with line_world.http.patch(
+        f"{api}/api/v1/tours/{cancelled}",
+        json={"status": "cancelled", "notes": "園内行事のため"},
+        headers={"Authorization": f"Bearer {key}"},
+    ) as response:
+        assert response.status == 200
+        assert len((await response.json())["affected_bookings"]) == 1
+
+    # The notifier's release job pushes it to the parent at once.
+    settings = {"zone": TOKYO, "quiet_hours": "20:00-08:00", "digest_at": "09:00"}
+    [sent] = await plan(line_world.sessions, now=NOW, **settings)
+    async with line_world.sessions() as session:
+        request = await session.get(SendRequest, sent)
+        assert request is not None
+    pushed = request.body["messages"]
+    check_line_limits(pushed)
+    said = texts_of(pushed)
+    assert "見学が中止になりました" in said and "みどり保育園" in said
+    assert "2026年12月9日(水) 10:00–11:00" in said and "園内行事のため" in said
+    assert [a["label"] for a in actions_in(pushed)] == ["別の日時を選ぶ", "詳細"]
+    answer = await parent.tap("予約した見学")
+    assert "予約した見学はありません" in texts_of(answer)
+
+    # Its button opens the facility's slot picker, without the cancelled tour.
+    parent.last = pushed
+    answer = await parent.tap("別の日時を選ぶ")
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "12/10(木) 14:00 残2" in labels and not any(x.startswith("12/9") for x in labels)
+    parent.last = pushed
+    answer = await parent.tap("詳細")
+    assert "東京都八王子市子安町2-1-1" in texts_of(answer)
+
+    # In English too, within LINE's limits.
+    async with line_world.sessions() as session:
+        [notice] = (
+            await session.exec(select(Notice).where(Notice.kind == "tour-cancelled"))
+        ).all()
+    english = notice_message([notice], "en")
+    check_line_limits([english])
+    said = texts_of([english])
+    assert "Your tour was cancelled" in english["altText"]
+    assert "Wed 9 Dec 2026, 10:00–11:00" in said
+    assert [a["label"] for a in actions_in([english])] == ["Pick another time", "Details"]
+
+
+async def test_no_reminder_that_would_come_after_an_early_tour_started(
+    line_world: LineWorld,
+) -> None:
+    from bot.webhook import BOT
+
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    early = await add_slot(line_world, midori, jst(11, 27, 7, 30))
+    later = await add_slot(line_world, midori, jst(11, 27, 10))
+    parent = await searched(line_world, "late booking")
+    # 21:00: quiet hours (20:00-08:00) would hold a reminder until 08:00, after a 07:30 tour
+    # started; the booking confirmation is the reminder.
+    line_world.app[BOT].deps.clock = lambda: jst(11, 26, 21)
+    await parent.tap("見学を予約")
+    answer = await parent.tap("11/27(金) 07:30 残2")
+    assert "見学を予約しました" in texts_of(answer)
+    assert await reminders(line_world) == []
+    # A 10:00 tour: the reminder can go at 08:00, two hours before.
+    await parent.tap("予約した見学")
+    await parent.tap("日時を変更")
+    await parent.tap("11/27(金) 10:00 残2")
+    [notice] = await reminders(line_world)
+    assert notice.cycle == "2026-11-27"
+    assert (await slot_row(line_world, early)).booked == 0
+    assert (await slot_row(line_world, later)).booked == 1
+
+
+async def test_the_daily_pass_keeps_the_same_rule(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    early = await add_slot(line_world, midori, jst(11, 27, 7, 30))
+    later = await add_slot(line_world, midori, jst(11, 27, 10))
+    await searched(line_world, "pass")
+    async with line_world.sessions() as session:
+        family = (await session.exec(select(Family))).one()
+    async with transaction(line_world.sessions) as session:
+        for slot in (early, later):
+            await tours.book(session, slot, family.id, now=NOW)
+    # A pass that runs late in the evening (a restart) with quiet hours: only the 10:00 tour.
+    async with transaction(line_world.sessions) as session:
+        assert await record_tour_reminders(session, now=jst(11, 26, 21)) == 1
+    [notice] = await reminders(line_world)
+    assert notice.status == "pending"
+    # A family without quiet hours is reminded at once, for the early tour too.
+    async with transaction(line_world.sessions) as session:
+        row = await session.get(Family, family.id)
+        assert row is not None
+        row.preferences = {**row.preferences, "quiet_hours": "none"}
+        session.add(row)
+    async with transaction(line_world.sessions) as session:
+        assert await record_tour_reminders(session, now=jst(11, 26, 21)) == 1
+    assert len(await reminders(line_world)) == 2

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlmodel import col
 
 from integrations.daycare.models import TourSlot
 from integrations.daycare.tours import TourError, book
@@ -186,3 +189,106 @@ async def test_tours_are_in_the_openapi_and_odd_paths_are_404(client: Any, make_
         "/api/v1/facilities/1/tours/bookings", params={"format": "xml"}, headers=headers
     )
     assert response.status in (404, 422)
+
+
+async def test_a_cancelled_slot_cancels_its_bookings_and_tells_the_families(
+    client: Any, sessions: Any, make_key: Any
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import select
+
+    from integrations.daycare.models import Facility, TourBooking
+    from integrations.daycare.notices import TOUR_CANCELLED, TOUR_REMINDER, remind_if_tomorrow
+    from notifier.models import Notice, SendRequest
+    from notifier.planning import plan
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    (place,) = await insert(
+        sessions, facility(municipality="131016", name_ja="みどり保育園", name_en="Midori")
+    )
+    headers = await make_key("131016")
+    today = datetime.now(tokyo).date()
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    body = {
+        "slots": [
+            {
+                "starts_at": f"{tomorrow}T10:00:00+09:00",
+                "ends_at": f"{tomorrow}T11:00:00+09:00",
+                "capacity": 3,
+            }
+        ]
+    }
+    answer = await client.post(f"/api/v1/facilities/{place.id}/tours", json=body, headers=headers)
+    slot_id = (await answer.json())["items"][0]["id"]
+    stamp = datetime.now(UTC)
+    families = [
+        Family(
+            line_user_id=f"U{n:032x}",
+            state="active",
+            consented_at=stamp,
+            onboarded_at=stamp,
+            municipality="131016",
+            language=lang,
+            preferences={},
+        )
+        for n, lang in ((1, "ja"), (2, "en"), (3, "ja"))
+    ]
+    await insert(sessions, *families)
+    async with transaction(sessions) as session:
+        made = [await book(session, slot_id, f.id) for f in families]
+        # The third family cancelled on its own before the facility did.
+        from integrations.daycare.tours import cancel
+
+        await cancel(session, made[2].booking)
+        # The tour is tomorrow: the first family's reminder was recorded when it booked.
+        noon = datetime.combine(today, datetime.min.time(), tzinfo=tokyo).replace(hour=12)
+        row = await session.get(Facility, place.id)
+        assert row is not None
+        assert await remind_if_tomorrow(session, made[0].booking, made[0].slot, row, now=noon)
+
+    url = f"/api/v1/tours/{slot_id}"
+    response = await client.patch(
+        url, json={"status": "cancelled", "notes": "園内行事のため"}, headers=headers
+    )
+    assert response.status == 200, await response.text()
+    live = [made[0].booking.id, made[1].booking.id]
+    assert (await response.json())["affected_bookings"] == live
+    again = await client.delete(url, headers=headers)
+    assert (await again.json())["affected_bookings"] == live
+
+    # The clerk's list: both cancelled with the tour; the third cancelled by the family.
+    listed = await client.get(f"/api/v1/facilities/{place.id}/tours/bookings", headers=headers)
+    items = (await listed.json())["items"]
+    assert [(b["status"], b["tour_cancelled"]) for b in items] == [
+        ("cancelled", True),
+        ("cancelled", True),
+        ("cancelled", False),
+    ]
+    async with sessions() as session:
+        statuses = (await session.exec(select(TourBooking.status))).all()
+        notices = (await session.exec(select(Notice).order_by(col(Notice.id)))).all()
+    assert set(statuses) == {"cancelled"}
+    # No reminder of a cancelled tour; one tour-cancelled notice per family that was booked.
+    assert [n.kind for n in notices] == [TOUR_CANCELLED, TOUR_CANCELLED]
+    assert TOUR_REMINDER not in {n.kind for n in notices}
+    assert [n.subject for n in notices] == [f"tour:{i}" for i in live]
+    assert {(n.cycle, n.status) for n in notices} == {(tomorrow, "pending")}
+
+    # The notifier's release sends them now (quiet hours off: no test hangs on the clock).
+    sent = await plan(
+        sessions,
+        now=datetime.now(UTC),
+        zone=tokyo,
+        quiet_hours="off",
+        digest_at="off",
+        max_requests=None,
+    )
+    assert len(sent) == 2
+    async with sessions() as session:
+        requests = [await session.get(SendRequest, i) for i in sent]
+    said = {json.dumps(r.body, ensure_ascii=False) for r in requests if r is not None}
+    ja = next(s for s in said if "見学が中止になりました" in s)
+    en = next(s for s in said if "Your tour was cancelled" in s)
+    assert "みどり保育園" in ja and "園内行事のため" in ja and "別の日時を選ぶ" in ja
+    assert "Midori" in en and "Pick another time" in en
