@@ -1,12 +1,13 @@
 """Demo data for an empty database: hand-written programs, registry samples, daycare facilities
-(with vacancies for next April) and a demo key."""
+(with vacancies for next April), tour slots to book and a demo key."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
-from collections.abc import Callable
-from datetime import date, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from integrations.daycare.facilities import FacilityIn, VacancyCell
+from integrations.daycare.models import Facility, TourSlot
 from registry import programs as repo
 from registry.auth import create_key
 from registry.db import transaction
@@ -39,15 +41,20 @@ async def load_demo(
     progress: Callable[[str], None] = print,
     facilities_dir: Path | None = None,
     today: date | None = None,
+    now: datetime | None = None,
 ) -> bool:
     """Load the demo data when no program exists yet; True when it loaded something.
 
     Daycare facilities come from Hachioji's and Minato's real files (and Minato's 2021 minimum
     points) in `facilities_dir` (../shared/data/facilities) when it is there, else a handful of
-    generated Hachioji facilities; each gets vacancies for next April."""
+    generated Hachioji facilities; each gets vacancies for next April. Tour slots for the coming
+    weekdays are added on every start (`load_demo_tours`: a restart adds the days that came
+    into reach, never a slot twice)."""
     async with sessions() as session:
-        if await repo.count_programs(session) > 0:
-            return False
+        loaded = await repo.count_programs(session) > 0
+    if loaded:
+        await load_demo_tours(sessions, now=now, progress=progress)
+        return False
     programs = demo_programs()
     async with transaction(sessions) as session:
         for data in programs:
@@ -66,6 +73,7 @@ async def load_demo(
     else:
         progress("demo: registry samples not found (../shared/data/registry); skipped")
     await load_demo_facilities(sessions, facilities_dir, today=today, progress=progress)
+    await load_demo_tours(sessions, now=now, progress=progress)
     async with transaction(sessions) as session:
         _, text = await create_key(session, issuer="000000", role="operator", name="demo")
     key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -159,3 +167,109 @@ async def load_demo_facilities(
         await set_many_vacancies(session, updates, today, "demo")
         count = sum(len(cells) for _, cells in updates)
     progress(f"demo: vacancies for entry in {month:%Y-%m}: {count} classes")
+
+
+# -- tour slots --------------------------------------------------------------------------------
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+HACHIOJI_STATION = (35.6558, 139.3389)  # 八王子駅
+MINATO_CENTRE = (35.6581, 139.7516)  # 港区役所 (Shibakoen)
+TOUR_FACILITIES = ((HACHIOJI, HACHIOJI_STATION, 10), (MINATO, MINATO_CENTRE, 5))
+TOUR_DAYS = 10  # weekdays ahead
+TOUR_HOURS = (time(10, 0), time(14, 0))
+TOUR_LENGTH = timedelta(hours=1)
+TOUR_CAPACITY = 3
+TOUR_NOTES = (
+    "動きやすい服装でお越しください",
+    "上履きをお持ちください",
+    "お子さまとご一緒にどうぞ。駐車場はありません",
+)
+
+
+def _metres(lat: float, lon: float, point: tuple[float, float]) -> float:
+    # An equirectangular approximation: exact enough to rank facilities within a city.
+    x = math.radians(lon - point[1]) * math.cos(math.radians((lat + point[0]) / 2))
+    y = math.radians(lat - point[0])
+    return 6_371_000 * math.hypot(x, y)
+
+
+def nearest(facilities: Sequence[Facility], point: tuple[float, float], n: int) -> list[Facility]:
+    """The `n` located facilities nearest `point`, nearest first."""
+    located = [f for f in facilities if f.latitude is not None and f.longitude is not None]
+    located.sort(key=lambda f: (_metres(f.latitude or 0, f.longitude or 0, point), f.id or 0))
+    return located[:n]
+
+
+def demo_tour_starts(now: datetime, zone: ZoneInfo = TOKYO) -> list[datetime]:
+    """10:00 and 14:00 (Asia/Tokyo) on the next `TOUR_DAYS` weekdays after today, in UTC."""
+    day = now.astimezone(zone).date()
+    starts: list[datetime] = []
+    while len(starts) < TOUR_DAYS * len(TOUR_HOURS):
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            starts.extend(
+                datetime.combine(day, hour, tzinfo=zone).astimezone(UTC) for hour in TOUR_HOURS
+            )
+    return starts
+
+
+def tour_note(facility: Facility) -> str:
+    """A short note, the same for a facility on every load."""
+    roll = hashlib.sha1(f"{facility.municipality}:{facility.facility_id}".encode()).digest()[0]
+    return TOUR_NOTES[roll % len(TOUR_NOTES)]
+
+
+async def load_demo_tours(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str], None] = print,
+) -> int:
+    """Tour slots to book in the emulator: the 10 Hachioji facilities nearest 八王子駅 and the
+    5 Minato ones nearest its centre, at 10:00 and 14:00 on the next 10 weekdays (1 hour, 3
+    families), and tomorrow at 10:00 at the facility nearest 八王子駅 (to see the reminder the
+    day before). Slots are keyed by (facility, start): loading again adds only what is missing.
+    How many slots were added."""
+    from sqlmodel import col, select
+
+    now = now or datetime.now(UTC)
+    starts = demo_tour_starts(now)
+    tomorrow = now.astimezone(TOKYO).date() + timedelta(days=1)
+    first = datetime.combine(tomorrow, TOUR_HOURS[0], tzinfo=TOKYO).astimezone(UTC)
+    async with transaction(sessions) as session:
+        wanted: dict[tuple[int, datetime], Facility] = {}
+        for code, point, count in TOUR_FACILITIES:
+            found = await session.exec(
+                select(Facility).where(Facility.municipality == code, Facility.status == "active")
+            )
+            chosen = nearest(list(found.all()), point, count)
+            for index, facility in enumerate(chosen):
+                assert facility.id is not None
+                extra = [first] if code == HACHIOJI and index == 0 else []
+                for start in [*starts, *extra]:
+                    wanted.setdefault((facility.id, start), facility)
+        if not wanted:
+            progress("demo: no located facility for tours")
+            return 0
+        have = await session.exec(
+            select(TourSlot.facility_pk, TourSlot.starts_at).where(
+                col(TourSlot.facility_pk).in_(sorted({pk for pk, _ in wanted})),
+                col(TourSlot.starts_at) >= first,
+            )
+        )
+        existing = {(pk, start.astimezone(UTC)) for pk, start in have.all()}
+        rows = [
+            TourSlot(
+                facility_pk=pk,
+                starts_at=start,
+                ends_at=start + TOUR_LENGTH,
+                capacity=TOUR_CAPACITY,
+                notes=tour_note(facility),
+            )
+            for (pk, start), facility in sorted(wanted.items(), key=lambda kv: kv[0])
+            if (pk, start) not in existing
+        ]
+        session.add_all(rows)
+    facilities = len({pk for pk, _ in wanted})
+    progress(f"demo: {len(rows)} tour slots added ({facilities} facilities, next 10 weekdays)")
+    return len(rows)
