@@ -137,3 +137,16 @@ async def test_demo_tours_with_the_real_files(sessions: Any) -> None:
         by_city.setdefault(code, set()).add(pk)
     assert {code: len(pks) for code, pks in by_city.items()} == {"132012": 10, "131032": 5}
     assert len(rows) == 15 * 20
+
+
+async def test_a_restart_of_the_demo_keeps_one_slot_per_facility_and_start(
+    sessions: Any, tmp_path: Any
+) -> None:
+    from hagukumi.demo import load_demo
+
+    quiet = {"key_file": tmp_path / "key.txt", "registry_dir": None, "progress": lambda _: None}
+    assert await load_demo(sessions, **quiet, today=TODAY, now=THURSDAY_NOON)
+    first = len(await demo_slots(sessions))
+    assert first > 0
+    assert not await load_demo(sessions, **quiet, today=TODAY, now=THURSDAY_NOON)
+    assert len(await demo_slots(sessions)) == first
