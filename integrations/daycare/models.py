@@ -160,7 +160,8 @@ class TourSlot(SQLModel, table=True):
     """A tour (見学) a facility offers: when, how many families, notes.
 
     `booked` counts live bookings; a booking raises it with one conditional UPDATE
-    (`booked < capacity`), so the last seat cannot be given twice on any database.
+    (`booked < capacity`), so the last seat cannot be given twice on any database. A slot the
+    facility cancelled keeps the count it had (its bookings are cancelled with it).
     """
 
     __tablename__ = "daycare_tour_slot"
