@@ -22,7 +22,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.richmenu import ensure_rich_menu, menu_request
 from integrations.line_emulator import EMULATOR, EmulatorConfig, create_emulator_app
+from notifier.channels.line_api import LineApi
 from tests.conftest import SHARED
 
 TOKEN = "page-token"
@@ -142,6 +144,13 @@ async def test_chat_page_shows_each_message_once_and_quick_replies_as_chips() ->
     await server.start_server()
     base.append(str(server.make_url("/_line")))
     page = f"{base[0]}/_emulator/?user={USER}"
+    # The bot's own rich menu, set as the default the way the bot sets it.
+    line = LineApi(base[0], TOKEN)
+    await line.open()
+    try:
+        await ensure_rich_menu(line)
+    finally:
+        await line.close()
 
     def bot_texts() -> list[str]:
         return [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#chat .row.bot .bubble")]
@@ -153,6 +162,9 @@ async def test_chat_page_shows_each_message_once_and_quick_replies_as_chips() ->
         box = browser.find_element(By.ID, "text")
         box.send_keys(text)
         browser.find_element(By.CSS_SELECTOR, "#bar button[type=submit]").click()
+
+    def menu_shown() -> bool:
+        return bool(browser.find_element(By.ID, "richmenu").is_displayed())
 
     def settled() -> bool:
         # The page has read past the last delivery and no poll is in flight.
@@ -180,10 +192,19 @@ async def test_chat_page_shows_each_message_once_and_quick_replies_as_chips() ->
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SCREENSHOT_DIR / "emulator-chat.png"))
         rects = [c.rect for c in browser.find_elements(By.CSS_SELECTOR, "#quick button")]
-        return bot_texts(), labels, rects, browser.find_element(By.ID, "quick").rect
+        # The chat bar folds the rich menu away (as in LINE) and opens it again.
+        WebDriverWait(browser, 20).until(lambda _: menu_shown())
+        open_chat = browser.find_element(By.ID, "chat").rect["height"]
+        bar_text = browser.find_element(By.ID, "menubar").text
+        browser.find_element(By.ID, "menubar").click()
+        folded = (menu_shown(), browser.find_element(By.ID, "chat").rect["height"])
+        browser.save_screenshot(str(SCREENSHOT_DIR / "emulator-chat-menu-folded.png"))
+        browser.find_element(By.ID, "menubar").click()
+        menu = (bar_text, open_chat, folded, menu_shown())
+        return bot_texts(), labels, rects, browser.find_element(By.ID, "quick").rect, menu
 
     try:
-        texts, labels, chip_rects, bar = await asyncio.to_thread(chat)
+        texts, labels, chip_rects, bar, menu = await asyncio.to_thread(chat)
     finally:
         # The page polls every second: close it first, or the servers wait for it.
         await asyncio.to_thread(browser.quit)
@@ -191,6 +212,10 @@ async def test_chat_page_shows_each_message_once_and_quick_replies_as_chips() ->
         await hook.close()
 
     assert labels == CHIPS
+    bar_text, open_chat, (shown_after_fold, folded_chat), shown_again = menu
+    assert bar_text.startswith(menu_request().chat_bar_text) and bar_text.endswith("▼")
+    assert not shown_after_fold and folded_chat > open_chat + 100, "folding gives the chat room"
+    assert shown_again
     expected = [line for t in [*sent, "港区"] for line in (f"push {t}", f"echo {t}")]
     assert texts == expected, "each message once, in order"
     assert len(chip_rects) == len(CHIPS)
