@@ -352,25 +352,115 @@ def _root(said: str) -> str:
     return root
 
 
-def match_place(facilities: list[Facility], said: str) -> tuple[float, float] | None:
-    """The centroid of the facilities whose station (八王子駅 for 八王子) or address (a town
-    name such as 芝 or 子安町) the text names; None when none does."""
-    root = _root(said)
-    if not root:
-        return None
-    located = [f for f in facilities if f.latitude is not None and f.longitude is not None]
-    by_station = [
-        f
-        for f in located
-        if f.station
-        and (_root(f.station) == root or (len(root) >= 2 and root in _norm(f.station)))
-    ]
-    chosen = by_station or [f for f in located if root in _norm(f.address)]
-    if not chosen:
-        return None
+_RAIL_PREFIXES = (
+    "東京メトロ",
+    "メトロ",
+    "都営",
+    "JR",
+    "京王",
+    "小田急",
+    "東急",
+    "西武",
+    "東武",
+    "京急",
+    "京成",
+    "相鉄",
+    "多摩モノレール",
+    "ゆりかもめ",
+    "りんかい線",
+)
+NEAREST_WALK_SPAN = 2  # minutes: the facilities closest to a station estimate its point
+_TOWN_END = re.compile(r"(?=\d|[一二三四五六七八九十]+丁目|$)")
+
+
+def station_root(value: str, *, operators: bool = False) -> str:
+    """八王子 for 八王子駅, ＪＲ八王子駅, 八王子駅前; 京王八王子 stays (another station) unless
+    `operators` (a typed 京王八王子 with no such station: 八王子)."""
+    root = re.sub(r"[（(].*?[)）]", "", _norm(value))
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _RAIL_PREFIXES if operators else ("JR",):
+            if root.upper().startswith(prefix.upper()) and len(root) > len(prefix):
+                root = root[len(prefix) :]
+                changed = True
+    return _root(root)
+
+
+def town_of(address: str) -> str:
+    """The town of an address: 子安町 in 東京都八王子市子安町1-1-1, 芝 in 東京都港区芝3-2-1."""
+    rest = _norm(address)
+    rest = re.sub(r"^(?:東京都|北海道|京都府|大阪府|.{2,3}県)", "", rest)
+    rest = re.sub(r"^(?:.+?郡)?.+?[市区町村]", "", rest, count=1)
+    found = _TOWN_END.search(rest)
+    return rest[: found.start()] if found else rest
+
+
+def _centroid(chosen: list[Facility]) -> tuple[float, float]:
     lat = sum(f.latitude or 0.0 for f in chosen) / len(chosen)
     lon = sum(f.longitude or 0.0 for f in chosen) / len(chosen)
     return lat, lon
+
+
+def _station_point(chosen: list[Facility]) -> tuple[float, float]:
+    """A station's point from its facilities: those with the fewest walking minutes (within
+    the least + 2 minutes) are nearest to it; their centroid."""
+    walks = [f.walk_minutes for f in chosen if f.walk_minutes is not None]
+    if walks:
+        least = min(walks)
+        near = [
+            f
+            for f in chosen
+            if f.walk_minutes is not None and f.walk_minutes <= least + NEAREST_WALK_SPAN
+        ]
+        return _centroid(near)
+    return _centroid(chosen)
+
+
+def matched_station(facilities: list[Facility], said: str) -> str | None:
+    """The station name (八王子駅) the text names exactly, if any facility is near it."""
+    for root in _typed_roots(said):
+        for f in facilities:
+            if f.station and station_root(f.station) == root:
+                return f.station
+    return None
+
+
+def _typed_roots(said: str) -> list[str]:
+    """The station names the text may mean: as typed, then without a railway's name."""
+    roots = [station_root(said), station_root(said, operators=True)]
+    return [r for i, r in enumerate(roots) if r and r not in roots[:i]]
+
+
+def match_place(facilities: list[Facility], said: str) -> tuple[float, float] | None:
+    """Where the text points: a station named exactly (八王子, 八王子駅: only 八王子駅, not
+    西八王子駅), its point estimated from the facilities nearest to it; else a station
+    containing the text; else a town of the addresses (芝 matches 芝3-2-1, not 芝浦); else an
+    address containing the text (2 characters at least). None when nothing matches."""
+    roots = _typed_roots(said)
+    if not roots:
+        return None
+    located = [f for f in facilities if f.latitude is not None and f.longitude is not None]
+    for root in roots:
+        exact = [f for f in located if f.station and station_root(f.station) == root]
+        if exact:
+            return _station_point(exact)
+    root = roots[-1]
+    town_root = _root(said)
+    towns = [f for f in located if town_of(f.address) in (town_root, town_root + "町")]
+    if towns:
+        return _centroid(towns)
+    if len(root) >= 2 and not root.isdigit():
+        containing = [f for f in located if f.station and root in station_root(f.station)]
+        if containing:
+            # The station whose name is closest to the text (shortest), then its facilities.
+            best = min((station_root(f.station) for f in containing), key=lambda n: (len(n), n))
+            return _station_point([f for f in containing if station_root(f.station) == best])
+    if len(town_root) >= 2 and not re.fullmatch(r"[\d\-丁目番地号町市区村]+", town_root):
+        by_address = [f for f in located if town_root in _norm(f.address)]
+        if by_address:
+            return _centroid(by_address)
+    return None
 
 
 @router.awaiting(STEP_PLACE)
@@ -385,6 +475,7 @@ async def on_place(turn: Turn) -> None:
         turn.state.pop("await", None)
         await show_daycare(turn)
         return
+    station: str | None = None
     if turn.kind == "location":
         point: tuple[float, float] | None = (
             float(turn.event.message.latitude),
@@ -393,6 +484,7 @@ async def on_place(turn: Turn) -> None:
     else:
         facilities = await _facilities_in(turn, municipality)
         point = match_place(facilities, turn.text or "")
+        station = matched_station(facilities, turn.text or "")
         if point is None:
             if await intent_instead(turn, STEP_PLACE):
                 return
@@ -412,16 +504,32 @@ async def on_place(turn: Turn) -> None:
             return
     turn.state.pop("await", None)
     assert point is not None
-    await show_results(turn, kid, month, municipality, point)
+    await show_results(turn, kid, month, municipality, point, station=station)
 
 
 # -- results ----------------------------------------------------------------------------------
 
 
-def distance_text(metres: float | None, lang: str) -> str | None:
-    """徒歩圏（650 m） / 950 m / 1.2 km."""
+def distance_text(
+    metres: float | None,
+    lang: str,
+    *,
+    facility: Facility | None = None,
+    station: str | None = None,
+) -> str | None:
+    """徒歩圏（650 m） / 950 m / 1.2 km; near the station typed, the facility's own walk from
+    it (八王子駅 徒歩5分・650 m)."""
     if metres is None:
         return None
+    if (
+        station
+        and facility is not None
+        and facility.station == station
+        and facility.walk_minutes is not None
+    ):
+        walk = t("daycare.detail.walk", lang, station=station, minutes=facility.walk_minutes)
+        shown = f"{int(round(metres, -1))} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+        return f"{walk}・{shown}" if lang == "ja" else f"{walk}, {shown}"
     if metres < 1000:
         shown = int(round(metres, -1))
         return t("daycare.walk", lang, m=shown) if metres <= WALKING_M else f"{shown} m"
@@ -490,6 +598,7 @@ def facility_bubble(
     kid: str | None,
     month: date | None,
     result: SearchResult | None = None,
+    station: str | None = None,
 ) -> FlexBubble:
     """A facility's card: type, distance, hours, places, past points; map, details, book, save."""
     lines: list[Any] = []
@@ -499,7 +608,7 @@ def facility_bubble(
         )
     lines.append(m.flex_text(type_text(facility, lang), size="xs", color="#555555"))
     if result is not None:
-        distance = distance_text(result.distance_m, lang)
+        distance = distance_text(result.distance_m, lang, facility=facility, station=station)
         if distance:
             lines.append(m.flex_text(distance, size="sm"))
     lines.append(m.flex_text(hours_text(facility, lang), size="sm"))
@@ -533,7 +642,13 @@ def _search_params(facility: Facility, kid: str | None, month: date | None) -> d
 
 
 async def show_results(
-    turn: Turn, kid: Kid, month: date, municipality: str, point: tuple[float, float]
+    turn: Turn,
+    kid: Kid,
+    month: date,
+    municipality: str,
+    point: tuple[float, float],
+    *,
+    station: str | None = None,
 ) -> None:
     """The nearest facilities with places in the child's class (else the nearest with it)."""
     lang = lang_of(turn)
@@ -561,7 +676,8 @@ async def show_results(
         turn.say(m.text(t("daycare.none", lang, klass=klass), _daycare_actions(lang)))
         return
     bubbles = [
-        facility_bubble(r.facility, lang, kid=kid.key, month=month, result=r) for r in results
+        facility_bubble(r.facility, lang, kid=kid.key, month=month, result=r, station=station)
+        for r in results
     ]
     names = join([dc_notices.facility_name(r.facility, lang) for r in results], lang)
     turn.say(

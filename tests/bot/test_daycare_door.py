@@ -355,3 +355,68 @@ def test_typed_months(typed: str, month: date | None) -> None:
     assert parse_month(typed, date(2026, 11, 26)) == month
     assert offered_months(date(2026, 11, 26))[4] == date(2027, 4, 1)
     assert date(2027, 4, 1) in offered_months(date(2026, 4, 10))
+
+
+def _facility_at(
+    station: str, walk: int | None, lat: float, lon: float, address: str = ""
+) -> Facility:
+    return Facility(
+        municipality=HACHIOJI,
+        facility_id=f"{station}{walk}{lat}",
+        name_ja="園",
+        type="licensed_private",
+        address=address or "東京都八王子市旭町1-1",
+        latitude=lat,
+        longitude=lon,
+        station=station,
+        walk_minutes=walk,
+        classes=[0, 1, 2],
+    )
+
+
+def test_a_typed_station_is_the_station_not_its_neighbours() -> None:
+    from bot.handlers.daycare import match_place
+
+    around = [
+        _facility_at("八王子駅", 2, 35.6560, 139.3390),
+        _facility_at("八王子駅", 4, 35.6556, 139.3392),
+        _facility_at("八王子駅", 14, 35.6650, 139.3520),  # far up the road: not the station
+        _facility_at("西八王子駅", 3, 35.6566, 139.3125),
+        _facility_at("京王八王子駅", 2, 35.6577, 139.3437),
+        _facility_at("JR八王子駅", 3, 35.6558, 139.3386),
+    ]
+    for typed in ("八王子", "八王子駅", "ＪＲ八王子駅", "八王子駅前", "JR八王子"):
+        point = match_place(around, typed)
+        assert point is not None
+        lat, lon = point
+        assert abs(lat - 35.6558) < 0.0005 and abs(lon - 139.3389) < 0.0005, typed
+    west = match_place(around, "西八王子")
+    assert west == (35.6566, 139.3125)
+    assert match_place(around, "京王八王子") == (35.6577, 139.3437)
+    assert match_place(around, "町") is None and match_place(around, "1") is None
+
+
+def test_a_town_is_its_exact_name_first() -> None:
+    from bot.handlers.daycare import match_place
+
+    minato = [
+        _facility_at("", None, 35.650, 139.750, "東京都港区芝3-2-1"),
+        _facility_at("", None, 35.640, 139.750, "東京都港区芝浦1-1-1"),
+        _facility_at("", None, 35.641, 139.751, "東京都港区芝浦三丁目4-1"),
+    ]
+    assert match_place(minato, "芝") == (35.650, 139.750)
+    point = match_place(minato, "芝浦")
+    assert point is not None and abs(point[0] - 35.6405) < 1e-6
+
+
+async def test_cards_near_a_typed_station_give_their_own_walk(line_world: LineWorld) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-walk"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子")
+    said = texts_of(answer)
+    assert "八王子駅 徒歩5分・" in said
+    assert "徒歩圏" not in said  # the station's facilities say their walk, the far one km
+    assert "km" in said
