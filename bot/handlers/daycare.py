@@ -528,8 +528,8 @@ def distance_text(
         and facility.walk_minutes is not None
     ):
         walk = t("daycare.detail.walk", lang, station=station, minutes=facility.walk_minutes)
-        shown = f"{int(round(metres, -1))} m" if metres < 1000 else f"{metres / 1000:.1f} km"
-        return f"{walk}・{shown}" if lang == "ja" else f"{walk}, {shown}"
+        far = f"{int(round(metres, -1))} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+        return f"{walk}・{far}" if lang == "ja" else f"{walk}, {far}"
     if metres < 1000:
         shown = int(round(metres, -1))
         return t("daycare.walk", lang, m=shown) if metres <= WALKING_M else f"{shown} m"
