@@ -482,6 +482,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "daycare.places_none": {"ja": "空きなし", "en": "full"},
     "daycare.places_unknown": {"ja": "不明", "en": "unknown"},
     "daycare.full_badge": {"ja": "空きなし", "en": "Full"},
+    "daycare.unknown_badge": {"ja": "空き状況不明", "en": "Places unknown"},
     "daycare.past_points": {
         "ja": "{year}年度 最低指数 {points}点",
         "en": "FY{year} lowest points admitted: {points}",

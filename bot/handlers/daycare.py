@@ -557,9 +557,18 @@ def places_text(vacancy: Vacancy | None, lang: str) -> str:
         return t("daycare.places_unknown", lang)
     if vacancy.level == "some":
         return t("daycare.places_some", lang)
-    if vacancy.level == "none" or not vacancy.places:
+    if is_full(vacancy):
         return t("daycare.places_none", lang)
+    if not vacancy.places:
+        return t("daycare.places_unknown", lang)
     return t("daycare.places_n", lang, n=vacancy.places)
+
+
+def is_full(vacancy: Vacancy | None) -> bool:
+    """Known to have no place (none, or 0 places); unknown is not full."""
+    return vacancy is not None and (
+        vacancy.level == "none" or (vacancy.level == "number" and vacancy.places == 0)
+    )
 
 
 def has_places(vacancy: Vacancy | None) -> bool:
@@ -602,9 +611,15 @@ def facility_bubble(
 ) -> FlexBubble:
     """A facility's card: type, distance, hours, places, past points; map, details, book, save."""
     lines: list[Any] = []
-    if result is not None and result.class_age is not None and not has_places(result.vacancy):
+    if result is not None and result.class_age is not None and is_full(result.vacancy):
         lines.append(
             m.flex_text(t("daycare.full_badge", lang), size="sm", weight="bold", color="#C62828")
+        )
+    elif result is not None and result.class_age is not None and not has_places(result.vacancy):
+        lines.append(
+            m.flex_text(
+                t("daycare.unknown_badge", lang), size="sm", weight="bold", color="#757575"
+            )
         )
     lines.append(m.flex_text(type_text(facility, lang), size="xs", color="#555555"))
     if result is not None:

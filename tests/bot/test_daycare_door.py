@@ -244,7 +244,9 @@ async def test_two_children_are_asked_which_and_unknown_places_are_asked_again(
     # No 3-year place anywhere: the nearest with the class, clearly marked full.
     assert "空きのある園は見つかりませんでした" in said
     assert bubble_titles(answer) == ["ひかり保育園", "みどり保育園", "たかお保育園"]
-    assert said.count("空きなし") >= 3
+    # No vacancy published for the 3-year class: unknown, not full.
+    assert said.count("空き状況不明") >= 3 and "0歳児クラスの空き: 空きなし" not in said
+    assert said.count("空きなし") == 1  # in the lead only
     check_line_limits(answer)
 
 
@@ -420,3 +422,34 @@ async def test_cards_near_a_typed_station_give_their_own_walk(line_world: LineWo
     assert "八王子駅 徒歩5分・" in said
     assert "徒歩圏" not in said  # the station's facilities say their walk, the far one km
     assert "km" in said
+
+
+async def test_known_full_is_red_and_unknown_is_grey(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    async with transaction(line_world.sessions) as session:
+        vacancy = (
+            await session.exec(
+                select(Vacancy).where(
+                    Vacancy.facility_pk == ids["ひかり保育園"], Vacancy.class_age == 0
+                )
+            )
+        ).one()
+        vacancy.level, vacancy.places = "number", 0
+        session.add(vacancy)
+    parent = Parent(line_world, user("U-daycare-unknown"))
+    await parent.onboard("八王子市", births=("2026-04-02",))
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子駅")
+    assert bubble_titles(answer) == ["ひかり保育園", "みどり保育園", "そら保育室", "たかお保育園"]
+    badges = {
+        (c["text"], c.get("color"))
+        for carousel in carousels(answer)
+        for bubble in carousel["contents"]
+        for c in bubble["body"]["contents"]
+        if c.get("weight") == "bold" and c.get("text") in ("空きなし", "空き状況不明")
+    }
+    assert badges == {("空きなし", "#C62828"), ("空き状況不明", "#757575")}
+    said = texts_of(answer)
+    assert said.count("0歳児クラスの空き: 空きなし") == 2
+    assert said.count("0歳児クラスの空き: 不明") == 2
