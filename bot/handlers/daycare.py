@@ -1019,13 +1019,15 @@ async def on_book(turn: Turn) -> None:
         return
     kid = await kid_by_key(turn, turn.postback.get("c"))
     try:
-        made = await tours.book(
-            turn.session,
-            slot_id,
-            turn.family.id,
-            child_id=kid.child_id if kid is not None else None,
-            now=turn.now,
-        )
+        # A savepoint: a refused booking (a duplicate spoils the transaction) is undone whole.
+        async with turn.session.begin_nested():
+            made = await tours.book(
+                turn.session,
+                slot_id,
+                turn.family.id,
+                child_id=kid.child_id if kid is not None else None,
+                now=turn.now,
+            )
     except tours.TourError as error:
         await _tour_refused(turn, error, slot_id)
         return
@@ -1213,8 +1215,14 @@ async def on_move(turn: Turn) -> None:
         stale(turn)
         return
     try:
-        made = await tours.change(turn.session, booking, slot_id, now=turn.now)
+        # A savepoint: a change refused after the new seat was taken (the booking cancelled
+        # meanwhile) gives that seat back.
+        async with turn.session.begin_nested():
+            made = await tours.change(turn.session, booking, slot_id, now=turn.now)
     except tours.TourError as error:
+        if error.code == "not_booked":
+            turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+            return
         await _tour_refused(turn, error, slot_id)
         return
     assert booking.id is not None

@@ -5,9 +5,11 @@ gives its seats back. The bot's clock is noon in Tokyo on 2026-11-26 (a Thursday
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update as sa_update
 from sqlmodel import select
 
 from integrations.daycare import tours
@@ -401,3 +403,67 @@ async def test_the_daily_pass_keeps_the_same_rule(line_world: LineWorld) -> None
     async with transaction(line_world.sessions) as session:
         assert await record_tour_reminders(session, now=jst(11, 26, 21)) == 1
     assert len(await reminders(line_world)) == 2
+
+
+async def test_a_change_racing_a_cancel_keeps_one_booking_and_the_seats(
+    line_world: LineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.handlers import daycare
+
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    first = await add_slot(line_world, midori, jst(12, 9, 10))
+    second = await add_slot(line_world, midori, jst(12, 10, 14), capacity=1)
+    parent = await searched(line_world, "tours-race")
+    await parent.tap("見学を予約")
+    await parent.tap("12/9(水) 10:00 残2")
+    await parent.tap("予約した見学")
+    await parent.tap("日時を変更")
+
+    own = daycare._own_booking
+
+    async def cancelled_meanwhile(turn: Any) -> Any:
+        found = await own(turn)
+        if found is not None:
+            # Another request (the API) cancels it now: what this turn then reads, while its
+            # loaded booking still says "booked".
+            table = TourBooking.__table__  # type: ignore[attr-defined]
+            slots = TourSlot.__table__  # type: ignore[attr-defined]
+            connection = await turn.session.connection()
+            await connection.execute(
+                sa_update(table).where(table.c.id == found[0].id).values(status="cancelled")
+            )
+            await connection.execute(
+                sa_update(slots)
+                .where(slots.c.id == found[0].slot_id)
+                .values(booked=slots.c.booked - 1)
+            )
+        return found
+
+    monkeypatch.setattr(daycare, "_own_booking", cancelled_meanwhile)
+    answer = await parent.tap("12/10(木) 14:00 残1")
+    said = texts_of(answer)
+    assert "見学の日時を変更しました" not in said
+    assert "キャンセル済み" in said or "見つかりません" in said
+    async with line_world.sessions() as session:
+        bookings = (await session.exec(select(TourBooking))).all()
+    assert [(b.slot_id, b.status) for b in bookings] == [(first, "cancelled")]
+    assert (await slot_row(line_world, first)).booked == 0
+    assert (await slot_row(line_world, second)).booked == 0
+
+    # Refused after its seat was taken (the same family booking twice at the same moment):
+    # the seat and the booking are undone, the parent answered.
+    monkeypatch.setattr(daycare, "_own_booking", own)
+    real_book = tours.book
+
+    async def twice(*args: Any, **kwargs: Any) -> Any:
+        await real_book(*args, **kwargs)
+        raise tours.TourError("already_booked", "booked twice at the same moment")
+
+    monkeypatch.setattr(tours, "book", twice)
+    answer = await parent.postback(f"a=dc.book&s={second}")
+    assert texts_of(answer)
+    assert (await slot_row(line_world, second)).booked == 0
+    async with line_world.sessions() as session:
+        live = (await session.exec(select(TourBooking).where(TourBooking.slot_id == second))).all()
+    assert live == []
