@@ -87,7 +87,7 @@ def _month_key(month: date) -> str:
 
 
 def _parse_month_key(value: Any) -> date | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not re.fullmatch(r"20\d\d-(?:0[1-9]|1[0-2])", value):
         return None
     try:
         return date.fromisoformat(value + "-01")
@@ -704,13 +704,48 @@ async def show_results(
 # -- details and saving -----------------------------------------------------------------------
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: anything else in a postback is forged
+
+
+def _id(value: Any) -> int | None:
+    """A row id from a postback: 1..2**31-1, else None."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+async def _kid_param(turn: Turn) -> tuple[bool, Kid | None]:
+    """The child a button names (`c`): (True, the child), (True, None) when none is named,
+    (False, None) when it names no child of the family (stale or forged)."""
+    key = turn.postback.get("c")
+    if key is None or key == "":
+        return True, None
+    kid = await kid_by_key(turn, key)
+    return kid is not None, kid
+
+
 async def _facility(turn: Turn) -> Facility | None:
-    try:
-        pk = int(turn.postback.get("f", ""))
-    except ValueError:
+    pk = _id(turn.postback.get("f"))
+    if pk is None:
         return None
     facility = await turn.session.get(Facility, pk)
     return facility if facility is not None and facility.status == "active" else None
+
+
+async def _facility_or_say(turn: Turn) -> Facility | None:
+    """The facility a button names; else "stale" (a forged id) or "no longer listed"."""
+    if _id(turn.postback.get("f")) is None:
+        stale(turn)
+        return None
+    facility = await _facility(turn)
+    if facility is None:
+        lang = lang_of(turn)
+        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
+    return facility
 
 
 def single(alt: str, bubble: FlexBubble, actions: list[Any]) -> FlexMessage:
@@ -724,12 +759,15 @@ def single(alt: str, bubble: FlexBubble, actions: list[Any]) -> FlexMessage:
 async def on_details(turn: Turn) -> None:
     """A facility's details: address, phone, website, classes, hours, notes."""
     lang = lang_of(turn)
-    facility = await _facility(turn)
+    facility = await _facility_or_say(turn)
     if facility is None:
-        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
         return
     month = _parse_month_key(turn.postback.get("m"))
-    kid = turn.postback.get("c")
+    known, found_kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
+    kid = found_kid.key if found_kid is not None else None
     lines = [
         m.flex_text(t("daycare.detail.type", lang, value=type_text(facility, lang)), size="sm")
     ]
@@ -786,11 +824,13 @@ async def on_details(turn: Turn) -> None:
 async def on_save(turn: Turn) -> None:
     """Save a facility for a child and a month: watched for new places."""
     lang = lang_of(turn)
-    facility = await _facility(turn)
+    facility = await _facility_or_say(turn)
     if facility is None or turn.family.id is None:
-        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
         return
-    kid = await kid_by_key(turn, turn.postback.get("c"))
+    known, kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
     month = _parse_month_key(turn.postback.get("m"))
     child_id = kid.child_id if kid is not None else None
     found = await turn.session.exec(
@@ -938,12 +978,14 @@ async def pick_slot(
 @router.postback(pb.DC_SLOTS)
 async def on_slots(turn: Turn) -> None:
     """Book a tour: the facility's slot picker."""
-    lang = lang_of(turn)
-    facility = await _facility(turn)
+    facility = await _facility_or_say(turn)
     if facility is None:
-        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
         return
-    await pick_slot(turn, facility, kid=turn.postback.get("c"))
+    known, kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
+    await pick_slot(turn, facility, kid=kid.key if kid is not None else None)
 
 
 def booking_bubble(
@@ -1003,10 +1045,7 @@ async def _tour_refused(turn: Turn, error: tours.TourError, slot_id: int) -> Non
 
 
 def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return _id(value)
 
 
 @router.postback(pb.DC_BOOK)
@@ -1017,7 +1056,10 @@ async def on_book(turn: Turn) -> None:
     if slot_id is None or turn.family.id is None or not consented(turn):
         stale(turn)
         return
-    kid = await kid_by_key(turn, turn.postback.get("c"))
+    known, kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
     try:
         # A savepoint: a refused booking (a duplicate spoils the transaction) is undone whole.
         async with turn.session.begin_nested():
@@ -1206,7 +1248,10 @@ async def on_move(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     slot_id = _int(turn.postback.get("s"))
-    if own is None or slot_id is None:
+    if slot_id is None:
+        stale(turn)
+        return
+    if own is None:
         turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
         return
     booking, _slot, _facility = own

@@ -467,3 +467,36 @@ async def test_a_change_racing_a_cancel_keeps_one_booking_and_the_seats(
     async with line_world.sessions() as session:
         live = (await session.exec(select(TourBooking).where(TourBooking.slot_id == second))).all()
     assert live == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "a=dc.slots&f=100000000000000000000000000000",
+        "a=dc.info&f=-3",
+        "a=dc.save&f=abc",
+        "a=dc.book&s=100000000000000000000000000000",
+        "a=dc.move&b=1&s=100000000000000000000000000000",
+        "a=dc.info&f={f}&c=999999",
+        "a=dc.slots&f={f}&c=<forged>",
+        "a=dc.save&f={f}&c=due",
+        "a=dc.book&s={s}&c=12345",
+        "a=dc.month&c={c}&m=2027-04-01-01",
+    ],
+)
+async def test_forged_or_stale_postbacks_are_answered_stale(
+    line_world: LineWorld, data: str
+) -> None:
+    ids = await add_facilities(line_world)
+    slot = await add_slot(line_world, ids["みどり保育園"], jst(12, 9, 10))
+    parent = await searched(line_world, "forged")
+    kid = next(
+        a["data"].split("c=")[1].split("&")[0]
+        for a in actions_in(parent.last)
+        if a["type"] == "postback" and "c=" in a["data"]
+    )
+    answer = await parent.postback(data.format(f=ids["みどり保育園"], s=slot, c=kid))
+    assert "このボタンは古くなったようです" in texts_of(answer)
+    async with line_world.sessions() as session:
+        assert (await session.exec(select(TourBooking))).all() == []
+        assert (await session.exec(select(SavedFacility))).all() == []
