@@ -539,6 +539,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "保存済みです: {name}。空きが出たらお知らせします。",
         "en": "Already saved: {name}. We will tell you when a place opens.",
     },
+    "daycare.unsave.label": {"ja": "削除", "en": "Remove"},
+    "daycare.unsaved": {
+        "ja": "保存した園から削除しました: {name}。空きのお知らせも止まります。",
+        "en": "Removed from your saved daycares: {name}. No more notices of places for it.",
+    },
+    "daycare.unsaved_already": {
+        "ja": "この園はすでに保存した園から削除されています。",
+        "en": "This daycare was already removed from your saved daycares.",
+    },
+    "daycare.saved_alt": {"ja": "保存した園: {names}", "en": "Saved daycares: {names}"},
+    "daycare.tours_alt": {"ja": "予約した見学: {names}", "en": "My tours: {names}"},
     "daycare.saved_list": {
         "ja": "保存した園（{count}件）です。空きが出たらお知らせします。",
         "en": "Your saved daycares ({count}). We will tell you when a place opens.",

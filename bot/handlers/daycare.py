@@ -608,6 +608,7 @@ def facility_bubble(
     month: date | None,
     result: SearchResult | None = None,
     station: str | None = None,
+    saved: SavedFacility | None = None,
 ) -> FlexBubble:
     """A facility's card: type, distance, hours, places, past points; map, details, book, save."""
     lines: list[Any] = []
@@ -640,7 +641,9 @@ def facility_bubble(
         m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
         m.postback(t("daycare.details.label", lang), pb.DC_DETAILS, **params),
         m.postback(t("daycare.book.label", lang), pb.DC_SLOTS, **params),
-        m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params),
+        m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params)
+        if saved is None
+        else m.postback(t("daycare.unsave.label", lang), pb.DC_UNSAVE, v=saved.id),
     ]
     return m.bubble(
         dc_notices.facility_name(facility, lang), lines, [b for b in buttons if b is not None]
@@ -881,7 +884,7 @@ async def on_saved(turn: Turn) -> None:
     if not rows:
         turn.say(m.text(t("daycare.saved_none", lang), _daycare_actions(lang)))
         return
-    kids = {k.child_id: k.key for k in await kids_of(turn)}
+    kids = {k.child_id: k for k in await kids_of(turn)}
     bubbles: list[FlexBubble] = []
     shown: list[str] = []
     seen: set[int] = set()
@@ -890,13 +893,71 @@ async def on_saved(turn: Turn) -> None:
             continue
         seen.add(facility.id or 0)
         kid = kids.get(saved.child_id)
-        bubbles.append(facility_bubble(facility, lang, kid=kid, month=saved.entry_month))
+        now = await _saved_places(turn, facility, kid, saved.entry_month)
+        bubbles.append(
+            facility_bubble(
+                facility,
+                lang,
+                kid=kid.key if kid is not None else None,
+                month=saved.entry_month,
+                result=now,
+                saved=saved,
+            )
+        )
         shown.append(dc_notices.facility_name(facility, lang))
     names = join(shown, lang)
     turn.say(
         m.text(t("daycare.saved_list", lang, count=len(bubbles))),
-        m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
+        m.carousel(t("daycare.saved_alt", lang, names=names), bubbles, _daycare_actions(lang)),
     )
+
+
+async def _saved_places(
+    turn: Turn, facility: Facility, kid: Kid | None, month: date | None
+) -> SearchResult | None:
+    """The saved child's class in the saved month, with today's vacancy (for the card)."""
+    if kid is None or month is None or facility.id is None:
+        return None
+    age = entry_class(kid.birth, month)
+    if age is None:
+        return None
+    found = await turn.session.exec(
+        select(Vacancy).where(
+            Vacancy.facility_pk == facility.id,
+            Vacancy.class_age == age,
+            Vacancy.entry_month == month,
+        )
+    )
+    return SearchResult(
+        facility=facility, distance_m=None, class_age=age, vacancy=found.first(), past=[]
+    )
+
+
+@router.postback(pb.DC_UNSAVE)
+async def on_unsave(turn: Turn) -> None:
+    """Remove a saved facility: no more "a place opened" for it."""
+    lang = lang_of(turn)
+    saved_id = _id(turn.postback.get("v"))
+    if saved_id is None or turn.family.id is None:
+        stale(turn)
+        return
+    saved = await turn.session.get(SavedFacility, saved_id)
+    if saved is None or saved.family_id != turn.family.id:
+        turn.say(m.text(t("daycare.unsaved_already", lang), _daycare_actions(lang)))
+        return
+    facility = await turn.session.get(Facility, saved.facility_pk)
+    name = dc_notices.facility_name(facility, lang) if facility is not None else ""
+    # The card stands for the facility (one card however many children it is saved for).
+    found = await turn.session.exec(
+        select(SavedFacility).where(
+            SavedFacility.family_id == turn.family.id,
+            SavedFacility.facility_pk == saved.facility_pk,
+        )
+    )
+    for row in found.all():
+        await turn.session.delete(row)
+    await turn.session.flush()
+    turn.say(m.text(t("daycare.unsaved", lang, name=name), _daycare_actions(lang)))
 
 
 # -- tours ------------------------------------------------------------------------------------
@@ -1142,7 +1203,7 @@ async def on_tours(turn: Turn) -> None:
     )
     turn.say(
         m.text(t("daycare.tours_list", lang, count=len(rows))),
-        m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
+        m.carousel(t("daycare.tours_alt", lang, names=names), bubbles, _daycare_actions(lang)),
     )
 
 

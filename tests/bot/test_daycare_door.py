@@ -210,6 +210,17 @@ async def test_one_child_searches_by_station_and_sees_the_nearest_with_places(
     answer = await parent.tap("保存した園")
     assert bubble_titles(answer) == ["みどり保育園"]
     check_line_limits(answer)
+    # The saved card: today's places in the child's class, and 削除 instead of 保存.
+    assert "1歳児クラスの空き: 3人" in texts_of(answer)
+    assert answer[-1]["altText"].startswith("保存した園: みどり保育園")
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "削除" in labels and "保存" not in labels
+    answer = await parent.tap("削除")
+    assert "保存した園から削除しました: みどり保育園" in texts_of(answer)
+    async with line_world.sessions() as session:
+        assert (await session.exec(select(SavedFacility))).all() == []
+    answer = await parent.tap("保存した園")
+    assert "保存した園はまだありません" in texts_of(answer)
 
 
 async def test_april_2_child_sees_the_zero_year_class_and_location_works(

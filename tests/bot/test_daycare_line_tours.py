@@ -95,6 +95,7 @@ async def test_book_again_change_and_cancel_a_tour(line_world: LineWorld) -> Non
 
     answer = await parent.tap("予約した見学")
     assert "予約した見学（1件）" in texts_of(answer)
+    assert answer[-1]["altText"].startswith("予約した見学: みどり保育園")
     answer = await parent.tap("日時を変更")
     assert [a["label"] for a in actions_in(answer)][0] == "12/10(木) 14:00 残1"
     answer = await parent.tap("12/10(木) 14:00 残1")
