@@ -503,6 +503,8 @@ async def on_place(turn: Turn) -> None:
             )
             return
     turn.state.pop("await", None)
+    # Answered: a location shared later is not this search's any more.
+    turn.state.pop("dc", None)
     assert point is not None
     await show_results(turn, kid, month, municipality, point, station=station)
 
@@ -1348,9 +1350,15 @@ async def on_move(turn: Turn) -> None:
     _say_booking(turn, made.booking, made.slot, facility, t("daycare.changed", lang))
 
 
-@router.when("location", lambda turn: "dc" in turn.state and turn.state.get("await") is None)
+def _place_asked(turn: Turn) -> bool:
+    """The last daycare question was "where" (the month is chosen), and is not answered."""
+    wanted = turn.state.get("dc")
+    return isinstance(wanted, dict) and "m" in wanted and turn.state.get("await") is None
+
+
+@router.when("location", _place_asked)
 async def on_location_later(turn: Turn) -> None:
-    """A location shared after the question timed out of its step: search from it anyway."""
+    """A location shared after the place question timed out of its step: search from it."""
     turn.state["await"] = STEP_PLACE
     await on_place(turn)
 

@@ -464,3 +464,15 @@ async def test_known_full_is_red_and_unknown_is_grey(line_world: LineWorld) -> N
     said = texts_of(answer)
     assert said.count("0歳児クラスの空き: 空きなし") == 2
     assert said.count("0歳児クラスの空き: 不明") == 2
+
+
+async def test_a_location_after_the_results_is_not_a_new_search(line_world: LineWorld) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-later"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子駅")
+    assert carousels(answer)
+    answer = await share_location(line_world, parent, *STATION)
+    assert not carousels(answer) and "1歳児クラスの空き" not in texts_of(answer)
