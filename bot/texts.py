@@ -511,7 +511,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "daycare.location.label": {"ja": "位置情報を送る", "en": "Share location"},
     "daycare.cancel.label": {"ja": "キャンセル", "en": "Cancel"},
     "daycare.change.label": {"ja": "日時を変更", "en": "Change date"},
-    "daycare.keep.label": {"ja": "やめない", "en": "Keep it"},
+    "daycare.keep.label": {"ja": "予約を続ける", "en": "Keep booking"},
     "daycare.cancel_yes.label": {"ja": "キャンセルする", "en": "Yes, cancel"},
     "daycare.gone": {
         "ja": "この園の情報は見つかりませんでした。もう一度お探しください。",
@@ -779,11 +779,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "delete.ask": {
         "ja": (
             "登録いただいた情報（お住まい・お子さまの生年月日・設定など）をすべて削除します。"
+            "予約した保育園の見学はキャンセルされ、保存した園も削除されます。"
             "元に戻せません。削除しますか？"
         ),
         "en": (
             "This erases everything you told us (municipality, children's birth dates, "
-            "settings). It cannot be undone. Delete?"
+            "settings). Your daycare tour bookings are cancelled and your saved daycares "
+            "removed. It cannot be undone. Delete?"
         ),
     },
     "delete.yes.label": {"ja": "削除する", "en": "Delete"},

@@ -146,8 +146,14 @@ def parse_month(text: str, on: date) -> date | None:
     said = unicodedata.normalize("NFKC", text).strip().lower()
     found = re.search(r"(20\d\d)\s*(?:年|-|/|\.)\s*(\d{1,2})\s*月?", said)
     reiwa = re.search(r"(?:令和|r)\s*(\d{1,2}|元)\s*年?\s*(\d{1,2})\s*月", said)
+    relative = re.fullmatch(
+        r"(今年|来年|再来年|this year|next year)\s*(\d{1,2})\s*月?(?:から|入園|入所)?", said
+    )
     if found:
         year, month = int(found.group(1)), int(found.group(2))
+    elif relative:
+        ahead = {"今年": 0, "this year": 0, "来年": 1, "next year": 1, "再来年": 2}
+        year, month = on.year + ahead[relative.group(1)], int(relative.group(2))
     elif reiwa:
         # 令和元年 is 2019.
         year = 2018 + (1 if reiwa.group(1) == "元" else int(reiwa.group(1)))

@@ -106,6 +106,11 @@ async def test_book_again_change_and_cancel_a_tour(line_world: LineWorld) -> Non
 
     answer = await parent.tap("キャンセル")
     assert "キャンセルしますか" in texts_of(answer)
+    answer = await parent.tap("予約を続ける")
+    assert "予約はそのままです" in texts_of(answer)
+    assert (await slot_row(line_world, second)).booked == 1
+    await parent.tap("予約した見学")
+    await parent.tap("キャンセル")
     answer = await parent.tap("キャンセルする")
     assert "キャンセルしました" in texts_of(answer)
     assert (await slot_row(line_world, second)).booked == 0
@@ -237,7 +242,8 @@ async def test_deleting_the_family_data_frees_seats_and_saved(line_world: LineWo
     await parent.postback(f"a=dc.slots&f={midori}")
     await parent.tap("12/9(水) 10:00 残2")
     assert (await slot_row(line_world, slot)).booked == 1
-    await parent.say("削除")
+    answer = await parent.say("削除")
+    assert "見学はキャンセルされ、保存した園も削除されます" in texts_of(answer)
     answer = await parent.tap("削除する")
     assert "削除しました" in texts_of(answer)
     async with line_world.sessions() as session:
