@@ -343,6 +343,10 @@ async def _example_place(turn: Turn, municipality: str, lang: str) -> str | None
     stations = [f.station for f in facilities if f.station]
     if stations:
         return max(sorted(set(stations)), key=stations.count)
+    # No station given (Minato's list): the town most facilities are in (芝, 白金).
+    towns = [town for f in facilities if len(town := town_of(f.address)) >= 1]
+    if towns:
+        return max(sorted(set(towns)), key=towns.count)
     return "駅名" if lang == "ja" else "a station"
 
 

@@ -480,3 +480,35 @@ async def test_a_location_after_the_results_is_not_a_new_search(line_world: Line
     assert carousels(answer)
     answer = await share_location(line_world, parent, *STATION)
     assert not carousels(answer) and "1歳児クラスの空き" not in texts_of(answer)
+
+
+async def test_a_municipality_without_stations_gives_a_town_as_the_example(
+    line_world: LineWorld,
+) -> None:
+    async with transaction(line_world.sessions) as session:
+        for index, (address, lat) in enumerate(
+            [
+                ("東京都港区芝3-2-1", 35.650),
+                ("東京都港区芝5-1-1", 35.648),
+                ("東京都港区白金1-1", 35.64),
+            ]
+        ):
+            session.add(
+                Facility(
+                    municipality="131032",
+                    facility_id=f"M{index}",
+                    name_ja=f"港保育園{index}",
+                    type="licensed_private",
+                    address=address,
+                    latitude=lat,
+                    longitude=139.75,
+                    classes=[0, 1, 2],
+                )
+            )
+    parent = Parent(line_world, user("U-daycare-minato"))
+    await parent.onboard("港区", births=("2026-04-01",))
+    await parent.postback("a=menu.daycare")
+    answer = await parent.tap("2027年4月")
+    assert "（例: 芝）" in texts_of(answer) and "駅名（例: 駅名）" not in texts_of(answer)
+    answer = await parent.say("芝")
+    assert bubble_titles(answer)[:2] == ["港保育園0", "港保育園1"]
