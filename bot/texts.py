@@ -383,6 +383,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Which child are you looking for a daycare for?",
     },
     "daycare.unborn": {"ja": "出産予定の赤ちゃん", "en": "Baby on the way"},
+    "daycare.min_age_note": {
+        "ja": "園ごとに受け入れる月齢が決まっています（生後57日から、生後6か月からなど）。",
+        "en": ("Each daycare takes babies from a set age (e.g. from 57 days or 6 months old)."),
+    },
     "daycare.which_month": {
         "ja": "何月からの入園をお考えですか？（例: 2027年4月、2027-04、4月 と送っても大丈夫です）",
         "en": "From which month do you want a place? (You may also type e.g. 2027-04 or April)",

@@ -127,11 +127,14 @@ def kid_label(kid: Kid, lang: str) -> str:
     return t("daycare.unborn", lang) if kid.key == UNBORN else format_born(kid.birth, lang)
 
 
-def offered_months(on: date) -> list[date]:
-    """Next month and the few after it, with next April always among them."""
+def offered_months(on: date, birth: date | None = None) -> list[date]:
+    """Next month and the few after it, with next April always among them; for a baby not
+    yet born, from the month after the due date's month."""
     first = _add_months(month_start(on), 1)
+    if birth is not None:
+        first = max(first, _add_months(month_start(birth), 1))
     months = [_add_months(first, i) for i in range(OFFERED_MONTHS)]
-    april = date(on.year + (1 if on.month >= 4 else 0), 4, 1)
+    april = date(first.year + (1 if first.month > 4 else 0), 4, 1)
     if april not in months:
         months = sorted([april, *months[: OFFERED_MONTHS - 1]])
     return months
@@ -250,9 +253,11 @@ def ask_month(turn: Turn, kid: Kid, *, lead: str | None = None) -> None:
             c=kid.key,
             display=format_month(month, lang),
         )
-        for month in offered_months(today(turn))
+        for month in offered_months(today(turn), kid.birth)
     ]
     body = t("daycare.which_month", lang)
+    if kid.key == UNBORN:
+        body += "\n" + t("daycare.min_age_note", lang)
     turn.say(m.text(f"{lead}\n{body}" if lead else body, actions))
 
 
@@ -282,7 +287,7 @@ async def on_month_typed(turn: Turn) -> None:
             return
         ask = [
             m.postback(format_month(x, lang), pb.DC_MONTH, m=_month_key(x), c=kid.key)
-            for x in offered_months(today(turn))
+            for x in offered_months(today(turn), kid.birth)
         ]
         turn.say(m.text(t("daycare.month_bad", lang), ask))
         return

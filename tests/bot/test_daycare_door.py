@@ -328,8 +328,12 @@ async def test_a_baby_on_the_way_and_a_child_leaving_for_school(line_world: Line
     answer = await parent.postback("a=menu.daycare")
     labels = [a["label"] for a in actions_in(answer)]
     assert "出産予定の赤ちゃん" in labels and "2020年5月生まれ" in labels
-    await parent.tap("出産予定の赤ちゃん")
-    answer = await parent.tap("2026年12月")
+    answer = await parent.tap("出産予定の赤ちゃん")
+    # Due 2027-01-15: months from February 2027 only, and the minimum age is mentioned.
+    labels = [a["label"] for a in actions_in(answer)]
+    assert labels[0] == "2027年2月" and "2027年1月" not in labels and "2027年4月" in labels
+    assert "生後57日から" in texts_of(answer)
+    answer = await parent.say("2026年12月")
     assert "まだ生まれていない" in texts_of(answer)
     answer = await parent.tap("2027年4月")
     assert "0歳児クラス（2027年4月入園）" in texts_of(answer)
