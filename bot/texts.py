@@ -607,6 +607,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Tour cancelled: {name}, {when}",
     },
     "daycare.kept": {"ja": "予約はそのままです。", "en": "Your booking stays as it is."},
+    "daycare.moved": {
+        "ja": "この見学の予約は変更されています。今の予約: {name} {when}",
+        "en": "This tour booking was moved. Your booking now: {name}, {when}",
+    },
     "daycare.not_live": {
         "ja": "この予約はすでにキャンセルされているか、見つかりません。",
         "en": "This booking was already cancelled or cannot be found.",

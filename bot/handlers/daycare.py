@@ -1168,6 +1168,47 @@ async def on_book(turn: Turn) -> None:
     _say_booking(turn, made.booking, made.slot, facility, title)
 
 
+async def _say_not_live(turn: Turn) -> None:
+    """A button of a booking no longer live: moved (a live booking of the family at the same
+    facility) → where to; else "cancelled or not found"."""
+    lang = lang_of(turn)
+    booking_id = _int(turn.postback.get("b"))
+    moved: tuple[TourSlot, Facility] | None = None
+    if booking_id is not None and turn.family.id is not None:
+        booking = await turn.session.get(TourBooking, booking_id)
+        old = await turn.session.get(TourSlot, booking.slot_id) if booking is not None else None
+        if booking is not None and old is not None and booking.family_id == turn.family.id:
+            found = await turn.session.exec(
+                select(TourSlot, Facility)
+                .join(TourBooking, col(TourBooking.slot_id) == col(TourSlot.id))
+                .join(Facility, col(Facility.id) == col(TourSlot.facility_pk))
+                .where(
+                    TourBooking.family_id == turn.family.id,
+                    TourBooking.status == "booked",
+                    TourBooking.id != booking.id,
+                    TourSlot.facility_pk == old.facility_pk,
+                    col(TourSlot.starts_at) > turn.now,
+                )
+                .order_by(col(TourBooking.updated_at).desc())
+            )
+            moved = found.first()
+    if moved is None:
+        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        return
+    slot, facility = moved
+    turn.say(
+        m.text(
+            t(
+                "daycare.moved",
+                lang,
+                name=dc_notices.facility_name(facility, lang),
+                when=dc_notices.tour_when(slot, lang, turn.deps.zone),
+            ),
+            _daycare_actions(lang),
+        )
+    )
+
+
 async def _own_booking(turn: Turn) -> tuple[TourBooking, TourSlot, Facility] | None:
     """The live, upcoming booking a button names, if it is this family's."""
     booking_id = _int(turn.postback.get("b"))
@@ -1230,7 +1271,7 @@ async def on_cancel(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     if own is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        await _say_not_live(turn)
         return
     booking, slot, facility = own
     body = t(
@@ -1254,7 +1295,7 @@ async def on_cancel_yes(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     if own is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        await _say_not_live(turn)
         return
     booking, slot, facility = own
     await tours.cancel(turn.session, booking)
@@ -1290,7 +1331,7 @@ async def on_change(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     if own is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        await _say_not_live(turn)
         return
     booking, slot, facility = own
     assert facility.id is not None
@@ -1330,7 +1371,7 @@ async def on_move(turn: Turn) -> None:
         stale(turn)
         return
     if own is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        await _say_not_live(turn)
         return
     booking, _slot, _facility = own
     new_slot = await turn.session.get(TourSlot, slot_id)

@@ -96,6 +96,7 @@ async def test_book_again_change_and_cancel_a_tour(line_world: LineWorld) -> Non
     answer = await parent.tap("予約した見学")
     assert "予約した見学（1件）" in texts_of(answer)
     assert answer[-1]["altText"].startswith("予約した見学: みどり保育園")
+    old_cancel = parent.action("キャンセル")
     answer = await parent.tap("日時を変更")
     assert [a["label"] for a in actions_in(answer)][0] == "12/10(木) 14:00 残1"
     answer = await parent.tap("12/10(木) 14:00 残1")
@@ -103,6 +104,11 @@ async def test_book_again_change_and_cancel_a_tour(line_world: LineWorld) -> Non
     assert "見学の日時を変更しました" in said and "2026年12月10日(木) 14:00–15:00" in said
     assert (await slot_row(line_world, first)).booked == 0
     assert (await slot_row(line_world, second)).booked == 1
+    # The old booking's キャンセル button: it was moved, and where to.
+    answer = await parent.postback(old_cancel["data"])
+    said = texts_of(answer)
+    assert "変更されています" in said and "2026年12月10日(木) 14:00" in said
+    await parent.tap("予約した見学")
 
     answer = await parent.tap("キャンセル")
     assert "キャンセルしますか" in texts_of(answer)
