@@ -457,6 +457,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "{klass}（{month}入園）に空きのある園を近い順に{count}件お見せします。",
         "en": "{count} daycares with places in the {klass} (entry {month}), nearest first.",
     },
+    "daycare.far": {
+        "ja": "{municipality}の園から遠い場所です。いちばん近い園をお見せします。",
+        "en": "That place is far from the daycares of {municipality}. Here are the nearest.",
+    },
+    "daycare.from_57_days": {"ja": "生後57日から", "en": "from 57 days old"},
+    "daycare.from_months": {"ja": "生後{n}か月から", "en": "from {n} months old"},
+    "daycare.too_young": {
+        "ja": "{since}受け入れの園（{count}件）は、{month}にはまだ入れません。",
+        "en": "{count} daycare(s) taking children {since} cannot take yours yet in {month}.",
+    },
     "daycare.results_full": {
         "ja": (
             "{klass}（{month}入園）に空きのある園は見つかりませんでした。"

@@ -49,7 +49,7 @@ from integrations.daycare.models import (
     TourSlot,
     Vacancy,
 )
-from integrations.daycare.search import SearchQuery, SearchResult, search
+from integrations.daycare.search import SearchQuery, SearchResult, distance_m, search
 from notifier import postbacks as pb
 from notifier.formats import MONTHS_EN, format_month
 from registry import families
@@ -64,6 +64,8 @@ MAX_SLOTS = 12  # quick replies of the slot picker (13 allowed; one is left for 
 MONTHS_AHEAD = 24
 OFFERED_MONTHS = 6
 WALKING_M = 800
+FAR_M = 10_000  # a point farther than this from every facility is "far from the city's"
+TOO_YOUNG_LOOK = 200  # facilities looked at for "too young" notes
 STEP_MONTH = "dc.month"
 STEP_PLACE = "dc.place"
 UNBORN = "due"
@@ -707,18 +709,67 @@ async def show_results(
         "daycare search",
         extra={"user": user_key(turn.user_id), "results": len(results), "class_age": age},
     )
+    notes = await _far_note(turn, municipality, point, lang)
+    notes += await _too_young_notes(turn, query, shown_month, lang)
     if not results:
-        turn.say(m.text(t("daycare.none", lang, klass=klass), _daycare_actions(lang)))
+        body = "\n".join([t("daycare.none", lang, klass=klass), *notes])
+        turn.say(m.text(body, _daycare_actions(lang)))
         return
     bubbles = [
         facility_bubble(r.facility, lang, kid=kid.key, month=month, result=r, station=station)
         for r in results
     ]
     names = join([dc_notices.facility_name(r.facility, lang) for r in results], lang)
+    lead = t(lead_key, lang, klass=klass, month=shown_month, count=len(results))
     turn.say(
-        m.text(t(lead_key, lang, klass=klass, month=shown_month, count=len(results))),
+        m.text("\n".join([*notes, lead])),
         m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
     )
+
+
+async def _far_note(
+    turn: Turn, municipality: str, point: tuple[float, float], lang: str
+) -> list[str]:
+    """八王子市の園から遠い場所です: the point is more than FAR_M from every facility."""
+    located = [
+        f
+        for f in await _facilities_in(turn, municipality)
+        if f.latitude is not None and f.longitude is not None
+    ]
+    if not located:
+        return []
+    nearest = min(
+        distance_m(point[0], point[1], f.latitude or 0.0, f.longitude or 0.0) for f in located
+    )
+    if nearest <= FAR_M:
+        return []
+    name = municipality_name(turn, municipality, lang)
+    return [t("daycare.far", lang, municipality=name)]
+
+
+async def _too_young_notes(turn: Turn, query: SearchQuery, month: str, lang: str) -> list[str]:
+    """Facilities left out only because the child is too young at entry, by their minimum
+    age: 生後57日から受け入れの園（2件）は2027年4月には入れません."""
+    everything = await search(
+        turn.session,
+        replace(query, with_places=False, include_unmatched=True, limit=TOO_YOUNG_LOOK),
+    )
+    counts: dict[int, int] = {}
+    for r in everything:
+        young = [x for x in r.misses if x.startswith("too_young:")]
+        if young and len(young) == len(r.misses):
+            months = _id(young[0].split(":", 1)[1])
+            if months is not None:
+                counts[months] = counts.get(months, 0) + 1
+    notes = []
+    for months, count in sorted(counts.items()):
+        since = (
+            t("daycare.from_57_days", lang)
+            if months == 2
+            else t("daycare.from_months", lang, n=months)
+        )
+        notes.append(t("daycare.too_young", lang, since=since, count=count, month=month))
+    return notes
 
 
 # -- details and saving -----------------------------------------------------------------------

@@ -516,3 +516,29 @@ async def test_a_municipality_without_stations_gives_a_town_as_the_example(
     assert "（例: 芝）" in texts_of(answer) and "駅名（例: 駅名）" not in texts_of(answer)
     answer = await parent.say("芝")
     assert bubble_titles(answer)[:2] == ["港保育園0", "港保育園1"]
+
+
+async def test_too_young_and_far_away_are_said(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    async with transaction(line_world.sessions) as session:
+        hikari = await session.get(Facility, ids["ひかり保育園"])
+        assert hikari is not None
+        hikari.min_age_months = 6
+        session.add(hikari)
+    parent = Parent(line_world, user("U-daycare-young"))
+    await parent.onboard("八王子市", births=("2026-11-01",))  # 5 months old on April 1
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子駅")
+    said = texts_of(answer)
+    assert "生後6か月から受け入れの園（1件）は、2027年4月にはまだ入れません" in said
+    assert "ひかり保育園" not in bubble_titles(answer)
+    assert "遠い場所" not in said
+
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await share_location(line_world, parent, 35.6896, 139.7006)  # 新宿
+    said = texts_of(answer)
+    assert "八王子市の園から遠い場所です" in said
+    assert bubble_titles(answer)  # the nearest still shown
+    check_line_limits(answer)
