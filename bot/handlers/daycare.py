@@ -1349,7 +1349,7 @@ async def on_cancel_yes(turn: Turn) -> None:
         await _say_not_live(turn)
         return
     booking, slot, facility = own
-    await tours.cancel(turn.session, booking)
+    await tours.cancel(turn.session, booking, now=turn.now)
     assert booking.id is not None
     await dc_notices.forget_tour_reminders(turn.session, booking.id)
     log.info("tour cancelled", extra={"user": user_key(turn.user_id), "slot": slot.id})

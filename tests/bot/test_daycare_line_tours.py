@@ -513,3 +513,22 @@ async def test_forged_or_stale_postbacks_are_answered_stale(
     async with line_world.sessions() as session:
         assert (await session.exec(select(TourBooking))).all() == []
         assert (await session.exec(select(SavedFacility))).all() == []
+
+
+async def test_a_cancel_in_line_is_stamped_with_the_bots_clock(
+    line_world: LineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await add_facilities(line_world)
+    slot = await add_slot(line_world, ids["みどり保育園"], jst(12, 9, 10))
+    parent = await searched(line_world, "tours-clock")
+    await parent.postback(f"a=dc.slots&f={ids['みどり保育園']}")
+    await parent.tap("12/9(水) 10:00 残2")
+    monkeypatch.setattr(tours, "utcnow", lambda: datetime(2031, 1, 1, tzinfo=UTC))  # wall
+    await parent.tap("キャンセル")
+    answer = await parent.tap("キャンセルする")
+    assert "キャンセルしました" in texts_of(answer)
+    async with line_world.sessions() as session:
+        booking = (await session.exec(select(TourBooking))).one()
+    assert booking.cancelled_at is not None
+    assert booking.cancelled_at.replace(tzinfo=UTC) == NOW
+    assert (await slot_row(line_world, slot)).booked == 0
