@@ -1164,6 +1164,14 @@ def _say_booking(
 
 async def _tour_refused(turn: Turn, error: tours.TourError, slot_id: int) -> None:
     lang = lang_of(turn)
+    if error.code == "already_booked":  # the same tap twice at once: the other one booked it
+        turn.say(
+            m.text(
+                t("daycare.already_booked", lang) + ("。" if lang == "ja" else "."),
+                _daycare_actions(lang),
+            )
+        )
+        return
     key = {"full": "daycare.full"}.get(error.code, "daycare.closed")
     slot = await turn.session.get(TourSlot, slot_id)
     facility = await turn.session.get(Facility, slot.facility_pk) if slot is not None else None

@@ -475,7 +475,7 @@ async def test_a_change_racing_a_cancel_keeps_one_booking_and_the_seats(
 
     monkeypatch.setattr(tours, "book", twice)
     answer = await parent.postback(f"a=dc.book&s={second}")
-    assert texts_of(answer)
+    assert "この見学はすでに予約済みです。" in texts_of(answer)
     assert (await slot_row(line_world, second)).booked == 0
     async with line_world.sessions() as session:
         live = (await session.exec(select(TourBooking).where(TourBooking.slot_id == second))).all()
