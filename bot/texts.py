@@ -383,6 +383,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Which child are you looking for a daycare for?",
     },
     "daycare.unborn": {"ja": "出産予定の赤ちゃん", "en": "Baby on the way"},
+    "daycare.min_age_note": {
+        "ja": "園ごとに受け入れる月齢が決まっています（生後57日から、生後6か月からなど）。",
+        "en": ("Each daycare takes babies from a set age (e.g. from 57 days or 6 months old)."),
+    },
     "daycare.which_month": {
         "ja": "何月からの入園をお考えですか？（例: 2027年4月、2027-04、4月 と送っても大丈夫です）",
         "en": "From which month do you want a place? (You may also type e.g. 2027-04 or April)",
@@ -453,6 +457,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "{klass}（{month}入園）に空きのある園を近い順に{count}件お見せします。",
         "en": "{count} daycares with places in the {klass} (entry {month}), nearest first.",
     },
+    "daycare.far": {
+        "ja": "{municipality}の園から遠い場所です。いちばん近い園をお見せします。",
+        "en": "That place is far from the daycares of {municipality}. Here are the nearest.",
+    },
+    "daycare.from_57_days": {"ja": "生後57日から", "en": "from 57 days old"},
+    "daycare.from_months": {"ja": "生後{n}か月から", "en": "from {n} months old"},
+    "daycare.too_young": {
+        "ja": "{since}受け入れの園（{count}件）は、{month}にはまだ入れません。",
+        "en": "{count} daycare(s) taking children {since} cannot take yours yet in {month}.",
+    },
     "daycare.results_full": {
         "ja": (
             "{klass}（{month}入園）に空きのある園は見つかりませんでした。"
@@ -482,6 +496,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "daycare.places_none": {"ja": "空きなし", "en": "full"},
     "daycare.places_unknown": {"ja": "不明", "en": "unknown"},
     "daycare.full_badge": {"ja": "空きなし", "en": "Full"},
+    "daycare.unknown_badge": {"ja": "空き状況不明", "en": "Places unknown"},
     "daycare.past_points": {
         "ja": "{year}年度 最低指数 {points}点",
         "en": "FY{year} lowest points admitted: {points}",
@@ -510,7 +525,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "daycare.location.label": {"ja": "位置情報を送る", "en": "Share location"},
     "daycare.cancel.label": {"ja": "キャンセル", "en": "Cancel"},
     "daycare.change.label": {"ja": "日時を変更", "en": "Change date"},
-    "daycare.keep.label": {"ja": "やめない", "en": "Keep it"},
+    "daycare.keep.label": {"ja": "予約を続ける", "en": "Keep booking"},
     "daycare.cancel_yes.label": {"ja": "キャンセルする", "en": "Yes, cancel"},
     "daycare.gone": {
         "ja": "この園の情報は見つかりませんでした。もう一度お探しください。",
@@ -538,6 +553,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "保存済みです: {name}。空きが出たらお知らせします。",
         "en": "Already saved: {name}. We will tell you when a place opens.",
     },
+    "daycare.unsave.label": {"ja": "削除", "en": "Remove"},
+    "daycare.unsaved": {
+        "ja": "保存した園から削除しました: {name}。空きのお知らせも止まります。",
+        "en": "Removed from your saved daycares: {name}. No more notices of places for it.",
+    },
+    "daycare.unsaved_already": {
+        "ja": "この園はすでに保存した園から削除されています。",
+        "en": "This daycare was already removed from your saved daycares.",
+    },
+    "daycare.saved_alt": {"ja": "保存した園: {names}", "en": "Saved daycares: {names}"},
+    "daycare.tours_alt": {"ja": "予約した見学: {names}", "en": "My tours: {names}"},
     "daycare.saved_list": {
         "ja": "保存した園（{count}件）です。空きが出たらお知らせします。",
         "en": "Your saved daycares ({count}). We will tell you when a place opens.",
@@ -591,6 +617,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Tour cancelled: {name}, {when}",
     },
     "daycare.kept": {"ja": "予約はそのままです。", "en": "Your booking stays as it is."},
+    "daycare.moved": {
+        "ja": "この見学の予約は変更されています。今の予約: {name} {when}",
+        "en": "This tour booking was moved. Your booking now: {name}, {when}",
+    },
     "daycare.not_live": {
         "ja": "この予約はすでにキャンセルされているか、見つかりません。",
         "en": "This booking was already cancelled or cannot be found.",
@@ -767,11 +797,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "delete.ask": {
         "ja": (
             "登録いただいた情報（お住まい・お子さまの生年月日・設定など）をすべて削除します。"
+            "予約した保育園の見学はキャンセルされ、保存した園も削除されます。"
             "元に戻せません。削除しますか？"
         ),
         "en": (
             "This erases everything you told us (municipality, children's birth dates, "
-            "settings). It cannot be undone. Delete?"
+            "settings). Your daycare tour bookings are cancelled and your saved daycares "
+            "removed. It cannot be undone. Delete?"
         ),
     },
     "delete.yes.label": {"ja": "削除する", "en": "Delete"},

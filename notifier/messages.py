@@ -98,7 +98,9 @@ TEXTS: dict[str, dict[str, str]] = {
 def t(key: str, lang: str, **values: Any) -> str:
     """A text in the family's language (Japanese when the language is unknown)."""
     table = TEXTS.get(lang, TEXTS["ja"])
-    return table[key].format(**values)
+    text = table[key].format(**values)
+    # English singular: "1 notice", "1 more notice" (not "1 notices").
+    return text.replace(" notices", " notice") if values.get("count") == 1 else text
 
 
 def clip(value: str, limit: int) -> str:

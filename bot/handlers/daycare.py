@@ -49,7 +49,7 @@ from integrations.daycare.models import (
     TourSlot,
     Vacancy,
 )
-from integrations.daycare.search import SearchQuery, SearchResult, search
+from integrations.daycare.search import SearchQuery, SearchResult, distance_m, search
 from notifier import postbacks as pb
 from notifier.formats import MONTHS_EN, format_month
 from registry import families
@@ -64,6 +64,8 @@ MAX_SLOTS = 12  # quick replies of the slot picker (13 allowed; one is left for 
 MONTHS_AHEAD = 24
 OFFERED_MONTHS = 6
 WALKING_M = 800
+FAR_M = 10_000  # a point farther than this from every facility is "far from the city's"
+TOO_YOUNG_LOOK = 200  # facilities looked at for "too young" notes
 STEP_MONTH = "dc.month"
 STEP_PLACE = "dc.place"
 UNBORN = "due"
@@ -87,7 +89,7 @@ def _month_key(month: date) -> str:
 
 
 def _parse_month_key(value: Any) -> date | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not re.fullmatch(r"20\d\d-(?:0[1-9]|1[0-2])", value):
         return None
     try:
         return date.fromisoformat(value + "-01")
@@ -127,11 +129,14 @@ def kid_label(kid: Kid, lang: str) -> str:
     return t("daycare.unborn", lang) if kid.key == UNBORN else format_born(kid.birth, lang)
 
 
-def offered_months(on: date) -> list[date]:
-    """Next month and the few after it, with next April always among them."""
+def offered_months(on: date, birth: date | None = None) -> list[date]:
+    """Next month and the few after it, with next April always among them; for a baby not
+    yet born, from the month after the due date's month."""
     first = _add_months(month_start(on), 1)
+    if birth is not None:
+        first = max(first, _add_months(month_start(birth), 1))
     months = [_add_months(first, i) for i in range(OFFERED_MONTHS)]
-    april = date(on.year + (1 if on.month >= 4 else 0), 4, 1)
+    april = date(first.year + (1 if first.month > 4 else 0), 4, 1)
     if april not in months:
         months = sorted([april, *months[: OFFERED_MONTHS - 1]])
     return months
@@ -146,8 +151,14 @@ def parse_month(text: str, on: date) -> date | None:
     said = unicodedata.normalize("NFKC", text).strip().lower()
     found = re.search(r"(20\d\d)\s*(?:年|-|/|\.)\s*(\d{1,2})\s*月?", said)
     reiwa = re.search(r"(?:令和|r)\s*(\d{1,2}|元)\s*年?\s*(\d{1,2})\s*月", said)
+    relative = re.fullmatch(
+        r"(今年|来年|再来年|this year|next year)\s*(\d{1,2})\s*月?(?:から|入園|入所)?", said
+    )
     if found:
         year, month = int(found.group(1)), int(found.group(2))
+    elif relative:
+        ahead = {"今年": 0, "this year": 0, "来年": 1, "next year": 1, "再来年": 2}
+        year, month = on.year + ahead[relative.group(1)], int(relative.group(2))
     elif reiwa:
         # 令和元年 is 2019.
         year = 2018 + (1 if reiwa.group(1) == "元" else int(reiwa.group(1)))
@@ -244,9 +255,11 @@ def ask_month(turn: Turn, kid: Kid, *, lead: str | None = None) -> None:
             c=kid.key,
             display=format_month(month, lang),
         )
-        for month in offered_months(today(turn))
+        for month in offered_months(today(turn), kid.birth)
     ]
     body = t("daycare.which_month", lang)
+    if kid.key == UNBORN:
+        body += "\n" + t("daycare.min_age_note", lang)
     turn.say(m.text(f"{lead}\n{body}" if lead else body, actions))
 
 
@@ -276,7 +289,7 @@ async def on_month_typed(turn: Turn) -> None:
             return
         ask = [
             m.postback(format_month(x, lang), pb.DC_MONTH, m=_month_key(x), c=kid.key)
-            for x in offered_months(today(turn))
+            for x in offered_months(today(turn), kid.birth)
         ]
         turn.say(m.text(t("daycare.month_bad", lang), ask))
         return
@@ -337,6 +350,10 @@ async def _example_place(turn: Turn, municipality: str, lang: str) -> str | None
     stations = [f.station for f in facilities if f.station]
     if stations:
         return max(sorted(set(stations)), key=stations.count)
+    # No station given (Minato's list): the town most facilities are in (芝, 白金).
+    towns = [town for f in facilities if len(town := town_of(f.address)) >= 1]
+    if towns:
+        return max(sorted(set(towns)), key=towns.count)
     return "駅名" if lang == "ja" else "a station"
 
 
@@ -352,25 +369,115 @@ def _root(said: str) -> str:
     return root
 
 
-def match_place(facilities: list[Facility], said: str) -> tuple[float, float] | None:
-    """The centroid of the facilities whose station (八王子駅 for 八王子) or address (a town
-    name such as 芝 or 子安町) the text names; None when none does."""
-    root = _root(said)
-    if not root:
-        return None
-    located = [f for f in facilities if f.latitude is not None and f.longitude is not None]
-    by_station = [
-        f
-        for f in located
-        if f.station
-        and (_root(f.station) == root or (len(root) >= 2 and root in _norm(f.station)))
-    ]
-    chosen = by_station or [f for f in located if root in _norm(f.address)]
-    if not chosen:
-        return None
+_RAIL_PREFIXES = (
+    "東京メトロ",
+    "メトロ",
+    "都営",
+    "JR",
+    "京王",
+    "小田急",
+    "東急",
+    "西武",
+    "東武",
+    "京急",
+    "京成",
+    "相鉄",
+    "多摩モノレール",
+    "ゆりかもめ",
+    "りんかい線",
+)
+NEAREST_WALK_SPAN = 2  # minutes: the facilities closest to a station estimate its point
+_TOWN_END = re.compile(r"(?=\d|[一二三四五六七八九十]+丁目|$)")
+
+
+def station_root(value: str, *, operators: bool = False) -> str:
+    """八王子 for 八王子駅, ＪＲ八王子駅, 八王子駅前; 京王八王子 stays (another station) unless
+    `operators` (a typed 京王八王子 with no such station: 八王子)."""
+    root = re.sub(r"[（(].*?[)）]", "", _norm(value))
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _RAIL_PREFIXES if operators else ("JR",):
+            if root.upper().startswith(prefix.upper()) and len(root) > len(prefix):
+                root = root[len(prefix) :]
+                changed = True
+    return _root(root)
+
+
+def town_of(address: str) -> str:
+    """The town of an address: 子安町 in 東京都八王子市子安町1-1-1, 芝 in 東京都港区芝3-2-1."""
+    rest = _norm(address)
+    rest = re.sub(r"^(?:東京都|北海道|京都府|大阪府|.{2,3}県)", "", rest)
+    rest = re.sub(r"^(?:.+?郡)?.+?[市区町村]", "", rest, count=1)
+    found = _TOWN_END.search(rest)
+    return rest[: found.start()] if found else rest
+
+
+def _centroid(chosen: list[Facility]) -> tuple[float, float]:
     lat = sum(f.latitude or 0.0 for f in chosen) / len(chosen)
     lon = sum(f.longitude or 0.0 for f in chosen) / len(chosen)
     return lat, lon
+
+
+def _station_point(chosen: list[Facility]) -> tuple[float, float]:
+    """A station's point from its facilities: those with the fewest walking minutes (within
+    the least + 2 minutes) are nearest to it; their centroid."""
+    walks = [f.walk_minutes for f in chosen if f.walk_minutes is not None]
+    if walks:
+        least = min(walks)
+        near = [
+            f
+            for f in chosen
+            if f.walk_minutes is not None and f.walk_minutes <= least + NEAREST_WALK_SPAN
+        ]
+        return _centroid(near)
+    return _centroid(chosen)
+
+
+def matched_station(facilities: list[Facility], said: str) -> str | None:
+    """The station name (八王子駅) the text names exactly, if any facility is near it."""
+    for root in _typed_roots(said):
+        for f in facilities:
+            if f.station and station_root(f.station) == root:
+                return f.station
+    return None
+
+
+def _typed_roots(said: str) -> list[str]:
+    """The station names the text may mean: as typed, then without a railway's name."""
+    roots = [station_root(said), station_root(said, operators=True)]
+    return [r for i, r in enumerate(roots) if r and r not in roots[:i]]
+
+
+def match_place(facilities: list[Facility], said: str) -> tuple[float, float] | None:
+    """Where the text points: a station named exactly (八王子, 八王子駅: only 八王子駅, not
+    西八王子駅), its point estimated from the facilities nearest to it; else a station
+    containing the text; else a town of the addresses (芝 matches 芝3-2-1, not 芝浦); else an
+    address containing the text (2 characters at least). None when nothing matches."""
+    roots = _typed_roots(said)
+    if not roots:
+        return None
+    located = [f for f in facilities if f.latitude is not None and f.longitude is not None]
+    for root in roots:
+        exact = [f for f in located if f.station and station_root(f.station) == root]
+        if exact:
+            return _station_point(exact)
+    root = roots[-1]
+    town_root = _root(said)
+    towns = [f for f in located if town_of(f.address) in (town_root, town_root + "町")]
+    if towns:
+        return _centroid(towns)
+    if len(root) >= 2 and not root.isdigit():
+        containing = [f for f in located if f.station and root in station_root(f.station)]
+        if containing:
+            # The station whose name is closest to the text (shortest), then its facilities.
+            best = min((station_root(f.station) for f in containing), key=lambda n: (len(n), n))
+            return _station_point([f for f in containing if station_root(f.station) == best])
+    if len(town_root) >= 2 and not re.fullmatch(r"[\d\-丁目番地号町市区村]+", town_root):
+        by_address = [f for f in located if town_root in _norm(f.address)]
+        if by_address:
+            return _centroid(by_address)
+    return None
 
 
 @router.awaiting(STEP_PLACE)
@@ -385,6 +492,7 @@ async def on_place(turn: Turn) -> None:
         turn.state.pop("await", None)
         await show_daycare(turn)
         return
+    station: str | None = None
     if turn.kind == "location":
         point: tuple[float, float] | None = (
             float(turn.event.message.latitude),
@@ -393,6 +501,7 @@ async def on_place(turn: Turn) -> None:
     else:
         facilities = await _facilities_in(turn, municipality)
         point = match_place(facilities, turn.text or "")
+        station = matched_station(facilities, turn.text or "")
         if point is None:
             if await intent_instead(turn, STEP_PLACE):
                 return
@@ -411,17 +520,35 @@ async def on_place(turn: Turn) -> None:
             )
             return
     turn.state.pop("await", None)
+    # Answered: a location shared later is not this search's any more.
+    turn.state.pop("dc", None)
     assert point is not None
-    await show_results(turn, kid, month, municipality, point)
+    await show_results(turn, kid, month, municipality, point, station=station)
 
 
 # -- results ----------------------------------------------------------------------------------
 
 
-def distance_text(metres: float | None, lang: str) -> str | None:
-    """徒歩圏（650 m） / 950 m / 1.2 km."""
+def distance_text(
+    metres: float | None,
+    lang: str,
+    *,
+    facility: Facility | None = None,
+    station: str | None = None,
+) -> str | None:
+    """徒歩圏（650 m） / 950 m / 1.2 km; near the station typed, the facility's own walk from
+    it (八王子駅 徒歩5分・650 m)."""
     if metres is None:
         return None
+    if (
+        station
+        and facility is not None
+        and facility.station == station
+        and facility.walk_minutes is not None
+    ):
+        walk = t("daycare.detail.walk", lang, station=station, minutes=facility.walk_minutes)
+        far = f"{int(round(metres, -1))} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+        return f"{walk}・{far}" if lang == "ja" else f"{walk}, {far}"
     if metres < 1000:
         shown = int(round(metres, -1))
         return t("daycare.walk", lang, m=shown) if metres <= WALKING_M else f"{shown} m"
@@ -449,9 +576,18 @@ def places_text(vacancy: Vacancy | None, lang: str) -> str:
         return t("daycare.places_unknown", lang)
     if vacancy.level == "some":
         return t("daycare.places_some", lang)
-    if vacancy.level == "none" or not vacancy.places:
+    if is_full(vacancy):
         return t("daycare.places_none", lang)
+    if not vacancy.places:
+        return t("daycare.places_unknown", lang)
     return t("daycare.places_n", lang, n=vacancy.places)
+
+
+def is_full(vacancy: Vacancy | None) -> bool:
+    """Known to have no place (none, or 0 places); unknown is not full."""
+    return vacancy is not None and (
+        vacancy.level == "none" or (vacancy.level == "number" and vacancy.places == 0)
+    )
 
 
 def has_places(vacancy: Vacancy | None) -> bool:
@@ -490,16 +626,24 @@ def facility_bubble(
     kid: str | None,
     month: date | None,
     result: SearchResult | None = None,
+    station: str | None = None,
+    saved: SavedFacility | None = None,
 ) -> FlexBubble:
     """A facility's card: type, distance, hours, places, past points; map, details, book, save."""
     lines: list[Any] = []
-    if result is not None and result.class_age is not None and not has_places(result.vacancy):
+    if result is not None and result.class_age is not None and is_full(result.vacancy):
         lines.append(
             m.flex_text(t("daycare.full_badge", lang), size="sm", weight="bold", color="#C62828")
         )
+    elif result is not None and result.class_age is not None and not has_places(result.vacancy):
+        lines.append(
+            m.flex_text(
+                t("daycare.unknown_badge", lang), size="sm", weight="bold", color="#757575"
+            )
+        )
     lines.append(m.flex_text(type_text(facility, lang), size="xs", color="#555555"))
     if result is not None:
-        distance = distance_text(result.distance_m, lang)
+        distance = distance_text(result.distance_m, lang, facility=facility, station=station)
         if distance:
             lines.append(m.flex_text(distance, size="sm"))
     lines.append(m.flex_text(hours_text(facility, lang), size="sm"))
@@ -516,7 +660,9 @@ def facility_bubble(
         m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
         m.postback(t("daycare.details.label", lang), pb.DC_DETAILS, **params),
         m.postback(t("daycare.book.label", lang), pb.DC_SLOTS, **params),
-        m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params),
+        m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params)
+        if saved is None
+        else m.postback(t("daycare.unsave.label", lang), pb.DC_UNSAVE, v=saved.id),
     ]
     return m.bubble(
         dc_notices.facility_name(facility, lang), lines, [b for b in buttons if b is not None]
@@ -533,7 +679,13 @@ def _search_params(facility: Facility, kid: str | None, month: date | None) -> d
 
 
 async def show_results(
-    turn: Turn, kid: Kid, month: date, municipality: str, point: tuple[float, float]
+    turn: Turn,
+    kid: Kid,
+    month: date,
+    municipality: str,
+    point: tuple[float, float],
+    *,
+    station: str | None = None,
 ) -> None:
     """The nearest facilities with places in the child's class (else the nearest with it)."""
     lang = lang_of(turn)
@@ -557,29 +709,114 @@ async def show_results(
         "daycare search",
         extra={"user": user_key(turn.user_id), "results": len(results), "class_age": age},
     )
+    notes = await _far_note(turn, municipality, point, lang)
+    notes += await _too_young_notes(turn, query, shown_month, lang)
     if not results:
-        turn.say(m.text(t("daycare.none", lang, klass=klass), _daycare_actions(lang)))
+        body = "\n".join([t("daycare.none", lang, klass=klass), *notes])
+        turn.say(m.text(body, _daycare_actions(lang)))
         return
     bubbles = [
-        facility_bubble(r.facility, lang, kid=kid.key, month=month, result=r) for r in results
+        facility_bubble(r.facility, lang, kid=kid.key, month=month, result=r, station=station)
+        for r in results
     ]
     names = join([dc_notices.facility_name(r.facility, lang) for r in results], lang)
+    lead = t(lead_key, lang, klass=klass, month=shown_month, count=len(results))
     turn.say(
-        m.text(t(lead_key, lang, klass=klass, month=shown_month, count=len(results))),
+        m.text("\n".join([*notes, lead])),
         m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
     )
+
+
+async def _far_note(
+    turn: Turn, municipality: str, point: tuple[float, float], lang: str
+) -> list[str]:
+    """八王子市の園から遠い場所です: the point is more than FAR_M from every facility."""
+    located = [
+        f
+        for f in await _facilities_in(turn, municipality)
+        if f.latitude is not None and f.longitude is not None
+    ]
+    if not located:
+        return []
+    nearest = min(
+        distance_m(point[0], point[1], f.latitude or 0.0, f.longitude or 0.0) for f in located
+    )
+    if nearest <= FAR_M:
+        return []
+    name = municipality_name(turn, municipality, lang)
+    return [t("daycare.far", lang, municipality=name)]
+
+
+async def _too_young_notes(turn: Turn, query: SearchQuery, month: str, lang: str) -> list[str]:
+    """Facilities left out only because the child is too young at entry, by their minimum
+    age: 生後57日から受け入れの園（2件）は2027年4月には入れません."""
+    everything = await search(
+        turn.session,
+        replace(query, with_places=False, include_unmatched=True, limit=TOO_YOUNG_LOOK),
+    )
+    counts: dict[int, int] = {}
+    for r in everything:
+        young = [x for x in r.misses if x.startswith("too_young:")]
+        if young and len(young) == len(r.misses):
+            months = _id(young[0].split(":", 1)[1])
+            if months is not None:
+                counts[months] = counts.get(months, 0) + 1
+    notes = []
+    for months, count in sorted(counts.items()):
+        since = (
+            t("daycare.from_57_days", lang)
+            if months == 2
+            else t("daycare.from_months", lang, n=months)
+        )
+        notes.append(t("daycare.too_young", lang, since=since, count=count, month=month))
+    return notes
 
 
 # -- details and saving -----------------------------------------------------------------------
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: anything else in a postback is forged
+
+
+def _id(value: Any) -> int | None:
+    """A row id from a postback: 1..2**31-1, else None."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+async def _kid_param(turn: Turn) -> tuple[bool, Kid | None]:
+    """The child a button names (`c`): (True, the child), (True, None) when none is named,
+    (False, None) when it names no child of the family (stale or forged)."""
+    key = turn.postback.get("c")
+    if key is None or key == "":
+        return True, None
+    kid = await kid_by_key(turn, key)
+    return kid is not None, kid
+
+
 async def _facility(turn: Turn) -> Facility | None:
-    try:
-        pk = int(turn.postback.get("f", ""))
-    except ValueError:
+    pk = _id(turn.postback.get("f"))
+    if pk is None:
         return None
     facility = await turn.session.get(Facility, pk)
     return facility if facility is not None and facility.status == "active" else None
+
+
+async def _facility_or_say(turn: Turn) -> Facility | None:
+    """The facility a button names; else "stale" (a forged id) or "no longer listed"."""
+    if _id(turn.postback.get("f")) is None:
+        stale(turn)
+        return None
+    facility = await _facility(turn)
+    if facility is None:
+        lang = lang_of(turn)
+        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
+    return facility
 
 
 def single(alt: str, bubble: FlexBubble, actions: list[Any]) -> FlexMessage:
@@ -593,12 +830,15 @@ def single(alt: str, bubble: FlexBubble, actions: list[Any]) -> FlexMessage:
 async def on_details(turn: Turn) -> None:
     """A facility's details: address, phone, website, classes, hours, notes."""
     lang = lang_of(turn)
-    facility = await _facility(turn)
+    facility = await _facility_or_say(turn)
     if facility is None:
-        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
         return
     month = _parse_month_key(turn.postback.get("m"))
-    kid = turn.postback.get("c")
+    known, found_kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
+    kid = found_kid.key if found_kid is not None else None
     lines = [
         m.flex_text(t("daycare.detail.type", lang, value=type_text(facility, lang)), size="sm")
     ]
@@ -655,11 +895,13 @@ async def on_details(turn: Turn) -> None:
 async def on_save(turn: Turn) -> None:
     """Save a facility for a child and a month: watched for new places."""
     lang = lang_of(turn)
-    facility = await _facility(turn)
+    facility = await _facility_or_say(turn)
     if facility is None or turn.family.id is None:
-        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
         return
-    kid = await kid_by_key(turn, turn.postback.get("c"))
+    known, kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
     month = _parse_month_key(turn.postback.get("m"))
     child_id = kid.child_id if kid is not None else None
     found = await turn.session.exec(
@@ -710,7 +952,7 @@ async def on_saved(turn: Turn) -> None:
     if not rows:
         turn.say(m.text(t("daycare.saved_none", lang), _daycare_actions(lang)))
         return
-    kids = {k.child_id: k.key for k in await kids_of(turn)}
+    kids = {k.child_id: k for k in await kids_of(turn)}
     bubbles: list[FlexBubble] = []
     shown: list[str] = []
     seen: set[int] = set()
@@ -719,13 +961,71 @@ async def on_saved(turn: Turn) -> None:
             continue
         seen.add(facility.id or 0)
         kid = kids.get(saved.child_id)
-        bubbles.append(facility_bubble(facility, lang, kid=kid, month=saved.entry_month))
+        now = await _saved_places(turn, facility, kid, saved.entry_month)
+        bubbles.append(
+            facility_bubble(
+                facility,
+                lang,
+                kid=kid.key if kid is not None else None,
+                month=saved.entry_month,
+                result=now,
+                saved=saved,
+            )
+        )
         shown.append(dc_notices.facility_name(facility, lang))
     names = join(shown, lang)
     turn.say(
         m.text(t("daycare.saved_list", lang, count=len(bubbles))),
-        m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
+        m.carousel(t("daycare.saved_alt", lang, names=names), bubbles, _daycare_actions(lang)),
     )
+
+
+async def _saved_places(
+    turn: Turn, facility: Facility, kid: Kid | None, month: date | None
+) -> SearchResult | None:
+    """The saved child's class in the saved month, with today's vacancy (for the card)."""
+    if kid is None or month is None or facility.id is None:
+        return None
+    age = entry_class(kid.birth, month)
+    if age is None:
+        return None
+    found = await turn.session.exec(
+        select(Vacancy).where(
+            Vacancy.facility_pk == facility.id,
+            Vacancy.class_age == age,
+            Vacancy.entry_month == month,
+        )
+    )
+    return SearchResult(
+        facility=facility, distance_m=None, class_age=age, vacancy=found.first(), past=[]
+    )
+
+
+@router.postback(pb.DC_UNSAVE)
+async def on_unsave(turn: Turn) -> None:
+    """Remove a saved facility: no more "a place opened" for it."""
+    lang = lang_of(turn)
+    saved_id = _id(turn.postback.get("v"))
+    if saved_id is None or turn.family.id is None:
+        stale(turn)
+        return
+    saved = await turn.session.get(SavedFacility, saved_id)
+    if saved is None or saved.family_id != turn.family.id:
+        turn.say(m.text(t("daycare.unsaved_already", lang), _daycare_actions(lang)))
+        return
+    facility = await turn.session.get(Facility, saved.facility_pk)
+    name = dc_notices.facility_name(facility, lang) if facility is not None else ""
+    # The card stands for the facility (one card however many children it is saved for).
+    found = await turn.session.exec(
+        select(SavedFacility).where(
+            SavedFacility.family_id == turn.family.id,
+            SavedFacility.facility_pk == saved.facility_pk,
+        )
+    )
+    for row in found.all():
+        await turn.session.delete(row)
+    await turn.session.flush()
+    turn.say(m.text(t("daycare.unsaved", lang, name=name), _daycare_actions(lang)))
 
 
 # -- tours ------------------------------------------------------------------------------------
@@ -807,12 +1107,14 @@ async def pick_slot(
 @router.postback(pb.DC_SLOTS)
 async def on_slots(turn: Turn) -> None:
     """Book a tour: the facility's slot picker."""
-    lang = lang_of(turn)
-    facility = await _facility(turn)
+    facility = await _facility_or_say(turn)
     if facility is None:
-        turn.say(m.text(t("daycare.gone", lang), _daycare_actions(lang)))
         return
-    await pick_slot(turn, facility, kid=turn.postback.get("c"))
+    known, kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
+    await pick_slot(turn, facility, kid=kid.key if kid is not None else None)
 
 
 def booking_bubble(
@@ -862,6 +1164,14 @@ def _say_booking(
 
 async def _tour_refused(turn: Turn, error: tours.TourError, slot_id: int) -> None:
     lang = lang_of(turn)
+    if error.code == "already_booked":  # the same tap twice at once: the other one booked it
+        turn.say(
+            m.text(
+                t("daycare.already_booked", lang) + ("。" if lang == "ja" else "."),
+                _daycare_actions(lang),
+            )
+        )
+        return
     key = {"full": "daycare.full"}.get(error.code, "daycare.closed")
     slot = await turn.session.get(TourSlot, slot_id)
     facility = await turn.session.get(Facility, slot.facility_pk) if slot is not None else None
@@ -872,10 +1182,7 @@ async def _tour_refused(turn: Turn, error: tours.TourError, slot_id: int) -> Non
 
 
 def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return _id(value)
 
 
 @router.postback(pb.DC_BOOK)
@@ -886,15 +1193,20 @@ async def on_book(turn: Turn) -> None:
     if slot_id is None or turn.family.id is None or not consented(turn):
         stale(turn)
         return
-    kid = await kid_by_key(turn, turn.postback.get("c"))
+    known, kid = await _kid_param(turn)
+    if not known:
+        stale(turn)
+        return
     try:
-        made = await tours.book(
-            turn.session,
-            slot_id,
-            turn.family.id,
-            child_id=kid.child_id if kid is not None else None,
-            now=turn.now,
-        )
+        # A savepoint: a refused booking (a duplicate spoils the transaction) is undone whole.
+        async with turn.session.begin_nested():
+            made = await tours.book(
+                turn.session,
+                slot_id,
+                turn.family.id,
+                child_id=kid.child_id if kid is not None else None,
+                now=turn.now,
+            )
     except tours.TourError as error:
         await _tour_refused(turn, error, slot_id)
         return
@@ -913,6 +1225,47 @@ async def on_book(turn: Turn) -> None:
         )
         log.info("tour booked", extra={"user": user_key(turn.user_id), "slot": slot_id})
     _say_booking(turn, made.booking, made.slot, facility, title)
+
+
+async def _say_not_live(turn: Turn) -> None:
+    """A button of a booking no longer live: moved (a live booking of the family at the same
+    facility) → where to; else "cancelled or not found"."""
+    lang = lang_of(turn)
+    booking_id = _int(turn.postback.get("b"))
+    moved: tuple[TourSlot, Facility] | None = None
+    if booking_id is not None and turn.family.id is not None:
+        booking = await turn.session.get(TourBooking, booking_id)
+        old = await turn.session.get(TourSlot, booking.slot_id) if booking is not None else None
+        if booking is not None and old is not None and booking.family_id == turn.family.id:
+            found = await turn.session.exec(
+                select(TourSlot, Facility)
+                .join(TourBooking, col(TourBooking.slot_id) == col(TourSlot.id))
+                .join(Facility, col(Facility.id) == col(TourSlot.facility_pk))
+                .where(
+                    TourBooking.family_id == turn.family.id,
+                    TourBooking.status == "booked",
+                    TourBooking.id != booking.id,
+                    TourSlot.facility_pk == old.facility_pk,
+                    col(TourSlot.starts_at) > turn.now,
+                )
+                .order_by(col(TourBooking.updated_at).desc())
+            )
+            moved = found.first()
+    if moved is None:
+        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        return
+    slot, facility = moved
+    turn.say(
+        m.text(
+            t(
+                "daycare.moved",
+                lang,
+                name=dc_notices.facility_name(facility, lang),
+                when=dc_notices.tour_when(slot, lang, turn.deps.zone),
+            ),
+            _daycare_actions(lang),
+        )
+    )
 
 
 async def _own_booking(turn: Turn) -> tuple[TourBooking, TourSlot, Facility] | None:
@@ -967,7 +1320,7 @@ async def on_tours(turn: Turn) -> None:
     )
     turn.say(
         m.text(t("daycare.tours_list", lang, count=len(rows))),
-        m.carousel(t("daycare.alt", lang, names=names), bubbles, _daycare_actions(lang)),
+        m.carousel(t("daycare.tours_alt", lang, names=names), bubbles, _daycare_actions(lang)),
     )
 
 
@@ -977,7 +1330,7 @@ async def on_cancel(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     if own is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        await _say_not_live(turn)
         return
     booking, slot, facility = own
     body = t(
@@ -1001,10 +1354,10 @@ async def on_cancel_yes(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     if own is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        await _say_not_live(turn)
         return
     booking, slot, facility = own
-    await tours.cancel(turn.session, booking)
+    await tours.cancel(turn.session, booking, now=turn.now)
     assert booking.id is not None
     await dc_notices.forget_tour_reminders(turn.session, booking.id)
     log.info("tour cancelled", extra={"user": user_key(turn.user_id), "slot": slot.id})
@@ -1037,7 +1390,7 @@ async def on_change(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     if own is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+        await _say_not_live(turn)
         return
     booking, slot, facility = own
     assert facility.id is not None
@@ -1073,8 +1426,11 @@ async def on_move(turn: Turn) -> None:
     lang = lang_of(turn)
     own = await _own_booking(turn)
     slot_id = _int(turn.postback.get("s"))
-    if own is None or slot_id is None:
-        turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+    if slot_id is None:
+        stale(turn)
+        return
+    if own is None:
+        await _say_not_live(turn)
         return
     booking, _slot, _facility = own
     new_slot = await turn.session.get(TourSlot, slot_id)
@@ -1082,8 +1438,14 @@ async def on_move(turn: Turn) -> None:
         stale(turn)
         return
     try:
-        made = await tours.change(turn.session, booking, slot_id, now=turn.now)
+        # A savepoint: a change refused after the new seat was taken (the booking cancelled
+        # meanwhile) gives that seat back.
+        async with turn.session.begin_nested():
+            made = await tours.change(turn.session, booking, slot_id, now=turn.now)
     except tours.TourError as error:
+        if error.code == "not_booked":
+            turn.say(m.text(t("daycare.not_live", lang), _daycare_actions(lang)))
+            return
         await _tour_refused(turn, error, slot_id)
         return
     assert booking.id is not None
@@ -1103,9 +1465,15 @@ async def on_move(turn: Turn) -> None:
     _say_booking(turn, made.booking, made.slot, facility, t("daycare.changed", lang))
 
 
-@router.when("location", lambda turn: "dc" in turn.state and turn.state.get("await") is None)
+def _place_asked(turn: Turn) -> bool:
+    """The last daycare question was "where" (the month is chosen), and is not answered."""
+    wanted = turn.state.get("dc")
+    return isinstance(wanted, dict) and "m" in wanted and turn.state.get("await") is None
+
+
+@router.when("location", _place_asked)
 async def on_location_later(turn: Turn) -> None:
-    """A location shared after the question timed out of its step: search from it anyway."""
+    """A location shared after the place question timed out of its step: search from it."""
     turn.state["await"] = STEP_PLACE
     await on_place(turn)
 

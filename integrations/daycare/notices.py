@@ -14,7 +14,10 @@ delivered by the ordinary planning (quiet hours, the family's channel, LINE's bu
 - `tour-cancelled`: subject `tour:<booking id>`, cycle the tour's date: the facility cancelled
   the slot (`tell_tour_cancelled`, from the tours API in the same transaction), due at once.
 - `seat-opened`: subject `seat:<facility pk>:<class age>`, cycle the month of entry (YYYY-MM),
-  for each family that saved the facility for a child of that class at that month.
+  for each family that saved the facility for a child of that class at that month (the saved
+  month only, when one was saved). Due at once, with tomorrow as its deadline: urgent, so the
+  planning sends it at the next moment outside quiet hours instead of holding it for the next
+  day's digest (a place that opened does not wait), and it expires if it could not go by then.
 
 The notifier never imports this package (ARCHITECTURE.md); the renderers are registered with
 `notifier.messages.register_renderer` when this module is imported (the bot and the
@@ -448,6 +451,8 @@ async def seats_opened(
         for row in saved:
             if row.facility_pk != seat.facility_pk or row.family_id not in families:
                 continue
+            if row.entry_month is not None and month_start(row.entry_month) != month:
+                continue  # saved for another month of entry
             kids = children.get(row.family_id, [])
             own = [c for c in kids if c.id == row.child_id]
             births = [c.birth_date for c in (own or kids)]
@@ -457,7 +462,7 @@ async def seats_opened(
                 births = [due] if due is not None else births
             if not any(entry_class(birth, month) == seat.class_age for birth in births):
                 continue
-            draft = _seat_draft(row.family_id, facility, seat.class_age, month, now)
+            draft = _seat_draft(row.family_id, facility, seat.class_age, month, now, zone)
             drafts.setdefault(draft.key, draft)
     new = await record_new(session, list(drafts.values()))
     if new:
@@ -466,9 +471,17 @@ async def seats_opened(
 
 
 def _seat_draft(
-    family_id: int, facility: Facility, class_age: int, month: date, now: datetime
+    family_id: int,
+    facility: Facility,
+    class_age: int,
+    month: date,
+    now: datetime,
+    zone: tzinfo = TOKYO,
 ) -> NoticeDraft:
     assert facility.id is not None
+    # Tomorrow (local): urgent for the planning (sent at the next moment outside quiet hours,
+    # never held for the digest), and still in date after a night's quiet hours.
+    deadline = now.astimezone(zone).date() + timedelta(days=1)
     names = {lang: facility_name(facility, lang) for lang in ("ja", "en")}
     return NoticeDraft(
         family_id=family_id,
@@ -480,7 +493,7 @@ def _seat_draft(
         issuer=facility.municipality,
         category="daycare",
         channel="line",
-        deadline=None,
+        deadline=deadline,
         due_at=now,
         payload={
             "title": {lang: text("seat.title", lang, name=names[lang]) for lang in names},

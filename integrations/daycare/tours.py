@@ -108,7 +108,9 @@ async def book(
     return Booked(booking, slot)
 
 
-async def cancel(session: AsyncSession, booking: TourBooking) -> bool:
+async def cancel(
+    session: AsyncSession, booking: TourBooking, *, now: datetime | None = None
+) -> bool:
     """Cancel a live booking and give its seats back; False when it was not live.
 
     The status changes with one conditional UPDATE (`status = 'booked'`), so of two
@@ -116,7 +118,7 @@ async def cancel(session: AsyncSession, booking: TourBooking) -> bool:
     """
     if booking.status != "booked":
         return False
-    now = utcnow()
+    now = now or utcnow()  # the caller's clock (the bot's turn), else the wall clock
     result = await session.exec(
         update(TourBooking)  # type: ignore[call-overload]
         .where(col(TourBooking.id) == booking.id, col(TourBooking.status) == "booked")
@@ -158,7 +160,7 @@ async def change(
         people=booking.people,
         now=now,
     )
-    if not await cancel(session, booking):
+    if not await cancel(session, booking, now=now):
         # Cancelled meanwhile by another request: the caller rolls the new seat back.
         raise TourError("not_booked", "this booking is not live")
     return made

@@ -210,6 +210,17 @@ async def test_one_child_searches_by_station_and_sees_the_nearest_with_places(
     answer = await parent.tap("保存した園")
     assert bubble_titles(answer) == ["みどり保育園"]
     check_line_limits(answer)
+    # The saved card: today's places in the child's class, and 削除 instead of 保存.
+    assert "1歳児クラスの空き: 3人" in texts_of(answer)
+    assert answer[-1]["altText"].startswith("保存した園: みどり保育園")
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "削除" in labels and "保存" not in labels
+    answer = await parent.tap("削除")
+    assert "保存した園から削除しました: みどり保育園" in texts_of(answer)
+    async with line_world.sessions() as session:
+        assert (await session.exec(select(SavedFacility))).all() == []
+    answer = await parent.tap("保存した園")
+    assert "保存した園はまだありません" in texts_of(answer)
 
 
 async def test_april_2_child_sees_the_zero_year_class_and_location_works(
@@ -244,7 +255,9 @@ async def test_two_children_are_asked_which_and_unknown_places_are_asked_again(
     # No 3-year place anywhere: the nearest with the class, clearly marked full.
     assert "空きのある園は見つかりませんでした" in said
     assert bubble_titles(answer) == ["ひかり保育園", "みどり保育園", "たかお保育園"]
-    assert said.count("空きなし") >= 3
+    # No vacancy published for the 3-year class: unknown, not full.
+    assert said.count("空き状況不明") >= 3 and "0歳児クラスの空き: 空きなし" not in said
+    assert said.count("空きなし") == 1  # in the lead only
     check_line_limits(answer)
 
 
@@ -315,8 +328,12 @@ async def test_a_baby_on_the_way_and_a_child_leaving_for_school(line_world: Line
     answer = await parent.postback("a=menu.daycare")
     labels = [a["label"] for a in actions_in(answer)]
     assert "出産予定の赤ちゃん" in labels and "2020年5月生まれ" in labels
-    await parent.tap("出産予定の赤ちゃん")
-    answer = await parent.tap("2026年12月")
+    answer = await parent.tap("出産予定の赤ちゃん")
+    # Due 2027-01-15: months from February 2027 only, and the minimum age is mentioned.
+    labels = [a["label"] for a in actions_in(answer)]
+    assert labels[0] == "2027年2月" and "2027年1月" not in labels and "2027年4月" in labels
+    assert "生後57日から" in texts_of(answer)
+    answer = await parent.say("2026年12月")
     assert "まだ生まれていない" in texts_of(answer)
     answer = await parent.tap("2027年4月")
     assert "0歳児クラス（2027年4月入園）" in texts_of(answer)
@@ -345,6 +362,10 @@ async def test_a_baby_on_the_way_and_a_child_leaving_for_school(line_world: Line
         ("4月から", date(2027, 4, 1)),
         ("12月", date(2026, 12, 1)),
         ("April", date(2027, 4, 1)),
+        ("来年4月", date(2027, 4, 1)),
+        ("今年12月", date(2026, 12, 1)),
+        ("来年 4月から", date(2027, 4, 1)),
+        ("再来年4月", date(2028, 4, 1)),
         ("来年", None),
         ("13月", None),
     ],
@@ -355,3 +376,169 @@ def test_typed_months(typed: str, month: date | None) -> None:
     assert parse_month(typed, date(2026, 11, 26)) == month
     assert offered_months(date(2026, 11, 26))[4] == date(2027, 4, 1)
     assert date(2027, 4, 1) in offered_months(date(2026, 4, 10))
+
+
+def _facility_at(
+    station: str, walk: int | None, lat: float, lon: float, address: str = ""
+) -> Facility:
+    return Facility(
+        municipality=HACHIOJI,
+        facility_id=f"{station}{walk}{lat}",
+        name_ja="園",
+        type="licensed_private",
+        address=address or "東京都八王子市旭町1-1",
+        latitude=lat,
+        longitude=lon,
+        station=station,
+        walk_minutes=walk,
+        classes=[0, 1, 2],
+    )
+
+
+def test_a_typed_station_is_the_station_not_its_neighbours() -> None:
+    from bot.handlers.daycare import match_place
+
+    around = [
+        _facility_at("八王子駅", 2, 35.6560, 139.3390),
+        _facility_at("八王子駅", 4, 35.6556, 139.3392),
+        _facility_at("八王子駅", 14, 35.6650, 139.3520),  # far up the road: not the station
+        _facility_at("西八王子駅", 3, 35.6566, 139.3125),
+        _facility_at("京王八王子駅", 2, 35.6577, 139.3437),
+        _facility_at("JR八王子駅", 3, 35.6558, 139.3386),
+    ]
+    for typed in ("八王子", "八王子駅", "ＪＲ八王子駅", "八王子駅前", "JR八王子"):
+        point = match_place(around, typed)
+        assert point is not None
+        lat, lon = point
+        assert abs(lat - 35.6558) < 0.0005 and abs(lon - 139.3389) < 0.0005, typed
+    west = match_place(around, "西八王子")
+    assert west == (35.6566, 139.3125)
+    assert match_place(around, "京王八王子") == (35.6577, 139.3437)
+    assert match_place(around, "町") is None and match_place(around, "1") is None
+
+
+def test_a_town_is_its_exact_name_first() -> None:
+    from bot.handlers.daycare import match_place
+
+    minato = [
+        _facility_at("", None, 35.650, 139.750, "東京都港区芝3-2-1"),
+        _facility_at("", None, 35.640, 139.750, "東京都港区芝浦1-1-1"),
+        _facility_at("", None, 35.641, 139.751, "東京都港区芝浦三丁目4-1"),
+    ]
+    assert match_place(minato, "芝") == (35.650, 139.750)
+    point = match_place(minato, "芝浦")
+    assert point is not None and abs(point[0] - 35.6405) < 1e-6
+
+
+async def test_cards_near_a_typed_station_give_their_own_walk(line_world: LineWorld) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-walk"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子")
+    said = texts_of(answer)
+    assert "八王子駅 徒歩5分・" in said
+    assert "徒歩圏" not in said  # the station's facilities say their walk, the far one km
+    assert "km" in said
+
+
+async def test_known_full_is_red_and_unknown_is_grey(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    async with transaction(line_world.sessions) as session:
+        vacancy = (
+            await session.exec(
+                select(Vacancy).where(
+                    Vacancy.facility_pk == ids["ひかり保育園"], Vacancy.class_age == 0
+                )
+            )
+        ).one()
+        vacancy.level, vacancy.places = "number", 0
+        session.add(vacancy)
+    parent = Parent(line_world, user("U-daycare-unknown"))
+    await parent.onboard("八王子市", births=("2026-04-02",))
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子駅")
+    assert bubble_titles(answer) == ["ひかり保育園", "みどり保育園", "そら保育室", "たかお保育園"]
+    badges = {
+        (c["text"], c.get("color"))
+        for carousel in carousels(answer)
+        for bubble in carousel["contents"]
+        for c in bubble["body"]["contents"]
+        if c.get("weight") == "bold" and c.get("text") in ("空きなし", "空き状況不明")
+    }
+    assert badges == {("空きなし", "#C62828"), ("空き状況不明", "#757575")}
+    said = texts_of(answer)
+    assert said.count("0歳児クラスの空き: 空きなし") == 2
+    assert said.count("0歳児クラスの空き: 不明") == 2
+
+
+async def test_a_location_after_the_results_is_not_a_new_search(line_world: LineWorld) -> None:
+    await add_facilities(line_world)
+    parent = Parent(line_world, user("U-daycare-later"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子駅")
+    assert carousels(answer)
+    answer = await share_location(line_world, parent, *STATION)
+    assert not carousels(answer) and "1歳児クラスの空き" not in texts_of(answer)
+
+
+async def test_a_municipality_without_stations_gives_a_town_as_the_example(
+    line_world: LineWorld,
+) -> None:
+    async with transaction(line_world.sessions) as session:
+        for index, (address, lat) in enumerate(
+            [
+                ("東京都港区芝3-2-1", 35.650),
+                ("東京都港区芝5-1-1", 35.648),
+                ("東京都港区白金1-1", 35.64),
+            ]
+        ):
+            session.add(
+                Facility(
+                    municipality="131032",
+                    facility_id=f"M{index}",
+                    name_ja=f"港保育園{index}",
+                    type="licensed_private",
+                    address=address,
+                    latitude=lat,
+                    longitude=139.75,
+                    classes=[0, 1, 2],
+                )
+            )
+    parent = Parent(line_world, user("U-daycare-minato"))
+    await parent.onboard("港区", births=("2026-04-01",))
+    await parent.postback("a=menu.daycare")
+    answer = await parent.tap("2027年4月")
+    assert "（例: 芝）" in texts_of(answer) and "駅名（例: 駅名）" not in texts_of(answer)
+    answer = await parent.say("芝")
+    assert bubble_titles(answer)[:2] == ["港保育園0", "港保育園1"]
+
+
+async def test_too_young_and_far_away_are_said(line_world: LineWorld) -> None:
+    ids = await add_facilities(line_world)
+    async with transaction(line_world.sessions) as session:
+        hikari = await session.get(Facility, ids["ひかり保育園"])
+        assert hikari is not None
+        hikari.min_age_months = 6
+        session.add(hikari)
+    parent = Parent(line_world, user("U-daycare-young"))
+    await parent.onboard("八王子市", births=("2026-11-01",))  # 5 months old on April 1
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await parent.say("八王子駅")
+    said = texts_of(answer)
+    assert "生後6か月から受け入れの園（1件）は、2027年4月にはまだ入れません" in said
+    assert "ひかり保育園" not in bubble_titles(answer)
+    assert "遠い場所" not in said
+
+    await parent.postback("a=menu.daycare")
+    await parent.tap("2027年4月")
+    answer = await share_location(line_world, parent, 35.6896, 139.7006)  # 新宿
+    said = texts_of(answer)
+    assert "八王子市の園から遠い場所です" in said
+    assert bubble_titles(answer)  # the nearest still shown
+    check_line_limits(answer)

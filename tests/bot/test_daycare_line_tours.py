@@ -5,9 +5,11 @@ gives its seats back. The bot's clock is noon in Tokyo on 2026-11-26 (a Thursday
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update as sa_update
 from sqlmodel import select
 
 from integrations.daycare import tours
@@ -93,6 +95,8 @@ async def test_book_again_change_and_cancel_a_tour(line_world: LineWorld) -> Non
 
     answer = await parent.tap("予約した見学")
     assert "予約した見学（1件）" in texts_of(answer)
+    assert answer[-1]["altText"].startswith("予約した見学: みどり保育園")
+    old_cancel = parent.action("キャンセル")
     answer = await parent.tap("日時を変更")
     assert [a["label"] for a in actions_in(answer)][0] == "12/10(木) 14:00 残1"
     answer = await parent.tap("12/10(木) 14:00 残1")
@@ -100,9 +104,19 @@ async def test_book_again_change_and_cancel_a_tour(line_world: LineWorld) -> Non
     assert "見学の日時を変更しました" in said and "2026年12月10日(木) 14:00–15:00" in said
     assert (await slot_row(line_world, first)).booked == 0
     assert (await slot_row(line_world, second)).booked == 1
+    # The old booking's キャンセル button: it was moved, and where to.
+    answer = await parent.postback(old_cancel["data"])
+    said = texts_of(answer)
+    assert "変更されています" in said and "2026年12月10日(木) 14:00" in said
+    await parent.tap("予約した見学")
 
     answer = await parent.tap("キャンセル")
     assert "キャンセルしますか" in texts_of(answer)
+    answer = await parent.tap("予約を続ける")
+    assert "予約はそのままです" in texts_of(answer)
+    assert (await slot_row(line_world, second)).booked == 1
+    await parent.tap("予約した見学")
+    await parent.tap("キャンセル")
     answer = await parent.tap("キャンセルする")
     assert "キャンセルしました" in texts_of(answer)
     assert (await slot_row(line_world, second)).booked == 0
@@ -234,7 +248,8 @@ async def test_deleting_the_family_data_frees_seats_and_saved(line_world: LineWo
     await parent.postback(f"a=dc.slots&f={midori}")
     await parent.tap("12/9(水) 10:00 残2")
     assert (await slot_row(line_world, slot)).booked == 1
-    await parent.say("削除")
+    answer = await parent.say("削除")
+    assert "見学はキャンセルされ、保存した園も削除されます" in texts_of(answer)
     answer = await parent.tap("削除する")
     assert "削除しました" in texts_of(answer)
     async with line_world.sessions() as session:
@@ -401,3 +416,119 @@ async def test_the_daily_pass_keeps_the_same_rule(line_world: LineWorld) -> None
     async with transaction(line_world.sessions) as session:
         assert await record_tour_reminders(session, now=jst(11, 26, 21)) == 1
     assert len(await reminders(line_world)) == 2
+
+
+async def test_a_change_racing_a_cancel_keeps_one_booking_and_the_seats(
+    line_world: LineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.handlers import daycare
+
+    ids = await add_facilities(line_world)
+    midori = ids["みどり保育園"]
+    first = await add_slot(line_world, midori, jst(12, 9, 10))
+    second = await add_slot(line_world, midori, jst(12, 10, 14), capacity=1)
+    parent = await searched(line_world, "tours-race")
+    await parent.tap("見学を予約")
+    await parent.tap("12/9(水) 10:00 残2")
+    await parent.tap("予約した見学")
+    await parent.tap("日時を変更")
+
+    own = daycare._own_booking
+
+    async def cancelled_meanwhile(turn: Any) -> Any:
+        found = await own(turn)
+        if found is not None:
+            # Another request (the API) cancels it now: what this turn then reads, while its
+            # loaded booking still says "booked".
+            table = TourBooking.__table__  # type: ignore[attr-defined]
+            slots = TourSlot.__table__  # type: ignore[attr-defined]
+            connection = await turn.session.connection()
+            await connection.execute(
+                sa_update(table).where(table.c.id == found[0].id).values(status="cancelled")
+            )
+            await connection.execute(
+                sa_update(slots)
+                .where(slots.c.id == found[0].slot_id)
+                .values(booked=slots.c.booked - 1)
+            )
+        return found
+
+    monkeypatch.setattr(daycare, "_own_booking", cancelled_meanwhile)
+    answer = await parent.tap("12/10(木) 14:00 残1")
+    said = texts_of(answer)
+    assert "見学の日時を変更しました" not in said
+    assert "キャンセル済み" in said or "見つかりません" in said
+    async with line_world.sessions() as session:
+        bookings = (await session.exec(select(TourBooking))).all()
+    assert [(b.slot_id, b.status) for b in bookings] == [(first, "cancelled")]
+    assert (await slot_row(line_world, first)).booked == 0
+    assert (await slot_row(line_world, second)).booked == 0
+
+    # Refused after its seat was taken (the same family booking twice at the same moment):
+    # the seat and the booking are undone, the parent answered.
+    monkeypatch.setattr(daycare, "_own_booking", own)
+    real_book = tours.book
+
+    async def twice(*args: Any, **kwargs: Any) -> Any:
+        await real_book(*args, **kwargs)
+        raise tours.TourError("already_booked", "booked twice at the same moment")
+
+    monkeypatch.setattr(tours, "book", twice)
+    answer = await parent.postback(f"a=dc.book&s={second}")
+    assert "この見学はすでに予約済みです。" in texts_of(answer)
+    assert (await slot_row(line_world, second)).booked == 0
+    async with line_world.sessions() as session:
+        live = (await session.exec(select(TourBooking).where(TourBooking.slot_id == second))).all()
+    assert live == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "a=dc.slots&f=100000000000000000000000000000",
+        "a=dc.info&f=-3",
+        "a=dc.save&f=abc",
+        "a=dc.book&s=100000000000000000000000000000",
+        "a=dc.move&b=1&s=100000000000000000000000000000",
+        "a=dc.info&f={f}&c=999999",
+        "a=dc.slots&f={f}&c=<forged>",
+        "a=dc.save&f={f}&c=due",
+        "a=dc.book&s={s}&c=12345",
+        "a=dc.month&c={c}&m=2027-04-01-01",
+    ],
+)
+async def test_forged_or_stale_postbacks_are_answered_stale(
+    line_world: LineWorld, data: str
+) -> None:
+    ids = await add_facilities(line_world)
+    slot = await add_slot(line_world, ids["みどり保育園"], jst(12, 9, 10))
+    parent = await searched(line_world, "forged")
+    kid = next(
+        a["data"].split("c=")[1].split("&")[0]
+        for a in actions_in(parent.last)
+        if a["type"] == "postback" and "c=" in a["data"]
+    )
+    answer = await parent.postback(data.format(f=ids["みどり保育園"], s=slot, c=kid))
+    assert "このボタンは古くなったようです" in texts_of(answer)
+    async with line_world.sessions() as session:
+        assert (await session.exec(select(TourBooking))).all() == []
+        assert (await session.exec(select(SavedFacility))).all() == []
+
+
+async def test_a_cancel_in_line_is_stamped_with_the_bots_clock(
+    line_world: LineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await add_facilities(line_world)
+    slot = await add_slot(line_world, ids["みどり保育園"], jst(12, 9, 10))
+    parent = await searched(line_world, "tours-clock")
+    await parent.postback(f"a=dc.slots&f={ids['みどり保育園']}")
+    await parent.tap("12/9(水) 10:00 残2")
+    monkeypatch.setattr(tours, "utcnow", lambda: datetime(2031, 1, 1, tzinfo=UTC))  # wall
+    await parent.tap("キャンセル")
+    answer = await parent.tap("キャンセルする")
+    assert "キャンセルしました" in texts_of(answer)
+    async with line_world.sessions() as session:
+        booking = (await session.exec(select(TourBooking))).one()
+    assert booking.cancelled_at is not None
+    assert booking.cancelled_at.replace(tzinfo=UTC) == NOW
+    assert (await slot_row(line_world, slot)).booked == 0

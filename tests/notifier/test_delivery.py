@@ -361,7 +361,7 @@ async def test_english_family_gets_english(world: World) -> None:
     await add_notice(world, family, 1)
     await world.send_due(at(12, 0))
     [message] = world.delivered(1)
-    assert message["altText"].startswith("Hagukumi: 1 notices")
+    assert message["altText"].startswith("Hagukumi: 1 notice:")
     assert "your child born 2025年6月" in json.dumps(message, ensure_ascii=False)
 
 

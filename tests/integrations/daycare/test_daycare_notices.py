@@ -105,3 +105,45 @@ async def test_seat_opened_once_for_the_families_whose_child_is_in_that_class(
     assert (
         "A place opened" in en and "Midori Nursery" in en and "1-year class, entry Apr 2027" in en
     )
+
+
+async def test_seat_opened_only_for_the_saved_month_and_without_waiting_for_the_digest(
+    sessions: Any,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from notifier.models import SendRequest
+    from notifier.planning import plan
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    async with transaction(sessions) as session:
+        facility = Facility(
+            municipality="132012", facility_id="N1", name_ja="みどり保育園", classes=[0, 1, 2]
+        )
+        session.add(facility)
+        await session.flush()
+        assert facility.id is not None
+        family = await family_with(session, "month", "2026-04-01")
+        session.add(
+            SavedFacility(
+                family_id=family.id,
+                facility_pk=facility.id,
+                child_id=await child_of(session, family),
+                entry_month=APRIL,
+            )
+        )
+        pk = facility.id
+    late = datetime(2026, 11, 26, 22, 0, tzinfo=tokyo)  # in quiet hours
+    async with transaction(sessions) as session:
+        # May is not the month saved (the 1-year class both months): nothing.
+        assert await seats_opened(session, [OpenedSeat(pk, 1, date(2027, 5, 1))], now=late) == 0
+        assert await seats_opened(session, [OpenedSeat(pk, 1, APRIL)], now=late) == 1
+    settings: dict[str, Any] = {"zone": tokyo, "quiet_hours": "20:00-08:00", "digest_at": "09:00"}
+    assert await plan(sessions, now=late, **settings) == []  # quiet hours
+    morning = datetime(2026, 11, 27, 8, 1, tzinfo=tokyo)  # before the 09:00 digest
+    sent = await plan(sessions, now=morning, **settings)
+    assert len(sent) == 1
+    async with sessions() as session:
+        request = await session.get(SendRequest, sent[0])
+        assert request is not None
+    assert "空きが出ました" in str(request.body) and "みどり保育園" in str(request.body)
