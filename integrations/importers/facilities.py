@@ -22,7 +22,8 @@ above the header. A row without coordinates is kept (`located` false, listed in 
 be found by address later; coordinates given since are kept by later imports). A row that
 cannot be read at all is listed with its row number and why. Facilities are keyed by
 (municipality, facility id): importing a file again updates what changed and reports the rest
-unchanged.
+unchanged; a field the file leaves empty or never carries (name_en, class_capacity, meals...)
+keeps what the API set (`overlay`).
 """
 
 from __future__ import annotations
@@ -757,6 +758,24 @@ async def import_facilities(
     return report
 
 
+def overlay(row: Facility, read: FacilityIn) -> FacilityIn:
+    """The stored facility with what the file filled in laid over it.
+
+    A file carries only some fields (no English name, no places per class, no meals, often no
+    notes or extended care) and no status: what it leaves empty or never carries keeps the
+    value set through the API (a facility closed there stays closed, coordinates placed by
+    address stay), so importing the same file again changes nothing."""
+    filled = read.model_dump(mode="json", exclude_defaults=True)
+    filled.pop("status", None)
+    merged = {**row.body, **filled}
+    if not read.has_coordinates():
+        merged["latitude"], merged["longitude"] = (
+            row.body.get("latitude"),
+            row.body.get("longitude"),
+        )
+    return FacilityIn.model_validate(merged, strict=False)
+
+
 async def _save_file(
     session: AsyncSession,
     file: LoadedFile,
@@ -784,14 +803,9 @@ async def _save_file(
             new.append(row)
             report.created += 1
         else:
-            # Files have no status: a facility closed through the API stays closed.
-            data = mapped.data.model_copy(update={"status": row.status})
-            if not data.has_coordinates() and row.latitude is not None:
-                # Placed since (by address): a file still without coordinates keeps them.
-                data = data.model_copy(
-                    update={"latitude": row.latitude, "longitude": row.longitude}
-                )
-                mapped.unlocated_why = None
+            data = overlay(row, mapped.data)
+            if not mapped.data.has_coordinates() and data.has_coordinates():
+                mapped.unlocated_why = None  # placed since (by address): the file keeps them
             row, outcome = await replace_facility(session, row, data, source=source)
             setattr(report, outcome, getattr(report, outcome) + 1)
         existing[code][mapped.facility_id] = row

@@ -254,3 +254,36 @@ async def test_coordinates_found_later_and_closing_survive_a_reimport(
     found = await facilities(sessions, "131130")
     assert found["2"].located and found["2"].latitude == pytest.approx(35.683)
     assert found["1"].status == "closed"  # files have no status: closed stays closed
+
+
+async def test_a_reimport_keeps_the_fields_the_file_does_not_fill_in(
+    sessions: Any, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "f.csv", encoding="utf-8", title=False, crlf=False)
+    await import_facilities([path], sessions)
+    async with transaction(sessions) as session:
+        found = await facilities_by_id(session, "131130")
+        await patch_facility(
+            session,
+            found["1"],
+            {"name_en": "Shibuya Hagukumi Nursery", "class_capacity": {"0": 6, "1": 12}},
+        )
+        await patch_facility(
+            session, found["4"], {"meals": "給食", "extended_care": True, "notes": "園庭あり"}
+        )
+    report = await import_facilities([path], sessions)
+    assert (report.updated, report.unchanged) == (0, 3)
+    found = await facilities(sessions, "131130")
+    assert found["1"].name_en == "Shibuya Hagukumi Nursery"
+    assert found["1"].class_capacity == {"0": 6, "1": 12}
+    assert (found["4"].meals, found["4"].extended_care, found["4"].notes) == (
+        "給食",
+        True,
+        "園庭あり",
+    )
+    # What the file does fill in still wins.
+    path.write_text(path.read_text().replace(",60,", ",65,"), encoding="utf-8")
+    changed = await import_facilities([path], sessions)
+    assert (changed.updated, changed.unchanged) == (1, 2)
+    first = (await facilities(sessions, "131130"))["1"]
+    assert first.capacity == 65 and first.name_en == "Shibuya Hagukumi Nursery"
