@@ -6,8 +6,10 @@ places), ×/無/なし/満 (none), or blank (unknown: nothing is recorded). A ti
 header such as 「【令和7年9月1日時点】」 gives the as-of date (令和/平成/昭和 or Western).
 Files are Shift-JIS or UTF-8, CRLF or LF.
 
-Facilities are matched by a facility id column (NO, ID, 施設番号) when the file has one, else
-by name within the municipality (NFKC, spaces ignored). The month of entry is `month` (the
+Facilities are matched by a facility id column (施設番号, 施設ID, facility_id) when the file has
+one, and then the row's name, if it has one, must be the facility's (else the row is reported);
+else by name within the municipality (NFKC, spaces ignored). NO / No / ID columns number the
+rows of the list: they are not facility ids. The month of entry is `month` (the
 CLI's `--month YYYY-MM`) or else the month after the as-of date: a list "as of 1 September"
 tells the places for entry on 1 October, as municipalities publish them.
 """
@@ -46,7 +48,9 @@ from integrations.importers.tabular import (
 SOURCE = "vacancy-import"
 CLASS_COLUMN = re.compile(r"^([0-5])歳児?(?:クラス)?$")
 NAME_COLUMNS = ("施設名", "保育園名", "園名", "名称", "施設名称", "保育施設名")
-ID_COLUMNS = ("NO", "No", "ID", "施設番号", "施設ID", "施設コード")
+ID_COLUMNS = ("施設番号", "施設ID", "facility_id", "施設コード")
+"""Columns that name a facility's id. NO / No / ID / 番号 number the rows of the list (a
+vacancy list's row 1 is not facility NO 1 of the facility list): those rows match by name."""
 CODE_COLUMNS = ("都道府県コード又は市区町村コード", "市区町村コード", "地方公共団体コード")
 NO_CLASS = frozenset({"-", "―", "ー", "—", "‐", "−", "/", "／", "ｰ", "斜線"})
 SOME = frozenset({"○", "◯", "〇", "△", "有", "あり", "空きあり", "若干", "若干名"})
@@ -219,7 +223,14 @@ def _match(
 ) -> Facility | str:
     if row.facility_id:
         found = by_id.get(row.facility_id)
-        return found or f"no facility {row.facility_id} in {row.municipality}"
+        if found is None:
+            return f"no facility {row.facility_id} in {row.municipality}"
+        if row.name and name_key(row.name) != name_key(found.name_ja):
+            return (
+                f"facility {row.facility_id} of {row.municipality} is {found.name_ja}, not "
+                f"{row.name}: check the id column"
+            )
+        return found
     named = by_name.get(name_key(row.name), [])
     if len(named) == 1:
         return named[0]

@@ -150,3 +150,35 @@ async def test_as_of_dates_in_the_title(
     report = await import_vacancies([path], sessions, municipality=SHIBUYA)
     assert report.months == [("v.csv", as_of, entry)]
     assert (await places(sessions, ids["さくら保育園"]))[1][3] == as_of
+
+
+async def test_a_row_number_is_no_facility_id_and_an_id_must_agree_with_the_name(
+    sessions: Any, tmp_path: Path
+) -> None:
+    ids = await arrange(sessions)  # facility 1 is あおぞら保育園, 3 is さくら保育園
+    numbered = sjis_file(
+        tmp_path / "n.csv",
+        ["NO,施設名,0歳児,1歳児", "1,さくら保育園,2,0", "2,あおぞら保育園,0,1"],
+    )
+    report = await import_vacancies(
+        [numbered], sessions, municipality=SHIBUYA, month=date(2027, 4, 1)
+    )
+    assert report.rejected == [] and report.facilities == 2
+    assert (await places(sessions, ids["さくら保育園"]))[0][:2] == ("number", 2)
+    assert (await places(sessions, ids["あおぞら保育園"]))[0][:2] == ("number", 0)
+    by_id = sjis_file(
+        tmp_path / "i.csv",
+        ["施設番号,施設名,0歳児,1歳児", "3,さくら 保育園,5,5", "1,さくら保育園,9,9"],
+    )
+    report = await import_vacancies(
+        [by_id], sessions, municipality=SHIBUYA, month=date(2027, 4, 1)
+    )
+    assert report.facilities == 1
+    assert report.rejected == [
+        (
+            "i.csv:3",
+            f"facility 1 of {SHIBUYA} is あおぞら保育園, not さくら保育園: check the id column",
+        )
+    ]
+    assert (await places(sessions, ids["さくら保育園"]))[0][:2] == ("number", 5)
+    assert (await places(sessions, ids["あおぞら保育園"]))[0][:2] == ("number", 0)
