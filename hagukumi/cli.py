@@ -449,6 +449,7 @@ async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Name
                 municipality=args.municipality,
                 month=args.month,
                 progress=progress,
+                today=datetime.now(settings.zone).date(),
             )
         else:
             from integrations.importers.results import import_results

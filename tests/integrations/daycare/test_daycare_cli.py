@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -52,13 +54,25 @@ def test_import_facilities_results_and_vacancies(
     assert code == 0 and "0 facilities not found" in out
 
     vacancies = tmp_path / "aki.csv"
-    vacancies.write_bytes(
-        "【令和8年3月1日時点】\r\n保育園名,０歳児,１歳児\r\n芝保育園,2,×\r\n".encode("cp932")
-    )
+    as_of = datetime.now(ZoneInfo("Asia/Tokyo")).date().replace(day=1)
+    entry = date(as_of.year + (as_of.month == 12), as_of.month % 12 + 1, 1)
+    title = f"【{as_of.year}年{as_of.month}月1日時点】"
+    vacancies.write_bytes(f"{title}\r\n保育園名,０歳児,１歳児\r\n芝保育園,2,×\r\n".encode("cp932"))
     code, out, _ = cli(
         "import-vacancies", str(vacancies), "--municipality", "131032", capsys=capsys
     )
-    assert code == 0 and "entry in 2026-04" in out and "1 newly open" in out
+    assert code == 0 and f"entry in {entry:%Y-%m}" in out and "1 newly open" in out
+    # A list of last year: its month of entry has passed; the report says so.
+    last_year = f"【{as_of.year - 1}年{as_of.month}月1日時点】"
+    vacancies.write_bytes(
+        f"{last_year}\r\n保育園名,０歳児,１歳児\r\n芝保育園,0,0\r\n".encode("cp932")
+    )
+    code, out, err = cli(
+        "import-vacancies", str(vacancies), "--municipality", "131032", capsys=capsys
+    )
+    assert code == 0, (out, err)
+    assert f"month of entry {entry.year - 1}-{entry.month:02d} has passed; pass --month" in out
+    assert "0 cells saved" in out
 
 
 def test_bad_arguments_exit_2_in_one_line(
