@@ -234,13 +234,18 @@ def ages(text: str) -> tuple[list[int], int | None] | None:
     AgeS/AgeE joined by "~"; None when unreadable. An age in months alone opens the class of
     its whole years; 産休明け (57 days) is 2 months."""
     value = norm(text)
-    for word in ("おおむね", "概ね", "満", "以上"):
+    for word in ("おおむね", "概ね", "以上"):
         value = value.replace(word, "")
+    value = re.sub(r"(?<!未)満", "", value)  # 満2歳 is 2歳; 2歳未満 stays "under 2"
     if not value:
         return None
     parts = re.split(r"[~〜\-－]|から", value, maxsplit=1)
     start, end = parts[0].strip(), (parts[1].strip() if len(parts) > 1 else "")
-    first = _start_age(start)
+    if not end and "未満" in start:
+        start, end = "", start  # "2歳未満" alone: from birth, under 2
+        first: tuple[int, int | None] | None = (0, None)
+    else:
+        first = _start_age(start)
     if first is None:
         return None
     last = _end_class(end)

@@ -18,7 +18,13 @@ from integrations.daycare.facilities import (
     patch_facility,
 )
 from integrations.daycare.models import Facility
-from integrations.importers.facilities import ages, import_facilities, open_days, station
+from integrations.importers.facilities import (
+    ages,
+    import_facilities,
+    load_file,
+    open_days,
+    station,
+)
 from integrations.importers.tabular import DataFileError, parse_date, parse_time
 from registry.db import transaction
 from registry.models import Municipality
@@ -287,3 +293,26 @@ async def test_a_reimport_keeps_the_fields_the_file_does_not_fill_in(
     assert (changed.updated, changed.unchanged) == (1, 2)
     first = (await facilities(sessions, "131130"))["1"]
     assert first.capacity == 65 and first.name_en == "Shibuya Hagukumi Nursery"
+
+
+def test_under_two_is_the_0_and_1_year_classes(tmp_path: Path) -> None:
+    assert ages("2歳未満") == ([0, 1], None)
+    assert ages("0歳~2歳未満") == ([0, 1], 0)
+    assert ages("産休明け～満2歳未満") == ([0, 1], 2)
+    assert ages("満1歳～満5歳") == ([1, 2, 3, 4, 5], 12)
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [141.35, 43.06]},
+        "properties": {
+            "HID": "9001",
+            "Name": "小さな保育室",
+            "Type": "小規模保育事業",
+            "Add1": "札幌市中央区北1条西1丁目",
+            "AgeS": "0歳",
+            "AgeE": "2歳未満",
+        },
+    }
+    path = tmp_path / "s.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), "utf-8")
+    loaded = load_file(path, today=date(2026, 11, 26))
+    assert loaded.mapped[0].data.classes == [0, 1]
