@@ -93,6 +93,13 @@ class FacilityIn(BaseModel):
     )
     capacity: int | None = Field(default=None, ge=0, le=10_000)
     min_age_months: int | None = Field(default=None, ge=0, le=84)
+    min_age_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=2600,
+        description="youngest accepted age in days (産休明け = 57, 生後43日 = 43); search "
+        "compares it on the 1st of the month of entry",
+    )
     days: list[Weekday] = Field(default_factory=list, max_length=7)
     opens: str | None = Field(default=None, pattern=TIME_PATTERN, examples=["07:30"])
     closes: str | None = Field(default=None, pattern=TIME_PATTERN, examples=["18:30"])
@@ -219,6 +226,7 @@ def _apply(row: Facility, data: FacilityIn, source: str) -> None:
         "class_capacity",
         "capacity",
         "min_age_months",
+        "min_age_days",
         "days",
         "opens",
         "closes",

@@ -80,6 +80,9 @@ class Facility(SQLModel, table=True):
     )
     capacity: int | None = None
     min_age_months: int | None = None  # youngest accepted age in months (産休明け = 2)
+    # Youngest accepted age in days where the source says it in days (産休明け = 57: 8 weeks
+    # after birth, 労働基準法 65条; 生後43日 = 43); search compares it on the day of entry.
+    min_age_days: int | None = None
     days: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     opens: str | None = Field(default=None, max_length=5)  # "07:30"
     closes: str | None = Field(default=None, max_length=5)  # "18:30"

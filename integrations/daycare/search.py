@@ -20,6 +20,8 @@ Why not (`SearchResult.misses`; a facility with any miss does not match):
 - `school_age` — class age 6 or more at entry: no daycare class
 - `no_class:A` — no A-year class; `classes_unknown` — the facility publishes no classes
 - `too_young:M` — it takes children from M months; the child is younger on the day of entry
+- `too_young_days:N` — it takes children from N days old (産休明け = 57); the child is younger
+  on the 1st of the month of entry (used instead of months when the facility gives days)
 - `other_type:T` — of another type than those wanted
 - `opens_late:HH:MM`, `closes_early:HH:MM`, `hours_unknown` — opening hours
 - `no_extended_care`, `extended_care_unknown`
@@ -146,6 +148,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "生後{v}か月からの受け入れで、入所時にはまだ月齢が足りません",
         "takes children from {v} months: too young at entry",
     ),
+    "too_young_days": (
+        "生後{v}日からの受け入れで、入所月の1日にはまだ日齢が足りません",
+        "takes children from {v} days old: too young on the 1st of the month of entry",
+    ),
     "other_type": ("種別が異なります（{type_ja}）", "another type ({type_en})"),
     "opens_late": ("開所が{v}で、希望より遅いです", "opens only at {v}"),
     "closes_early": ("{v}までで、希望より早く閉まります", "closes at {v}, earlier than wanted"),
@@ -206,6 +212,7 @@ class Child:
     class_age: int | None
     months: int | None
     miss: str | None  # "not_born_by_entry", "school_age" or None
+    days: int | None = None  # days of age on the 1st of the month of entry
 
 
 def query_child(query: SearchQuery) -> Child:
@@ -216,11 +223,12 @@ def query_child(query: SearchQuery) -> Child:
             return Child(None, None, "not_born_by_entry")
         age = entry_class_age(query.birth_date, start)
         months = months_old_at_entry(query.birth_date, start)
+        days = (start - query.birth_date).days
         if age not in CLASS_AGES:
-            return Child(None, months, "school_age")
+            return Child(None, months, "school_age", days)
         if query.class_age is not None and query.class_age != age:
             age = query.class_age  # the caller knows better (the API refuses a mismatch)
-        return Child(age, months, None)
+        return Child(age, months, None, days)
     if query.class_age is not None:
         return Child(query.class_age, None, None)
     return Child(None, None, None)
@@ -257,7 +265,10 @@ def judge(
             reasons.append(f"class:{age}")
         else:
             misses.append(f"no_class:{age}")
-        if (
+        if facility.min_age_days is not None:
+            if child.days is not None and child.days < facility.min_age_days:
+                misses.append(f"too_young_days:{facility.min_age_days}")
+        elif (
             child.months is not None
             and facility.min_age_months is not None
             and child.months < facility.min_age_months
@@ -417,8 +428,16 @@ class FacilityIndex:
         self.type_names = sorted({f.type for f in self.facilities})
         type_codes = {t: i for i, t in enumerate(self.type_names)}
         self.type = np.array([type_codes[f.type] for f in self.facilities], dtype=np.int16)
+        self.min_days = np.array(
+            [-1 if f.min_age_days is None else f.min_age_days for f in self.facilities],
+            dtype=np.int32,
+        )
+        # Months count only where the facility gives no days.
         self.min_age = np.array(
-            [-1 if f.min_age_months is None else f.min_age_months for f in self.facilities],
+            [
+                -1 if f.min_age_months is None or f.min_age_days is not None else f.min_age_months
+                for f in self.facilities
+            ],
             dtype=np.int32,
         )
         self.opens = np.array(
@@ -500,6 +519,8 @@ class FacilityIndex:
                 miss[:] = True
             if child.months is not None:
                 miss |= (self.min_age >= 0) & (child.months < self.min_age)
+            if child.days is not None:
+                miss |= (self.min_days >= 0) & (child.days < self.min_days)
         if query.types:
             codes = [i for i, t in enumerate(self.type_names) if t in query.types]
             miss |= ~np.isin(self.type, np.array(codes, dtype=np.int16))

@@ -254,6 +254,24 @@ def ages(text: str) -> tuple[list[int], int | None] | None:
     return list(range(first[0], min(last, 5) + 1)), first[1]
 
 
+MATERNITY_LEAVE_DAYS = 57
+"""産休明け: the mother may not work for 8 weeks after the birth (労働基準法 65条), so a child
+is taken from day 57 of its life."""
+
+
+def min_age_days(text: str) -> int | None:
+    """The youngest age in days where 受入年齢 says it in days: 産休明け → 57, 生後43日 → 43;
+    None for months or years (生後6か月, 1歳) and when unreadable."""
+    value = norm(text)
+    start = re.split(r"[~〜\-－]|から", value, maxsplit=1)[0].strip()
+    if "産休" in start:
+        return MATERNITY_LEAVE_DAYS
+    match = _START_DAYS.search(start)
+    if match and not _MONTHS.search(start):
+        return int(match.group(1))
+    return None
+
+
 def _start_age(text: str) -> tuple[int, int | None] | None:
     if not text or "産休" in text:
         return (0, 2) if text else None
@@ -483,6 +501,7 @@ def _map_csv_row(
         "min_age_months": read_ages[1]
         if read_ages and read_ages[1] is not None and read_ages[1] <= 84
         else None,
+        "min_age_days": _days_if_read(columns.get(row, "ages"), read_ages),
         "capacity": capacity if capacity is not None and capacity <= 10_000 else None,
         "days": days or [],
         "opens": opens,
@@ -505,6 +524,11 @@ def _map_csv_row(
         )
         return f"not a valid facility ({problems})"
     return MappedFacility(entry, code, facility_id, data, unlocated_why=why)
+
+
+def _days_if_read(text: str, read_ages: tuple[list[int], int | None] | None) -> int | None:
+    days = min_age_days(text) if read_ages and 0 in read_ages[0] else None
+    return days if days is not None and days <= 2600 else None
 
 
 def _fraction(text: str) -> bool:
@@ -663,6 +687,7 @@ def _map_feature(
         "longitude": lon,
         "classes": read_ages[0] if read_ages else [],
         "min_age_months": read_ages[1] if read_ages else None,
+        "min_age_days": _days_if_read(start, read_ages),
         "capacity": capacity if capacity is not None and capacity <= 10_000 else None,
         "opens": opens,
         "closes": closes,

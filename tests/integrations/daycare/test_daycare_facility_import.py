@@ -316,3 +316,20 @@ def test_under_two_is_the_0_and_1_year_classes(tmp_path: Path) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), "utf-8")
     loaded = load_file(path, today=date(2026, 11, 26))
     assert loaded.mapped[0].data.classes == [0, 1]
+
+
+async def test_the_youngest_age_in_days_is_kept(sessions: Any, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "f.csv", encoding="utf-8", title=False, crlf=False)
+    path.write_text(path.read_text().replace(",19,産休明け～2歳児,", ",19,生後43日～2歳児,"))
+    await import_facilities([path], sessions)
+    found = await facilities(sessions, "131130")
+    assert (found["1"].min_age_days, found["1"].min_age_months) == (57, 2)  # 生後57日
+    assert found["2"].min_age_days == 43
+    assert found["4"].min_age_days is None
+    minato = shared_path("data", "facilities", "minato_hoikuen.csv")
+    await import_facilities([minato], sessions, municipality=MINATO)
+    shiba = (await facilities(sessions, MINATO))[derived_facility_id("芝保育園")]
+    assert (shiba.min_age_days, shiba.min_age_months) == (None, 3)  # 3か月 stays months
+    from integrations.importers.facilities import min_age_days
+
+    assert min_age_days("産休明けから") == 57 and min_age_days("生後6か月") is None

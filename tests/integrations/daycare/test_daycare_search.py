@@ -304,3 +304,27 @@ async def test_searches_at_once_while_the_index_loads(sessions: Any) -> None:
         mine = await asyncio.wait_for(search(holding, SearchQuery(limit=50)), 20)
     assert len(mine) == 20
     assert await asyncio.wait_for(others, 20) == [20] * 4
+
+
+async def test_the_youngest_age_in_days_counts_on_the_first_of_the_month_of_entry(
+    sessions: Any,
+) -> None:
+    (after_leave,) = await insert(
+        sessions, facility(name_kana="あ", min_age_months=2, min_age_days=57)
+    )
+    # Born 2 February 2025: 58 days old on 1 April (not yet 2 months): 産休明け takes it.
+    query = SearchQuery(birth_date=date(2025, 2, 2), entry_month=APRIL_2025)
+    [result] = await _search_both(sessions, query)
+    assert result.facility.id == after_leave.id and result.matches
+    # Born 10 February: 50 days old on 1 April: too young.
+    query = SearchQuery(
+        birth_date=date(2025, 2, 10), entry_month=APRIL_2025, include_unmatched=True
+    )
+    [result] = await _search_both(sessions, query)
+    assert result.misses == ["too_young_days:57"]
+    assert describe("too_young_days:57", "ja") == (
+        "生後57日からの受け入れで、入所月の1日にはまだ日齢が足りません"
+    )
+    assert describe("too_young_days:57", "en") == (
+        "takes children from 57 days old: too young on the 1st of the month of entry"
+    )
