@@ -148,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
         help="6-digit code, for files without a code column (e.g. 131032 for Minato)",
     )
     fac.add_argument("--dry-run", action="store_true", help="read and report; save nothing")
+    fac.add_argument(
+        "--month",
+        type=_month,
+        default=None,
+        help="month of entry (YYYY-MM) of the vacancies a GeoJSON carries (Sapporo's "
+        '"2/1現在" has no year: without --month they are not imported)',
+    )
 
     vac = sub.add_parser(
         "import-vacancies",
@@ -439,6 +446,7 @@ async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Name
                 dry_run=args.dry_run,
                 progress=progress,
                 today=datetime.now(settings.zone).date(),
+                entry_month=args.month,
             )
         elif args.command == "import-vacancies":
             from integrations.importers.vacancies import import_vacancies

@@ -13,8 +13,9 @@ Reads, in all the forms municipalities publish them:
   column, so a facility's id is derived from its name (`derived_facility_id`: "n" + 12 hex
   digits of the SHA-1 of the NFKC name without spaces);
 * Sapporo's GeoJSON (`HID` is the id; `Vacancy: "Y"` with `VacancyDate: "2/1現在"` becomes "some"
-  places in each class the facility offers; the date has no year: the latest such day not after
-  today is taken, and the month of entry is the next month unless one is given). Municipality
+  places in each class the facility offers for the month of entry given (`entry_month`, the
+  CLI's `--month`); the date has no year (the file is years old), so without a month of entry
+  no year is guessed: its vacancies are not imported and the report says why). Municipality
   011002 (Sapporo) is found from the addresses and registered when the database lacks it.
 
 Files are UTF-8 (with or without BOM) or Shift-JIS, CRLF or LF, with or without title rows
@@ -173,6 +174,8 @@ class MappedFacility:
     unlocated_why: str | None = None
     vacancies: list[VacancyCell] = field(default_factory=list)
     vacancies_as_of: date | None = None
+    undated_vacancy: bool = False
+    """Places published without a year and no month of entry given: not imported."""
 
 
 @dataclass
@@ -578,7 +581,7 @@ def _load_csv(path: Path, municipality: str | None) -> LoadedFile:
 
 
 def _vacancy_date(text: str, today: date) -> date | None:
-    """ "2/1現在" → the latest 1 February not after today."""
+    """ "2/1現在" → the latest 1 February not after `today` (the month of entry given)."""
     match = re.fullmatch(r"(\d{1,2})/(\d{1,2})\s*現在", norm(text))
     if not match:
         return None
@@ -588,10 +591,6 @@ def _vacancy_date(text: str, today: date) -> date | None:
         return candidate if candidate <= today else date(today.year - 1, month, day)
     except ValueError:
         return None
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
 def _load_geojson(
@@ -617,6 +616,7 @@ def _load_geojson(
     if municipality is None:
         raise DataFileError(f"{name}: which municipality? give --municipality CODE")
     seen: set[str] = set()
+    undated = 0
     for number, feature in enumerate(features, start=1):
         entry = f"{name}:feature {number}"
         loaded.rows += 1
@@ -624,6 +624,8 @@ def _load_geojson(
             loaded.rejected.append((entry, "not a GeoJSON feature with properties"))
             continue
         mapped = _map_feature(feature, entry, municipality, today, entry_month)
+        if isinstance(mapped, MappedFacility) and mapped.undated_vacancy:
+            undated += 1
         if isinstance(mapped, str):
             loaded.rejected.append((entry, mapped))
         elif mapped.facility_id in seen:
@@ -631,6 +633,12 @@ def _load_geojson(
         else:
             seen.add(mapped.facility_id)
             loaded.mapped.append(mapped)
+    if undated:
+        loaded.warnings.append(
+            f"{name}: vacancies of {undated} facilities not imported: VacancyDate (like "
+            '"2/1現在") has no year, so the month of entry is not known; pass --month YYYY-MM '
+            "to import them for that month"
+        )
     return loaded
 
 
@@ -707,9 +715,11 @@ def _map_feature(
         )
         return f"not a valid facility ({problems})"
     mapped = MappedFacility(entry, municipality, facility_id, data, unlocated_why=why)
-    if _text(props.get("Vacancy")) == "Y":
-        as_of = _vacancy_date(_text(props.get("VacancyDate")), today)
-        month = entry_month or (_next_month(as_of) if as_of else _next_month(today))
+    if _text(props.get("Vacancy")) == "Y" and entry_month is None:
+        mapped.undated_vacancy = True  # no year to the date: no month of entry to guess
+    elif _text(props.get("Vacancy")) == "Y" and entry_month is not None:
+        month = entry_month
+        as_of = _vacancy_date(_text(props.get("VacancyDate")), month)
         mapped.vacancies = [
             VacancyCell(class_age=age, entry_month=month, level="some", places=None)
             for age in data.classes

@@ -160,8 +160,10 @@ async def test_minato_needs_its_municipality_and_reads_its_own_columns(sessions:
 
 async def test_sapporo_geojson_with_vacancies(sessions: Any) -> None:
     path = shared_path("data", "facilities", "sapporo_nurseries.geojson")
-    report = await import_facilities([path], sessions, today=date(2026, 11, 26))
-    assert report.created == 528 and report.skipped == 0
+    report = await import_facilities(
+        [path], sessions, today=date(2026, 11, 26), entry_month=date(2026, 3, 1)
+    )
+    assert report.created == 528 and report.skipped == 0 and report.warnings == []
     async with sessions() as session:
         assert (await session.get(Municipality, SAPPORO)) is not None
     found = await facilities(sessions, SAPPORO)
@@ -171,7 +173,7 @@ async def test_sapporo_geojson_with_vacancies(sessions: Any) -> None:
     assert yamahana.latitude == pytest.approx(43.036068)
     async with sessions() as session:
         cells = await current_vacancies(session, yamahana.id)
-    # Vacancy "Y", VacancyDate "2/1現在": some places in each class, entry the month after.
+    # Vacancy "Y", VacancyDate "2/1現在": some places in each class for the month given.
     assert {(c.class_age, c.level) for c in cells} == {(a, "some") for a in yamahana.classes}
     assert {c.as_of for c in cells} == {date(2026, 2, 1)}
     assert {c.entry_month for c in cells} == {date(2026, 3, 1)}
@@ -333,3 +335,15 @@ async def test_the_youngest_age_in_days_is_kept(sessions: Any, tmp_path: Path) -
     from integrations.importers.facilities import min_age_days
 
     assert min_age_days("産休明けから") == 57 and min_age_days("生後6か月") is None
+
+
+async def test_sapporo_vacancies_without_a_year_need_a_month(sessions: Any) -> None:
+    path = shared_path("data", "facilities", "sapporo_nurseries.geojson")
+    report = await import_facilities([path], sessions, today=date(2026, 11, 26))
+    assert report.created == 528 and report.vacancies == 0 and report.opened == []
+    [warning] = report.warnings
+    assert "has no year" in warning and "--month YYYY-MM" in warning
+    assert "has no year" in report.render()
+    yamahana = (await facilities(sessions, SAPPORO))["1009"]
+    async with sessions() as session:
+        assert await current_vacancies(session, yamahana.id) == []
