@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from integrations.daycare.facilities import (
@@ -136,6 +137,8 @@ class FacilityImportReport(ImportReport[str]):
     vacancies: int = 0
     opened: list[OpenedSeat] = field(default_factory=list)
     dry_run: bool = False
+    all_skipped: list[str] = field(default_factory=list)
+    """Files of which every data row was skipped (the CLI exits 1)."""
 
     @property
     def skipped(self) -> int:
@@ -151,6 +154,7 @@ class FacilityImportReport(ImportReport[str]):
             f"coordinates (kept, located=false); {self.vacancies} vacancy cells"
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: every row of {name} was skipped" for name in self.all_skipped]
         lines += capped(
             self.unlocated,
             max_unlocated,
@@ -775,27 +779,85 @@ async def import_facilities(
     today: date | None = None,
     entry_month: date | None = None,
     source: str = SOURCE,
+    force: bool = False,
 ) -> FacilityImportReport:
     """Read every file, then save each file's facilities in one transaction (rolled back on a
-    dry run). An unreadable file (DataFileError) stops the import before anything is saved."""
+    dry run). An unreadable file (DataFileError) stops the import before anything is saved, and
+    so does a file most of whose addresses name another municipality than the one its rows go
+    to (a wrong `--municipality`) unless `force`; when fewer but many do, the report warns."""
     say = progress or (lambda _line: None)
     report = FacilityImportReport(dry_run=dry_run)
     loaded = [
         load_file(path, municipality=municipality, today=today, entry_month=entry_month)
         for path in paths
     ]
+    async with session_factory() as session:
+        names = {
+            m.code: m.name_ja
+            for m in (await session.exec(select(Municipality))).all()
+            if m.kind not in ("prefecture", "nation")  # 東京都 is in every Tokyo address
+        } | {code: extra[0] for code, extra in EXTRA_MUNICIPALITIES.items()}
+    for file in loaded:
+        for problem, refuse in address_mismatches(file, names):
+            if refuse and not force:
+                raise DataFileError(f"{problem} (--force imports it anyway)")
+            file.warnings.append(problem)
     for number, file in enumerate(loaded, start=1):
         say(f"[{number}/{len(loaded)}] {file.path.name}: {file.rows} rows")
         report.rows += file.rows
         report.rejected += file.rejected
         report.warnings += file.warnings
+        saved_before = report.created + report.updated + report.unchanged
         async with session_factory() as session:
             await _save_file(session, file, report, source, say)
             if dry_run:
                 await session.rollback()
             else:
                 await session.commit()
+        if file.rows and report.created + report.updated + report.unchanged == saved_before:
+            report.all_skipped.append(file.path.name)
     return report
+
+
+MISMATCH_WARN = 0.25
+"""The share of a file's addresses naming another municipality above which the report warns;
+above a half the import is refused (unless forced)."""
+
+
+def address_mismatches(file: LoadedFile, names: dict[str, str]) -> list[tuple[str, bool]]:
+    """(problem, refuse) for each municipality of the file whose rows' addresses mostly do not
+    contain its name: "addresses name 港区, not 八王子市: is --municipality right?"."""
+    by_code: dict[str, list[str]] = {}
+    for mapped in file.mapped:
+        if mapped.data.address:
+            by_code.setdefault(mapped.municipality, []).append(mapped.data.address)
+    problems: list[tuple[str, bool]] = []
+    for code, addresses in sorted(by_code.items()):
+        own = names.get(code)
+        if not own:
+            continue
+        other = [a for a in addresses if own not in a]
+        if len(other) <= MISMATCH_WARN * len(addresses):
+            continue
+        named: dict[str, int] = {}
+        for address in other:
+            found = [n for n in set(names.values()) if n and n != own and n in address]
+            if found:
+                best = max(found, key=len)
+                named[best] = named.get(best, 0) + 1
+        said = (
+            f"name {max(named, key=lambda n: named[n])}, not {own}"
+            if named
+            else f"do not name {own}"
+        )
+        problems.append(
+            (
+                f"{file.path.name}: {len(other)} of {len(addresses)} addresses {said} "
+                f"({code}): is --municipality right?",
+                2 * len(other) > len(addresses),
+            )
+        )
+    return problems
 
 
 def overlay(row: Facility, read: FacilityIn) -> FacilityIn:

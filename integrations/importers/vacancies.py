@@ -73,6 +73,8 @@ class VacancyImportReport(ImportReport[str]):
     """Cells whose places went from none or unknown to some: the "seat opened" notices."""
     months: list[tuple[str, date | None, date]] = field(default_factory=list)
     """(file, as-of date, month of entry) of each file."""
+    all_skipped: list[str] = field(default_factory=list)
+    """Files of which every data row was skipped (the CLI exits 1)."""
 
     def render(self, *, max_rejected: int = 50) -> str:
         """The final lines of the CLI."""
@@ -84,6 +86,7 @@ class VacancyImportReport(ImportReport[str]):
             told = f"as of {as_of.isoformat()}" if as_of else "no as-of date"
             lines.append(f"  {name}: {told}; entry in {month:%Y-%m}")
         lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: every row of {name} was skipped" for name in self.all_skipped]
         lines += capped(
             self.rejected, max_rejected, lambda r: f"  skipped {r[0]}: {r[1]}", "skipped"
         )
@@ -308,7 +311,10 @@ async def import_vacancies(
         report.months.append((file.path.name, file.as_of, file.month))
         if file.passed:
             report.reject(file.path.name, f"{file.count} rows skipped: {file.passed}")
+            if file.count:
+                report.all_skipped.append(file.path.name)
             continue
+        saved_before = report.facilities
         report.rejected += file.rejected
         async with session_factory() as session, session.begin():
             indexes: dict[str, tuple[dict[str, Facility], dict[str, list[Facility]]]] = {}
@@ -340,4 +346,6 @@ async def import_vacancies(
                 )
                 report.facilities += 1
                 report.cells += len(cells)
+        if file.count and report.facilities == saved_before:
+            report.all_skipped.append(file.path.name)
     return report
