@@ -67,6 +67,9 @@ class ResultsImportReport(ImportReport[str]):
     unchanged: int = 0
     rows: int = 0
     unmatched: list[tuple[str, str]] = field(default_factory=list)
+    """(entry, name) of facilities not found and not created."""
+    added: list[tuple[str, str]] = field(default_factory=list)
+    """(entry, name) of facilities not found and created (`create_missing`)."""
     facilities_created: int = 0
 
     def render(self, *, max_rejected: int = 50, max_unmatched: int = 50) -> str:
@@ -82,6 +85,12 @@ class ResultsImportReport(ImportReport[str]):
             max_unmatched,
             lambda u: f"  no facility named {u[1]} ({u[0]})",
             "not found (give --create-missing to add them)",
+        )
+        lines += capped(
+            self.added,
+            max_unmatched,
+            lambda u: f"  created facility {u[1]} ({u[0]}; without coordinates)",
+            "created",
         )
         lines += capped(
             self.rejected, max_rejected, lambda r: f"  skipped {r[0]}: {r[1]}", "skipped"
@@ -235,9 +244,10 @@ async def import_results(
                     report.reject(row.entry, f"{len(named)} facilities are named {row.name}")
                     continue
                 if not named:
-                    report.unmatched.append((row.entry, row.name))
                     if not create_missing:
+                        report.unmatched.append((row.entry, row.name))
                         continue
+                    report.added.append((row.entry, row.name))
                     try:
                         created = await create_facility(
                             session,
