@@ -427,13 +427,18 @@ async def set_vacancies(
     cells: Sequence[VacancyCell],
     as_of: date | None,
     source: str,
+    *,
+    unchanged: list[int] | None = None,
 ) -> list[OpenedSeat]:
     """Save each cell (one row per class age and month of entry; cells not given stay as they
     are) and return the seats that opened: cells whose places went from none, 0 or unknown (no
     row yet) to some or a positive number. The caller announces those ("seat opened") after its
-    transaction commits.
+    transaction commits. A cell already stored with the same places and as-of date is not
+    written again; `unchanged` (a one-item list), when given, counts those.
     """
-    return await set_many_vacancies(session, [(facility, cells)], as_of, source)
+    return await set_many_vacancies(
+        session, [(facility, cells)], as_of, source, unchanged=unchanged
+    )
 
 
 async def set_many_vacancies(
@@ -441,6 +446,8 @@ async def set_many_vacancies(
     updates: Sequence[tuple[Facility, Sequence[VacancyCell]]],
     as_of: date | None,
     source: str,
+    *,
+    unchanged: list[int] | None = None,
 ) -> list[OpenedSeat]:
     """`set_vacancies` for many facilities at once (one read and one write for them all)."""
     pks = [facility.id for facility, cells in updates if cells]
@@ -464,6 +471,14 @@ async def set_many_vacancies(
             row = existing.get(key)
             if key in fresh:  # the same cell twice in one call: the last wins
                 fresh[key].update(level=cell.level, places=cell.places)
+                continue
+            if row is not None and (row.level, row.places, row.as_of) == (
+                cell.level,
+                cell.places,
+                as_of,
+            ):
+                if unchanged is not None:
+                    unchanged[0] += 1
                 continue
             if cell.open and not _is_open(row):
                 opened.append(OpenedSeat(facility.id, cell.class_age, cell.entry_month))

@@ -69,6 +69,8 @@ class VacancyImportReport(ImportReport[str]):
     rows: int = 0
     facilities: int = 0
     cells: int = 0
+    unchanged: int = 0
+    """Cells already stored with the same places and as-of date (of `cells`)."""
     opened: list[OpenedSeat] = field(default_factory=list)
     """Cells whose places went from none or unknown to some: the "seat opened" notices."""
     months: list[tuple[str, date | None, date]] = field(default_factory=list)
@@ -79,8 +81,9 @@ class VacancyImportReport(ImportReport[str]):
     def render(self, *, max_rejected: int = 50) -> str:
         """The final lines of the CLI."""
         lines = [
-            f"vacancy import: {self.rows} rows: {self.facilities} facilities, {self.cells} "
-            f"cells saved, {len(self.opened)} newly open, {len(self.rejected)} skipped"
+            f"vacancy import: {self.rows} rows: {self.facilities} facilities, "
+            f"{self.cells - self.unchanged} cells saved, {self.unchanged} unchanged, "
+            f"{len(self.opened)} newly open, {len(self.rejected)} skipped"
         ]
         for name, as_of, month in self.months:
             told = f"as of {as_of.isoformat()}" if as_of else "no as-of date"
@@ -341,9 +344,11 @@ async def import_vacancies(
                         )
                         cells = [c for c in cells if c.class_age in found.classes]
                 # Helper C's "seat opened" notices start from `report.opened`.
+                same = [0]
                 report.opened += await set_vacancies(
-                    session, found, cells, file.as_of, f"{source}:{file.path.name}"
+                    session, found, cells, file.as_of, f"{source}:{file.path.name}", unchanged=same
                 )
+                report.unchanged += same[0]
                 report.facilities += 1
                 report.cells += len(cells)
         if file.count and report.facilities == saved_before:

@@ -225,3 +225,20 @@ async def test_a_class_the_facility_does_not_offer_is_refused(
     ]
     assert report.cells == 2
     assert set(await places(sessions, pk)) == {1, 2}
+
+
+async def test_the_same_list_again_is_unchanged(sessions: Any, tmp_path: Path) -> None:
+    await arrange(sessions)
+    path = sjis_file(
+        tmp_path / "a.csv",
+        ["施設名,0歳児,1歳児,2歳児", "さくら保育園,1,×,○", "あおぞら保育園,0,2,-"],
+    )
+    first = await import_vacancies(
+        [path], sessions, municipality=SHIBUYA, month=date(2027, 4, 1), today=date(2026, 12, 1)
+    )
+    assert (first.cells, first.unchanged) == (5, 0)
+    again = await import_vacancies(
+        [path], sessions, municipality=SHIBUYA, month=date(2027, 4, 1), today=date(2026, 12, 1)
+    )
+    assert (again.cells, again.unchanged, again.opened) == (5, 5, [])
+    assert "0 cells saved, 5 unchanged" in again.render()
