@@ -326,6 +326,11 @@ async def list_facilities(request: web.Request) -> web.Response:
     """A page of facilities."""
     query: FacilityQuery = parse_query(request, FacilityQuery)
     async with request.app[SESSIONS]() as session:
+        if query.municipality is not None:
+            # As the search does: an unknown code is a mistake, not an empty list.
+            await require_known_municipality(
+                session, query.municipality, location="query.municipality"
+            )
         rows, total = await repo.list_facilities(
             session,
             query.municipality,
