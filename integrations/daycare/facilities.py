@@ -322,11 +322,6 @@ async def upsert_facility(
     return await replace_facility(session, row, data, source=source)
 
 
-def facility_in(row: Facility) -> FacilityIn:
-    """The facility's current input."""
-    return FacilityIn.model_validate(row.body, strict=False)
-
-
 async def patch_facility(
     session: AsyncSession, row: Facility, changes: Mapping[str, Any], *, source: str = "api"
 ) -> tuple[Facility, Outcome]:
@@ -630,7 +625,6 @@ __all__ = [
     "current_vacancies",
     "derived_facility_id",
     "facilities_by_id",
-    "facility_in",
     "get_facility",
     "list_facilities",
     "list_versions",

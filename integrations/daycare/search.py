@@ -34,10 +34,12 @@ a `FacilityIndex`: the active facilities as numpy columns, loaded once per proce
 judged and ranked with vectorised haversine and `argpartition`, with only the top results turned
 into reason codes. The index stays fresh two ways: writes through any SQLAlchemy session of this
 process (the facility API, importers, vacancy updates) mark it stale when they commit (session
-events, so no caller has to remember), and writes by other processes are caught by a cheap
-signature query (`count`, `max(id)`, `max(updated_at)` of the three tables) run at most every
-`FRESHNESS_SECONDS` per process. Vacancies are loaded per (month of entry, class age) on first
-use; a vacancy or past-result change reloads only that part.
+events, so no caller has to remember), and a search after such a commit never answers from an
+index loaded before it (not even while another search is loading: it loads too); writes by other
+processes are caught by a cheap signature query (`count`, `max(id)`, `max(updated_at)` of the
+three tables) run at most every `FRESHNESS_SECONDS` per process, and while one search runs it
+the others answer from the index in hand. Vacancies are loaded per (month of entry, class age)
+on first use; a vacancy or past-result change reloads only that part.
 """
 
 from __future__ import annotations
@@ -234,11 +236,6 @@ def query_child(query: SearchQuery) -> Child:
     return Child(None, None, None)
 
 
-def query_class_age(query: SearchQuery) -> int | None:
-    """The class the child enters: given, or derived from birth date and month of entry."""
-    return query_child(query).class_age
-
-
 def _until(facility: Facility) -> str | None:
     """The latest time a child may stay: closing or the end of extended care."""
     times = [t for t in (facility.closes, facility.extended_until) if minutes_of(t) is not None]
@@ -317,6 +314,11 @@ def judge(
     return reasons, misses
 
 
+def past_order(p: PastResult) -> tuple[int, str, int]:
+    """The order of a facility's past results, for both paths: newest year first, then kind."""
+    return (-p.year, p.kind, p.class_age)
+
+
 def _order_key(r: SearchResult) -> tuple[bool, float, str, int]:
     return (
         not r.matches,
@@ -372,7 +374,7 @@ async def search_linear(session: AsyncSession, query: SearchQuery) -> list[Searc
             by_facility.setdefault(past.facility_pk, []).append(past)
         for r in results:
             assert r.facility.id is not None
-            r.past = sorted(by_facility.get(r.facility.id, []), key=lambda p: -p.year)
+            r.past = sorted(by_facility.get(r.facility.id, []), key=past_order)
     return results
 
 
@@ -468,7 +470,7 @@ class FacilityIndex:
         for row in rows:
             past.setdefault(row.facility_pk, []).append(row)
         for rows_of in past.values():
-            rows_of.sort(key=lambda p: (-p.year, p.kind))
+            rows_of.sort(key=past_order)
         self.past = past
 
     def vacancy_column(self, rows: Sequence[Vacancy]) -> _Vacancies:
@@ -579,10 +581,17 @@ class _Holder:
     loading: int = 0  # loads in progress
     started: int = 0  # loads begun (a ticket each)
     installed: int = 0  # the ticket of the index in hand
+    changes: int = 0  # commits of this process that touched the tables (one count each)
+    covered: int = 0  # `changes` when the load of the index in hand began
 
     def invalidate(self, parts: set[str] | None = None) -> None:
         """Mark parts (facilities, vacancies, past) stale; all when none are named."""
         self.stale |= parts if parts is not None else set(_WATCHED.values())
+        self.changes += 1
+
+    def current(self) -> bool:
+        """Whether the index in hand holds every change this process committed."""
+        return self.index is not None and self.covered == self.changes
 
 
 _HOLDERS: weakref.WeakKeyDictionary[Engine, _Holder] = weakref.WeakKeyDictionary()
@@ -597,16 +606,6 @@ def _engine_of(session: Session) -> Engine | None:
     if isinstance(bind, Connection):
         return bind.engine
     return bind if isinstance(bind, Engine) else None
-
-
-def invalidate(session: AsyncSession | Session, parts: set[str] | None = None) -> None:
-    """Mark the search index of the session's database stale in this process (writes through
-    sessions already do this on commit; for writes that bypass the ORM session)."""
-    sync = session.sync_session if isinstance(session, AsyncSession) else session
-    engine = _engine_of(sync)
-    holder = _HOLDERS.get(engine) if engine is not None else None
-    if holder is not None:
-        holder.invalidate(parts)
 
 
 @event.listens_for(Session, "after_flush")
@@ -701,20 +700,21 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
     if holder is None:
         holder = _HOLDERS[engine] = _Holder()
     now = time.monotonic()
-    if (
-        holder.index is not None
-        and not holder.stale
-        and now - holder.checked_at < FRESHNESS_SECONDS
-    ):
-        return holder.index
-    if holder.loading and holder.index is not None:
-        # Being reloaded by another search: answer from the index in hand meanwhile.
-        return holder.index
+    if holder.index is not None and holder.current():
+        if now - holder.checked_at < FRESHNESS_SECONDS:
+            return holder.index
+        if holder.loading:
+            # Another search is checking for other processes' writes: answer from the index
+            # in hand meanwhile (it holds every write of this process).
+            return holder.index
+    # A write this process committed and the index in hand lacks (even if another search is
+    # loading it already): load, so that a parent never sees the answer before the change.
     # No lock: a search waiting for another's load while its own session holds the only
     # SQLite connection would wait for ever; two first loads at once just both load.
     holder.loading += 1
     holder.started += 1
     ticket = holder.started
+    covers = holder.changes
     stale = set(holder.stale)
     holder.stale.clear()
     try:
@@ -745,6 +745,7 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
     if ticket > holder.installed:  # a load that began later may have finished first
         holder.index, holder.signature = index, signature
         holder.installed = ticket
+        holder.covered = covers
         holder.checked_at = time.monotonic()
     return index
 
