@@ -347,3 +347,18 @@ async def test_sapporo_vacancies_without_a_year_need_a_month(sessions: Any) -> N
     yamahana = (await facilities(sessions, SAPPORO))["1009"]
     async with sessions() as session:
         assert await current_vacancies(session, yamahana.id) == []
+
+
+async def test_bare_years_excel_date_times_and_utf16_files(sessions: Any, tmp_path: Path) -> None:
+    assert parse_date("2025") is None  # a year, not Excel's day 2025 (1905-07-17)
+    assert parse_date("45536") == date(2024, 9, 1)
+    assert parse_date("45536.3125") == date(2024, 9, 1)
+    assert parse_date("18454") == date(1950, 7, 10)  # Hachioji's oldest licence
+    assert parse_time("45536.3125") == "07:30"  # an Excel date and time: the time
+    assert parse_time("45536.770833333336") == "18:30"
+    path = tmp_path / "unicode.csv"
+    text = "\r\n".join([HEADER, *ROWS]) + "\r\n"
+    path.write_bytes(text.encode("utf-16"))  # Excel's "Unicode text": UTF-16 with a BOM
+    report = await import_facilities([path], sessions)
+    assert report.created == 3
+    assert (await facilities(sessions, "131130"))["1"].name_ja == "渋谷はぐくみ保育園"
