@@ -71,6 +71,8 @@ class ResultsImportReport(ImportReport[str]):
     added: list[tuple[str, str]] = field(default_factory=list)
     """(entry, name) of facilities not found and created (`create_missing`)."""
     facilities_created: int = 0
+    all_skipped: list[str] = field(default_factory=list)
+    """Files of which no row was saved (each skipped or naming no facility): the CLI exits 1."""
 
     def render(self, *, max_rejected: int = 50, max_unmatched: int = 50) -> str:
         """The final lines of the CLI."""
@@ -80,6 +82,7 @@ class ResultsImportReport(ImportReport[str]):
             f"{self.facilities_created} created; {len(self.rejected)} rows skipped"
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: no row of {name} was saved" for name in self.all_skipped]
         lines += capped(
             self.unmatched,
             max_unmatched,
@@ -275,6 +278,8 @@ async def import_results(
                     )
                     for age, ((outcome, points), raw) in row.cells.items()
                 ]
+            if count and not pending:
+                report.all_skipped.append(path.name)
             counts = await record_past_results(session, pending)
             report.created += counts["created"]
             report.updated += counts["updated"]

@@ -51,6 +51,8 @@ async def test_taito_first_round_unmatched_then_created(sessions: Any) -> None:
     path = shared_path("data", "facilities", "taito_results_2022.csv")
     report = await import_results([path], sessions, municipality=TAITO)
     assert report.created == 0 and len(report.unmatched) == report.rows == 74
+    assert report.all_skipped == ["taito_results_2022.csv"]  # the CLI exits 1
+    assert "no row of taito_results_2022.csv was saved" in report.render()
     assert ("taito_results_2022.csv:2", "AIAI NURSERY 浅草") in report.unmatched
     created = await import_results([path], sessions, municipality=TAITO, create_missing=True)
     assert created.facilities_created == 74
