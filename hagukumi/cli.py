@@ -148,6 +148,18 @@ def _parser() -> argparse.ArgumentParser:
         help="6-digit code, for files without a code column (e.g. 131032 for Minato)",
     )
     fac.add_argument("--dry-run", action="store_true", help="read and report; save nothing")
+    fac.add_argument(
+        "--force",
+        action="store_true",
+        help="import even when most addresses name another municipality than --municipality",
+    )
+    fac.add_argument(
+        "--month",
+        type=_month,
+        default=None,
+        help="month of entry (YYYY-MM) of the vacancies a GeoJSON carries (Sapporo's "
+        '"2/1現在" has no year: without --month they are not imported)',
+    )
 
     vac = sub.add_parser(
         "import-vacancies",
@@ -427,6 +439,18 @@ async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Name
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.municipality is not None:
+        from integrations.importers.facilities import EXTRA_MUNICIPALITIES
+        from registry.models import Municipality
+
+        async with sessions() as session:
+            known = await session.get(Municipality, args.municipality) is not None
+        if not known and args.municipality not in EXTRA_MUNICIPALITIES:
+            raise CliError(
+                f"municipality {args.municipality} is not one this service knows: nothing "
+                "imported (is --municipality right?)"
+            )
+
     report: Any
     try:
         if args.command == "import-facilities":
@@ -439,6 +463,8 @@ async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Name
                 dry_run=args.dry_run,
                 progress=progress,
                 today=datetime.now(settings.zone).date(),
+                entry_month=args.month,
+                force=args.force,
             )
         elif args.command == "import-vacancies":
             from integrations.importers.vacancies import import_vacancies
@@ -449,6 +475,7 @@ async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Name
                 municipality=args.municipality,
                 month=args.month,
                 progress=progress,
+                today=datetime.now(settings.zone).date(),
             )
         else:
             from integrations.importers.results import import_results
@@ -474,7 +501,8 @@ async def _import_daycare(settings: Settings, sessions: Any, args: argparse.Name
             told = await seats_opened(session, opened, zone=settings.zone)
         print(f"seat opened: {len(opened)} class(es) newly open, {told} family notice(s)")
     print(report.render())
-    return 0
+    # A file of which no row could be saved is a failure, even if others went in.
+    return 1 if getattr(report, "all_skipped", []) else 0
 
 
 async def _sweep(settings: Settings, sessions: Any, args: argparse.Namespace) -> int:

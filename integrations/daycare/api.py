@@ -326,6 +326,11 @@ async def list_facilities(request: web.Request) -> web.Response:
     """A page of facilities."""
     query: FacilityQuery = parse_query(request, FacilityQuery)
     async with request.app[SESSIONS]() as session:
+        if query.municipality is not None:
+            # As the search does: an unknown code is a mistake, not an empty list.
+            await require_known_municipality(
+                session, query.municipality, location="query.municipality"
+            )
         rows, total = await repo.list_facilities(
             session,
             query.municipality,
@@ -450,9 +455,35 @@ async def put_vacancies(request: web.Request) -> web.Response:
             "each class and month of entry may appear once",
             [{"location": "body.items", "reason": "a (class_age, entry_month) pair is repeated"}],
         )
+    this_month = request.app[TODAY]().replace(day=1)
+    past = [
+        {
+            "location": f"body.items.{index}.entry_month",
+            "reason": f"month of entry {item.entry_month} has passed",
+        }
+        for index, item in enumerate(data.items)
+        if item.cell().entry_month < this_month
+    ]
+    if past:
+        raise ApiError(422, "invalid_request", "a month of entry has passed", past)
     async with _write(request) as session:
         row = await _load_managed(session, request)
         assert row.id is not None
+        if row.classes:
+            offered = ", ".join(str(age) for age in row.classes)
+            no_class = [
+                {
+                    "location": f"body.items.{index}.class_age",
+                    "reason": f"the facility has no {item.class_age}-year class "
+                    f"(its classes: {offered})",
+                }
+                for index, item in enumerate(data.items)
+                if item.class_age not in row.classes
+            ]
+            if no_class:
+                raise ApiError(
+                    422, "invalid_request", "the facility does not offer that class", no_class
+                )
         opened = await repo.set_vacancies(
             session, row, [item.cell() for item in data.items], data.as_of, "api"
         )

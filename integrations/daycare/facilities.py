@@ -93,6 +93,13 @@ class FacilityIn(BaseModel):
     )
     capacity: int | None = Field(default=None, ge=0, le=10_000)
     min_age_months: int | None = Field(default=None, ge=0, le=84)
+    min_age_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=2600,
+        description="youngest accepted age in days (産休明け = 57, 生後43日 = 43); search "
+        "compares it on the 1st of the month of entry",
+    )
     days: list[Weekday] = Field(default_factory=list, max_length=7)
     opens: str | None = Field(default=None, pattern=TIME_PATTERN, examples=["07:30"])
     closes: str | None = Field(default=None, pattern=TIME_PATTERN, examples=["18:30"])
@@ -219,6 +226,7 @@ def _apply(row: Facility, data: FacilityIn, source: str) -> None:
         "class_capacity",
         "capacity",
         "min_age_months",
+        "min_age_days",
         "days",
         "opens",
         "closes",
@@ -312,11 +320,6 @@ async def upsert_facility(
             "created"
         )
     return await replace_facility(session, row, data, source=source)
-
-
-def facility_in(row: Facility) -> FacilityIn:
-    """The facility's current input."""
-    return FacilityIn.model_validate(row.body, strict=False)
 
 
 async def patch_facility(
@@ -419,13 +422,18 @@ async def set_vacancies(
     cells: Sequence[VacancyCell],
     as_of: date | None,
     source: str,
+    *,
+    unchanged: list[int] | None = None,
 ) -> list[OpenedSeat]:
     """Save each cell (one row per class age and month of entry; cells not given stay as they
     are) and return the seats that opened: cells whose places went from none, 0 or unknown (no
     row yet) to some or a positive number. The caller announces those ("seat opened") after its
-    transaction commits.
+    transaction commits. A cell already stored with the same places and as-of date is not
+    written again; `unchanged` (a one-item list), when given, counts those.
     """
-    return await set_many_vacancies(session, [(facility, cells)], as_of, source)
+    return await set_many_vacancies(
+        session, [(facility, cells)], as_of, source, unchanged=unchanged
+    )
 
 
 async def set_many_vacancies(
@@ -433,6 +441,8 @@ async def set_many_vacancies(
     updates: Sequence[tuple[Facility, Sequence[VacancyCell]]],
     as_of: date | None,
     source: str,
+    *,
+    unchanged: list[int] | None = None,
 ) -> list[OpenedSeat]:
     """`set_vacancies` for many facilities at once (one read and one write for them all)."""
     pks = [facility.id for facility, cells in updates if cells]
@@ -456,6 +466,14 @@ async def set_many_vacancies(
             row = existing.get(key)
             if key in fresh:  # the same cell twice in one call: the last wins
                 fresh[key].update(level=cell.level, places=cell.places)
+                continue
+            if row is not None and (row.level, row.places, row.as_of) == (
+                cell.level,
+                cell.places,
+                as_of,
+            ):
+                if unchanged is not None:
+                    unchanged[0] += 1
                 continue
             if cell.open and not _is_open(row):
                 opened.append(OpenedSeat(facility.id, cell.class_age, cell.entry_month))
@@ -607,7 +625,6 @@ __all__ = [
     "current_vacancies",
     "derived_facility_id",
     "facilities_by_id",
-    "facility_in",
     "get_facility",
     "list_facilities",
     "list_versions",

@@ -42,9 +42,6 @@ FACILITY_TYPES: dict[str, tuple[str, str]] = {
 }
 """Facility types (DOMAIN.md, 保育 facts) by key, with their names for people."""
 
-VACANCY_LEVELS = ("number", "some", "none")
-"""How a vacancy is known: a number of places, or only "some"/"none" where that is published."""
-
 
 class Facility(SQLModel, table=True):
     """The current version of a childcare facility; `body` holds the full facility input."""
@@ -80,6 +77,9 @@ class Facility(SQLModel, table=True):
     )
     capacity: int | None = None
     min_age_months: int | None = None  # youngest accepted age in months (産休明け = 2)
+    # Youngest accepted age in days where the source says it in days (産休明け = 57: 8 weeks
+    # after birth, 労働基準法 65条; 生後43日 = 43); search compares it on the day of entry.
+    min_age_days: int | None = None
     days: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     opens: str | None = Field(default=None, max_length=5)  # "07:30"
     closes: str | None = Field(default=None, max_length=5)  # "18:30"
@@ -122,7 +122,7 @@ class Vacancy(SQLModel, table=True):
     facility_pk: int = Field(foreign_key="daycare_facility.id", index=True)
     class_age: int
     entry_month: date  # the first day of the month of entry
-    level: str = Field(default="number", max_length=8)  # a VACANCY_LEVELS value
+    level: str = Field(default="number", max_length=8)  # "number", "some" or "none"
     places: int | None = None  # where level is "number"
     as_of: date | None = None  # the date the source says it describes (【令和7年9月1日時点】)
     source: str = Field(default="api", max_length=64)

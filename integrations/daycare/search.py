@@ -20,6 +20,8 @@ Why not (`SearchResult.misses`; a facility with any miss does not match):
 - `school_age` — class age 6 or more at entry: no daycare class
 - `no_class:A` — no A-year class; `classes_unknown` — the facility publishes no classes
 - `too_young:M` — it takes children from M months; the child is younger on the day of entry
+- `too_young_days:N` — it takes children from N days old (産休明け = 57); the child is younger
+  on the 1st of the month of entry (used instead of months when the facility gives days)
 - `other_type:T` — of another type than those wanted
 - `opens_late:HH:MM`, `closes_early:HH:MM`, `hours_unknown` — opening hours
 - `no_extended_care`, `extended_care_unknown`
@@ -32,10 +34,12 @@ a `FacilityIndex`: the active facilities as numpy columns, loaded once per proce
 judged and ranked with vectorised haversine and `argpartition`, with only the top results turned
 into reason codes. The index stays fresh two ways: writes through any SQLAlchemy session of this
 process (the facility API, importers, vacancy updates) mark it stale when they commit (session
-events, so no caller has to remember), and writes by other processes are caught by a cheap
-signature query (`count`, `max(id)`, `max(updated_at)` of the three tables) run at most every
-`FRESHNESS_SECONDS` per process. Vacancies are loaded per (month of entry, class age) on first
-use; a vacancy or past-result change reloads only that part.
+events, so no caller has to remember), and a search after such a commit never answers from an
+index loaded before it (not even while another search is loading: it loads too); writes by other
+processes are caught by a cheap signature query (`count`, `max(id)`, `max(updated_at)` of the
+three tables) run at most every `FRESHNESS_SECONDS` per process, and while one search runs it
+the others answer from the index in hand. Vacancies are loaded per (month of entry, class age)
+on first use; a vacancy or past-result change reloads only that part.
 """
 
 from __future__ import annotations
@@ -146,6 +150,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "生後{v}か月からの受け入れで、入所時にはまだ月齢が足りません",
         "takes children from {v} months: too young at entry",
     ),
+    "too_young_days": (
+        "生後{v}日からの受け入れで、入所月の1日にはまだ日齢が足りません",
+        "takes children from {v} days old: too young on the 1st of the month of entry",
+    ),
     "other_type": ("種別が異なります（{type_ja}）", "another type ({type_en})"),
     "opens_late": ("開所が{v}で、希望より遅いです", "opens only at {v}"),
     "closes_early": ("{v}までで、希望より早く閉まります", "closes at {v}, earlier than wanted"),
@@ -206,6 +214,7 @@ class Child:
     class_age: int | None
     months: int | None
     miss: str | None  # "not_born_by_entry", "school_age" or None
+    days: int | None = None  # days of age on the 1st of the month of entry
 
 
 def query_child(query: SearchQuery) -> Child:
@@ -216,19 +225,15 @@ def query_child(query: SearchQuery) -> Child:
             return Child(None, None, "not_born_by_entry")
         age = entry_class_age(query.birth_date, start)
         months = months_old_at_entry(query.birth_date, start)
+        days = (start - query.birth_date).days
         if age not in CLASS_AGES:
-            return Child(None, months, "school_age")
+            return Child(None, months, "school_age", days)
         if query.class_age is not None and query.class_age != age:
             age = query.class_age  # the caller knows better (the API refuses a mismatch)
-        return Child(age, months, None)
+        return Child(age, months, None, days)
     if query.class_age is not None:
         return Child(query.class_age, None, None)
     return Child(None, None, None)
-
-
-def query_class_age(query: SearchQuery) -> int | None:
-    """The class the child enters: given, or derived from birth date and month of entry."""
-    return query_child(query).class_age
 
 
 def _until(facility: Facility) -> str | None:
@@ -257,7 +262,10 @@ def judge(
             reasons.append(f"class:{age}")
         else:
             misses.append(f"no_class:{age}")
-        if (
+        if facility.min_age_days is not None:
+            if child.days is not None and child.days < facility.min_age_days:
+                misses.append(f"too_young_days:{facility.min_age_days}")
+        elif (
             child.months is not None
             and facility.min_age_months is not None
             and child.months < facility.min_age_months
@@ -304,6 +312,11 @@ def judge(
     if query.near is not None and query.radius_m is not None and distance is None:
         misses.append("location_unknown")
     return reasons, misses
+
+
+def past_order(p: PastResult) -> tuple[int, str, int]:
+    """The order of a facility's past results, for both paths: newest year first, then kind."""
+    return (-p.year, p.kind, p.class_age)
 
 
 def _order_key(r: SearchResult) -> tuple[bool, float, str, int]:
@@ -361,7 +374,7 @@ async def search_linear(session: AsyncSession, query: SearchQuery) -> list[Searc
             by_facility.setdefault(past.facility_pk, []).append(past)
         for r in results:
             assert r.facility.id is not None
-            r.past = sorted(by_facility.get(r.facility.id, []), key=lambda p: -p.year)
+            r.past = sorted(by_facility.get(r.facility.id, []), key=past_order)
     return results
 
 
@@ -417,8 +430,16 @@ class FacilityIndex:
         self.type_names = sorted({f.type for f in self.facilities})
         type_codes = {t: i for i, t in enumerate(self.type_names)}
         self.type = np.array([type_codes[f.type] for f in self.facilities], dtype=np.int16)
+        self.min_days = np.array(
+            [-1 if f.min_age_days is None else f.min_age_days for f in self.facilities],
+            dtype=np.int32,
+        )
+        # Months count only where the facility gives no days.
         self.min_age = np.array(
-            [-1 if f.min_age_months is None else f.min_age_months for f in self.facilities],
+            [
+                -1 if f.min_age_months is None or f.min_age_days is not None else f.min_age_months
+                for f in self.facilities
+            ],
             dtype=np.int32,
         )
         self.opens = np.array(
@@ -449,7 +470,7 @@ class FacilityIndex:
         for row in rows:
             past.setdefault(row.facility_pk, []).append(row)
         for rows_of in past.values():
-            rows_of.sort(key=lambda p: (-p.year, p.kind))
+            rows_of.sort(key=past_order)
         self.past = past
 
     def vacancy_column(self, rows: Sequence[Vacancy]) -> _Vacancies:
@@ -500,6 +521,8 @@ class FacilityIndex:
                 miss[:] = True
             if child.months is not None:
                 miss |= (self.min_age >= 0) & (child.months < self.min_age)
+            if child.days is not None:
+                miss |= (self.min_days >= 0) & (child.days < self.min_days)
         if query.types:
             codes = [i for i, t in enumerate(self.type_names) if t in query.types]
             miss |= ~np.isin(self.type, np.array(codes, dtype=np.int16))
@@ -558,10 +581,17 @@ class _Holder:
     loading: int = 0  # loads in progress
     started: int = 0  # loads begun (a ticket each)
     installed: int = 0  # the ticket of the index in hand
+    changes: int = 0  # commits of this process that touched the tables (one count each)
+    covered: int = 0  # `changes` when the load of the index in hand began
 
     def invalidate(self, parts: set[str] | None = None) -> None:
         """Mark parts (facilities, vacancies, past) stale; all when none are named."""
         self.stale |= parts if parts is not None else set(_WATCHED.values())
+        self.changes += 1
+
+    def current(self) -> bool:
+        """Whether the index in hand holds every change this process committed."""
+        return self.index is not None and self.covered == self.changes
 
 
 _HOLDERS: weakref.WeakKeyDictionary[Engine, _Holder] = weakref.WeakKeyDictionary()
@@ -576,16 +606,6 @@ def _engine_of(session: Session) -> Engine | None:
     if isinstance(bind, Connection):
         return bind.engine
     return bind if isinstance(bind, Engine) else None
-
-
-def invalidate(session: AsyncSession | Session, parts: set[str] | None = None) -> None:
-    """Mark the search index of the session's database stale in this process (writes through
-    sessions already do this on commit; for writes that bypass the ORM session)."""
-    sync = session.sync_session if isinstance(session, AsyncSession) else session
-    engine = _engine_of(sync)
-    holder = _HOLDERS.get(engine) if engine is not None else None
-    if holder is not None:
-        holder.invalidate(parts)
 
 
 @event.listens_for(Session, "after_flush")
@@ -680,20 +700,21 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
     if holder is None:
         holder = _HOLDERS[engine] = _Holder()
     now = time.monotonic()
-    if (
-        holder.index is not None
-        and not holder.stale
-        and now - holder.checked_at < FRESHNESS_SECONDS
-    ):
-        return holder.index
-    if holder.loading and holder.index is not None:
-        # Being reloaded by another search: answer from the index in hand meanwhile.
-        return holder.index
+    if holder.index is not None and holder.current():
+        if now - holder.checked_at < FRESHNESS_SECONDS:
+            return holder.index
+        if holder.loading:
+            # Another search is checking for other processes' writes: answer from the index
+            # in hand meanwhile (it holds every write of this process).
+            return holder.index
+    # A write this process committed and the index in hand lacks (even if another search is
+    # loading it already): load, so that a parent never sees the answer before the change.
     # No lock: a search waiting for another's load while its own session holds the only
     # SQLite connection would wait for ever; two first loads at once just both load.
     holder.loading += 1
     holder.started += 1
     ticket = holder.started
+    covers = holder.changes
     stale = set(holder.stale)
     holder.stale.clear()
     try:
@@ -724,6 +745,7 @@ async def facility_index(session: AsyncSession) -> FacilityIndex:
     if ticket > holder.installed:  # a load that began later may have finished first
         holder.index, holder.signature = index, signature
         holder.installed = ticket
+        holder.covered = covers
         holder.checked_at = time.monotonic()
     return index
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -185,6 +185,46 @@ def _invalid(location: str, reason: str, code: str = "invalid_request") -> ApiEr
     )
 
 
+async def _refuse_duplicates(session: AsyncSession, facility_id: int, slots: list[SlotIn]) -> None:
+    """409 `slot_exists` when a slot starts when an open slot of the facility already does, or
+    when the request gives the same start twice: nothing is published then."""
+    starts = [s.starts_at.astimezone(UTC) for s in slots]
+    existing = {
+        _utc(row.starts_at): row.id
+        for row in (
+            await session.exec(
+                select(TourSlot).where(
+                    TourSlot.facility_pk == facility_id,
+                    TourSlot.status == "open",
+                    col(TourSlot.starts_at).in_(starts),
+                )
+            )
+        ).all()
+    }
+    details = []
+    seen: set[datetime] = set()
+    for index, start in enumerate(starts):
+        where = f"body.slots.{index}.starts_at"
+        if start in existing:
+            details.append(
+                {"location": where, "reason": f"slot {existing[start]} starts then already"}
+            )
+        elif start in seen:
+            details.append({"location": where, "reason": "this start is given twice"})
+        seen.add(start)
+    if details:
+        raise ApiError(
+            409,
+            "slot_exists",
+            "a tour of this facility already starts then: nothing was published",
+            details,
+        )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _check_slot(index: int, slot: SlotIn, now: datetime) -> None:
     where = f"body.slots.{index}"
     if slot.starts_at <= now:
@@ -219,6 +259,7 @@ async def create_tour_slots(request: web.Request) -> web.Response:
         now = utcnow()
         for index, slot in enumerate(data.slots):
             _check_slot(index, slot, now)
+        await _refuse_duplicates(session, facility_id, data.slots)
         rows = [
             TourSlot(
                 facility_pk=facility_id,

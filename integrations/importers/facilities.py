@@ -13,8 +13,9 @@ Reads, in all the forms municipalities publish them:
   column, so a facility's id is derived from its name (`derived_facility_id`: "n" + 12 hex
   digits of the SHA-1 of the NFKC name without spaces);
 * Sapporo's GeoJSON (`HID` is the id; `Vacancy: "Y"` with `VacancyDate: "2/1現在"` becomes "some"
-  places in each class the facility offers; the date has no year: the latest such day not after
-  today is taken, and the month of entry is the next month unless one is given). Municipality
+  places in each class the facility offers for the month of entry given (`entry_month`, the
+  CLI's `--month`); the date has no year (the file is years old), so without a month of entry
+  no year is guessed: its vacancies are not imported and the report says why). Municipality
   011002 (Sapporo) is found from the addresses and registered when the database lacks it.
 
 Files are UTF-8 (with or without BOM) or Shift-JIS, CRLF or LF, with or without title rows
@@ -22,7 +23,8 @@ above the header. A row without coordinates is kept (`located` false, listed in 
 be found by address later; coordinates given since are kept by later imports). A row that
 cannot be read at all is listed with its row number and why. Facilities are keyed by
 (municipality, facility id): importing a file again updates what changed and reports the rest
-unchanged.
+unchanged; a field the file leaves empty or never carries (name_en, class_capacity, meals...)
+keeps what the API set (`overlay`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from integrations.daycare.facilities import (
@@ -134,6 +137,8 @@ class FacilityImportReport(ImportReport[str]):
     vacancies: int = 0
     opened: list[OpenedSeat] = field(default_factory=list)
     dry_run: bool = False
+    all_skipped: list[str] = field(default_factory=list)
+    """Files of which every data row was skipped (the CLI exits 1)."""
 
     @property
     def skipped(self) -> int:
@@ -149,6 +154,7 @@ class FacilityImportReport(ImportReport[str]):
             f"coordinates (kept, located=false); {self.vacancies} vacancy cells"
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: every row of {name} was skipped" for name in self.all_skipped]
         lines += capped(
             self.unlocated,
             max_unlocated,
@@ -172,6 +178,8 @@ class MappedFacility:
     unlocated_why: str | None = None
     vacancies: list[VacancyCell] = field(default_factory=list)
     vacancies_as_of: date | None = None
+    undated_vacancy: bool = False
+    """Places published without a year and no month of entry given: not imported."""
 
 
 @dataclass
@@ -233,19 +241,42 @@ def ages(text: str) -> tuple[list[int], int | None] | None:
     AgeS/AgeE joined by "~"; None when unreadable. An age in months alone opens the class of
     its whole years; 産休明け (57 days) is 2 months."""
     value = norm(text)
-    for word in ("おおむね", "概ね", "満", "以上"):
+    for word in ("おおむね", "概ね", "以上"):
         value = value.replace(word, "")
+    value = re.sub(r"(?<!未)満", "", value)  # 満2歳 is 2歳; 2歳未満 stays "under 2"
     if not value:
         return None
     parts = re.split(r"[~〜\-－]|から", value, maxsplit=1)
     start, end = parts[0].strip(), (parts[1].strip() if len(parts) > 1 else "")
-    first = _start_age(start)
+    if not end and "未満" in start:
+        start, end = "", start  # "2歳未満" alone: from birth, under 2
+        first: tuple[int, int | None] | None = (0, None)
+    else:
+        first = _start_age(start)
     if first is None:
         return None
     last = _end_class(end)
     if last is None or last < first[0]:
         return None
     return list(range(first[0], min(last, 5) + 1)), first[1]
+
+
+MATERNITY_LEAVE_DAYS = 57
+"""産休明け: the mother may not work for 8 weeks after the birth (労働基準法 65条), so a child
+is taken from day 57 of its life."""
+
+
+def min_age_days(text: str) -> int | None:
+    """The youngest age in days where 受入年齢 says it in days: 産休明け → 57, 生後43日 → 43;
+    None for months or years (生後6か月, 1歳) and when unreadable."""
+    value = norm(text)
+    start = re.split(r"[~〜\-－]|から", value, maxsplit=1)[0].strip()
+    if "産休" in start:
+        return MATERNITY_LEAVE_DAYS
+    match = _START_DAYS.search(start)
+    if match and not _MONTHS.search(start):
+        return int(match.group(1))
+    return None
 
 
 def _start_age(text: str) -> tuple[int, int | None] | None:
@@ -477,6 +508,7 @@ def _map_csv_row(
         "min_age_months": read_ages[1]
         if read_ages and read_ages[1] is not None and read_ages[1] <= 84
         else None,
+        "min_age_days": _days_if_read(columns.get(row, "ages"), read_ages),
         "capacity": capacity if capacity is not None and capacity <= 10_000 else None,
         "days": days or [],
         "opens": opens,
@@ -499,6 +531,11 @@ def _map_csv_row(
         )
         return f"not a valid facility ({problems})"
     return MappedFacility(entry, code, facility_id, data, unlocated_why=why)
+
+
+def _days_if_read(text: str, read_ages: tuple[list[int], int | None] | None) -> int | None:
+    days = min_age_days(text) if read_ages and 0 in read_ages[0] else None
+    return days if days is not None and days <= 2600 else None
 
 
 def _fraction(text: str) -> bool:
@@ -548,7 +585,7 @@ def _load_csv(path: Path, municipality: str | None) -> LoadedFile:
 
 
 def _vacancy_date(text: str, today: date) -> date | None:
-    """ "2/1現在" → the latest 1 February not after today."""
+    """ "2/1現在" → the latest 1 February not after `today` (the month of entry given)."""
     match = re.fullmatch(r"(\d{1,2})/(\d{1,2})\s*現在", norm(text))
     if not match:
         return None
@@ -558,10 +595,6 @@ def _vacancy_date(text: str, today: date) -> date | None:
         return candidate if candidate <= today else date(today.year - 1, month, day)
     except ValueError:
         return None
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
 def _load_geojson(
@@ -587,6 +620,7 @@ def _load_geojson(
     if municipality is None:
         raise DataFileError(f"{name}: which municipality? give --municipality CODE")
     seen: set[str] = set()
+    undated = 0
     for number, feature in enumerate(features, start=1):
         entry = f"{name}:feature {number}"
         loaded.rows += 1
@@ -594,6 +628,8 @@ def _load_geojson(
             loaded.rejected.append((entry, "not a GeoJSON feature with properties"))
             continue
         mapped = _map_feature(feature, entry, municipality, today, entry_month)
+        if isinstance(mapped, MappedFacility) and mapped.undated_vacancy:
+            undated += 1
         if isinstance(mapped, str):
             loaded.rejected.append((entry, mapped))
         elif mapped.facility_id in seen:
@@ -601,6 +637,12 @@ def _load_geojson(
         else:
             seen.add(mapped.facility_id)
             loaded.mapped.append(mapped)
+    if undated:
+        loaded.warnings.append(
+            f"{name}: vacancies of {undated} facilities not imported: VacancyDate (like "
+            '"2/1現在") has no year, so the month of entry is not known; pass --month YYYY-MM '
+            "to import them for that month"
+        )
     return loaded
 
 
@@ -657,6 +699,7 @@ def _map_feature(
         "longitude": lon,
         "classes": read_ages[0] if read_ages else [],
         "min_age_months": read_ages[1] if read_ages else None,
+        "min_age_days": _days_if_read(start, read_ages),
         "capacity": capacity if capacity is not None and capacity <= 10_000 else None,
         "opens": opens,
         "closes": closes,
@@ -676,9 +719,11 @@ def _map_feature(
         )
         return f"not a valid facility ({problems})"
     mapped = MappedFacility(entry, municipality, facility_id, data, unlocated_why=why)
-    if _text(props.get("Vacancy")) == "Y":
-        as_of = _vacancy_date(_text(props.get("VacancyDate")), today)
-        month = entry_month or (_next_month(as_of) if as_of else _next_month(today))
+    if _text(props.get("Vacancy")) == "Y" and entry_month is None:
+        mapped.undated_vacancy = True  # no year to the date: no month of entry to guess
+    elif _text(props.get("Vacancy")) == "Y" and entry_month is not None:
+        month = entry_month
+        as_of = _vacancy_date(_text(props.get("VacancyDate")), month)
         mapped.vacancies = [
             VacancyCell(class_age=age, entry_month=month, level="some", places=None)
             for age in data.classes
@@ -734,27 +779,103 @@ async def import_facilities(
     today: date | None = None,
     entry_month: date | None = None,
     source: str = SOURCE,
+    force: bool = False,
 ) -> FacilityImportReport:
     """Read every file, then save each file's facilities in one transaction (rolled back on a
-    dry run). An unreadable file (DataFileError) stops the import before anything is saved."""
+    dry run). An unreadable file (DataFileError) stops the import before anything is saved, and
+    so does a file most of whose addresses name another municipality than the one its rows go
+    to (a wrong `--municipality`) unless `force`; when fewer but many do, the report warns."""
     say = progress or (lambda _line: None)
     report = FacilityImportReport(dry_run=dry_run)
     loaded = [
         load_file(path, municipality=municipality, today=today, entry_month=entry_month)
         for path in paths
     ]
+    async with session_factory() as session:
+        names = {
+            m.code: m.name_ja
+            for m in (await session.exec(select(Municipality))).all()
+            if m.kind not in ("prefecture", "nation")  # 東京都 is in every Tokyo address
+        } | {code: extra[0] for code, extra in EXTRA_MUNICIPALITIES.items()}
+    for file in loaded:
+        for problem, refuse in address_mismatches(file, names):
+            if refuse and not force:
+                raise DataFileError(f"{problem} (--force imports it anyway)")
+            file.warnings.append(problem)
     for number, file in enumerate(loaded, start=1):
         say(f"[{number}/{len(loaded)}] {file.path.name}: {file.rows} rows")
         report.rows += file.rows
         report.rejected += file.rejected
         report.warnings += file.warnings
+        saved_before = report.created + report.updated + report.unchanged
         async with session_factory() as session:
             await _save_file(session, file, report, source, say)
             if dry_run:
                 await session.rollback()
             else:
                 await session.commit()
+        if file.rows and report.created + report.updated + report.unchanged == saved_before:
+            report.all_skipped.append(file.path.name)
     return report
+
+
+MISMATCH_WARN = 0.25
+"""The share of a file's addresses naming another municipality above which the report warns;
+above a half the import is refused (unless forced)."""
+
+
+def address_mismatches(file: LoadedFile, names: dict[str, str]) -> list[tuple[str, bool]]:
+    """(problem, refuse) for each municipality of the file whose rows' addresses mostly do not
+    contain its name: "addresses name 港区, not 八王子市: is --municipality right?"."""
+    by_code: dict[str, list[str]] = {}
+    for mapped in file.mapped:
+        if mapped.data.address:
+            by_code.setdefault(mapped.municipality, []).append(mapped.data.address)
+    problems: list[tuple[str, bool]] = []
+    for code, addresses in sorted(by_code.items()):
+        own = names.get(code)
+        if not own:
+            continue
+        other = [a for a in addresses if own not in a]
+        if len(other) <= MISMATCH_WARN * len(addresses):
+            continue
+        named: dict[str, int] = {}
+        for address in other:
+            found = [n for n in set(names.values()) if n and n != own and n in address]
+            if found:
+                best = max(found, key=len)
+                named[best] = named.get(best, 0) + 1
+        said = (
+            f"name {max(named, key=lambda n: named[n])}, not {own}"
+            if named
+            else f"do not name {own}"
+        )
+        problems.append(
+            (
+                f"{file.path.name}: {len(other)} of {len(addresses)} addresses {said} "
+                f"({code}): is --municipality right?",
+                2 * len(other) > len(addresses),
+            )
+        )
+    return problems
+
+
+def overlay(row: Facility, read: FacilityIn) -> FacilityIn:
+    """The stored facility with what the file filled in laid over it.
+
+    A file carries only some fields (no English name, no places per class, no meals, often no
+    notes or extended care) and no status: what it leaves empty or never carries keeps the
+    value set through the API (a facility closed there stays closed, coordinates placed by
+    address stay), so importing the same file again changes nothing."""
+    filled = read.model_dump(mode="json", exclude_defaults=True)
+    filled.pop("status", None)
+    merged = {**row.body, **filled}
+    if not read.has_coordinates():
+        merged["latitude"], merged["longitude"] = (
+            row.body.get("latitude"),
+            row.body.get("longitude"),
+        )
+    return FacilityIn.model_validate(merged, strict=False)
 
 
 async def _save_file(
@@ -784,14 +905,9 @@ async def _save_file(
             new.append(row)
             report.created += 1
         else:
-            # Files have no status: a facility closed through the API stays closed.
-            data = mapped.data.model_copy(update={"status": row.status})
-            if not data.has_coordinates() and row.latitude is not None:
-                # Placed since (by address): a file still without coordinates keeps them.
-                data = data.model_copy(
-                    update={"latitude": row.latitude, "longitude": row.longitude}
-                )
-                mapped.unlocated_why = None
+            data = overlay(row, mapped.data)
+            if not mapped.data.has_coordinates() and data.has_coordinates():
+                mapped.unlocated_why = None  # placed since (by address): the file keeps them
             row, outcome = await replace_facility(session, row, data, source=source)
             setattr(report, outcome, getattr(report, outcome) + 1)
         existing[code][mapped.facility_id] = row

@@ -67,7 +67,12 @@ class ResultsImportReport(ImportReport[str]):
     unchanged: int = 0
     rows: int = 0
     unmatched: list[tuple[str, str]] = field(default_factory=list)
+    """(entry, name) of facilities not found and not created."""
+    added: list[tuple[str, str]] = field(default_factory=list)
+    """(entry, name) of facilities not found and created (`create_missing`)."""
     facilities_created: int = 0
+    all_skipped: list[str] = field(default_factory=list)
+    """Files of which no row was saved (each skipped or naming no facility): the CLI exits 1."""
 
     def render(self, *, max_rejected: int = 50, max_unmatched: int = 50) -> str:
         """The final lines of the CLI."""
@@ -77,11 +82,18 @@ class ResultsImportReport(ImportReport[str]):
             f"{self.facilities_created} created; {len(self.rejected)} rows skipped"
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: no row of {name} was saved" for name in self.all_skipped]
         lines += capped(
             self.unmatched,
             max_unmatched,
             lambda u: f"  no facility named {u[1]} ({u[0]})",
             "not found (give --create-missing to add them)",
+        )
+        lines += capped(
+            self.added,
+            max_unmatched,
+            lambda u: f"  created facility {u[1]} ({u[0]}; without coordinates)",
+            "created",
         )
         lines += capped(
             self.rejected, max_rejected, lambda r: f"  skipped {r[0]}: {r[1]}", "skipped"
@@ -235,9 +247,10 @@ async def import_results(
                     report.reject(row.entry, f"{len(named)} facilities are named {row.name}")
                     continue
                 if not named:
-                    report.unmatched.append((row.entry, row.name))
                     if not create_missing:
+                        report.unmatched.append((row.entry, row.name))
                         continue
+                    report.added.append((row.entry, row.name))
                     try:
                         created = await create_facility(
                             session,
@@ -265,6 +278,8 @@ async def import_results(
                     )
                     for age, ((outcome, points), raw) in row.cells.items()
                 ]
+            if count and not pending:
+                report.all_skipped.append(path.name)
             counts = await record_past_results(session, pending)
             report.created += counts["created"]
             report.updated += counts["updated"]

@@ -31,7 +31,15 @@ def read_text(path: Path) -> str:
 
 
 def decode(raw: bytes, name: str) -> str:
-    """Bytes of a published file as text (UTF-8 with or without BOM, else cp932)."""
+    """Bytes of a published file as text (UTF-16 with a BOM, as Excel's "Unicode text" saves;
+    UTF-8 with or without BOM, else cp932)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DataFileError(
+                f"{name}: not valid UTF-16 text (byte {exc.start}: {exc.reason})"
+            ) from exc
     if b"\x00" in raw[:4096]:
         raise DataFileError(f"{name}: not a text file (binary content; an Excel book?)")
     try:
@@ -90,15 +98,22 @@ def excel_serial_date(value: float) -> date:
     return _EXCEL_EPOCH + timedelta(days=int(value))
 
 
+EXCEL_SERIALS = (10_000, 80_000)
+"""Excel serial day numbers read as dates: five digits, 1927-05-18 to 2119-01-10. A smaller
+number is no date: a bare year "2025" would be 1905-07-17. (Not from 20000, 1954: Hachioji's
+file dates a licence 18454, 1950-07-10.)"""
+
+
 def parse_date(text: str) -> date | None:
     """A date written as ISO, 2025/9/1, 2025年9月1日, 令和7年9月1日 (元年 too), R7.9.1, or an
-    Excel serial number (1-80000); None when it is none of them."""
+    Excel serial number (10000-80000, a time of day after the point ignored); None when it is
+    none of them (a bare year too)."""
     value = norm(text)
     if not value:
         return None
-    if re.fullmatch(r"\d{1,5}(\.0+)?", value):
+    if re.fullmatch(r"\d{1,5}(\.\d+)?", value):
         number = float(value)
-        if 1 <= number <= 80_000:
+        if EXCEL_SERIALS[0] <= number < EXCEL_SERIALS[1]:
             return excel_serial_date(number)
         return None
     return find_date(value)
@@ -125,14 +140,21 @@ _TIME = re.compile(r"(\d{1,2})\s*(?::|：|時(?!間))\s*(\d{1,2})?")
 
 
 def parse_time(text: str) -> str | None:
-    """A clock time as HH:MM from "7:30", "7時30分", "19時" or an Excel day fraction (0.3125);
-    None when the text holds no time."""
+    """A clock time as HH:MM from "7:30", "7時30分", "19時", an Excel day fraction (0.3125) or
+    an Excel date and time (45536.3125); None when the text holds no time."""
     value = norm(text)
     if not value:
         return None
     if re.fullmatch(r"0?\.\d+|0|1(\.0+)?", value):
         minutes = round(float(value) * 24 * 60)
         return f"{minutes // 60:02d}:{minutes % 60:02d}"
+    serial = re.fullmatch(r"\d{5}(\.\d+)", value)
+    if serial and EXCEL_SERIALS[0] <= float(value) < EXCEL_SERIALS[1]:
+        # An Excel date and time (45536.3125 = 2024-09-01 07:30): the time of day.
+        minutes = round(float("0" + serial.group(1)) * 24 * 60)
+        if minutes < 24 * 60:
+            return f"{minutes // 60:02d}:{minutes % 60:02d}"
+        return "24:00"
     times = find_times(value)
     return times[0] if times else None
 

@@ -261,3 +261,23 @@ async def test_simultaneous_writes_are_201_or_409_never_500(client: Any, make_ke
     assert {a.status for a in answers} <= {200, 409} and 200 in {a.status for a in answers}
     opened = [len((await a.json())["opened"]) for a in answers if a.status == 200]
     assert sum(opened) == 1  # the seat opened once, whoever won
+
+
+async def test_vacancies_for_a_past_month_or_a_class_not_offered_are_422(
+    client: Any, make_key: Any
+) -> None:
+    headers = await make_key(SHIBUYA)
+    body = facility(classes=[1, 2, 3, 4, 5], class_capacity={})
+    pk = (await (await client.post("/api/v1/facilities", json=body, headers=headers)).json())["id"]
+    path = f"/api/v1/facilities/{pk}/vacancies"
+    # Today is 2026-11-26 (Asia/Tokyo): October has passed, November has not.
+    past = {"items": [{"class_age": 1, "entry_month": "2026-10", "places": 1}]}
+    answer = await client.put(path, json=past, headers=headers)
+    assert answer.status == 422
+    assert (await answer.json())["error"]["details"][0]["location"] == "body.items.0.entry_month"
+    no_class = {"items": [{"class_age": 0, "entry_month": "2027-04", "places": 3}]}
+    answer = await client.put(path, json=no_class, headers=headers)
+    assert answer.status == 422
+    assert "no 0-year class" in (await answer.json())["error"]["details"][0]["reason"]
+    fine = {"items": [{"class_age": 1, "entry_month": "2026-11", "places": 1}]}
+    assert (await client.put(path, json=fine, headers=headers)).status == 200

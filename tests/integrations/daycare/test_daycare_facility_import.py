@@ -18,7 +18,13 @@ from integrations.daycare.facilities import (
     patch_facility,
 )
 from integrations.daycare.models import Facility
-from integrations.importers.facilities import ages, import_facilities, open_days, station
+from integrations.importers.facilities import (
+    ages,
+    import_facilities,
+    load_file,
+    open_days,
+    station,
+)
 from integrations.importers.tabular import DataFileError, parse_date, parse_time
 from registry.db import transaction
 from registry.models import Municipality
@@ -154,8 +160,10 @@ async def test_minato_needs_its_municipality_and_reads_its_own_columns(sessions:
 
 async def test_sapporo_geojson_with_vacancies(sessions: Any) -> None:
     path = shared_path("data", "facilities", "sapporo_nurseries.geojson")
-    report = await import_facilities([path], sessions, today=date(2026, 11, 26))
-    assert report.created == 528 and report.skipped == 0
+    report = await import_facilities(
+        [path], sessions, today=date(2026, 11, 26), entry_month=date(2026, 3, 1)
+    )
+    assert report.created == 528 and report.skipped == 0 and report.warnings == []
     async with sessions() as session:
         assert (await session.get(Municipality, SAPPORO)) is not None
     found = await facilities(sessions, SAPPORO)
@@ -165,7 +173,7 @@ async def test_sapporo_geojson_with_vacancies(sessions: Any) -> None:
     assert yamahana.latitude == pytest.approx(43.036068)
     async with sessions() as session:
         cells = await current_vacancies(session, yamahana.id)
-    # Vacancy "Y", VacancyDate "2/1現在": some places in each class, entry the month after.
+    # Vacancy "Y", VacancyDate "2/1現在": some places in each class for the month given.
     assert {(c.class_age, c.level) for c in cells} == {(a, "some") for a in yamahana.classes}
     assert {c.as_of for c in cells} == {date(2026, 2, 1)}
     assert {c.entry_month for c in cells} == {date(2026, 3, 1)}
@@ -254,3 +262,103 @@ async def test_coordinates_found_later_and_closing_survive_a_reimport(
     found = await facilities(sessions, "131130")
     assert found["2"].located and found["2"].latitude == pytest.approx(35.683)
     assert found["1"].status == "closed"  # files have no status: closed stays closed
+
+
+async def test_a_reimport_keeps_the_fields_the_file_does_not_fill_in(
+    sessions: Any, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "f.csv", encoding="utf-8", title=False, crlf=False)
+    await import_facilities([path], sessions)
+    async with transaction(sessions) as session:
+        found = await facilities_by_id(session, "131130")
+        await patch_facility(
+            session,
+            found["1"],
+            {"name_en": "Shibuya Hagukumi Nursery", "class_capacity": {"0": 6, "1": 12}},
+        )
+        await patch_facility(
+            session, found["4"], {"meals": "給食", "extended_care": True, "notes": "園庭あり"}
+        )
+    report = await import_facilities([path], sessions)
+    assert (report.updated, report.unchanged) == (0, 3)
+    found = await facilities(sessions, "131130")
+    assert found["1"].name_en == "Shibuya Hagukumi Nursery"
+    assert found["1"].class_capacity == {"0": 6, "1": 12}
+    assert (found["4"].meals, found["4"].extended_care, found["4"].notes) == (
+        "給食",
+        True,
+        "園庭あり",
+    )
+    # What the file does fill in still wins.
+    path.write_text(path.read_text().replace(",60,", ",65,"), encoding="utf-8")
+    changed = await import_facilities([path], sessions)
+    assert (changed.updated, changed.unchanged) == (1, 2)
+    first = (await facilities(sessions, "131130"))["1"]
+    assert first.capacity == 65 and first.name_en == "Shibuya Hagukumi Nursery"
+
+
+def test_under_two_is_the_0_and_1_year_classes(tmp_path: Path) -> None:
+    assert ages("2歳未満") == ([0, 1], None)
+    assert ages("0歳~2歳未満") == ([0, 1], 0)
+    assert ages("産休明け～満2歳未満") == ([0, 1], 2)
+    assert ages("満1歳～満5歳") == ([1, 2, 3, 4, 5], 12)
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [141.35, 43.06]},
+        "properties": {
+            "HID": "9001",
+            "Name": "小さな保育室",
+            "Type": "小規模保育事業",
+            "Add1": "札幌市中央区北1条西1丁目",
+            "AgeS": "0歳",
+            "AgeE": "2歳未満",
+        },
+    }
+    path = tmp_path / "s.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), "utf-8")
+    loaded = load_file(path, today=date(2026, 11, 26))
+    assert loaded.mapped[0].data.classes == [0, 1]
+
+
+async def test_the_youngest_age_in_days_is_kept(sessions: Any, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "f.csv", encoding="utf-8", title=False, crlf=False)
+    path.write_text(path.read_text().replace(",19,産休明け～2歳児,", ",19,生後43日～2歳児,"))
+    await import_facilities([path], sessions)
+    found = await facilities(sessions, "131130")
+    assert (found["1"].min_age_days, found["1"].min_age_months) == (57, 2)  # 生後57日
+    assert found["2"].min_age_days == 43
+    assert found["4"].min_age_days is None
+    minato = shared_path("data", "facilities", "minato_hoikuen.csv")
+    await import_facilities([minato], sessions, municipality=MINATO)
+    shiba = (await facilities(sessions, MINATO))[derived_facility_id("芝保育園")]
+    assert (shiba.min_age_days, shiba.min_age_months) == (None, 3)  # 3か月 stays months
+    from integrations.importers.facilities import min_age_days
+
+    assert min_age_days("産休明けから") == 57 and min_age_days("生後6か月") is None
+
+
+async def test_sapporo_vacancies_without_a_year_need_a_month(sessions: Any) -> None:
+    path = shared_path("data", "facilities", "sapporo_nurseries.geojson")
+    report = await import_facilities([path], sessions, today=date(2026, 11, 26))
+    assert report.created == 528 and report.vacancies == 0 and report.opened == []
+    [warning] = report.warnings
+    assert "has no year" in warning and "--month YYYY-MM" in warning
+    assert "has no year" in report.render()
+    yamahana = (await facilities(sessions, SAPPORO))["1009"]
+    async with sessions() as session:
+        assert await current_vacancies(session, yamahana.id) == []
+
+
+async def test_bare_years_excel_date_times_and_utf16_files(sessions: Any, tmp_path: Path) -> None:
+    assert parse_date("2025") is None  # a year, not Excel's day 2025 (1905-07-17)
+    assert parse_date("45536") == date(2024, 9, 1)
+    assert parse_date("45536.3125") == date(2024, 9, 1)
+    assert parse_date("18454") == date(1950, 7, 10)  # Hachioji's oldest licence
+    assert parse_time("45536.3125") == "07:30"  # an Excel date and time: the time
+    assert parse_time("45536.770833333336") == "18:30"
+    path = tmp_path / "unicode.csv"
+    text = "\r\n".join([HEADER, *ROWS]) + "\r\n"
+    path.write_bytes(text.encode("utf-16"))  # Excel's "Unicode text": UTF-16 with a BOM
+    report = await import_facilities([path], sessions)
+    assert report.created == 3
+    assert (await facilities(sessions, "131130"))["1"].name_ja == "渋谷はぐくみ保育園"

@@ -51,9 +51,16 @@ async def test_taito_first_round_unmatched_then_created(sessions: Any) -> None:
     path = shared_path("data", "facilities", "taito_results_2022.csv")
     report = await import_results([path], sessions, municipality=TAITO)
     assert report.created == 0 and len(report.unmatched) == report.rows == 74
+    assert report.all_skipped == ["taito_results_2022.csv"]  # the CLI exits 1
+    assert "no row of taito_results_2022.csv was saved" in report.render()
     assert ("taito_results_2022.csv:2", "AIAI NURSERY 浅草") in report.unmatched
     created = await import_results([path], sessions, municipality=TAITO, create_missing=True)
     assert created.facilities_created == 74
+    # Those created are told as created, not as "no facility named".
+    assert created.unmatched == [] and len(created.added) == 74
+    told = created.render()
+    assert "no facility named" not in told and "0 facilities not found, 74 created" in told
+    assert "created facility AIAI NURSERY 浅草 (taito_results_2022.csv:2" in told
     assert await results_of(sessions, TAITO, "AIAI NURSERY 浅草") == {
         0: ("points", 48.0),
         1: ("points", 50.0),

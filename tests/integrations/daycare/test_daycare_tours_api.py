@@ -292,3 +292,41 @@ async def test_a_cancelled_slot_cancels_its_bookings_and_tells_the_families(
     en = next(s for s in said if "Your tour was cancelled" in s)
     assert "みどり保育園" in ja and "園内行事のため" in ja and "別の日時を選ぶ" in ja
     assert "Midori" in en and "Pick another time" in en
+
+
+async def test_the_same_slot_is_published_once(client: Any, sessions: Any, make_key: Any) -> None:
+    (place,) = await insert(sessions, facility(municipality="131016"))
+    headers = await make_key("131016")
+    first = await _published(client, headers, place.id)
+    assert first.status == 201
+    slot_id = (await first.json())["items"][0]["id"]
+    again = await _published(client, headers, place.id)
+    assert again.status == 409
+    error = (await again.json())["error"]
+    assert error["code"] == "slot_exists"
+    assert error["details"] == [
+        {"location": "body.slots.0.starts_at", "reason": f"slot {slot_id} starts then already"}
+    ]
+    # The same start twice in one request: nothing is published.
+    slot = {"starts_at": _at(3), "ends_at": _at(3, 11), "capacity": 2}
+    twice = await client.post(
+        f"/api/v1/facilities/{place.id}/tours", json={"slots": [slot, slot]}, headers=headers
+    )
+    assert twice.status == 409
+    assert (await twice.json())["error"]["details"][0]["location"] == "body.slots.1.starts_at"
+    listed = await (await client.get(f"/api/v1/facilities/{place.id}/tours")).json()
+    assert [s["id"] for s in listed["items"]] == [slot_id]
+    # A cancelled slot's time may be published again.
+    await client.delete(f"/api/v1/tours/{slot_id}", headers=headers)
+    assert (await _published(client, headers, place.id)).status == 201
+
+
+async def test_listing_facilities_of_an_unknown_municipality_is_422(client: Any) -> None:
+    answer = await client.get("/api/v1/facilities", params={"municipality": "999999"})
+    assert answer.status == 422
+    assert (await answer.json())["error"]["code"] == "unknown_municipality"
+    search = await client.get("/api/v1/facilities/search", params={"municipality": "999999"})
+    assert search.status == 422
+    assert (
+        await client.get("/api/v1/facilities", params={"municipality": "131016"})
+    ).status == 200

@@ -61,7 +61,7 @@ async def test_title_row_as_of_date_shift_jis_crlf_and_marks(
             "つばめ保育園,1,1,1,1,1,1",
         ],
     )
-    report = await import_vacancies([path], sessions, municipality=SHIBUYA)
+    report = await import_vacancies([path], sessions, municipality=SHIBUYA, today=date(2025, 9, 1))
     october = date(2025, 10, 1)  # as of 1 September: places for entry in October
     as_of = date(2025, 9, 1)
     assert await places(sessions, ids["あおぞら保育園"]) == {
@@ -97,12 +97,12 @@ async def test_only_new_places_count_as_opened_and_month_overrides(
     header = "NO,施設名,0歳児,1歳児,2歳児,3歳児,4歳児,5歳児"
     first = sjis_file(tmp_path / "a.csv", [header, "3,さくら保育園,0,2,×,-,-,-"])
     report = await import_vacancies(
-        [first], sessions, municipality=SHIBUYA, month=date(2026, 4, 1)
+        [first], sessions, municipality=SHIBUYA, month=date(2026, 4, 1), today=date(2026, 3, 1)
     )
     assert {s.class_age for s in report.opened} == {1}
     second = sjis_file(tmp_path / "b.csv", [header, "3,さくら保育園,1,3,×,-,-,-"])
     report = await import_vacancies(
-        [second], sessions, municipality=SHIBUYA, month=date(2026, 4, 1)
+        [second], sessions, municipality=SHIBUYA, month=date(2026, 4, 1), today=date(2026, 3, 1)
     )
     assert [(s.facility_pk, s.class_age, s.entry_month) for s in report.opened] == [
         (ids["さくら保育園"], 0, date(2026, 4, 1))  # 0 → 1; class 1 had places already
@@ -119,7 +119,7 @@ async def test_unreadable_vacancy_files(sessions: Any, tmp_path: Path) -> None:
     odd = sjis_file(
         tmp_path / "o.csv", ["【2026年3月1日現在】", "施設名,0歳児,1歳児", "さくら保育園,たぶん,1"]
     )
-    report = await import_vacancies([odd], sessions, municipality=SHIBUYA)
+    report = await import_vacancies([odd], sessions, municipality=SHIBUYA, today=date(2026, 3, 1))
     assert report.rejected[0][0] == "o.csv:3" and "たぶん" in report.rejected[0][1]
 
 
@@ -147,6 +147,98 @@ async def test_as_of_dates_in_the_title(
     ids = await arrange(sessions)
     path = tmp_path / "v.csv"
     path.write_text(f"{title}\n施設名,0歳児,1歳児\nさくら保育園,1,2\n", encoding="utf-8-sig")
-    report = await import_vacancies([path], sessions, municipality=SHIBUYA)
+    report = await import_vacancies([path], sessions, municipality=SHIBUYA, today=as_of)
     assert report.months == [("v.csv", as_of, entry)]
     assert (await places(sessions, ids["さくら保育園"]))[1][3] == as_of
+
+
+async def test_a_row_number_is_no_facility_id_and_an_id_must_agree_with_the_name(
+    sessions: Any, tmp_path: Path
+) -> None:
+    ids = await arrange(sessions)  # facility 1 is あおぞら保育園, 3 is さくら保育園
+    numbered = sjis_file(
+        tmp_path / "n.csv",
+        ["NO,施設名,0歳児,1歳児", "1,さくら保育園,2,0", "2,あおぞら保育園,0,1"],
+    )
+    report = await import_vacancies(
+        [numbered], sessions, municipality=SHIBUYA, month=date(2027, 4, 1)
+    )
+    assert report.rejected == [] and report.facilities == 2
+    assert (await places(sessions, ids["さくら保育園"]))[0][:2] == ("number", 2)
+    assert (await places(sessions, ids["あおぞら保育園"]))[0][:2] == ("number", 0)
+    by_id = sjis_file(
+        tmp_path / "i.csv",
+        ["施設番号,施設名,0歳児,1歳児", "3,さくら 保育園,5,5", "1,さくら保育園,9,9"],
+    )
+    report = await import_vacancies(
+        [by_id], sessions, municipality=SHIBUYA, month=date(2027, 4, 1)
+    )
+    assert report.facilities == 1
+    assert report.rejected == [
+        (
+            "i.csv:3",
+            f"facility 1 of {SHIBUYA} is あおぞら保育園, not さくら保育園: check the id column",
+        )
+    ]
+    assert (await places(sessions, ids["さくら保育園"]))[0][:2] == ("number", 5)
+    assert (await places(sessions, ids["あおぞら保育園"]))[0][:2] == ("number", 0)
+
+
+async def test_the_month_of_entry_of_the_title_and_past_months(
+    sessions: Any, tmp_path: Path
+) -> None:
+    ids = await arrange(sessions)
+    path = tmp_path / "v.csv"
+    path.write_text(
+        "令和7年10月1日入所 空き状況（令和7年9月1日時点）\n施設名,0歳児,1歳児\nさくら保育園,1,2\n",
+        encoding="utf-8-sig",
+    )
+    report = await import_vacancies(
+        [path], sessions, municipality=SHIBUYA, today=date(2025, 9, 10)
+    )
+    assert report.months == [("v.csv", date(2025, 9, 1), date(2025, 10, 1))]
+    assert (await places(sessions, ids["さくら保育園"]))[1][2] == date(2025, 10, 1)
+    # The same list read in November: October has passed, nothing is saved.
+    path.write_text(path.read_text(encoding="utf-8-sig").replace(",1,2", ",0,0"), "utf-8")
+    late = await import_vacancies([path], sessions, municipality=SHIBUYA, today=date(2025, 11, 2))
+    assert late.cells == 0 and late.rejected == [
+        ("v.csv", "1 rows skipped: month of entry 2025-10 has passed; pass --month")
+    ]
+    assert "has passed" in late.render()
+    assert (await places(sessions, ids["さくら保育園"]))[1][1] == 2
+
+
+async def test_a_class_the_facility_does_not_offer_is_refused(
+    sessions: Any, tmp_path: Path
+) -> None:
+    async with transaction(sessions) as session:
+        row, _ = await upsert_facility(
+            session, SHIBUYA, "9", FacilityIn(name_ja="つくし保育園", classes=[1, 2])
+        )
+        pk = row.id
+    path = sjis_file(tmp_path / "c.csv", ["施設名,0歳児,1歳児,2歳児", "つくし保育園,3,1,0"])
+    report = await import_vacancies(
+        [path], sessions, municipality=SHIBUYA, month=date(2027, 4, 1), today=date(2026, 12, 1)
+    )
+    assert report.rejected == [
+        ("c.csv:2", "0歳児 not saved: つくし保育園 has no such class (it has 1歳児, 2歳児)")
+    ]
+    assert report.cells == 2
+    assert set(await places(sessions, pk)) == {1, 2}
+
+
+async def test_the_same_list_again_is_unchanged(sessions: Any, tmp_path: Path) -> None:
+    await arrange(sessions)
+    path = sjis_file(
+        tmp_path / "a.csv",
+        ["施設名,0歳児,1歳児,2歳児", "さくら保育園,1,×,○", "あおぞら保育園,0,2,-"],
+    )
+    first = await import_vacancies(
+        [path], sessions, municipality=SHIBUYA, month=date(2027, 4, 1), today=date(2026, 12, 1)
+    )
+    assert (first.cells, first.unchanged) == (5, 0)
+    again = await import_vacancies(
+        [path], sessions, municipality=SHIBUYA, month=date(2027, 4, 1), today=date(2026, 12, 1)
+    )
+    assert (again.cells, again.unchanged, again.opened) == (5, 5, [])
+    assert "0 cells saved, 5 unchanged" in again.render()
