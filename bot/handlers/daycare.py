@@ -1357,9 +1357,8 @@ async def on_cancel_yes(turn: Turn) -> None:
         await _say_not_live(turn)
         return
     booking, slot, facility = own
+    # The seat is given back and the unsent reminder goes with it (tours.cancel does both).
     await tours.cancel(turn.session, booking, now=turn.now)
-    assert booking.id is not None
-    await dc_notices.forget_tour_reminders(turn.session, booking.id)
     log.info("tour cancelled", extra={"user": user_key(turn.user_id), "slot": slot.id})
     turn.say(
         m.text(
@@ -1448,9 +1447,7 @@ async def on_move(turn: Turn) -> None:
             return
         await _tour_refused(turn, error, slot_id)
         return
-    assert booking.id is not None
-    if made.booking.id != booking.id:
-        await dc_notices.forget_tour_reminders(turn.session, booking.id)
+    # tours.change cancelled the old booking, and its unsent reminder with it.
     facility = await turn.session.get(Facility, made.slot.facility_pk)
     assert facility is not None
     await dc_notices.remind_if_tomorrow(
