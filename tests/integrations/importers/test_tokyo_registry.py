@@ -18,6 +18,7 @@ from integrations.importers.tokyo_registry import (
     load_items,
     map_item,
 )
+from rules import evaluate, language
 from rules.ages import age_months
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -52,8 +53,6 @@ def sample(path: Path) -> Path:
 
 def passes_own_examples(result: MappedItem) -> list[str]:
     """The examples of a mapped program that its rule gets wrong (empty = all pass)."""
-    language = pytest.importorskip("rules.language", reason="rules.language not written yet")
-    evaluate = pytest.importorskip("rules.evaluate", reason="rules.evaluate not written yet")
     from rules.profile import derive
 
     program = result.program
@@ -369,7 +368,6 @@ def test_real_samples_map_without_rejections(path: Path, count: int) -> None:
 
 
 def test_real_samples_rules_compile_and_examples_pass() -> None:
-    language = pytest.importorskip("rules.language", reason="rules.language not written yet")
     publishable = []
     for path in (sample(BUNKYO), sample(TOSHIMA)):
         area = json.loads(path.read_text("utf-8-sig"))["areaCode"]
