@@ -247,3 +247,141 @@ class OpenedSeat:
     facility_pk: int
     class_age: int
     entry_month: date
+
+
+APPLICATION_STATUSES: dict[str, tuple[str, str]] = {
+    "received": ("受付", "Received"),
+    "under_review": ("審査中", "Under review"),
+    "offered": ("内定", "Place offered"),
+    "waitlisted": ("保留", "Waiting list (not placed)"),
+    "withdrawn": ("取下げ", "Withdrawn"),
+}
+"""An application's status (入所申込の状況), with its words for people.
+
+received → under_review (documents checked or the deadline passed) → offered (内定) or
+waitlisted (保留) when a round is confirmed; received/under_review → withdrawn by the family
+until the deadline.
+"""
+
+MAX_WISHES = 20
+
+
+class PointsRules(SQLModel, table=True):
+    """A version of a municipality's points rules (利用調整基準), as uploaded; `body` is the
+    document (`rules.points.PointsDocument`), `digest` the sha256 of its canonical JSON."""
+
+    __tablename__ = "daycare_points_rules"
+    __table_args__ = (
+        UniqueConstraint("municipality", "version", name="uq_daycare_points_rules"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality: str = Field(max_length=6, foreign_key="municipality.code", index=True)
+    version: int = 1
+    valid_from: date
+    valid_to: date | None = None
+    title: str = Field(default="", max_length=300)
+    source_url: str = Field(default="", max_length=1000)
+    digest: str = Field(max_length=64)
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(default="", max_length=64)  # API key prefix or "cli"
+    created_at: datetime = timestamp_field()
+
+
+class IntakeRound(SQLModel, table=True):
+    """An intake round (入所選考の回) of a municipality for one month of entry.
+
+    Applications are taken until `deadline`; the municipality allocates (dry runs, as often as it
+    likes) and confirms once, which writes 内定/保留 and tells every family. `allocation` keeps
+    the last allocation run (its input hash, seed, outcome), `confirmed_*` the confirmed one.
+    """
+
+    __tablename__ = "daycare_round"
+    __table_args__ = (Index("ix_daycare_round_muni_entry", "municipality", "entry_month"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality: str = Field(max_length=6, foreign_key="municipality.code")
+    name: str = Field(default="", max_length=200)  # "令和9年4月 一次選考"
+    entry_month: date  # first day of the month of entry
+    opens_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    deadline: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(default="open", max_length=16)  # open, closed, confirmed
+    seed: str = Field(default="", max_length=128)  # published lottery seed
+    rules_version: int | None = None  # points rules used (None: the one valid on entry_month)
+    allocation: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    input_hash: str = Field(default="", max_length=64)
+    confirmed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+
+
+class Application(SQLModel, table=True):
+    """A family's application for a daycare place for one child in one round (入所申込).
+
+    Personal data: deleted with the family's data. `wishes` are facility row ids (`Facility.id`)
+    best first (at most 20); `facts` is `rules.points.ApplicationFacts`; `points` and
+    `points_detail` are the score under the round's rules when last computed; `result` is what the
+    confirmed allocation said (facility, wish rank, explanation).
+    """
+
+    __tablename__ = "daycare_application"
+    __table_args__ = (
+        UniqueConstraint("round_id", "family_id", "child_id", name="uq_daycare_application"),
+        Index("ix_daycare_application_round_status", "round_id", "status"),
+        Index("ix_daycare_application_family", "family_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="daycare_round.id")
+    municipality: str = Field(max_length=6, foreign_key="municipality.code")
+    family_id: int = Field(foreign_key="family.id")
+    child_id: int | None = None  # no foreign key: a child removed later leaves the row valid
+    child_birth_date: date
+    class_age: int  # class age at the month of entry (rules.ages.class_age)
+    status: str = Field(default="received", max_length=16)  # APPLICATION_STATUSES
+    channel: str = Field(default="line", max_length=16)  # line, api
+    external_ref: str = Field(default="", max_length=100)  # an app backend's own reference
+    wishes: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Applications of brothers and sisters in the same round share a group key.
+    sibling_group: str | None = Field(default=None, max_length=64)
+    documents: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )  # {"employment_certificate:0": {"checked": false, "checked_at": null}, ...}
+    points: float | None = None
+    points_detail: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    placed_facility_pk: int | None = Field(default=None, foreign_key="daycare_facility.id")
+    submitted_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+    @classmethod
+    async def forget_family(cls, session: AsyncSession, family_id: int) -> None:
+        """Registry hook: a deleted family's applications go, with their audit trail."""
+        ids = select(cls.id).where(cls.family_id == family_id)
+        await session.exec(
+            delete(ApplicationAudit).where(ApplicationAudit.application_id.in_(ids))  # type: ignore[call-overload,attr-defined]
+        )
+        await session.exec(delete(cls).where(cls.family_id == family_id))  # type: ignore[call-overload,arg-type]
+
+
+class ApplicationAudit(SQLModel, table=True):
+    """One change to an application by the family or by staff (who, when, what, why)."""
+
+    __tablename__ = "daycare_application_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="daycare_application.id", index=True)
+    actor: str = Field(max_length=64)  # "family", "staff:<key prefix>", "system"
+    action: str = Field(max_length=32)  # submitted, changed, withdrawn, corrected, checked, ...
+    field: str = Field(default="", max_length=100)
+    old: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    new: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reason: str = Field(default="", max_length=500)
+    at: datetime = timestamp_field()

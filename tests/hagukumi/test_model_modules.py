@@ -354,7 +354,13 @@ def test_every_other_package_table_about_families_or_programs_declares_its_hook(
     keeping = {t.__tablename__ for t in hooks.tables_with(hooks.HAS_PROGRAM_HISTORY)}
     # Without a hook, deleting a family would leave its personal data in that table.
     assert _referencing(metadata, "family") - REGISTRY_FAMILY_TABLES == forgetting
-    assert forgetting == {"notice", "review", "daycare_tour_booking", "daycare_saved_facility"}
+    assert forgetting == {
+        "notice",
+        "review",
+        "daycare_tour_booking",
+        "daycare_saved_facility",
+        "daycare_application",
+    }
     assert _referencing(metadata, "program") - REGISTRY_PROGRAM_TABLES == keeping == {"notice"}
     assert {t.__tablename__ for t in hooks.tables_with(hooks.FORGET_BEFORE)} == {"webhook_event"}
 
