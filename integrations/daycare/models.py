@@ -312,6 +312,10 @@ class IntakeRound(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
     input_hash: str = Field(default="", max_length=64)
+    # The municipality's column order for the CSV export of applications (empty: the default).
+    export_columns: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     confirmed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()

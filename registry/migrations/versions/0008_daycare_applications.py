@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("rules_version", sa.Integer(), nullable=True),
         sa.Column("allocation", sa.JSON(), nullable=False),
         sa.Column("input_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("export_columns", sa.JSON(), nullable=False),
         sa.Column("confirmed_at", registry.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", registry.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", registry.models.UTCDateTime(timezone=True), nullable=False),
