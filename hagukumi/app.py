@@ -34,6 +34,7 @@ from registry.http import (
     API_KEY,
     BACKGROUND,
     CATALOG,
+    CLOCK,
     EVENTS,
     MAX_BODY,
     SESSIONS,
@@ -74,7 +75,6 @@ SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)
 EMULATOR_SECRET = "emulator-secret"
 EMULATOR_TOKEN = "emulator-token"
-CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
 RICH_MENU_TASK: web.AppKey[Any] = web.AppKey("rich_menu_task", object)
 NOTICES: web.AppKey[Any] = web.AppKey("notices", object)
 RUN_WORKERS: web.AppKey[bool] = web.AppKey("run_workers", bool)
