@@ -418,6 +418,8 @@ def compile_expression(expression: str, *, tie_break: bool = False) -> Any:
         raise PointsRuleError(getattr(exc, "message", str(exc))) from None
     except RecursionError:
         raise PointsRuleError("nested too deeply") from None
+    except Exception as exc:  # rule-engine's other refusals: a clear 422, never a crash
+        raise PointsRuleError(f"cannot be compiled: {exc}") from None
     result = rule.statement.expression.result_type
     allowed = (
         {DataType.BOOLEAN, DataType.FLOAT, DataType.UNDEFINED}
@@ -601,8 +603,11 @@ def facts_context(facts: ApplicationFacts) -> dict[str, Any]:
     return values
 
 
-def _value(rule: Any, values: dict[str, Any]) -> float:
-    result = rule.evaluate(values)
+def _value(rule: Any, values: dict[str, Any], location: str) -> float:
+    try:
+        result = rule.evaluate(values)
+    except Exception as exc:  # e.g. a division by zero for this household
+        raise PointsRuleError(f"{location}: cannot be evaluated: {exc}") from None
     if isinstance(result, bool):
         return 1.0 if result else 0.0
     return float(result)
@@ -616,9 +621,9 @@ def score(document: PointsDocument, facts: ApplicationFacts) -> Score:
     values = facts_context(facts)
     values.update(base_points=combined, base_points_min=min(points), base_points_max=max(points))
     lines = []
-    for adjustment in document.adjustments:
+    for index, adjustment in enumerate(document.adjustments):
         rule = compile_expression(adjustment.condition)
-        if rule.matches(values):
+        if _value(rule, values, f"adjustments[{index}].condition"):
             lines.append(
                 AdjustmentLine(
                     adjustment.id, adjustment.label_ja, adjustment.label_en, adjustment.points
@@ -633,8 +638,9 @@ def score(document: PointsDocument, facts: ApplicationFacts) -> Score:
         # Nagoya: between equal lower ranks, the household whose other guardian ranks higher.
         priority.append(max(points))
         labels.append(("高い方の保護者のランク", "The other guardian's rank"))
-    for tie in document.tie_breaks:
-        value = _value(compile_expression(tie.expression, tie_break=True), values)
+    for index, tie in enumerate(document.tie_breaks):
+        rule = compile_expression(tie.expression, tie_break=True)
+        value = _value(rule, values, f"tie_breaks[{index}].expression")
         # The allocation compares tuples, larger first: an ascending step is negated.
         priority.append(value if tie.order == "desc" else -value)
         labels.append((tie.label_ja, tie.label_en))
@@ -663,13 +669,29 @@ class ExampleOutcome:
     expected_base: float | None
     actual_base: float | None
     passed: bool
+    error: str | None = None
 
 
 def run_examples(document: PointsDocument) -> list[ExampleOutcome]:
     """Score every example household (the document's expressions must compile)."""
     outcomes = []
     for index, example in enumerate(document.examples):
-        result = score(document, example.facts)
+        try:
+            result = score(document, example.facts)
+        except PointsRuleError as exc:
+            outcomes.append(
+                ExampleOutcome(
+                    index=index,
+                    name=example.name,
+                    expected_points=example.expected_points,
+                    actual_points=None,
+                    expected_base=example.expected_base,
+                    actual_base=None,
+                    passed=False,
+                    error=exc.reason,
+                )
+            )
+            continue
         passed = abs(result.total - example.expected_points) < 1e-9 and (
             example.expected_base is None
             or abs(result.combined_base - example.expected_base) < 1e-9
@@ -696,6 +718,10 @@ def check_examples(document: PointsDocument) -> list[dict[str, Any]]:
     problems = []
     for outcome in run_examples(document):
         if outcome.passed:
+            continue
+        if outcome.error is not None:
+            reason = f"{outcome.name!r}: {outcome.error}"
+            problems.append({"location": f"examples[{outcome.index}]", "reason": reason})
             continue
         reason = (
             f"{outcome.name!r}: expected {_num(outcome.expected_points)} points, "
