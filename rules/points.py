@@ -420,6 +420,17 @@ def compile_expression(expression: str, *, tie_break: bool = False) -> Any:
         raise PointsRuleError("nested too deeply") from None
     except Exception as exc:  # rule-engine's other refusals: a clear 422, never a crash
         raise PointsRuleError(f"cannot be compiled: {exc}") from None
+    from rule_engine import ast as re_ast
+
+    from rules.language import _walk
+
+    if any(
+        isinstance(n, re_ast.FuzzyComparisonExpression) for n in _walk(rule.statement.expression)
+    ):
+        # No 別表 needs a pattern; refusing them keeps every condition cheap to evaluate.
+        raise PointsRuleError(
+            "regular expressions are not allowed here", "compare with == or 'in'"
+        )
     result = rule.statement.expression.result_type
     allowed = (
         {DataType.BOOLEAN, DataType.FLOAT, DataType.UNDEFINED}
