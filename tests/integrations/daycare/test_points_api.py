@@ -184,3 +184,19 @@ async def test_points_estimate_beside_last_years_minimum(
     )
     wish = (await withheld.json())["wishes"][0]
     assert wish["outcome"] == "withheld" and wish["comparison_ja"].startswith("2025年度: 非公開")
+
+
+async def test_demo_loads_the_shipped_tables_once(client: Any, sessions: Any) -> None:
+    from datetime import date
+
+    from hagukumi.demo import load_demo_points_rules
+    from integrations.daycare.points import rules_for
+
+    lines: list[str] = []
+    await load_demo_points_rules(sessions, progress=lines.append)
+    await load_demo_points_rules(sessions, progress=lines.append)
+    assert "demo: points rules 132012 version 1" in lines
+    async with sessions() as session:
+        found = await rules_for(session, HACHIOJI, date(2025, 10, 1))
+        assert found is not None and found[0].version == 1  # the second load changed nothing
+        assert await rules_for(session, HACHIOJI, date(2026, 10, 1)) is None
