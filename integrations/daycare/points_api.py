@@ -41,7 +41,7 @@ from rules.points import (
 
 routes = RouteTable()
 RULES = "/api/v1/daycare/points-rules"
-MUNICIPALITY = r"{municipality:\d{1,6}}"
+MUNICIPALITY = r"{municipality:\d+}"
 YAML_TYPES = {"application/yaml", "text/yaml", "application/x-yaml"}
 MAX_WISHES = 30
 

@@ -200,3 +200,14 @@ async def test_demo_loads_the_shipped_tables_once(client: Any, sessions: Any) ->
         found = await rules_for(session, HACHIOJI, date(2025, 10, 1))
         assert found is not None and found[0].version == 1  # the second load changed nothing
         assert await rules_for(session, HACHIOJI, date(2026, 10, 1)) is None
+
+
+async def test_openapi_shows_the_document_schema(client: Any) -> None:
+    spec = await (await client.get("/openapi.json")).json()
+    upload = spec["paths"][RULES]["post"]["requestBody"]["content"]["application/json"]
+    assert upload["schema"] == {"$ref": "#/components/schemas/PointsDocument"}
+    document = spec["components"]["schemas"]["PointsDocument"]
+    assert {"base", "combine", "adjustments", "tie_breaks", "examples"} <= set(
+        document["properties"]
+    )
+    assert "/api/v1/daycare/points-rules/{municipality}/current" in spec["paths"]
