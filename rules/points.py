@@ -190,8 +190,8 @@ class BaseBand(BaseModel):
         ge=0,
         le=168,
         description=(
-            "Hours a week at least (for `work` and `study`); bands are tried highest "
-            "`min_hours` first and the first that matches applies."
+            "Hours a week at least (for `work` and `study`). Of the bands a guardian meets, "
+            "the one with the most points applies."
         ),
     )
     min_days: int | None = Field(
@@ -558,7 +558,10 @@ def guardian_base(document: PointsDocument, index: int, guardian: GuardianFacts)
         return GuardianBase(
             index, guardian.relation, "absent", document.absent_guardian_points, "", ""
         )
-    bands = sorted(document.base.get(guardian.reason, []), key=lambda b: -(b.min_hours or 0))
+    # Rows of a 別表 overlap (5 days of 6 h also meets 4 days of 6 h): the best row applies.
+    bands = sorted(
+        document.base.get(guardian.reason, []), key=lambda b: (-b.points, -(b.min_hours or 0))
+    )
     hours = guardian.hours_per_week or 0
     for band in bands:
         if band.min_hours is not None and hours < band.min_hours:

@@ -9,10 +9,12 @@ import pytest
 from integrations.daycare.points import shipped_documents
 from rules.points import (
     ApplicationFacts,
+    GuardianFacts,
     PointsDocument,
     check_examples,
     document_digest,
     document_errors,
+    guardian_base,
     score,
 )
 
@@ -71,7 +73,7 @@ def facts(*guardians: tuple[str, float | None], **changes: Any) -> ApplicationFa
 
 def test_shipped_tables_hold_their_published_examples() -> None:
     documents = {d.municipality: d for d in shipped_documents()}
-    assert {"132012", "132152"} <= set(documents)
+    assert {"131181", "132012", "132152"} <= set(documents)
     for doc in documents.values():
         assert len(doc.examples) >= 3 and check_examples(doc) == []
     hachioji = documents["132012"]
@@ -189,3 +191,41 @@ def test_failing_example_is_located_and_digest_is_canonical() -> None:
     assert "expected 11 points, the rules give 10" in problem["reason"]
     assert document_digest(doc) == document_digest(PointsDocument.model_validate(doc.model_dump()))
     assert document_digest(doc) != document_digest(document())
+
+
+def test_arakawa_rows_by_days_and_hours_a_day() -> None:
+    arakawa = next(d for d in shipped_documents() if d.municipality == "131181")
+    # 荒川区: (月20日, 月16日, 月12日) x (1日8h+, 6-8h, 4-6h), read as 5/4/3 days a week.
+    table = {5: (20, 18, 16), 4: (18, 16, 14), 3: (16, 14, 12)}
+    for days, row in table.items():
+        for daily, expected in ((9, row[0]), (8, row[0]), (7, row[1]), (6, row[1]), (5, row[2])):
+            guardian = GuardianFacts(
+                reason="work", hours_per_week=days * daily, days_per_week=days
+            )
+            assert guardian_base(arakawa, 0, guardian).points == expected, (days, daily)
+
+
+def test_ota_tie_break_order_from_domain_facts() -> None:
+    steps = [
+        ("new_entry", "not transfer"),
+        ("base", "base_points"),
+        ("single_parent", "single_parent"),
+        ("illness", "any_reason_illness"),
+        ("disability", "any_reason_disability"),
+        ("child_disability", "child_disability"),
+        ("small_scale", "graduating_small_scale"),
+        ("low_tax", "resident_tax_exempt"),
+        ("sibling", "siblings_enrolled >= 1 or siblings_applying >= 1"),
+    ]
+    doc = document(
+        adjustments=[],
+        tie_breaks=[{"id": i, "label_ja": i, "label_en": i, "expression": e} for i, e in steps],
+    )
+    tied_a = score(doc, facts(("work", 40), ("pregnancy", None), single_parent=True))
+    tied_b = score(doc, facts(("work", 40), ("pregnancy", None), child_disability=True))
+    assert tied_a.total == tied_b.total and tied_a.priority > tied_b.priority
+    transfer = score(
+        doc, facts(("work", 40), ("pregnancy", None), transfer_from="X", single_parent=True)
+    )
+    assert tied_b.priority > transfer.priority  # new entry first, whatever comes after
+    assert [label[1] for label in tied_a.priority_labels] == ["Points"] + [i for i, _ in steps]
