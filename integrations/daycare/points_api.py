@@ -356,12 +356,14 @@ def _comparison(
 ) -> tuple[str, str]:
     you = _num(total)
     if outcome in ("points", "at_most") and minimum is not None:
-        low = _num(minimum)
+        # "22以下" (at_most): the lowest admitted had 22 points or fewer.
+        low = _num(minimum) + ("以下" if outcome == "at_most" else "")
+        low_en = ("at most " if outcome == "at_most" else "") + _num(minimum)
         verdict_ja = "届いています" if total >= minimum else "届いていません"
         verdict_en = "at or above it" if total >= minimum else "below it"
         return (
             f"{year}年度の最低指数 {low}、あなた {you}（{verdict_ja}）",
-            f"Lowest admitted in FY{year}: {low}, you: {you} ({verdict_en})",
+            f"Lowest admitted in FY{year}: {low_en}, you: {you} ({verdict_en})",
         )
     words = {
         "withheld": ("非公開", "withheld"),

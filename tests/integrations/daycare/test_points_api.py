@@ -211,3 +211,13 @@ async def test_openapi_shows_the_document_schema(client: Any) -> None:
         document["properties"]
     )
     assert "/api/v1/daycare/points-rules/{municipality}/current" in spec["paths"]
+
+
+async def test_yaml_aliases_and_broken_yaml_are_refused(client: Any, make_key: Any) -> None:
+    headers = {**(await make_key(HACHIOJI)), "Content-Type": "application/yaml"}
+    bomb = b"a: &a [1, 2]\nb: [*a, *a]\n"
+    refused = await client.post(RULES, data=bomb, headers=headers)
+    assert refused.status == 400 and "aliases" in (await refused.json())["error"]["message"]
+    broken = await client.post(RULES, data=b"municipality: [\n", headers=headers)
+    assert broken.status == 400
+    assert (await broken.json())["error"]["code"] == "malformed_yaml"
