@@ -689,7 +689,8 @@ def _exact(model: _Model, start: list[str | None]) -> list[str | None] | None:
     space = 1
     for u in range(len(model.units)):
         opts: list[tuple[str, ...] | None] = list(model.options(u))
-        opts.append(None)
+        if model.apps[model.units[u].members[0]].current is None:
+            opts.append(None)  # a transferee is never left without a place (guarantee 5)
         unit_options.append(opts)
         space *= len(opts)
         if space > EXACT_MAX_SPACE:
