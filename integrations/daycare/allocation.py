@@ -377,45 +377,62 @@ def _mode_strength(mode: str | None) -> int:
 # --- deferred acceptance with units -----------------------------------------------------------
 
 
-def _deferred_acceptance(model: _Model, unit_ranks: Sequence[int]) -> list[str | None]:
+class _DeferredAcceptance:
     """Applicant-proposing DA where each unit proposes its joint options; groups as one unit.
 
     Units are inserted in the order of `unit_ranks` (which are also their ranks at places).
     A unit rejected anywhere withdraws all its members and proposes its next option. Without
-    groups this is McVitie-Wilson DA: the applicant-optimal stable outcome.
+    groups this is McVitie-Wilson DA: the applicant-optimal stable outcome. `repair` then lets
+    units of blocking pairs take their blocking option (a Roth-Peranson-like instability chain).
     """
-    n = len(model.apps)
-    where: list[str | None] = [None] * n
-    ver = [0] * n
-    count: dict[Place, int] = {}
-    heaps: dict[Place, list[tuple[int, int, int]]] = {}
-    iters: list[Iterator[tuple[str, ...]] | None] = [None] * len(model.units)
-    apps = model.apps
-    cap = model.cap
 
-    def rank_at(i: int, f: str) -> int:
-        return TOP if apps[i].current == f else unit_ranks[model.unit_of[i]]
+    def __init__(self, model: _Model, unit_ranks: Sequence[int]) -> None:
+        n = len(model.apps)
+        self.model = model
+        self.unit_ranks = unit_ranks
+        self.where: list[str | None] = [None] * n
+        self.ver = [0] * n
+        self.count: dict[Place, int] = {}
+        self.heaps: dict[Place, list[tuple[int, int, int]]] = {}
+        self.iters: list[Iterator[tuple[str, ...]] | None] = [None] * len(model.units)
+        self.cache: list[list[tuple[str, ...]]] = [[] for _ in model.units]
+        self.ptr = [0] * len(model.units)
 
-    def valid(entry: tuple[int, int, int], place: Place) -> bool:
-        i = entry[1]
-        return ver[i] == entry[2] and where[i] == place[0]
+    def option(self, u: int, k: int) -> tuple[str, ...] | None:
+        """Unit u's k-th option (0 = best), or None past the last."""
+        cache = self.cache[u]
+        while len(cache) <= k:
+            it = self.iters[u]
+            if it is None:
+                it = self.iters[u] = self.model.options(u)
+            nxt = next(it, None)
+            if nxt is None:
+                return None
+            cache.append(nxt)
+        return cache[k]
 
-    def withdraw(u: int) -> None:
-        for i in model.units[u].members:
-            f = where[i]
+    def rank_at(self, i: int, f: str) -> int:
+        """Applicant i's rank at f under this run's unit ranks."""
+        m = self.model
+        return TOP if m.apps[i].current == f else self.unit_ranks[m.unit_of[i]]
+
+    def withdraw(self, u: int) -> None:
+        """Take every member of unit u out of its place."""
+        for i in self.model.units[u].members:
+            f = self.where[i]
             if f is not None:
-                place = (f, apps[i].class_age)
-                count[place] -= 1
-                where[i] = None
-                ver[i] += 1
+                self.count[(f, self.model.apps[i].class_age)] -= 1
+                self.where[i] = None
+                self.ver[i] += 1
 
-    def propose(u: int) -> list[int]:
+    def propose(self, u: int) -> list[int]:
         """Place unit u at its next acceptable option; return the units it evicted."""
-        it = iters[u]
-        if it is None:
-            it = iters[u] = model.options(u)
-        members = model.units[u].members
-        for option in it:
+        apps, cap, count, heaps = self.model.apps, self.model.cap, self.count, self.heaps
+        members = self.model.units[u].members
+        while True:
+            option = self.option(u, self.ptr[u])
+            if option is None:
+                return []
             need: dict[Place, list[int]] = {}
             for i, f in zip(members, option, strict=True):
                 need.setdefault((f, apps[i].class_age), []).append(i)
@@ -430,45 +447,91 @@ def _deferred_acceptance(model: _Model, unit_ranks: Sequence[int]) -> list[str |
                 if excess <= 0:
                     continue
                 heap = heaps[place]
-                r = min(rank_at(i, place[0]) for i in who)
+                r = min(self.rank_at(i, place[0]) for i in who)
                 popped: list[tuple[int, int, int]] = []
                 while len(popped) < excess and heap:
                     entry = heapq.heappop(heap)
-                    if valid(entry, place):
+                    j = entry[1]
+                    if self.ver[j] == entry[2] and self.where[j] == place[0]:
                         popped.append(entry)
-                good = len(popped) == excess and all(-e[0] > r for e in popped)
                 evict_plan.append((place, popped))
-                if not good:
+                if len(popped) < excess or any(-e[0] <= r for e in popped):
                     ok = False
                     break
             if not ok:
                 for place, popped in evict_plan:
                     for entry in popped:
                         heapq.heappush(heaps[place], entry)
+                self.ptr[u] += 1
                 continue
             evicted: list[int] = []
             for _place, popped in evict_plan:
                 for entry in popped:
-                    v = model.unit_of[entry[1]]
+                    v = self.model.unit_of[entry[1]]
                     if v not in evicted:
                         evicted.append(v)
             for v in evicted:
-                withdraw(v)
+                self.withdraw(v)
+                self.ptr[v] += 1
             for place, who in need.items():
                 heap = heaps.setdefault(place, [])
                 for i in who:
-                    where[i] = place[0]
-                    ver[i] += 1
-                    heapq.heappush(heap, (-rank_at(i, place[0]), i, ver[i]))
+                    self.where[i] = place[0]
+                    self.ver[i] += 1
+                    heapq.heappush(heap, (-self.rank_at(i, place[0]), i, self.ver[i]))
                 count[place] = count.get(place, 0) + len(who)
             return evicted
-        return []
 
-    for u in sorted(range(len(model.units)), key=lambda u: unit_ranks[u]):
-        stack = [u]
-        while stack:
-            stack.extend(propose(stack.pop()))
-    return where
+    def settle(self, units: Sequence[int]) -> None:
+        """Insert the units one by one, each with its rejection chain."""
+        for u in units:
+            stack = [u]
+            while stack:
+                stack.extend(self.propose(stack.pop()))
+
+    def run(self) -> list[str | None]:
+        """The DA outcome."""
+        self.settle(sorted(range(len(self.model.units)), key=lambda u: self.unit_ranks[u]))
+        return self.where
+
+    def repair(self, deadline: float) -> list[str | None]:
+        """Let blocking units take their option, while that lowers the count; the best seen."""
+        model = self.model
+        best: list[str | None] = list(self.where)
+        pairs = _blocking(model, self.where)
+        best_score = (len(pairs), -_placed(self.where))
+        for _ in range(LOCAL_SEARCH_ITERATIONS):
+            if not pairs or time.monotonic() > deadline:
+                break
+            moved: set[int] = set()
+            for b in pairs:
+                u = model.unit_of[model.index[b.applicants[0]]]
+                if u in moved:
+                    continue
+                moved.add(u)
+                k = 0
+                while (opt := self.option(u, k)) is not None and opt != b.facilities:
+                    k += 1
+                if opt is None:
+                    continue
+                self.withdraw(u)
+                self.ptr[u] = k
+                self.settle([u])
+            pairs = _blocking(model, self.where)
+            score = (len(pairs), -_placed(self.where))
+            if score >= best_score:
+                break
+            best, best_score = list(self.where), score
+        return best
+
+
+def _placed(where: Sequence[str | None]) -> int:
+    return sum(1 for f in where if f is not None)
+
+
+def _deferred_acceptance(model: _Model, unit_ranks: Sequence[int]) -> list[str | None]:
+    """The DA outcome with these unit ranks."""
+    return _DeferredAcceptance(model, unit_ranks).run()
 
 
 # --- blocking pairs ----------------------------------------------------------------------------
@@ -729,26 +792,34 @@ def _exact(model: _Model, start: list[str | None]) -> list[str | None] | None:
 
 def _solve(model: _Model) -> tuple[list[str | None], str]:
     """The outcome and the method that found it."""
+    deadline = time.monotonic() + LOCAL_SEARCH_SECONDS
     variants = _unit_rank_variants(model)
     base = variants[0][1]
     where = _deferred_acceptance(model, base)
     if not model.has_groups:
         return where, "deferred_acceptance"
-    deadline = time.monotonic() + LOCAL_SEARCH_SECONDS
     best, best_ranks, method = where, base, "da_groups"
     best_score = _score(model, where)
+    if best_score[0] == 0:
+        return best, method
+    if len(model.apps) <= EXACT_MAX_APPLICANTS:
+        exact = _exact(model, best)
+        if exact is not None:
+            return exact, "exact_search"
+    da = _DeferredAcceptance(model, base)
+    da.run()
+    repaired = da.repair(deadline)
+    score = _score(model, repaired)
+    if score < best_score:
+        best, best_score, method = repaired, score, "repair"
     for _name, ranks in variants[1:]:
-        if best_score[0] == 0:
+        if best_score[0] == 0 or time.monotonic() > deadline:
             break
         cand = _deferred_acceptance(model, ranks)
         score = _score(model, cand)
         if score < best_score:
-            best, best_ranks, best_score = cand, ranks, score
-    if best_score[0] > 0 and len(model.apps) <= EXACT_MAX_APPLICANTS:
-        exact = _exact(model, best)
-        if exact is not None:
-            return exact, "exact_search"
-    if best_score[0] > 0:
+            best, best_ranks, best_score, method = cand, ranks, score, "da_groups"
+    if best_score[0] > 0 and time.monotonic() < deadline:
         best, improved = _local_search(model, best, best_ranks, deadline)
         if improved:
             method = "local_search"
