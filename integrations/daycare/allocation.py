@@ -64,7 +64,6 @@ import hashlib
 import heapq
 import itertools
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +72,11 @@ LOTTERY_LABEL = ("抽選", "Lottery")
 TOP = -1  # the rank of a transferee at its own current place: above everyone
 EXACT_MAX_APPLICANTS = 8
 EXACT_MAX_SPACE = 50_000
-LOCAL_SEARCH_SECONDS = 3.0
+# The searches are bounded by work, not by the clock, so that the outcome never depends on the
+# machine: REPAIR_ROUNDS passes of the repair, and at most SEARCH_WORK // applicants extra DA
+# runs (variants and local search; at 10,000 applicants: 6, keeping a round under 10 s).
+REPAIR_ROUNDS = 30
+SEARCH_WORK = 60_000
 LOCAL_SEARCH_ITERATIONS = 200
 MODES = (None, "both_or_neither", "same_facility")  # weakest to strictest
 
@@ -494,14 +497,14 @@ class _DeferredAcceptance:
         self.settle(sorted(range(len(self.model.units)), key=lambda u: self.unit_ranks[u]))
         return self.where
 
-    def repair(self, deadline: float) -> list[str | None]:
+    def repair(self) -> list[str | None]:
         """Let blocking units take their option, while that lowers the count; the best seen."""
         model = self.model
         best: list[str | None] = list(self.where)
         pairs = _blocking(model, self.where)
         best_score = (len(pairs), -_placed(self.where))
-        for _ in range(LOCAL_SEARCH_ITERATIONS):
-            if not pairs or time.monotonic() > deadline:
+        for _ in range(REPAIR_ROUNDS):
+            if not pairs:
                 break
             moved: set[int] = set()
             for b in pairs:
@@ -698,14 +701,14 @@ def _score(model: _Model, where: Sequence[str | None]) -> tuple[int, int]:
 
 
 def _local_search(
-    model: _Model, best: list[str | None], best_ranks: list[int], deadline: float
+    model: _Model, best: list[str | None], best_ranks: list[int], runs: int
 ) -> tuple[list[str | None], bool]:
     """Move single groups involved in blocking pairs to other priorities; keep improvements."""
     best_score = _score(model, best)
     improved = False
     tried: set[tuple[int, int]] = set()
     for _ in range(LOCAL_SEARCH_ITERATIONS):
-        if best_score[0] == 0 or time.monotonic() > deadline:
+        if best_score[0] == 0 or runs <= 0:
             break
         pairs = _blocking(model, best)
         involved: list[int] = []
@@ -732,14 +735,17 @@ def _local_search(
                 tried.add((u, r))
                 ranks = list(best_ranks)
                 ranks[u] = r
-                where = _deferred_acceptance(model, ranks)
+                da = _DeferredAcceptance(model, ranks)
+                da.run()
+                where = da.repair()
                 score = _score(model, where)
                 if score < best_score:
                     best, best_ranks, best_score, step, improved = where, ranks, score, True, True
                     break
-                if time.monotonic() > deadline:
+                runs -= 1
+                if runs <= 0:
                     break
-            if step or time.monotonic() > deadline:
+            if step or runs <= 0:
                 break
         if not step:
             break
@@ -792,10 +798,11 @@ def _exact(model: _Model, start: list[str | None]) -> list[str | None] | None:
 
 def _solve(model: _Model) -> tuple[list[str | None], str]:
     """The outcome and the method that found it."""
-    deadline = time.monotonic() + LOCAL_SEARCH_SECONDS
+    runs = max(2, SEARCH_WORK // max(1, len(model.apps)))
     variants = _unit_rank_variants(model)
     base = variants[0][1]
-    where = _deferred_acceptance(model, base)
+    da = _DeferredAcceptance(model, base)
+    where = list(da.run())
     if not model.has_groups:
         return where, "deferred_acceptance"
     best, best_ranks, method = where, base, "da_groups"
@@ -806,21 +813,21 @@ def _solve(model: _Model) -> tuple[list[str | None], str]:
         exact = _exact(model, best)
         if exact is not None:
             return exact, "exact_search"
-    da = _DeferredAcceptance(model, base)
-    da.run()
-    repaired = da.repair(deadline)
+    repaired = da.repair()
     score = _score(model, repaired)
     if score < best_score:
         best, best_score, method = repaired, score, "repair"
-    for _name, ranks in variants[1:]:
-        if best_score[0] == 0 or time.monotonic() > deadline:
+    # the variants pay off on small rounds; at scale the budget goes to the local search
+    for _name, ranks in variants[1:] if runs >= 2 * len(variants) else []:
+        if best_score[0] == 0:
             break
+        runs -= 1
         cand = _deferred_acceptance(model, ranks)
         score = _score(model, cand)
         if score < best_score:
             best, best_ranks, best_score, method = cand, ranks, score, "da_groups"
-    if best_score[0] > 0 and time.monotonic() < deadline:
-        best, improved = _local_search(model, best, best_ranks, deadline)
+    if best_score[0] > 0 and runs > 0:
+        best, improved = _local_search(model, best, best_ranks, runs)
         if improved:
             method = "local_search"
     return best, method
