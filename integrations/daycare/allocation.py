@@ -45,13 +45,26 @@ Guarantees (each is tested, tests/integrations/daycare/test_allocation_*.py):
 5. Transfers never end worse than their current place (their reserved seat ranks them first).
    Exact.
 6. Siblings: "same_facility" groups are placed all at one facility or not at all;
-   "both_or_neither" groups all or none. Exact. The number of blocking pairs is minimised: for
-   rounds of at most 8 applicants (and a bounded search space) by an exact search, so that the
-   minimum over all feasible outcomes is met; at scale HEURISTICALLY: DA with every group
-   processed at its max, its min and each member's priority, and at the end, then a local search
-   over each group involved in a blocking pair, bounded by iterations and time.
+   "both_or_neither" groups all or none. Exact. Without transfers a stable outcome always
+   exists (one common priority: DA inserting units best first is a serial dictatorship) and is
+   found. With transfers and groups it may not exist; the engine then minimises the number of
+   blocking pairs:
+   - EXACT for rounds of at most 8 applicants (when the options multiply to at most 50,000):
+     an enumeration of every feasible outcome (transferees at their current place or better),
+     so the minimum over all of them is met (tested against a brute-force oracle);
+   - HEURISTIC above that: DA with groups at their max priority; a repair pass letting the
+     units of blocking pairs take their option (their evictees continue DA) while the count
+     falls; on small rounds DA with groups at their min, each member's and the last priority;
+     then a local search that moves one group involved in a blocking pair to another priority.
+     The searches are bounded by work (rounds and DA runs), never by the clock. At 10,000
+     applications (benchmarks/allocation.py) about 10 blocking pairs remain, all involving a
+     transfer vacancy chain or a sibling group.
 7. Deterministic: the same inputs in any order give the same outcome; `input_hash` does not
    depend on the order of applicants or places.
+
+Transferees are never left unplaced or placed worse, by any of the searches. A cutoff is the
+priority (lottery included) at which the lowest admitted child holds its place (a group member
+at its group's priority); a transferee in its own seat does not count.
 
 Explanations are codes (`no_class`, `lost_points`, `lost_tiebreak`, `group`, `transfer_seat`,
 `blocked`), with a what-if: the fewest extra points with which wish 1 would have been obtained,
