@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from integrations.daycare.allocation import (
     LOTTERY_LABEL,
     Applicant,
@@ -212,3 +214,32 @@ def test_outcome_json_is_plain() -> None:
     assert data["assignment"] == {"1": None, "2": "A"}
     assert data["cutoffs"][0]["facility"] == "A"
     assert data["input_hash"] == out.input_hash
+
+
+def test_words_for_a_kept_place_and_a_sibling_constraint() -> None:
+    out = run({}, kid("t", "B", 10, current="A"))
+    assert describe(out.explanations["t"], "en") == (
+        "you keep your current place at A: wish 1 (B) has no places in this class."
+    )
+    assert describe(out.explanations["t"], "ja").startswith("現在のAでの在園が継続となります")
+    a = kid("a", "AB", 20, age=1, group="g", mode="same_facility")
+    b = kid("b", "AB", 20, age=3, group="g", mode="same_facility")
+    out = run({("A", 1): 1, ("B", 1): 1, ("B", 3): 1}, a, b)
+    assert "wish 1 (A) was not possible together with your siblings" in describe(
+        out.explanations["a"], "en"
+    )
+    assert "きょうだい" in describe(out.explanations["a"], "ja")
+
+
+def test_no_what_if_where_wish_1_has_no_class() -> None:
+    out = run({("B", 1): 0, ("A", 2): 3}, kid("x", "AB", 20))
+    e = out.explanations["x"]
+    assert [r.code for r in e.reasons] == ["no_class", "no_class"]
+    assert e.extra_points is None and e.what_if_wish is None
+    assert "With" not in describe(e, "en")
+
+
+def test_describe_refuses_an_unknown_language() -> None:
+    out = run({("A", 1): 1}, kid("x", "A", 20))
+    with pytest.raises(ValueError):
+        describe(out.explanations["x"], "fr")
