@@ -275,6 +275,36 @@ def lottery_number(seed: str, applicant_id: str) -> int:
     return int(hashlib.sha256((seed + applicant_id).encode("utf-8")).hexdigest()[:12], 16)
 
 
+MAX_WISHES = 20
+
+
+def validate(round: RoundInput) -> None:
+    """Raise ValueError on inputs the engine cannot decide fairly (the first problem found)."""
+    seen: set[str] = set()
+    width = None
+    for a in sorted(round.applicants, key=lambda a: a.id):
+        if a.id in seen:
+            raise ValueError(f"applicant {a.id}: duplicate id")
+        seen.add(a.id)
+        if not 0 <= a.class_age <= 5:
+            raise ValueError(f"applicant {a.id}: class age {a.class_age} is not 0-5")
+        if len(a.wishes) > MAX_WISHES:
+            raise ValueError(f"applicant {a.id}: more than {MAX_WISHES} wishes")
+        if len(set(a.wishes)) != len(a.wishes):
+            raise ValueError(f"applicant {a.id}: a facility is wished twice")
+        if a.group_mode not in MODES:
+            raise ValueError(f"applicant {a.id}: unknown group mode {a.group_mode!r}")
+        # priorities of different lengths would compare a tie-break against the lottery
+        if width is not None and len(a.priority) != width:
+            raise ValueError(f"applicant {a.id}: priority has {len(a.priority)} items")
+        width = len(a.priority)
+        if not a.priority:
+            raise ValueError(f"applicant {a.id}: empty priority")
+    for (f, c), n in sorted(round.places.items()):
+        if n < 0:
+            raise ValueError(f"places at ({f}, {c}): {n} is negative")
+
+
 # --- the model: units, ranks, capacities ------------------------------------------------------
 
 
@@ -664,6 +694,7 @@ def _group_blocking(model: _Model, holders: _Holders, u: int) -> list[BlockingPa
 
 def blocking_pairs(round: RoundInput, assignment: Mapping[str, str | None]) -> list[BlockingPair]:
     """The blocking pairs of an assignment (empty if and only if it is stable)."""
+    validate(round)
     model = _Model(round)
     where = [assignment.get(i) for i in model.ids]
     return _blocking(model, where)
@@ -977,6 +1008,7 @@ def _why_not(
 
 def allocate(round: RoundInput) -> Outcome:
     """Decide a round: who is placed where, whether it is stable, and why (see the docstring)."""
+    validate(round)
     model = _Model(round)
     where, method = _solve(model)
     blocking = _blocking(model, where)

@@ -243,3 +243,22 @@ def test_describe_refuses_an_unknown_language() -> None:
     out = run({("A", 1): 1}, kid("x", "A", 20))
     with pytest.raises(ValueError):
         describe(out.explanations["x"], "fr")
+
+
+@pytest.mark.parametrize(
+    ("kids", "places", "message"),
+    [
+        ([kid("1", "A", 20), kid("1", "B", 20)], {}, "duplicate id"),
+        ([kid("1", "AA", 20)], {}, "wished twice"),
+        ([Applicant("1", 1, tuple(f"F{k}" for k in range(21)), (20.0,))], {}, "more than 20"),
+        ([kid("1", "A", 20, age=6)], {}, "not 0-5"),
+        ([kid("1", "A", 20, group="g", mode="twins")], {}, "unknown group mode"),
+        ([kid("1", "A", 20), Applicant("2", 1, ("A",), (20.0,))], {}, "priority has 1"),
+        ([kid("1", "A", 20)], {("A", 1): -1}, "negative"),
+    ],
+)
+def test_inputs_the_engine_cannot_decide_are_refused(
+    kids: list[Applicant], places: dict[tuple[str, int], int], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        run(places, *kids)
