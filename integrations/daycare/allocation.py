@@ -629,7 +629,12 @@ def _blocking(
         if unit.mode == "single":
             i = unit.members[0]
             cur = where[i]
-            stop = model.wish_pos[i][cur] if cur is not None else len(model.acceptable[i])
+            # a place it did not wish (an infeasible assignment given to us) counts as none
+            stop = (
+                model.wish_pos[i].get(cur, len(model.acceptable[i]))
+                if cur is not None
+                else len(model.acceptable[i])
+            )
             c = apps[i].class_age
             for f in model.acceptable[i][:stop]:
                 free, below = holders.room((f, c), model.rank_at(i, f))
@@ -646,7 +651,7 @@ def _group_blocking(model: _Model, holders: _Holders, u: int) -> list[BlockingPa
     unit = model.units[u]
     where = holders.where
     members = unit.members
-    placed = all(where[i] is not None for i in members)
+    placed = all(where[i] in model.wish_pos[i] for i in members)
     current = model.option_key(u, tuple(str(where[i]) for i in members)) if placed else None
     # each member's individually possible facilities (its own seat, or room for one)
     possible: list[list[str]] = []

@@ -262,3 +262,14 @@ def test_inputs_the_engine_cannot_decide_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         run(places, *kids)
+
+
+def test_blocking_pairs_of_a_hand_made_assignment() -> None:
+    round = RoundInput({("A", 1): 1, ("B", 1): 1}, [kid("1", "AB", 39), kid("2", "AB", 41)], "s")
+    pairs = blocking_pairs(round, {"1": "A", "2": "B"})
+    assert [(p.applicants, p.facility, p.class_age, p.reason) for p in pairs] == [
+        (("2",), "A", 1, "lower_priority")
+    ]
+    # a place nobody wished counts as no place at all
+    (pair,) = blocking_pairs(round, {"1": "Z", "2": "A"})
+    assert (pair.applicants, pair.reason) == (("1",), "empty_place")
