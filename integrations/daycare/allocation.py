@@ -89,6 +89,7 @@ EXACT_MAX_SPACE = 50_000
 # machine: REPAIR_ROUNDS passes of the repair, and at most SEARCH_WORK // applicants extra DA
 # runs (variants and local search; at 10,000 applicants: 6, keeping a round under 10 s).
 REPAIR_ROUNDS = 30
+REPAIR_PATIENCE = 6
 SEARCH_WORK = 60_000
 LOCAL_SEARCH_ITERATIONS = 200
 MODES = (None, "both_or_neither", "same_facility")  # weakest to strictest
@@ -546,15 +547,20 @@ class _DeferredAcceptance:
         best: list[str | None] = list(self.where)
         pairs = _blocking(model, self.where)
         best_score = (len(pairs), -_placed(self.where))
+        idle = 0
         for _ in range(REPAIR_ROUNDS):
             if not pairs:
                 break
             moved: set[int] = set()
+            claimed: set[Place] = set()
             for b in pairs:
                 u = model.unit_of[model.index[b.applicants[0]]]
-                if u in moved:
+                targets = set(zip(b.facilities, b.class_ages, strict=True))
+                # one claimant per place a round: the others would fall past their own place
+                if u in moved or targets & claimed:
                     continue
                 moved.add(u)
+                claimed |= targets
                 k = 0
                 while (opt := self.option(u, k)) is not None and opt != b.facilities:
                     k += 1
@@ -565,9 +571,13 @@ class _DeferredAcceptance:
                 self.settle([u])
             pairs = _blocking(model, self.where)
             score = (len(pairs), -_placed(self.where))
-            if score >= best_score:
-                break
-            best, best_score = list(self.where), score
+            if score < best_score:
+                best, best_score, idle = list(self.where), score, 0
+            else:
+                # the count is not monotone: a chain can raise it before it falls
+                idle += 1
+                if idle >= REPAIR_PATIENCE:
+                    break
         return best
 
 
