@@ -165,6 +165,24 @@ def test_without_groups_no_waste_and_no_justified_envy(round: RoundInput) -> Non
 
 
 @SETTINGS
+@given(rounds(groups=False))
+def test_explanations_agree_with_cutoffs_and_the_what_if_is_the_least(round: RoundInput) -> None:
+    out = allocate(round)
+    for a in round.applicants:
+        e = out.explanations[a.id]
+        assert all(r.code not in ("blocked", "group") for r in e.reasons)
+        if not e.reasons or e.reasons[0].code not in ("lost_points", "lost_tiebreak"):
+            assert e.extra_points is None
+            continue
+        cutoff = out.cutoffs[(a.wishes[0], a.class_age)]
+        assert cutoff is not None and e.extra_points is not None
+        mine = tuple(a.priority) + (out.lottery[a.id],)
+        assert cutoff > mine and cutoff[0] == e.reasons[0].cutoff_points
+        assert (mine[0] + e.extra_points,) + mine[1:] > cutoff
+        assert (mine[0] + e.extra_points - 1,) + mine[1:] < cutoff
+
+
+@SETTINGS
 @given(rounds(), st.randoms(use_true_random=False))
 def test_the_same_round_in_any_order_gives_the_same_outcome(
     round: RoundInput, rng: random.Random
