@@ -21,7 +21,7 @@ from integrations.daycare.allocation import (
     input_hash,
 )
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -293,7 +293,7 @@ def contested_round(rng: random.Random, size: tuple[int, int] = (3, 6)) -> Round
     return RoundInput(places, apps, "s")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False).map(contested_round))
 def test_the_oracle_minimum_is_met_where_siblings_make_stability_fail(
     round: RoundInput,
