@@ -588,7 +588,7 @@ class _DeferredAcceptance:
         self.settle(sorted(range(len(self.model.units)), key=lambda u: self.unit_ranks[u]))
         return self.where
 
-    def repair(self) -> list[str | None]:
+    def repair(self) -> tuple[list[str | None], tuple[int, int]]:
         """Let blocking units take their option, while that lowers the count; the best seen."""
         model = self.model
         best: list[str | None] = list(self.where)
@@ -625,7 +625,7 @@ class _DeferredAcceptance:
                 idle += 1
                 if idle >= REPAIR_PATIENCE:
                     break
-        return best
+        return best, best_score
 
 
 def _placed(where: Sequence[str | None]) -> int:
@@ -844,7 +844,7 @@ def _local_search(
                 da = _DeferredAcceptance(model, ranks)
                 da.run()
                 # at scale a repair per candidate would overrun the 10 s budget of a round
-                where = da.repair() if len(model.apps) <= REPAIR_IN_SEARCH_MAX else da.where
+                where = da.repair()[0] if len(model.apps) <= REPAIR_IN_SEARCH_MAX else da.where
                 score = _score(model, where)
                 if score < best_score:
                     best, best_ranks, best_score, step, improved = where, ranks, score, True, True
@@ -920,8 +920,7 @@ def _solve(model: _Model) -> tuple[list[str | None], str]:
         exact = _exact(model, best)
         if exact is not None:
             return exact, "exact_search"
-    repaired = da.repair()
-    score = _score(model, repaired)
+    repaired, score = da.repair()
     if score < best_score:
         best, best_score, method = repaired, score, "repair"
     # the variants pay off on small rounds; at scale the budget goes to the local search
