@@ -68,8 +68,10 @@ priority (lottery included) at which the lowest admitted child holds its place (
 at its group's priority); a transferee in its own seat does not count.
 
 Explanations are codes (`no_class`, `lost_points`, `lost_tiebreak`, `group`, `transfer_seat`,
-`blocked`), with a what-if: the fewest extra points with which wish 1 would have been obtained,
-others fixed. `describe()` renders them in Japanese or English for a parent.
+`blocked`: the place had room, left by an unresolved blocking pair), with a what-if: the fewest
+extra points with which wish 1 would have been obtained, others fixed (the gap to the cutoff's
+points, +1 where the tie would be lost; for a sibling, on the group's priority). `describe()`
+renders them in Japanese or English for a parent.
 """
 
 from __future__ import annotations
@@ -214,7 +216,8 @@ class Outcome:
     input_hash: str
     cutoffs: dict[tuple[str, int], tuple[float, ...] | None]
     lottery: dict[str, int]
-    method: str = "deferred_acceptance"  # or "exact_search", "da_groups", "local_search"
+    # deferred_acceptance | da_groups | exact_search | repair | local_search: what found it
+    method: str = "deferred_acceptance"
     labels: tuple[tuple[str, str], ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
@@ -275,6 +278,7 @@ def input_hash(round: RoundInput) -> str:
 
 def lottery_number(seed: str, applicant_id: str) -> int:
     """The lottery number an applicant draws: the first 48 bits of sha256(seed + id)."""
+    # 48 bits: exact in JSON for JavaScript clients (2^53), and collisions stay negligible
     return int(hashlib.sha256((seed + applicant_id).encode("utf-8")).hexdigest()[:12], 16)
 
 
