@@ -677,16 +677,12 @@ def _bisect_right(values: list[int], x: int) -> int:
     return lo
 
 
-def _blocking(
-    model: _Model, where: Sequence[str | None], limit: int | None = None
-) -> list[BlockingPair]:
+def _blocking(model: _Model, where: Sequence[str | None]) -> list[BlockingPair]:
     """Every blocking pair of the outcome, in O(applicants x wishes x log)."""
     holders = _Holders(model, where)
     apps = model.apps
     out: list[BlockingPair] = []
     for u, unit in enumerate(model.units):
-        if limit is not None and len(out) >= limit:
-            break
         if unit.mode == "single":
             i = unit.members[0]
             cur = where[i]
