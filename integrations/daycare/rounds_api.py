@@ -15,8 +15,10 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
 
-from integrations.daycare.models import IntakeRound
+from integrations.daycare.models import Facility, IntakeRound
+from integrations.daycare.odds import Odds, estimate_odds
 from integrations.daycare.rounds import RoundError, allocate_round, confirm_round
 from registry.api import require_key
 from registry.auth import can_manage
@@ -31,6 +33,7 @@ from registry.http import (
     read_json,
 )
 from registry.models import ApiKey
+from rules.points import ApplicationFacts
 
 routes = RouteTable()
 
@@ -220,3 +223,87 @@ async def last_allocation(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", f"round {round_.id} has not been allocated yet")
     kept = {k: v for k, v in round_.allocation.items() if k != "places"}
     return json_model(RoundAllocation.model_validate(kept))
+
+
+class OddsIn(BaseModel):
+    """A family's (hypothetical) application: its child's class, wishes and facts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    class_age: int = Field(ge=0, le=5, description="the child's class age at entry")
+    wishes: list[int] = Field(
+        min_length=1, max_length=20, description="facility ids (as search returns them)"
+    )
+    facts: ApplicationFacts
+
+
+class WishOddsOut(BaseModel):
+    """The chance of a place at one wished facility (or anywhere: facility `*`)."""
+
+    facility: str
+    chance: float = Field(description="0-1, last year's volume ±20 % drawn at random")
+    low: float = Field(description="the chance with 120 % of last year's volume")
+    high: float = Field(description="the chance with 80 % of last year's volume")
+
+
+class OddsOut(BaseModel):
+    """Admission odds, or why none are shown (`reason`: no_last_year, too_few, no_rules)."""
+
+    shown: bool
+    reason: str
+    applications_so_far: int
+    expected_total: int
+    any_place: WishOddsOut | None
+    wishes: list[WishOddsOut]
+
+
+@routes.add(
+    "POST",
+    "/api/v1/daycare/rounds/{id}/odds",
+    summary="Admission odds of a family's wishes in an open round (estimates; no key)",
+    tag="daycare",
+    body=OddsIn,
+    responses={200: OddsOut},
+    auth="none",
+)
+async def odds(request: web.Request) -> web.Response:
+    """Simulate the rest of the round and answer the chance of each wish."""
+    data: OddsIn = await read_json(request, OddsIn)
+    round_id = path_int(request, "id")
+    async with request.app[SESSIONS]() as session:
+        round_ = await session.get(IntakeRound, round_id)
+        if round_ is None:
+            raise ApiError(404, "not_found", f"no round {round_id}")
+        facilities = {
+            f.id: f.facility_id
+            for f in (
+                await session.exec(
+                    select(Facility).where(
+                        col(Facility.id).in_(data.wishes),
+                        Facility.municipality == round_.municipality,
+                    )
+                )
+            ).all()
+        }
+        for index, pk in enumerate(data.wishes):
+            if pk not in facilities:
+                raise ApiError(
+                    422,
+                    "unknown_facility",
+                    f"facility {pk} is not a facility of {round_.municipality}",
+                    [{"location": f"body.wishes.{index}", "reason": "not in this municipality"}],
+                )
+        try:
+            answer = await estimate_odds(
+                session,
+                round_,
+                class_age=data.class_age,
+                wishes=[facilities[pk] for pk in data.wishes],
+                facts=data.facts,
+            )
+        except RoundError as exc:
+            if exc.code == "no_rules":
+                answer = Odds(False, "no_rules")
+            else:
+                raise _round_error(exc) from None
+    return json_model(OddsOut.model_validate(answer.to_json()))
