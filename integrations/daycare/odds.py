@@ -16,6 +16,7 @@ their seats as in the real round; places are the vacancies published now.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from collections.abc import Sequence
@@ -35,6 +36,10 @@ from rules.points import ApplicationFacts, score
 MIN_APPLICATIONS = 10
 """Fewer applications than this in the family's class so far: too few data to say anything."""
 SIMULATIONS = 200
+MIN_SIMULATIONS = 60
+WORK_BUDGET = 150_000
+"""Applicants allocated over all simulations at most (about 2 s here): a large class gets fewer
+simulations (never under MIN_SIMULATIONS), so an answer comes in seconds, not minutes."""
 LOW, HIGH = 0.8, 1.2
 """The range of the remaining volume relative to last year's."""
 
@@ -59,6 +64,7 @@ class Odds:
     expected_total: int = 0
     any_place: WishOdds | None = None
     wishes: list[WishOdds] = field(default_factory=list)
+    simulations: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON for the API."""
@@ -80,6 +86,7 @@ class Odds:
             "expected_total": self.expected_total,
             "any_place": one(self.any_place),
             "wishes": [one(w) for w in self.wishes],
+            "simulations": self.simulations,
         }
 
 
@@ -128,6 +135,7 @@ def simulate(
     share = len(same_class) / max(so_far, 1)  # this class's part of the round so far
     missing = max(expected_total - so_far, 0) * share
     places = {k: v for k, v in run.input.places.items() if k[1] == me.class_age}
+    simulations = simulation_count(len(same_class), missing, simulations)
     rng = random.Random(_seed(run, me))
     counts = {"all": _zero(me), "low": _zero(me), "high": _zero(me)}
     runs = {"all": 0, "low": 0, "high": 0}
@@ -163,7 +171,14 @@ def simulate(
         expected_total,
         any_place=wish("*", "*"),
         wishes=[wish(f, f) for f in me.wishes],
+        simulations=simulations,
     )
+
+
+def simulation_count(class_size: int, missing: float, wanted: int = SIMULATIONS) -> int:
+    """How many simulations fit the work budget for a class of this size (see WORK_BUDGET)."""
+    per_run = class_size + missing * HIGH + 1
+    return max(min(wanted, int(WORK_BUDGET // per_run)), MIN_SIMULATIONS)
 
 
 def serial(
@@ -178,11 +193,14 @@ def serial(
         if a.current is not None:
             seat = (a.current, a.class_age)
             free[seat] = free.get(seat, 0) + 1
-    order = sorted(
-        applicants,
-        key=lambda a: (a.priority, alloc.lottery_number(seed, a.id)),
-        reverse=True,
-    )
+    # Ties are drawn per simulation (a cheap draw: these lotteries are not the published one).
+    draw = random.Random(seed).random
+    order = [
+        a
+        for _, _, a in sorted(
+            ((a.priority, draw(), a) for a in applicants), key=lambda t: (t[0], t[1]), reverse=True
+        )
+    ]
     got: dict[str, str | None] = {}
     for a in order:
         own = (a.current, a.class_age) if a.current is not None else None
@@ -232,7 +250,8 @@ async def odds_for(
     so_far = len(run.input.applicants)
     if volume is None:
         return Odds(False, "no_last_year", so_far, 0)
-    return simulate(run, me, max(volume, so_far), simulations=simulations)
+    # CPU-bound for a second or two: off the event loop.
+    return await asyncio.to_thread(simulate, run, me, max(volume, so_far), simulations=simulations)
 
 
 def applicant_of(run: RoundRun, application: Application) -> alloc.Applicant | None:
@@ -274,4 +293,5 @@ async def estimate_odds(
         priority=tuple(float(v) for v in scored.priority),
         current=facts.transfer_from if facts.transfer_from in run.facilities else None,
     )
-    return simulate(run, me, max(volume, so_far), simulations=simulations)
+    # CPU-bound for a second or two: off the event loop.
+    return await asyncio.to_thread(simulate, run, me, max(volume, so_far), simulations=simulations)

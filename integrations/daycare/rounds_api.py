@@ -255,6 +255,7 @@ class OddsOut(BaseModel):
     expected_total: int
     any_place: WishOddsOut | None
     wishes: list[WishOddsOut]
+    simulations: int = Field(description="how many simulated rounds the chances come from")
 
 
 @routes.add(
