@@ -21,6 +21,7 @@ from hagukumi.models import load_models
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
 from integrations.daycare import api as daycare_api
+from integrations.daycare import applications_api as daycare_applications_api
 from integrations.daycare import search_api as daycare_search_api
 from integrations.daycare import tours_api as daycare_tours_api
 from notifier import api as notifier_api
@@ -69,6 +70,7 @@ API_TABLES: list[RouteTable] = [
     notifier_api.routes,
     staff_api.routes,
     daycare_api.routes,
+    daycare_applications_api.routes,
 ]
 SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)
