@@ -230,7 +230,10 @@ class ApplicationIn(BaseModel):
     round_id: int = Field(ge=1, le=MAX_ID)
     subscriber_id: int = Field(ge=1, le=MAX_ID, description="/api/v1/app/subscribers id")
     child: int = Field(
-        ge=0, lt=MAX_CHILDREN, description="Index of the child in the subscriber's children."
+        ge=0,
+        lt=MAX_CHILDREN,
+        description="Index of the child in the subscriber's children, as "
+        "GET /api/v1/app/subscribers/{id} lists them (oldest first).",
     )
     wishes: list[str] = Field(
         min_length=1,
