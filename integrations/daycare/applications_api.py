@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -64,6 +64,7 @@ APPLICATION = r"/api/v1/daycare/applications/{id:\d+}"
 MONTH_PATTERN = r"^20\d\d-(0[1-9]|1[0-2])$"
 DOCUMENT_KEY = r"[a-z_]+(:[0-9]+)?"
 MAX_PAGE = 1000
+MAX_OPEN_DAYS = 731
 
 Status = Literal["received", "under_review", "offered", "waitlisted", "withdrawn"]
 
@@ -478,11 +479,16 @@ def round_out(row: IntakeRound, now: datetime) -> RoundOut:
 
 
 def _check_times(
-    entry_month: date, deadline: datetime, opens_at: datetime | None, now: datetime
+    entry_month: date,
+    deadline: datetime,
+    opens_at: datetime | None,
+    now: datetime,
+    *,
+    new_deadline: bool = True,
 ) -> None:
     # Placement is decided before the month starts: a deadline in it would leave no time.
     entry = datetime(entry_month.year, entry_month.month, 1, tzinfo=TOKYO)
-    if deadline <= now:
+    if new_deadline and deadline <= now:
         raise _invalid("body.deadline", "the deadline has passed", "deadline_in_past")
     if deadline >= entry:
         raise _invalid(
@@ -492,6 +498,10 @@ def _check_times(
         )
     if opens_at is not None and opens_at >= deadline:
         raise _invalid("body.opens_at", "opens_at must come before the deadline")
+    if opens_at is not None and deadline - opens_at > timedelta(days=MAX_OPEN_DAYS):
+        raise _invalid(
+            "body.opens_at", f"a round takes applications for at most {MAX_OPEN_DAYS} days"
+        )
 
 
 def _require_manage(key: ApiKey, municipality: str) -> None:
@@ -865,6 +875,7 @@ async def patch_round(request: web.Request) -> web.Response:
                 changes.get("deadline", row.deadline),
                 changes.get("opens_at", row.opens_at),
                 now,
+                new_deadline="deadline" in changes,
             )
         if changes.get("status") == "open" and row.deadline <= now and "deadline" not in changes:
             raise _invalid("body.status", "the deadline has passed: give a new deadline with it")

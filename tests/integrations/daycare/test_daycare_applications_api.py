@@ -152,6 +152,8 @@ async def test_bad_rounds_are_refused(client: Any, sessions: Any, make_key: Any)
             "body.export_columns.1",
         ),
         ({"deadline": "2027-01-10T10:00:00"}, "invalid_request", "body.deadline"),
+        ({"opens_at": "0001-01-01T00:00:00+23:59"}, "invalid_request", "body.opens_at"),
+        ({"opens_at": _iso(NOW + timedelta(days=31))}, "invalid_request", "body.opens_at"),
     ]
     for fields, code, location in cases:
         response = await client.post(
