@@ -572,6 +572,22 @@ async def test_csv_export_follows_the_municipalitys_column_order(
     rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
     assert rows[0] == ["状況", "保護者1_事由", "ひとり親"]
     assert rows[1:] == [["受付", "就労", "0"], ["受付", "就労", "0"], ["受付", "求職中", "1"]]
+    # A reference typed in an app that looks like a formula stays text in the office's Excel.
+    subscriber = await _subscriber(client, key, BORN_CLASS_1)
+    response = await _apply(
+        client,
+        key,
+        round_id=round_["id"],
+        subscriber_id=subscriber,
+        child=0,
+        wishes=[places[0].facility_id],
+        facts=WORKING,
+        external_ref='=HYPERLINK("http://evil.example","x")',
+    )
+    assert response.status == 201
+    response = await client.get(path, params={"columns": "external_ref"}, headers=key)
+    rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert rows[-1] == ['\'=HYPERLINK("http://evil.example","x")']
     response = await client.get(path, params={"columns": "application_id,bogus"}, headers=key)
     assert response.status == 422
     assert (await response.json())["error"]["details"][0]["location"] == "query.columns.1"
