@@ -683,3 +683,42 @@ async def test_the_routes_are_in_the_openapi(client: Any) -> None:
     assert "ApplicationFacts" in spec["components"]["schemas"]
     csv_answer = paths["/api/v1/daycare/rounds/{id}/applications.csv"]["get"]["responses"]
     assert "text/csv" in csv_answer["200"]["content"]
+
+
+async def test_corrected_guardians_rename_their_documents(
+    client: Any, sessions: Any, make_key: Any
+) -> None:
+    key = await make_key(CHIYODA)
+    (place,) = await _places(sessions, {})
+    round_ = await _round(client, key)
+    subscriber = await _subscriber(client, key, BORN_CLASS_1)
+    created = await (
+        await _apply(
+            client,
+            key,
+            round_id=round_["id"],
+            subscriber_id=subscriber,
+            child=0,
+            wishes=[place.facility_id],
+            facts=WORKING,
+        )
+    ).json()
+    path = f"/api/v1/daycare/applications/{created['id']}"
+    await client.post(
+        f"{path}/documents/employment_certificate:0", json={"checked": True}, headers=key
+    )
+    swapped = [
+        {**WORKING["guardians"][0], "relation": "father"},
+        {**WORKING["guardians"][1], "relation": "mother"},
+    ]
+    response = await client.post(
+        f"{path}/corrections",
+        json={"changes": {"guardians": swapped}, "reason": "続柄の入力誤り"},
+        headers=key,
+    )
+    assert response.status == 200, await response.text()
+    documents = (await response.json())["documents"]
+    assert [(d["ja"], d["checked"]) for d in documents] == [
+        ("就労証明書（父）", True),
+        ("就労証明書（母）", False),
+    ]
