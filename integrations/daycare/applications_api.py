@@ -351,6 +351,20 @@ class ExportQuery(BaseModel):
     headers: Literal["en", "ja"] = Field(default="en", description="ja: Japanese headers")
 
 
+class FamilyApplicationsQuery(BaseModel):
+    """Whose applications to list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subscriber_id: int = Field(ge=1, le=MAX_ID, description="/api/v1/app/subscribers id")
+
+
+class FamilyApplications(BaseModel):
+    """A family's applications, newest first."""
+
+    items: list[ApplicationOut]
+
+
 class PrefillQuery(BaseModel):
     """Which round, family and child to pre-fill."""
 
@@ -925,6 +939,36 @@ async def submit_application(request: web.Request) -> web.Response:
         changed=apps.facts_changes(last, data.facts),
     )
     return json_model(submitted, status=201 if created else 200)
+
+
+@routes.add(
+    "GET",
+    "/api/v1/daycare/applications",
+    summary="An app family's applications, newest first (app backends)",
+    tag="daycare-applications",
+    query=FamilyApplicationsQuery,
+    responses={200: FamilyApplications},
+    auth="required",
+)
+async def list_family_applications(request: web.Request) -> web.Response:
+    """Every application of the subscriber's family, in every round, with its status."""
+    key = require_key(request)
+    query: FamilyApplicationsQuery = parse_query(request, FamilyApplicationsQuery)
+    async with request.app[SESSIONS]() as session:
+        family = await _subscriber_family(session, key, query.subscriber_id, "query.subscriber_id")
+        assert family.id is not None
+        rows = [
+            r
+            for r in await apps.applications_of_family(session, family.id)
+            if can_manage(key, r.municipality)
+        ]
+        rounds = {r.round_id: await _round(session, r.round_id) for r in rows}
+        facilities = await _facilities(session, (pk for r in rows for pk in r.wishes))
+    now = utcnow()
+    items = [
+        _application_out(r, rounds[r.round_id], facilities, query.subscriber_id, now) for r in rows
+    ]
+    return json_model(FamilyApplications(items=items))
 
 
 @routes.add(

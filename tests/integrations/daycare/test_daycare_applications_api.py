@@ -272,6 +272,10 @@ async def test_an_app_family_applies_once_changes_and_withdraws(
     assert read["wishes"][0]["facility_id"] == places[0].facility_id
     assert read["child_birth_date"] == BORN_CLASS_1.isoformat()
 
+    mine = await client.get(
+        "/api/v1/daycare/applications", params={"subscriber_id": subscriber}, headers=key
+    )
+    assert [a["id"] for a in (await mine.json())["items"]] == [first["id"]]
     response = await client.post(f"{path}/withdraw", headers=key)
     assert response.status == 200
     withdrawn = await response.json()
@@ -432,6 +436,10 @@ async def test_another_municipality_sees_nothing(
         child=0,
         wishes=[place.facility_id],
         facts=WORKING,
+    )
+    assert response.status == 404
+    response = await client.get(
+        "/api/v1/daycare/applications", params={"subscriber_id": subscriber}, headers=other
     )
     assert response.status == 404
     listing = f"/api/v1/daycare/rounds/{round_['id']}/applications"
@@ -668,6 +676,7 @@ async def test_the_routes_are_in_the_openapi(client: Any) -> None:
         ("/api/v1/daycare/rounds/{id}/applications", "get"),
         ("/api/v1/daycare/rounds/{id}/applications.csv", "get"),
         ("/api/v1/daycare/applications", "post"),
+        ("/api/v1/daycare/applications", "get"),
         ("/api/v1/daycare/applications/prefill", "get"),
         ("/api/v1/daycare/applications/{id}", "patch"),
         ("/api/v1/daycare/applications/{id}/withdraw", "post"),
