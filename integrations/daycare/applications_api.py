@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -104,13 +105,14 @@ class RoundPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    deadline: AwareDatetime | None = None
-    opens_at: AwareDatetime | None = None
-    status: Literal["open", "closed"] | None = Field(
+    # Absent = unchanged; null is refused (a round always has these), so the schema omits it.
+    name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    deadline: AwareDatetime | SkipJsonSchema[None] = None
+    opens_at: AwareDatetime | None = Field(default=None, description="null: open from now")
+    status: Literal["open", "closed"] | SkipJsonSchema[None] = Field(
         default=None, description="closed: no more applications; open: take them again."
     )
-    export_columns: list[str] | None = Field(
+    export_columns: list[str] | SkipJsonSchema[None] = Field(
         default=None, max_length=len(CSV_COLUMNS), description="[] restores the default order."
     )
 

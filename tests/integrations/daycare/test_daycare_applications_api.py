@@ -171,6 +171,8 @@ async def test_bad_rounds_are_refused(client: Any, sessions: Any, make_key: Any)
     created = await _round(client, own)
     path = f"/api/v1/daycare/rounds/{created['id']}"
     assert (await client.patch(path, json={"name": "x"}, headers=other)).status == 403
+    response = await client.patch(path, json={"name": None}, headers=own)
+    assert response.status == 422
     response = await client.patch(path, json={"export_columns": ["nope"]}, headers=own)
     assert (await response.json())["error"]["code"] == "unknown_column"
     async with transaction(sessions) as session:
