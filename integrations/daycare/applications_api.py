@@ -16,7 +16,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -106,15 +106,16 @@ class RoundPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Absent = unchanged; null is refused (a round always has these), so the schema omits it.
-    name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    # The bounds sit on the types themselves: on the fields they would be applied to a null.
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     deadline: AwareDatetime | SkipJsonSchema[None] = None
     opens_at: AwareDatetime | None = Field(default=None, description="null: open from now")
     status: Literal["open", "closed"] | SkipJsonSchema[None] = Field(
         default=None, description="closed: no more applications; open: take them again."
     )
-    export_columns: list[str] | SkipJsonSchema[None] = Field(
-        default=None, max_length=len(CSV_COLUMNS), description="[] restores the default order."
-    )
+    export_columns: (
+        Annotated[list[str], Field(max_length=len(CSV_COLUMNS))] | SkipJsonSchema[None]
+    ) = Field(default=None, description="[] restores the default order.")
 
 
 class RoundOut(BaseModel):
