@@ -66,6 +66,9 @@ DOCUMENT_KEY = r"[a-z_]+(:[0-9]+)?"
 MAX_PAGE = 1000
 MAX_OPEN_DAYS = 731
 
+FacilityKey = Annotated[str, Field(min_length=1, max_length=64)]
+"""A facility's id within its municipality (`facility_id`), as the facilities API names it."""
+
 Status = Literal["received", "under_review", "offered", "waitlisted", "withdrawn"]
 
 
@@ -168,7 +171,7 @@ class ApplicationIn(BaseModel):
         description="Index of the child in the subscriber's children, as "
         "GET /api/v1/app/subscribers/{id} lists them (oldest first).",
     )
-    wishes: list[str] = Field(
+    wishes: list[FacilityKey] = Field(
         min_length=1,
         max_length=MAX_WISHES,
         description="Facility ids (`facility_id` within the round's municipality), best first.",
@@ -182,7 +185,7 @@ class WishesIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wishes: list[str] = Field(min_length=1, max_length=MAX_WISHES)
+    wishes: list[FacilityKey] = Field(min_length=1, max_length=MAX_WISHES)
 
 
 class DocumentIn(BaseModel):
