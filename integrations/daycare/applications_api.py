@@ -43,6 +43,7 @@ from registry.api import require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
 from registry.http import (
+    CLOCK,
     MAX_ID,
     SESSIONS,
     ApiError,
@@ -52,7 +53,7 @@ from registry.http import (
     path_int,
     read_json,
 )
-from registry.models import ApiKey, AppSubscription, Child, Family, utcnow
+from registry.models import ApiKey, AppSubscription, Child, Family
 from rules.points import ApplicationFacts
 from rules.profile import MAX_CHILDREN
 
@@ -617,10 +618,12 @@ def _application_out(
     )
 
 
-async def _out(session: AsyncSession, row: Application, round_: IntakeRound) -> ApplicationOut:
+async def _out(
+    session: AsyncSession, row: Application, round_: IntakeRound, now: datetime
+) -> ApplicationOut:
     facilities = await _facilities(session, row.wishes)
     subscribers = await _subscriber_ids(session, [row.family_id])
-    return _application_out(row, round_, facilities, subscribers.get(row.family_id), utcnow())
+    return _application_out(row, round_, facilities, subscribers.get(row.family_id), now)
 
 
 async def _application(session: AsyncSession, key: ApiKey, application_id: int) -> Application:
@@ -723,7 +726,7 @@ async def create_round(request: web.Request) -> web.Response:
     key = require_key(request)
     data: RoundIn = await read_json(request, RoundIn)
     _require_manage(key, data.municipality)
-    now = utcnow()
+    now = request.app[CLOCK]()
     entry_month = _parse_month(data.entry_month)
     _check_times(entry_month, data.deadline, data.opens_at, now)
     if data.export_columns is not None:
@@ -780,7 +783,7 @@ async def list_rounds(request: web.Request) -> web.Response:
                 )
             ).all()
         )
-    now = utcnow()
+    now = request.app[CLOCK]()
     page = rows[query.offset : query.offset + query.limit]
     return json_model(RoundList(items=[round_out(r, now) for r in page], total=len(rows)))
 
@@ -797,7 +800,7 @@ async def get_round(request: web.Request) -> web.Response:
     round_id = path_int(request, "id")
     async with request.app[SESSIONS]() as session:
         row = await _round(session, round_id)
-    return json_model(round_out(row, utcnow()))
+    return json_model(round_out(row, request.app[CLOCK]()))
 
 
 @routes.add(
@@ -823,7 +826,7 @@ async def patch_round(request: web.Request) -> web.Response:
         _require_manage(key, row.municipality)
         if row.status == "confirmed":
             raise ApiError(409, "round_confirmed", f"round {round_id} is confirmed: it is final")
-        now = utcnow()
+        now = request.app[CLOCK]()
         for name in ("name", "deadline", "status", "export_columns"):
             if changes.get(name, ...) is None:
                 raise _invalid(f"body.{name}", "must not be null: leave it out to keep it")
@@ -909,7 +912,7 @@ async def submit_application(request: web.Request) -> web.Response:
     """Submit once: a second submission for the child in the round replaces the first."""
     key = require_key(request)
     data: ApplicationIn = await read_json(request, ApplicationIn)
-    now = utcnow()
+    now = request.app[CLOCK]()
     async with _write(request) as session:
         round_ = await _round_for_family(session, key, data.round_id, "body.round_id")
         family = await _subscriber_family(session, key, data.subscriber_id, "body.subscriber_id")
@@ -938,7 +941,7 @@ async def submit_application(request: web.Request) -> web.Response:
             row.child_id = child.id
             session.add(row)
         await session.flush()
-        out = await _out(session, row, round_)
+        out = await _out(session, row, round_, now)
     submitted = ApplicationSubmitted(
         **out.model_dump(),
         replaced=not created,
@@ -970,7 +973,7 @@ async def list_family_applications(request: web.Request) -> web.Response:
         ]
         rounds = {r.round_id: await _round(session, r.round_id) for r in rows}
         facilities = await _facilities(session, (pk for r in rows for pk in r.wishes))
-    now = utcnow()
+    now = request.app[CLOCK]()
     items = [
         _application_out(r, rounds[r.round_id], facilities, query.subscriber_id, now) for r in rows
     ]
@@ -991,7 +994,7 @@ async def get_application(request: web.Request) -> web.Response:
     application_id = path_int(request, "id")
     async with request.app[SESSIONS]() as session:
         row = await _application(session, key, application_id)
-        out = await _out(session, row, await apps.round_of(session, row))
+        out = await _out(session, row, await apps.round_of(session, row), request.app[CLOCK]())
     return json_model(out)
 
 
@@ -1018,13 +1021,13 @@ async def change_application_wishes(request: web.Request) -> web.Response:
                 session,
                 row,
                 wishes,
-                now=utcnow(),
+                now=request.app[CLOCK](),
                 actor=await _family_actor(session, key, row),
             )
         except ApplicationError as exc:
             raise _api_error(exc) from None
         await session.flush()
-        out = await _out(session, row, round_)
+        out = await _out(session, row, round_, request.app[CLOCK]())
     return json_model(out)
 
 
@@ -1045,12 +1048,15 @@ async def withdraw_application(request: web.Request) -> web.Response:
         round_ = await apps.round_of(session, row)
         try:
             await apps.withdraw(
-                session, row, now=utcnow(), actor=await _family_actor(session, key, row)
+                session,
+                row,
+                now=request.app[CLOCK](),
+                actor=await _family_actor(session, key, row),
             )
         except ApplicationError as exc:
             raise _api_error(exc) from None
         await session.flush()
-        out = await _out(session, row, round_)
+        out = await _out(session, row, round_, request.app[CLOCK]())
     return json_model(out)
 
 
@@ -1124,7 +1130,7 @@ async def list_applications(request: web.Request) -> web.Response:
         rows, facilities = await _filtered(session, round_, query)
         page = rows[query.offset : query.offset + query.limit]
         subscribers = await _subscriber_ids(session, (r.family_id for r in page))
-    now = utcnow()
+    now = request.app[CLOCK]()
     items = [
         _application_out(r, round_, facilities, subscribers.get(r.family_id), now) for r in page
     ]
@@ -1189,12 +1195,12 @@ async def check_application_document(request: web.Request) -> web.Response:
                 request.match_info["key"],
                 checked=data.checked,
                 actor=f"staff:{key.prefix}",
-                now=utcnow(),
+                now=request.app[CLOCK](),
             )
         except ApplicationError as exc:
             raise _api_error(exc) from None
         await session.flush()
-        out = await _out(session, row, await apps.round_of(session, row))
+        out = await _out(session, row, await apps.round_of(session, row), request.app[CLOCK]())
     return json_model(out)
 
 
@@ -1221,12 +1227,12 @@ async def correct_application(request: web.Request) -> web.Response:
                 data.changes,
                 reason=data.reason,
                 actor=f"staff:{key.prefix}",
-                now=utcnow(),
+                now=request.app[CLOCK](),
             )
         except ApplicationError as exc:
             raise _api_error(exc, corrections=True) from None
         await session.flush()
-        out = await _out(session, row, await apps.round_of(session, row))
+        out = await _out(session, row, await apps.round_of(session, row), request.app[CLOCK]())
     return json_model(out)
 
 
