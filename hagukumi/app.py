@@ -23,6 +23,7 @@ from hagukumi.settings import Settings
 from integrations.daycare import api as daycare_api
 from integrations.daycare import applications_api as daycare_applications_api
 from integrations.daycare import points_api as daycare_points_api
+from integrations.daycare import rounds_api as daycare_rounds_api
 from integrations.daycare import search_api as daycare_search_api
 from integrations.daycare import tours_api as daycare_tours_api
 from notifier import api as notifier_api
@@ -74,6 +75,7 @@ API_TABLES: list[RouteTable] = [
     daycare_api.routes,
     daycare_applications_api.routes,
     daycare_points_api.routes,
+    daycare_rounds_api.routes,
 ]
 SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)
