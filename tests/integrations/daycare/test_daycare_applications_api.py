@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 
 from integrations.daycare import applications as apps
-from integrations.daycare.models import IntakeRound
+from integrations.daycare.models import IntakeRound, Vacancy
+from integrations.daycare.points import save_rules
 from registry.db import transaction
 from registry.models import Family
-from rules.points import ApplicationFacts
+from rules.points import ApplicationFacts, PointsDocument
 from tests.integrations.daycare.daycare_factories import facility, insert
 
 CHIYODA, SHIBUYA = "131016", "131130"
@@ -733,3 +734,55 @@ async def test_corrected_guardians_rename_their_documents(
         ("就労証明書（父）", True),
         ("就労証明書（母）", False),
     ]
+
+
+async def test_an_app_family_reads_its_place_after_the_round_is_confirmed(
+    client: Any, sessions: Any, make_key: Any
+) -> None:
+    hachioji = "132012"
+    rules = PointsDocument.model_validate(
+        {
+            "municipality": hachioji,
+            "title": "テスト基準",
+            "source_url": "https://example.org/kijun",
+            "valid_from": "2026-04-01",
+            "base": {"work": [{"min_hours": 0, "points": 10}]},
+        }
+    )
+    key = await make_key(hachioji)
+    (place,) = await insert(sessions, facility(municipality=hachioji, facility_id="A"))
+    await insert(sessions, Vacancy(facility_pk=place.id, class_age=1, entry_month=ENTRY, places=1))
+    async with transaction(sessions) as session:
+        await save_rules(session, rules, "test")
+    round_ = await _round(client, key, municipality=hachioji)
+    subscriber = await _subscriber(client, key, BORN_CLASS_1, municipality=hachioji)
+    created = await (
+        await _apply(
+            client,
+            key,
+            round_id=round_["id"],
+            subscriber_id=subscriber,
+            child=0,
+            wishes=["A"],
+            facts=WORKING,
+        )
+    ).json()
+    url = f"/api/v1/daycare/rounds/{round_['id']}"
+    dry = await (await client.post(f"{url}/allocate", json={}, headers=key)).json()
+    response = await client.post(
+        f"{url}/confirm", json={"input_hash": dry["input_hash"]}, headers=key
+    )
+    assert response.status == 200, await response.text()
+
+    path = f"/api/v1/daycare/applications/{created['id']}"
+    placed = await (await client.get(path, headers=key)).json()
+    assert placed["status"] == "offered" and placed["status_ja"] == "内定"
+    assert not placed["changeable"] and placed["result"]
+    response = await client.patch(path, json={"wishes": ["A"]}, headers=key)
+    assert response.status == 409
+    response = await client.patch(url, json={"name": "later"}, headers=key)
+    assert (await response.json())["error"]["code"] == "round_confirmed"
+    listed = await (
+        await client.get(f"{url}/applications", params={"status": "offered"}, headers=key)
+    ).json()
+    assert [a["id"] for a in listed["items"]] == [created["id"]]
