@@ -21,6 +21,7 @@ from hagukumi.models import load_models
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
 from integrations.daycare import api as daycare_api
+from integrations.daycare import applications_api as daycare_applications_api
 from integrations.daycare import points_api as daycare_points_api
 from integrations.daycare import rounds_api as daycare_rounds_api
 from integrations.daycare import search_api as daycare_search_api
@@ -72,6 +73,7 @@ API_TABLES: list[RouteTable] = [
     notifier_api.routes,
     staff_api.routes,
     daycare_api.routes,
+    daycare_applications_api.routes,
     daycare_points_api.routes,
     daycare_rounds_api.routes,
 ]

@@ -392,13 +392,13 @@ def build_openapi(tables: list[RouteTable], *, title: str, version: str) -> dict
             "responses": {},
         }
         parameters = []
-        for name in _path_params(route.path):
+        for name, pattern in _path_params(route.path):
             parameters.append(
                 {
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                    "schema": _path_schema(pattern),
                 }
             )
         if route.query is not None:
@@ -466,5 +466,19 @@ def _openapi_path(path: str) -> str:
     return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
 
 
-def _path_params(path: str) -> list[str]:
-    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
+def _path_params(path: str) -> list[tuple[str, str]]:
+    """Each path parameter's name and its aiohttp pattern ("" when none)."""
+    params = []
+    for part in path.split("/"):
+        if part.startswith("{"):
+            name, _, pattern = part[1:-1].partition(":")
+            params.append((name, pattern))
+    return params
+
+
+def _path_schema(pattern: str) -> dict[str, Any]:
+    """Ids (no pattern, or digits) are integers; another pattern is a string that matches it
+    (a document key such as `employment_certificate:0`)."""
+    if pattern in ("", r"\d+"):
+        return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    return {"type": "string", "pattern": f"^(?:{pattern})$"}

@@ -124,8 +124,10 @@ def _documents_state(facts: ApplicationFacts, old: dict[str, Any] | None = None)
     state: dict[str, Any] = {}
     for need in required_documents(facts):
         kept = old.get(need.key)
+        # The check is kept, the words follow the facts (a guardian 0 corrected from mother to
+        # father keeps the checked certificate, now named the father's).
         state[need.key] = (
-            kept
+            {**kept, "ja": need.ja, "en": need.en}
             if isinstance(kept, dict)
             else {"ja": need.ja, "en": need.en, "checked": False, "checked_at": None}
         )
