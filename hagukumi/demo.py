@@ -168,6 +168,42 @@ async def load_demo_facilities(
         count = sum(len(cells) for _, cells in updates)
     progress(f"demo: vacancies for entry in {month:%Y-%m}: {count} classes")
     await load_demo_points_rules(sessions, progress=progress)
+    await load_demo_round(sessions, today, progress=progress)
+
+
+ROUND_WEEKS = 4
+
+
+async def load_demo_round(
+    sessions: async_sessionmaker[AsyncSession],
+    today: date,
+    *,
+    progress: Callable[[str], None] = print,
+) -> None:
+    """An open intake round of Hachioji for next April, taking applications for four weeks
+    (until 17:00 that day, Asia/Tokyo), with a published random lottery seed."""
+    import secrets
+
+    from integrations.daycare.models import IntakeRound
+
+    month = next_april(today)
+    deadline_day = min(today + timedelta(weeks=ROUND_WEEKS), month - timedelta(days=1))
+    deadline = datetime.combine(deadline_day, time(17, 0), tzinfo=TOKYO)
+    reiwa = month.year - 2018
+    async with transaction(sessions) as session:
+        round_ = IntakeRound(
+            municipality=HACHIOJI,
+            name=f"令和{reiwa}年4月入所 一次選考",
+            entry_month=month,
+            deadline=deadline,
+            seed=secrets.token_hex(16),
+        )
+        session.add(round_)
+        await session.flush()
+        progress(
+            f"demo: intake round {round_.id} of {HACHIOJI} for {month:%Y-%m}, applications "
+            f"until {deadline:%Y-%m-%d %H:%M} (Asia/Tokyo)"
+        )
 
 
 async def load_demo_points_rules(
