@@ -993,6 +993,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "ひとり親の世帯ですか？",
         "en": "Are you a single-parent household?",
     },
+    "apply.yes.label": {"ja": "はい", "en": "Yes"},
+    "apply.no.label": {"ja": "いいえ", "en": "No"},
     "apply.you": {"ja": "あなた", "en": "You"},
     "apply.guardian": {"ja": "保護者{n}", "en": "Guardian {n}"},
     "apply.q.reason": {

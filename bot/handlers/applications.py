@@ -35,7 +35,7 @@ from sqlmodel import col, select
 from bot import messages as m
 from bot.dispatch import Router, Turn, postback_data
 from bot.handlers.common import consented, lang_of, menu_actions, save_preferences, stale, today
-from bot.navigation import go, intent_instead
+from bot.navigation import go, intent_instead, intent_of
 from bot.state import user_key
 from bot.texts import format_born, join, t
 from integrations.daycare import applications as apps
@@ -660,7 +660,7 @@ async def advance(turn: Turn) -> None:
 
 
 def _yes_no(lang: str) -> list[tuple[str, str]]:
-    return [(t("value.yes", lang), "1"), (t("value.no", lang), "0")]
+    return [(t("apply.yes.label", lang), "1"), (t("apply.no.label", lang), "0")]
 
 
 def _who(index: int, count: int, lang: str) -> str:
@@ -1050,7 +1050,8 @@ async def on_sibling_typed(turn: Turn) -> None:
     ]
     tok = flow["tok"]
     if not matches:
-        if await intent_instead(turn, STEP_SIBLING):
+        # A facility's name often says 保育園: only another intent (help, 削除) leaves the step.
+        if intent_of(turn.text or "") != "daycare" and await intent_instead(turn, STEP_SIBLING):
             return
         _ask(
             turn,
