@@ -1139,16 +1139,14 @@ def booking_bubble(
         lines.append(m.flex_text(slot.notes, size="sm", color="#555555"))
     if facility.phone:
         lines.append(m.flex_text(t("daycare.detail.phone", lang, value=facility.phone), size="sm"))
+    wish: dict[str, Any] = {"f": facility.id}
+    if booking.child_id:
+        wish["c"] = booking.child_id
     buttons = [
         m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
         m.postback(t("daycare.change.label", lang), pb.DC_CHANGE, b=booking.id),
         m.postback(t("daycare.cancel.label", lang), pb.DC_CANCEL, b=booking.id),
-        m.postback(
-            t("apply.add.label", lang),
-            pb.AP_WISH_ADD,
-            f=facility.id,
-            **({"c": booking.child_id} if booking.child_id else {}),
-        ),
+        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **wish),
     ]
     return m.bubble(
         dc_notices.facility_name(facility, lang),
