@@ -182,7 +182,6 @@ def _door_actions(lang: str) -> list[Any]:
         m.postback(t("apply.start.label", lang), pb.AP_START),
         m.postback(t("apply.status.label", lang), pb.AP_STATUS),
         m.postback(t("apply.points.label", lang), pb.AP_POINTS),
-        m.postback(t("menu.daycare.label", lang), pb.MENU_DAYCARE),
         *menu_actions(lang),
     ][: m.MAX_QUICK_ITEMS]
 

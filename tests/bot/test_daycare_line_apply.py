@@ -474,3 +474,36 @@ async def test_stale_and_forged_buttons(line_world: LineWorld) -> None:
     answer = await parent.postback(f"a=ap.wd.ok&p={theirs.id}")
     assert stale in texts_of(answer)
     assert (await applications(line_world, family.id))[0].status == "received"
+
+
+async def test_wishes_from_a_booked_tour_and_from_saved_facilities(line_world: LineWorld) -> None:
+    from tests.bot.test_daycare_door import add_slot
+
+    ids = await add_facilities(line_world)
+    await add_slot(line_world, ids["みどり保育園"], NOW + timedelta(days=13))
+    parent = Parent(line_world, user("apply-tour"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await searched(line_world, parent, None)
+    results = parent.last
+    await parent.postback(bubble_action(results, "そら保育室", "保存")["data"])
+    await parent.postback(bubble_action(results, "みどり保育園", "見学を予約")["data"])
+    await parent.postback(actions_in(parent.last)[0]["data"])
+    assert "見学を予約しました" in texts_of(parent.last)
+    answer = await parent.tap("この園に申し込む")
+    assert "みどり保育園を2026年4月生まれの第1希望に加えました" in texts_of(answer)
+    answer = await parent.tap("園を追加")
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "そら保育室" in labels and "みどり保育園" not in labels
+    answer = await parent.tap("そら保育室")
+    assert "第2希望" in texts_of(answer)
+    # The daycare answers lead to 申し込む and 申込状況 too.
+    answer = await parent.postback("a=dc.saved")
+    assert {"申し込む", "申込状況"} <= {a["label"] for a in actions_in(answer)}
+    answer = await parent.tap("申し込む")
+    said = texts_of(answer)
+    assert "1. みどり保育園" in said and "2. そら保育室" in said
+    # Remove both: the list says how to add again.
+    for _ in range(2):
+        remove = next(a for a in actions_in(parent.last) if a.get("label") == "✕")
+        await parent.postback(remove["data"])
+    assert "希望園はまだありません" in texts_of(parent.last)
