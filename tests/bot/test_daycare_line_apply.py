@@ -507,3 +507,14 @@ async def test_wishes_from_a_booked_tour_and_from_saved_facilities(line_world: L
         remove = next(a for a in actions_in(parent.last) if a.get("label") == "✕")
         await parent.postback(remove["data"])
     assert "希望園はまだありません" in texts_of(parent.last)
+
+
+def test_twenty_wishes_fit_in_one_bubble() -> None:
+    from bot import messages as m
+    from bot.handlers.applications import Kid, _wish_row
+
+    kid = Kid(2**31 - 1, date(2025, 1, 1), False)
+    name = "社会福祉法人はぐくみ会 しんまち第二こども園 分園（0〜2歳児）" * 2
+    rows = [_wish_row(name, kid, 2**31 - 100 + i, i, 20) for i in range(20)]
+    bubble = m.bubble("2025年1月生まれの希望園（20/20）", rows)
+    assert m.flex_size(bubble) <= m.MAX_BUBBLE_BYTES
