@@ -1178,6 +1178,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "この市区町村の基準はまだ登録されていません。",
         "en": "Your municipality's points rules are not registered yet.",
     },
+    "apply.points.rules": {"ja": "基準: {title}", "en": "Rules: {title}"},
+    "apply.points.older_rules": {
+        "ja": "{month}の基準がまだ登録されていないため、{title}で試算しました。",
+        "en": "The rules for {month} are not registered yet: estimated with {title}.",
+    },
     "apply.points.past_title": {
         "ja": "希望園の前年度の最低指数（{klass}）:",
         "en": "Last year's lowest points admitted ({klass}):",

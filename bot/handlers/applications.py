@@ -1458,17 +1458,21 @@ async def on_keep(turn: Turn) -> None:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Estimated points under the municipality's rules, explained line by line."""
+    """Estimated points under a municipality's rules, explained line by line; `title` names
+    the rules, `current` is False when they are not the month's own (none registered yet)."""
 
     total: float
     lines: list[str]
+    title: str
+    current: bool
 
 
 async def estimate_points(
     session: Any, municipality: str, on: date, facts: ApplicationFacts, lang: str
 ) -> Estimate | None:
     """The points engine's score (`integrations.daycare.points.rules_for` and
-    `rules.points.score`), or None when the municipality has no rules (or no engine yet)."""
+    `rules.points.score`) under the rules valid on `on`, else the newest ones; None when the
+    municipality has no rules (or the engine is not there)."""
     # Looked up by name: the engine is built in parallel and may not be there yet.
     try:
         points_store = importlib.import_module("integrations.daycare.points")
@@ -1476,15 +1480,28 @@ async def estimate_points(
     except ImportError:
         return None
     rules_for = getattr(points_store, "rules_for", None)
+    latest_rules = getattr(points_store, "latest_rules", None)
     score = getattr(points_rules, "score", None)
+    document_type = getattr(points_rules, "PointsDocument", None)
     if rules_for is None or score is None:
         return None
+    current = True
     found = await rules_for(session, municipality, on)
-    if found is None:
-        return None
-    _rules, document = found
+    if found is not None:
+        row, document = found
+    else:
+        # Next year's rules are published late (autumn): the newest ones are the best guess.
+        row = await latest_rules(session, municipality) if latest_rules is not None else None
+        if row is None or document_type is None:
+            return None
+        document, current = document_type.model_validate(row.body), False
     result = score(document, facts)
-    return Estimate(total=float(result.total), lines=list(result.lines(lang)))
+    return Estimate(
+        total=float(result.total),
+        lines=list(result.lines(lang)),
+        title=str(getattr(row, "title", "") or ""),
+        current=current,
+    )
 
 
 async def last_minimum(turn: Turn, pk: int, class_age_: int) -> PastResult | None:
@@ -1565,6 +1582,8 @@ async def show_points(turn: Turn) -> None:
     if estimate is None:
         lines.append(t("apply.points.no_rules", lang))
     else:
+        key = "apply.points.rules" if estimate.current else "apply.points.older_rules"
+        lines.append(t(key, lang, title=estimate.title, month=format_month(month, lang)))
         lines.extend(estimate.lines)
     if wishes:
         klass = t("daycare.class", lang, age=age)

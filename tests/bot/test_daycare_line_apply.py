@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from bot.handlers.applications import estimate_points
@@ -518,3 +519,55 @@ def test_twenty_wishes_fit_in_one_bubble() -> None:
     rows = [_wish_row(name, kid, 2**31 - 100 + i, i, 20) for i in range(20)]
     bubble = m.bubble("2025年1月生まれの希望園（20/20）", rows)
     assert m.flex_size(bubble) <= m.MAX_BUBBLE_BYTES
+
+
+async def test_the_simulator_shows_the_engines_lines_beside_last_year(
+    line_world: LineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator's side of the points engine's names (`rules_for`, `latest_rules`,
+    `score(document, facts).total / .lines(lang)`), with a stand-in engine scoring 45."""
+    import sys
+    import types
+
+    import rules.points
+
+    class Scored:
+        total = 45.0
+
+        def lines(self, lang: str = "ja") -> list[str]:
+            return ["保護者1: 就労 週35時間以上 = 45点", "合計 45点"]
+
+    row = types.SimpleNamespace(title="八王子市 令和7年度 基準", body={})
+    engine = types.ModuleType("integrations.daycare.points")
+
+    async def rules_for(session: Any, municipality: str, on: date) -> Any:
+        return None  # nothing valid for April 2027: the newest rules are used
+
+    async def latest_rules(session: Any, municipality: str) -> Any:
+        return row if municipality == HACHIOJI else None
+
+    engine.rules_for = rules_for  # type: ignore[attr-defined]
+    engine.latest_rules = latest_rules  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "integrations.daycare.points", engine)
+    monkeypatch.setattr(rules.points, "score", lambda document, facts: Scored(), raising=False)
+    document = types.SimpleNamespace(model_validate=lambda body: body)
+    monkeypatch.setattr(rules.points, "PointsDocument", document, raising=False)
+
+    await add_facilities(line_world)
+    await add_round(line_world)
+    parent = Parent(line_world, user("apply-engine"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await searched(line_world, parent, None)
+    results = parent.last
+    await parent.postback(bubble_action(results, "みどり保育園", "この園に申し込む")["data"])
+    await parent.tap("申し込みへ進む")
+    await parent.tap("はい")
+    await parent.tap("就労")
+    await parent.tap("35時間")
+    await parent.tap("いいえ")
+    await parent.tap("なし")
+    answer = await parent.tap("点数シミュレーション")
+    said = texts_of(answer)
+    assert "2027年4月の基準がまだ登録されていないため、八王子市 令和7年度 基準で試算" in said
+    assert "保護者1: 就労 週35時間以上 = 45点" in said and "合計 45点" in said
+    assert "1. みどり保育園: 2021年度 最低指数 40点（試算点はこれ以上）" in said
