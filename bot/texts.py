@@ -37,9 +37,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "【個人情報の取り扱い】\n"
             "・保存するのは、お住まいの市区町村、お子さまの生年月日、出産予定日、任意で"
             "お答えいただく世帯の状況（ひとり親・住民税非課税）、通知の設定、"
-            "保育園さがしで保存した園と見学の予約です。\n"
-            "・これらは、受けられる支援の判定とお知らせ、保育園さがしと見学予約のためだけに"
-            "使います。\n"
+            "保育園さがしで保存した園と見学の予約、LINEで申し込んだ保育園の入所申込"
+            "（希望園と、保護者の就労時間などお答えいただいた内容）です。\n"
+            "・これらは、受けられる支援の判定とお知らせ、保育園さがし・見学予約・入所申込"
+            "のためだけに使います。\n"
             "・氏名や住所はうかがいません。\n"
             "・「削除」と送れば、いつでもすべて削除できます。\n"
             "同意いただくまでは、LINEのユーザーID以外は何も保存しません。"
@@ -48,9 +49,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "[Privacy notice]\n"
             "- We store your municipality, your children's birth dates, a due date, the "
             "optional answers about your household (single parent, resident-tax exemption), "
-            "your notification settings, and the daycares you save and tours you book.\n"
+            "your notification settings, the daycares you save and tours you book, and the "
+            "daycare applications you make here (your wishes and answers such as work hours).\n"
             "- We use them only to find the support you can get, to tell you about it, and for "
-            "daycare search and tours.\n"
+            "daycare search, tours and applications.\n"
             "- We never ask for names or addresses.\n"
             '- Send "delete" at any time to erase everything.\n'
             "Until you agree we store nothing but your LINE user ID."
@@ -927,6 +929,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "「この園に申し込む」で加えられます。",
         "en": "No wished daycares yet for the child {child}. Add them with \"Apply to this "
         "daycare\" in the search results, saved daycares or your tours.",
+    },
+    "apply.applied_already": {
+        "ja": "{child}はすでに申し込んでいます。希望の変更や取り下げは「申込状況」からできます。",
+        "en": "The child {child} has already applied. Change wishes or withdraw in My "
+        "applications.",
     },
     "apply.wishes_title": {
         "ja": "{child}の希望園（{count}/{max}）",

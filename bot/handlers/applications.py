@@ -290,6 +290,10 @@ async def show_wishes(turn: Turn, kid: Kid, *, lead: str | None = None) -> None:
     wishes = wishes_of(turn, kid)
     label = kid_label(kid, lang)
     head = [lead] if lead else []
+    if not wishes and await open_application_of(turn, kid) is not None:
+        head.append(t("apply.applied_already", lang, child=label))
+        turn.say(m.text("\n".join(head), _door_actions(lang)))
+        return
     if not wishes:
         head.append(t("apply.wishes_none", lang, child=label))
         turn.say(

@@ -205,6 +205,10 @@ async def test_two_children_apply_together_with_a_sibling_mode(line_world: LineW
     assert "申込を取り下げました" in texts_of(answer)
     rows = await applications(line_world, family.id)
     assert sorted(r.status for r in rows) == ["received", "withdrawn"]
+    # 申し込む again for the child still applying: it says where to change it.
+    await parent.tap("申し込む")
+    answer = await parent.tap("2024年5月生まれ")
+    assert "すでに申し込んでいます" in texts_of(answer)
 
 
 async def _applied_once(world: LineWorld, name: str) -> tuple[Parent, dict[str, int], int]:
