@@ -174,7 +174,8 @@ async def test_two_children_apply_together_with_a_sibling_mode(line_world: LineW
     assert "就労証明書（保護者2）" in said
     check_line_limits(answer)
 
-    answer = await parent.tap("申し込む")
+    submit = parent.action("申し込む")
+    answer = await parent.postback(submit["data"])
     said = texts_of(answer)
     assert "「令和9年4月 一次選考」に申し込みました" in said and "受付" in said
     family = await family_of(line_world, parent)
@@ -191,7 +192,9 @@ async def test_two_children_apply_together_with_a_sibling_mode(line_world: LineW
     assert facts.guardians[1].hours_per_week == 20 and not facts.single_parent
     assert facts.siblings_enrolled == ["F2"] and not facts.accepts_leave_extension
     # The same summary button again: the flow is over, nothing is submitted twice.
-    answer = await parent.postback(parent.action("申込状況")["data"])
+    answer = await parent.postback(submit["data"])
+    assert "このボタンは古くなったようです" in texts_of(answer)
+    answer = await parent.say("申込状況")
     assert "入所申込（2件）" in texts_of(answer)
     assert len(await applications(line_world, family.id)) == 2
 
