@@ -21,6 +21,7 @@ from hagukumi.models import load_models
 from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
 from integrations.daycare import api as daycare_api
+from integrations.daycare import points_api as daycare_points_api
 from integrations.daycare import search_api as daycare_search_api
 from integrations.daycare import tours_api as daycare_tours_api
 from notifier import api as notifier_api
@@ -34,6 +35,7 @@ from registry.http import (
     API_KEY,
     BACKGROUND,
     CATALOG,
+    CLOCK,
     EVENTS,
     MAX_BODY,
     SESSIONS,
@@ -69,12 +71,12 @@ API_TABLES: list[RouteTable] = [
     notifier_api.routes,
     staff_api.routes,
     daycare_api.routes,
+    daycare_points_api.routes,
 ]
 SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)
 EMULATOR_SECRET = "emulator-secret"
 EMULATOR_TOKEN = "emulator-token"
-CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
 RICH_MENU_TASK: web.AppKey[Any] = web.AppKey("rich_menu_task", object)
 NOTICES: web.AppKey[Any] = web.AppKey("notices", object)
 RUN_WORKERS: web.AppKey[bool] = web.AppKey("run_workers", bool)

@@ -187,6 +187,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add facilities the results name but the database lacks (located=false)",
     )
+    pts = sub.add_parser(
+        "points-rules",
+        help="upload a municipality's points rules (利用調整基準) from a YAML or JSON file",
+        description="Check the document (schema, conditions, examples) and store it as the "
+        "municipality's next version; exit 2 when it is not valid.",
+    )
+    pts.add_argument("file", type=Path, metavar="FILE")
+    pts.add_argument("--municipality", type=_lgcode, required=True, help="6-digit code")
     return parser
 
 
@@ -305,6 +313,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _import_daycare(settings, sessions, args)
         if args.command == "import-families":
             return await _import_families(settings, sessions, args)
+        if args.command == "points-rules":
+            return await _points_rules(sessions, args)
         if args.command == "sweep":
             return await _sweep(settings, sessions, args)
         if args.command in {"worker", "scheduler"}:
@@ -312,6 +322,43 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"unknown command {args.command}")
     finally:
         await engine.dispose()
+
+
+async def _points_rules(sessions: Any, args: argparse.Namespace) -> int:
+    from integrations.daycare.points import InvalidDocument, load_document, save_rules
+    from registry.api import require_known_municipality
+    from registry.db import transaction
+    from registry.http import ApiError
+    from rules.points import run_examples
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {args.file}: {exc}") from exc
+    try:
+        document = load_document(text)
+    except InvalidDocument as exc:
+        print(f"{args.file}: {exc.message}", file=sys.stderr)
+        for detail in exc.details:
+            hint = f" ({detail['suggestion']})" if detail.get("suggestion") else ""
+            print(f"  {detail['location']}: {detail['reason']}{hint}", file=sys.stderr)
+        return 2
+    if document.municipality != args.municipality:
+        raise CliError(f"{args.file} is for {document.municipality}, not {args.municipality}")
+    async with transaction(sessions) as session:
+        try:
+            await require_known_municipality(session, document.municipality, location="file")
+        except ApiError as exc:
+            raise CliError(exc.message) from exc
+        saved = await save_rules(session, document, created_by="cli")
+    state = "new version" if saved.created else "unchanged"
+    print(
+        f"{document.municipality} version {saved.row.version} ({state}) digest {saved.row.digest}"
+    )
+    for outcome in run_examples(document):
+        mark = "ok" if outcome.passed else "FAIL"
+        print(f"  example {outcome.index} {mark}: {outcome.name} = {outcome.actual_points:g}")
+    return 0
 
 
 def _safe_url(url: str) -> str:

@@ -167,6 +167,19 @@ async def load_demo_facilities(
         await set_many_vacancies(session, updates, today, "demo")
         count = sum(len(cells) for _, cells in updates)
     progress(f"demo: vacancies for entry in {month:%Y-%m}: {count} classes")
+    await load_demo_points_rules(sessions, progress=progress)
+
+
+async def load_demo_points_rules(
+    sessions: async_sessionmaker[AsyncSession], *, progress: Callable[[str], None] = print
+) -> None:
+    """The points rules shipped with the package (real 別表: Hachioji, Kunitachi)."""
+    from integrations.daycare.points import save_rules, shipped_documents
+
+    async with transaction(sessions) as session:
+        for document in shipped_documents():
+            saved = await save_rules(session, document, created_by="demo")
+            progress(f"demo: points rules {document.municipality} version {saved.row.version}")
 
 
 # -- tour slots --------------------------------------------------------------------------------

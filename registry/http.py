@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import ClientPayloadError, web
@@ -303,6 +304,8 @@ BACKGROUND: web.AppKey[BackgroundTasks] = web.AppKey("background", BackgroundTas
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
 TODAY: web.AppKey[Any] = web.AppKey("today", object)
+# The app's clock (aware UTC datetimes); tests give a fixed one. Set by the composition root.
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
 # "Program changed" and "family changed", announced by the doors after commit.
 EVENTS: web.AppKey[Events] = web.AppKey("events", Events)
 # The API key the auth middleware found on the request (absent for anonymous requests).

@@ -61,6 +61,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 TOUR_REMINDER = "tour-reminder"
 SEAT_OPENED = "seat-opened"
 TOUR_CANCELLED = "tour-cancelled"
+DAYCARE_RESULT = "daycare-result"
 DEFAULT_QUIET_HOURS = "20:00-08:00"
 REMINDER_LEAD = timedelta(hours=1)
 """A reminder must be able to go at least this long before the tour starts, else it is not
@@ -87,6 +88,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "cancelled.badge": "見学が中止になりました",
         "cancelled.line": "施設の都合により、この見学は中止になりました。",
         "another": "別の日時を選ぶ",
+        "result.offered.title": "保育園の内定のお知らせ（{name}）",
+        "result.waitlisted.title": "保育園の選考結果のお知らせ（保留）",
+        "result.offered.badge": "内定",
+        "result.waitlisted.badge": "保留（入所待ち）",
+        "result.offered.line": "{month}入園・{klass}で{name}（第{rank}希望）に内定しました。",
+        "result.waitlisted.line": (
+            "{month}入園・{klass}は、今回はご希望の園に入所できませんでした（保留）。"
+        ),
+        "result.points": "あなたの点数: {points}点",
+        "result.offered.next": (
+            "次は: 区市町村から面接・健康診断の案内が届きます。辞退するときは早め"
+            "に連絡してください。"
+        ),
+        "result.waitlisted.next": (
+            "次は: 申込は二次選考に引き続き有効です。認証保育所・小規模保育などの空きも探せます。"
+        ),
+        "result.leave": (
+            "育休を延長する場合は、この結果の「保留通知書」を勤務先に提出してください。"
+        ),
+        "result.search": "空きのある園をさがす",
+        "result.status": "申込状況を見る",
     },
     "en": {
         "reminder.title": "Your tour is tomorrow ({name})",
@@ -104,6 +126,33 @@ TEXTS: dict[str, dict[str, str]] = {
         "cancelled.badge": "Your tour was cancelled",
         "cancelled.line": "The facility cancelled this tour.",
         "another": "Pick another time",
+        "result.offered.title": "Daycare place offered ({name})",
+        "result.waitlisted.title": "Daycare result: on the waiting list",
+        "result.offered.badge": "Place offered",
+        "result.waitlisted.badge": "Waiting list",
+        "result.offered.line": "{name} (wish {rank}) offered a place in the {klass} from {month}.",
+        "result.waitlisted.line": (
+            "No wished facility had a place for the {klass} from {month} this round"
+            " (waiting list)."
+        ),
+        "result.points": "Your points: {points}",
+        "result.offered.next": (
+            "Next: the municipality will invite you to an interview and a health ch"
+            "eck. If you decline, tell them soon."
+        ),
+        "result.waitlisted.next": (
+            "Next: your application stays valid for t"
+            "he second round. You can also look for p"
+            "laces at certified (認証) and small-scale "
+            "daycares."
+        ),
+        "result.leave": (
+            "To extend parental leave, hand the waiti"
+            "ng-list notice (保留通知書) of this result to"
+            " your employer."
+        ),
+        "result.search": "Find daycares with places",
+        "result.status": "My applications",
     },
 }
 
@@ -629,6 +678,62 @@ def tour_cancelled_bubble(notice: Notice, lang: str, today: date | None = None) 
     )
 
 
+def _points_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def result_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
+    """A round's result for one child: 内定 (where, which wish) or 保留, the reason in words,
+    the family's points and what to do next."""
+    payload = notice.payload or {}
+    offered = payload.get("status") == "offered"
+    state = "offered" if offered else "waitlisted"
+    age = payload.get("class_age")
+    month = payload.get("entry_month")
+    klass = class_label(age, lang) if isinstance(age, int) else ""
+    shown = format_month(date.fromisoformat(month), lang) if isinstance(month, str) else ""
+    name = _localized(payload.get("facility"), lang)
+    lines = [
+        _line(
+            text(f"result.{state}.badge", lang),
+            size="xs",
+            weight="bold",
+            color="#2E7D32" if offered else "#C62828",
+        ),
+        _line(
+            text(
+                f"result.{state}.line",
+                lang,
+                name=name,
+                rank=payload.get("wish_rank") or "-",
+                klass=klass,
+                month=shown,
+            ),
+            weight="bold",
+            size="sm",
+        ),
+    ]
+    explanation = _localized(payload.get("explanation"), lang)
+    if explanation:
+        lines.append(_line(explanation, size="sm", color="#555555"))
+    if payload.get("points") is not None:
+        lines.append(
+            _line(text("result.points", lang, points=_points_text(payload["points"])), size="sm")
+        )
+    lines.append(_line(text(f"result.{state}.next", lang), size="sm"))
+    if not offered and payload.get("accepts_leave_extension"):
+        lines.append(_line(text("result.leave", lang), size="sm"))
+    facility = payload.get("facility_pk")
+    actions = [
+        _postback_button(text("details", lang), pb.DC_DETAILS, f=facility)
+        if offered and isinstance(facility, int)
+        else _postback_button(text("result.search", lang), pb.MENU_DAYCARE),
+    ]
+    return _bubble(lines, actions)
+
+
 def register() -> None:
     """Teach the notifier's messages the daycare notice kinds (once per process)."""
     if TOUR_REMINDER not in RENDERERS:
@@ -643,6 +748,17 @@ def register() -> None:
             tour_cancelled_bubble,
             badge={"ja": TEXTS["ja"]["cancelled.badge"], "en": TEXTS["en"]["cancelled.badge"]},
         )
+    if DAYCARE_RESULT not in RENDERERS:
+        register_renderer(
+            DAYCARE_RESULT,
+            result_bubble,
+            badge={
+                "ja": TEXTS["ja"]["result.offered.badge"]
+                + "・"
+                + TEXTS["ja"]["result.waitlisted.badge"],
+                "en": "Daycare result",
+            },
+        )
     if SEAT_OPENED not in RENDERERS:
         register_renderer(
             SEAT_OPENED,
@@ -654,6 +770,7 @@ def register() -> None:
 register()
 
 __all__ = [
+    "DAYCARE_RESULT",
     "SEAT_OPENED",
     "TOUR_CANCELLED",
     "TOUR_REMINDER",
