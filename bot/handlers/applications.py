@@ -12,7 +12,6 @@ again only the part the parent says changed.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import secrets
@@ -39,6 +38,7 @@ from bot.navigation import go, intent_instead, intent_of
 from bot.state import user_key
 from bot.texts import format_born, join, t
 from integrations.daycare import applications as apps
+from integrations.daycare import points as points_store
 from integrations.daycare.classes import entry_class, month_start
 from integrations.daycare.models import (
     APPLICATION_STATUSES,
@@ -55,7 +55,13 @@ from notifier import postbacks as pb
 from notifier.formats import format_date, format_month
 from registry import families
 from rules.ages import class_age, fiscal_year
-from rules.points import CARE_REASONS, SIBLING_MODES, ApplicationFacts
+from rules.points import (
+    CARE_REASONS,
+    SIBLING_MODES,
+    ApplicationFacts,
+    PointsDocument,
+    score,
+)
 
 log = logging.getLogger(__name__)
 
@@ -1269,6 +1275,10 @@ async def application_bubble(
     ]
     result = application.result or {}
     explanation = result.get("explanation_en" if lang == "en" else "explanation_ja")
+    if explanation is None and isinstance(result.get("explanation"), dict):
+        # The result notice's shape ({"ja": ..., "en": ...}), should allocation store it so.
+        words = result["explanation"]
+        explanation = words.get(lang) or words.get("ja")
     if application.status in ("offered", "waitlisted") and isinstance(explanation, str):
         lines.append(m.flex_text(m.clip(explanation, 800), size="sm"))
     lines.append(m.flex_text(t("apply.card.wishes", lang), size="xs", color="#555555"))
@@ -1474,37 +1484,21 @@ class Estimate:
 async def estimate_points(
     session: Any, municipality: str, on: date, facts: ApplicationFacts, lang: str
 ) -> Estimate | None:
-    """The points engine's score (`integrations.daycare.points.rules_for` and
-    `rules.points.score`) under the rules valid on `on`, else the newest ones; None when the
-    municipality has no rules (or the engine is not there)."""
-    # Looked up by name: the engine is built in parallel and may not be there yet.
-    try:
-        points_store = importlib.import_module("integrations.daycare.points")
-        points_rules = importlib.import_module("rules.points")
-    except ImportError:
-        return None
-    rules_for = getattr(points_store, "rules_for", None)
-    latest_rules = getattr(points_store, "latest_rules", None)
-    score = getattr(points_rules, "score", None)
-    document_type = getattr(points_rules, "PointsDocument", None)
-    if rules_for is None or score is None:
-        return None
+    """The household's points (`rules.points.score`) under the municipality's rules valid on
+    `on`, else its newest ones; None when the municipality has no rules."""
     current = True
-    found = await rules_for(session, municipality, on)
+    found = await points_store.rules_for(session, municipality, on)
     if found is not None:
         row, document = found
     else:
         # Next year's rules are published late (autumn): the newest ones are the best guess.
-        row = await latest_rules(session, municipality) if latest_rules is not None else None
-        if row is None or document_type is None:
+        latest = await points_store.latest_rules(session, municipality)
+        if latest is None:
             return None
-        document, current = document_type.model_validate(row.body), False
+        row, document, current = latest, PointsDocument.model_validate(latest.body), False
     result = score(document, facts)
     return Estimate(
-        total=float(result.total),
-        lines=list(result.lines(lang)),
-        title=str(getattr(row, "title", "") or ""),
-        current=current,
+        total=float(result.total), lines=result.lines(lang), title=row.title, current=current
     )
 
 

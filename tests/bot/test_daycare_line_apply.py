@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlmodel import col, select
 
 from bot.handlers.applications import estimate_points
@@ -528,38 +527,14 @@ def test_twenty_wishes_fit_in_one_bubble() -> None:
     assert m.flex_size(bubble) <= m.MAX_BUBBLE_BYTES
 
 
-async def test_the_simulator_shows_the_engines_lines_beside_last_year(
-    line_world: LineWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The simulator's side of the points engine's names (`rules_for`, `latest_rules`,
-    `score(document, facts).total / .lines(lang)`), with a stand-in engine scoring 45."""
-    import sys
-    import types
+async def test_the_simulator_scores_with_the_municipalitys_rules(line_world: LineWorld) -> None:
+    """Hachioji's shipped table (FY2025): April 2027 has no rules of its own, so the newest
+    ones are used and said so; once rules valid for April 2027 exist, they are used."""
+    from integrations.daycare.points import save_rules, shipped_documents
 
-    import rules.points
-
-    class Scored:
-        total = 45.0
-
-        def lines(self, lang: str = "ja") -> list[str]:
-            return ["保護者1: 就労 週35時間以上 = 45点", "合計 45点"]
-
-    row = types.SimpleNamespace(title="八王子市 令和7年度 基準", body={})
-    engine = types.ModuleType("integrations.daycare.points")
-
-    async def rules_for(session: Any, municipality: str, on: date) -> Any:
-        return None  # nothing valid for April 2027: the newest rules are used
-
-    async def latest_rules(session: Any, municipality: str) -> Any:
-        return row if municipality == HACHIOJI else None
-
-    engine.rules_for = rules_for  # type: ignore[attr-defined]
-    engine.latest_rules = latest_rules  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "integrations.daycare.points", engine)
-    monkeypatch.setattr(rules.points, "score", lambda document, facts: Scored(), raising=False)
-    document = types.SimpleNamespace(model_validate=lambda body: body)
-    monkeypatch.setattr(rules.points, "PointsDocument", document, raising=False)
-
+    (hachioji,) = [d for d in shipped_documents() if d.municipality == HACHIOJI]
+    async with transaction(line_world.sessions) as session:
+        await save_rules(session, hachioji, "test")
     await add_facilities(line_world)
     await add_round(line_world)
     parent = Parent(line_world, user("apply-engine"))
@@ -568,13 +543,53 @@ async def test_the_simulator_shows_the_engines_lines_beside_last_year(
     results = parent.last
     await parent.postback(bubble_action(results, "みどり保育園", "この園に申し込む")["data"])
     await parent.tap("申し込みへ進む")
-    await parent.tap("はい")
+    await parent.tap("いいえ")
     await parent.tap("就労")
     await parent.tap("35時間")
     await parent.tap("いいえ")
+    await parent.tap("妊娠・出産")
     await parent.tap("なし")
     answer = await parent.tap("点数シミュレーション")
     said = texts_of(answer)
-    assert "2027年4月の基準がまだ登録されていないため、八王子市 令和7年度 基準で試算" in said
-    assert "保護者1: 就労 週35時間以上 = 45点" in said and "合計 45点" in said
-    assert "1. みどり保育園: 2021年度 最低指数 40点（試算点はこれ以上）" in said
+    assert f"2027年4月の基準がまだ登録されていないため、{hachioji.title}で試算" in said
+    assert "就労 週35時間以上 = 9点" in said and "妊娠・出産 = 10点" in said
+    assert "合計 19点" in said
+    assert "1. みどり保育園: 2021年度 最低指数 40点（試算点はこれ未満）" in said
+
+    fy2027 = hachioji.model_copy(
+        update={"valid_from": date(2027, 4, 1), "valid_to": None, "title": "令和9年度 基準"}
+    )
+    async with transaction(line_world.sessions) as session:
+        await save_rules(session, fy2027, "test")
+    answer = await parent.say("点数シミュレーション")
+    said = texts_of(answer)
+    assert "基準: 令和9年度 基準" in said and "合計 19点" in said
+    assert "まだ登録されていない" not in said
+
+
+async def test_english_simulator_lines(line_world: LineWorld) -> None:
+    from integrations.daycare.points import save_rules, shipped_documents
+
+    (hachioji,) = [d for d in shipped_documents() if d.municipality == HACHIOJI]
+    async with transaction(line_world.sessions) as session:
+        await save_rules(session, hachioji, "test")
+    await add_facilities(line_world)
+    await add_round(line_world)
+    parent = Parent(line_world, user("apply-engine-en"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    await parent.say("English")
+    await parent.postback("a=menu.daycare")
+    await parent.tap("Apr 2027")
+    results = await parent.say("八王子")
+    await parent.postback(bubble_action(results, "Nursery 1", "Add to my wishes")["data"])
+    await parent.tap("Go on to apply")
+    await parent.tap("Yes")
+    await parent.tap("Work")
+    await parent.tap("40 h or more")
+    await parent.tap("No")
+    await parent.tap("None")
+    answer = await parent.tap("Points simulator")
+    said = texts_of(answer)
+    assert "The rules for Apr 2027 are not registered yet" in said
+    assert "Total 10 points" in said
+    assert "1. Nursery 1: FY2021 lowest points admitted: 40 (your estimate is lower)" in said
