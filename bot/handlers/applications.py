@@ -619,7 +619,8 @@ async def advance(turn: Turn) -> None:
     flow["g"] = guardians
     for index, g in enumerate(guardians):
         who = _who(index, count, lang)
-        if g.get("reason") not in ASKED_REASONS:
+        # "absent" is never offered, but is kept when a last application (via the API) said it.
+        if g.get("reason") not in CARE_REASONS:
             reasons = [(CARE_REASONS[r][1 if lang == "en" else 0], r) for r in ASKED_REASONS]
             _ask(turn, t("apply.q.reason", lang, who=who), tok, f"reason{index}", reasons)
             return
@@ -869,7 +870,7 @@ def _complete(flow: dict[str, Any]) -> bool:
     return (
         flow.get("single") is not None
         and len(guardians) == (1 if flow["single"] else 2)
-        and all(g.get("reason") in ASKED_REASONS for g in guardians)
+        and all(g.get("reason") in CARE_REASONS for g in guardians)
         and flow.get("sib") is not None
         and flow.get("ext") is not None
     )
