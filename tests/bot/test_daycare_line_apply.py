@@ -593,3 +593,32 @@ async def test_english_simulator_lines(line_world: LineWorld) -> None:
     assert "The rules for Apr 2027 are not registered yet" in said
     assert "Total 10 points" in said
     assert "1. Nursery 1: FY2021 lowest points admitted: 40 (your estimate is lower)" in said
+
+
+async def test_several_open_rounds_are_asked_and_a_baby_on_the_way_waits(
+    line_world: LineWorld,
+) -> None:
+    ids = await add_facilities(line_world)
+    await add_round(line_world)
+    may = await add_round(line_world, entry=date(2027, 5, 1), name="令和9年5月入所")
+    parent = Parent(line_world, user("apply-rounds"))
+    await parent.onboard("八王子市", births=("2026-04-01",))
+    answer = await parent.postback(f"a=ap.add&f={ids['みどり保育園']}&c=due")
+    assert "生まれてから" in texts_of(answer)
+    await parent.postback(f"a=ap.add&f={ids['みどり保育園']}")
+    answer = await parent.tap("申し込みへ進む")
+    assert "どの申込に申し込みますか" in texts_of(answer)
+    labels = [a["label"] for a in actions_in(answer)]
+    assert labels[:2] == ["令和9年4月 一次選考", "令和9年5月入所"]
+    await parent.tap("令和9年5月入所")
+    await parent.tap("いいえ")
+    for label in ("就労", "40時間以上", "はい", "はい", "就労", "30時間", "いいえ", "なし"):
+        await parent.tap(label)
+    answer = await parent.tap("はい")  # accepts a longer leave
+    said = texts_of(answer)
+    assert "申込: 令和9年5月入所" in said and "育休延長を許容: はい" in said
+    await parent.tap("申し込む")
+    family = await family_of(line_world, parent)
+    assert family.id is not None
+    (row,) = await applications(line_world, family.id)
+    assert row.round_id == may and row.facts["accepts_leave_extension"] is True
