@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/delivery.py
 	$(BIN)/python benchmarks/rule_cost.py
 	$(BIN)/python benchmarks/daycare.py
+	$(BIN)/python benchmarks/allocation.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

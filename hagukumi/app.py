@@ -22,6 +22,7 @@ from hagukumi.resources import make_redis
 from hagukumi.settings import Settings
 from integrations.daycare import api as daycare_api
 from integrations.daycare import points_api as daycare_points_api
+from integrations.daycare import rounds_api as daycare_rounds_api
 from integrations.daycare import search_api as daycare_search_api
 from integrations.daycare import tours_api as daycare_tours_api
 from notifier import api as notifier_api
@@ -72,6 +73,7 @@ API_TABLES: list[RouteTable] = [
     staff_api.routes,
     daycare_api.routes,
     daycare_points_api.routes,
+    daycare_rounds_api.routes,
 ]
 SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)

@@ -175,7 +175,7 @@ async def load_demo_facilities(
 async def load_demo_points_rules(
     sessions: async_sessionmaker[AsyncSession], *, progress: Callable[[str], None] = print
 ) -> None:
-    """The points rules shipped with the package (real 別表: Hachioji, Kunitachi)."""
+    """The points rules shipped with the package (real 別表, in `daycare/points_rules`)."""
     from integrations.daycare.points import save_rules, shipped_documents
 
     async with transaction(sessions) as session:

@@ -158,6 +158,20 @@ class ApplicationFacts(BaseModel):
     outside_municipality: bool = Field(
         default=False, description="The household lives in another municipality (区市町村外)."
     )
+    sibling_facility_first_choice: bool = Field(
+        default=False,
+        description=(
+            "The first wished facility is one where a brother or sister is enrolled now "
+            "(きょうだい在園施設を第1希望)."
+        ),
+    )
+    unlicensed_care: bool = Field(
+        default=False,
+        description=(
+            "The child is in paid care outside licensed daycare now (認可外保育施設・認証保育所"
+            "等の利用), as many tables add points for it."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ApplicationFacts:
@@ -338,6 +352,10 @@ VOCABULARY: dict[str, Word] = {
     "transfer": Word("BOOLEAN", "a transfer (転園): the child has a place now"),
     "graduating_small_scale": Word("BOOLEAN", "leaves a small-scale facility at 3 (卒園)"),
     "outside_municipality": Word("BOOLEAN", "the household lives elsewhere (区市町村外)"),
+    "sibling_facility_first_choice": Word(
+        "BOOLEAN", "the first wish is a sibling's facility (きょうだい在園施設を第1希望)"
+    ),
+    "unlicensed_care": Word("BOOLEAN", "the child is in unlicensed paid care now (認可外利用)"),
     "guardian_count": Word("FLOAT", "guardians present (not `absent`)"),
     "absent_guardians": Word("FLOAT", "guardians `absent` (0 or 1)"),
     "min_hours": Word("FLOAT", "least hours a week of the present guardians (none given: 0)"),
@@ -603,6 +621,8 @@ def facts_context(facts: ApplicationFacts) -> dict[str, Any]:
         "transfer": facts.transfer_from is not None,
         "graduating_small_scale": facts.graduating_small_scale,
         "outside_municipality": facts.outside_municipality,
+        "sibling_facility_first_choice": facts.sibling_facility_first_choice,
+        "unlicensed_care": facts.unlicensed_care,
         "guardian_count": float(len(present)),
         "absent_guardians": float(len(facts.guardians) - len(present)),
         "min_hours": min(hours) if hours else 0.0,

@@ -271,9 +271,7 @@ class PointsRules(SQLModel, table=True):
     document (`rules.points.PointsDocument`), `digest` the sha256 of its canonical JSON."""
 
     __tablename__ = "daycare_points_rules"
-    __table_args__ = (
-        UniqueConstraint("municipality", "version", name="uq_daycare_points_rules"),
-    )
+    __table_args__ = (UniqueConstraint("municipality", "version", name="uq_daycare_points_rules"),)
 
     id: int | None = Field(default=None, primary_key=True)
     municipality: str = Field(max_length=6, foreign_key="municipality.code", index=True)
@@ -313,9 +311,7 @@ class IntakeRound(SQLModel, table=True):
     )
     input_hash: str = Field(default="", max_length=64)
     # The municipality's column order for the CSV export of applications (empty: the default).
-    export_columns: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    export_columns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     confirmed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
