@@ -927,8 +927,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "apply.wishes_none": {
         "ja": "{child}の希望園はまだありません。保育園をさがす・保存した園・予約した見学の"
         "「この園に申し込む」で加えられます。",
-        "en": "No wished daycares yet for the child {child}. Add them with \"Apply to this "
-        "daycare\" in the search results, saved daycares or your tours.",
+        "en": "No wished daycares yet for the child {child}. Add them with Add to my wishes "
+        "in the search results, saved daycares or your tours.",
     },
     "apply.applied_already": {
         "ja": "{child}はすでに申し込んでいます。希望の変更や取り下げは「申込状況」からできます。",
@@ -1039,7 +1039,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "apply.sibling_unknown": {
         "ja": "「{said}」という園は見つかりませんでした。"
         "園の名前をもう一度送るか、「なし」を選んでください。",
-        "en": "No daycare called \"{said}\" was found. Type its name again, or choose None.",
+        "en": 'No daycare called "{said}" was found. Type its name again, or choose None.',
     },
     "apply.sibling_which": {"ja": "どの園ですか？", "en": "Which one?"},
     "apply.sibling_more": {
