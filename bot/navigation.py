@@ -17,6 +17,10 @@ INTENTS: list[tuple[tuple[str, ...], str]] = [
     (("english", "英語"), "english"),
     (("日本語", "japanese"), "japanese"),
     (("削除", "退会", "delete"), "delete"),
+    # Before 保育園: 保育園の申込状況 asks for the applications, not a search.
+    (("申込状況", "申し込み状況", "application status", "my applications"), "applications"),
+    (("点数シミュレーション", "点数", "指数", "points simulator", "points"), "points"),
+    (("入所申込", "申し込み", "申し込む", "申込", "apply for daycare"), "apply"),
     (("保育園", "保育所", "daycare", "nursery"), "daycare"),
     (("支援", "手当", "もらえる", "support", "benefit", "program", "allowance"), "programs"),
     (("設定", "通知", "settings", "notification"), "settings"),

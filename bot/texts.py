@@ -37,9 +37,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "【個人情報の取り扱い】\n"
             "・保存するのは、お住まいの市区町村、お子さまの生年月日、出産予定日、任意で"
             "お答えいただく世帯の状況（ひとり親・住民税非課税）、通知の設定、"
-            "保育園さがしで保存した園と見学の予約です。\n"
-            "・これらは、受けられる支援の判定とお知らせ、保育園さがしと見学予約のためだけに"
-            "使います。\n"
+            "保育園さがしで保存した園と見学の予約、LINEで申し込んだ保育園の入所申込"
+            "（希望園と、保護者の就労時間などお答えいただいた内容）です。\n"
+            "・これらは、受けられる支援の判定とお知らせ、保育園さがし・見学予約・入所申込"
+            "のためだけに使います。\n"
             "・氏名や住所はうかがいません。\n"
             "・「削除」と送れば、いつでもすべて削除できます。\n"
             "同意いただくまでは、LINEのユーザーID以外は何も保存しません。"
@@ -48,9 +49,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "[Privacy notice]\n"
             "- We store your municipality, your children's birth dates, a due date, the "
             "optional answers about your household (single parent, resident-tax exemption), "
-            "your notification settings, and the daycares you save and tours you book.\n"
+            "your notification settings, the daycares you save and tours you book, and the "
+            "daycare applications you make here (your wishes and answers such as work hours).\n"
             "- We use them only to find the support you can get, to tell you about it, and for "
-            "daycare search and tours.\n"
+            "daycare search, tours and applications.\n"
             "- We never ask for names or addresses.\n"
             '- Send "delete" at any time to erase everything.\n'
             "Until you agree we store nothing but your LINE user ID."
@@ -880,6 +882,329 @@ TEXTS: dict[str, dict[str, str]] = {
     "error.sorry": {
         "ja": "ごめんなさい、うまく処理できませんでした。少し時間をおいてもう一度お試しください。",
         "en": "Sorry, something went wrong. Please try again in a moment.",
+    },
+    # --- daycare applications (入所申込) ------------------------------------------------
+    "apply.start.label": {"ja": "申し込む", "en": "Apply"},
+    "apply.status.label": {"ja": "申込状況", "en": "My applications"},
+    "apply.points.label": {"ja": "点数シミュレーション", "en": "Points simulator"},
+    "apply.add.label": {"ja": "この園に申し込む", "en": "Add to my wishes"},
+    "apply.intro": {
+        "ja": "保育園の入所申込をLINEでできます。まず希望する園（20園まで）を順番に並べます。",
+        "en": "You can apply for a daycare place here. First rank the daycares you wish for "
+        "(up to 20).",
+    },
+    "apply.which_child": {"ja": "どのお子さんの申込ですか？", "en": "Which child is it for?"},
+    "apply.no_children": {
+        "ja": "申し込めるお子さん（生まれていて小学校入学前）が登録されていません。"
+        "「家族の情報」から登録してください。",
+        "en": "No child who can apply (born, not yet at school) is registered. Please add "
+        "one in Family.",
+    },
+    "apply.unborn": {
+        "ja": "出産予定のお子さんは、生まれてから「家族の情報」に登録すると申し込めます。",
+        "en": "A baby on the way can apply once born and added in Family.",
+    },
+    "apply.add_which_child": {
+        "ja": "どのお子さんの希望園に加えますか？",
+        "en": "Add it to which child's wishes?",
+    },
+    "apply.added": {
+        "ja": "{name}を{child}の第{rank}希望に加えました。",
+        "en": "Added {name} as wish no. {rank} for the child {child}.",
+    },
+    "apply.added_already": {
+        "ja": "{name}はすでに第{rank}希望です。",
+        "en": "{name} is already wish no. {rank}.",
+    },
+    "apply.wishes_full": {
+        "ja": "希望園は{max}園までです。どれかを外してから加えてください。",
+        "en": "You can wish for up to {max} daycares. Remove one first.",
+    },
+    "apply.wish_gone": {
+        "ja": "その園はもう希望リストにありません。",
+        "en": "That daycare is no longer in the list.",
+    },
+    "apply.wishes_none": {
+        "ja": "{child}の希望園はまだありません。保育園をさがす・保存した園・予約した見学の"
+        "「この園に申し込む」で加えられます。",
+        "en": "No wished daycares yet for the child {child}. Add them with Add to my wishes "
+        "in the search results, saved daycares or your tours.",
+    },
+    "apply.applied_already": {
+        "ja": "{child}はすでに申し込んでいます。希望の変更や取り下げは「申込状況」からできます。",
+        "en": "The child {child} has already applied. Change wishes or withdraw in My "
+        "applications.",
+    },
+    "apply.wishes_title": {
+        "ja": "{child}の希望園（{count}/{max}）",
+        "en": "Wishes, child {child} ({count}/{max})",
+    },
+    "apply.go.label": {"ja": "申し込みへ進む", "en": "Go on to apply"},
+    "apply.commit.label": {"ja": "この希望で変更する", "en": "Save these wishes"},
+    "apply.more.label": {"ja": "園を追加", "en": "Add a daycare"},
+    "apply.more": {
+        "ja": "保存した園と見学を予約した園から選べます。"
+        "ほかの園は「保育園をさがす」から加えてください。",
+        "en": "Choose from your saved daycares and tours, or search for others.",
+    },
+    "apply.more_none": {
+        "ja": "加えられる保存した園・見学の園はありません。「保育園をさがす」から加えてください。",
+        "en": "No saved or toured daycare left to add. Search for daycares to add one.",
+    },
+    "apply.together_ask": {
+        "ja": "{child}のきょうだいも一緒に申し込みますか？",
+        "en": "Apply for a brother or sister of the child {child} too?",
+    },
+    "apply.alone.label": {"ja": "この子だけ", "en": "This child only"},
+    "apply.together.label": {"ja": "きょうだいも一緒に申し込む", "en": "Apply for both"},
+    "apply.together_kid.label": {"ja": "{child}も一緒に", "en": "Also {child}"},
+    "apply.sibling_no_wishes": {
+        "ja": "{child}の希望園がまだありません。同じ園を希望しますか？",
+        "en": "No wishes yet for the child {child}. Wish for the same daycares?",
+    },
+    "apply.copy.label": {"ja": "同じ園を希望する", "en": "Same daycares"},
+    "apply.sibling_wishes.label": {"ja": "希望園を選ぶ", "en": "Choose wishes"},
+    "apply.q.mode": {
+        "ja": "きょうだいの入所について、どれにあてはまりますか？",
+        "en": "How may the children be placed?",
+    },
+    "apply.q.round": {"ja": "どの申込に申し込みますか？", "en": "Which intake round?"},
+    "apply.round_of": {"ja": "{month}入所", "en": "Entry {month}"},
+    "apply.no_round": {
+        "ja": "いまお住まいの市区町村で受付中の入所申込はありません。",
+        "en": "Your municipality is not taking daycare applications right now.",
+    },
+    "apply.next_round": {
+        "ja": "次の受付「{name}」は{date}からです。",
+        "en": "The next round, {name}, opens on {date}.",
+    },
+    "apply.round_unknown": {
+        "ja": "次の受付期間はまだ登録されていません。市区町村の案内をご確認ください。",
+        "en": "The next round's dates are not known yet. Please check your municipality's "
+        "notices.",
+    },
+    "apply.no_class": {
+        "ja": "{child}は{month}に入れるクラスがありません。",
+        "en": "The child {child} has no daycare class in {month}.",
+    },
+    "apply.same_ask": {
+        "ja": "前回の申込の内容です。変わったところはありますか？",
+        "en": "This is what your last application said. Has anything changed?",
+    },
+    "apply.same.label": {"ja": "変わりない", "en": "No change"},
+    "apply.part.single": {"ja": "ひとり親", "en": "Single parent"},
+    "apply.part.siblings": {"ja": "きょうだいの在園", "en": "Siblings' daycare"},
+    "apply.part.extension": {"ja": "育休延長", "en": "Leave extension"},
+    "apply.fix_ask": {"ja": "どこを直しますか？", "en": "What do you want to change?"},
+    "apply.q.single": {
+        "ja": "ひとり親の世帯ですか？",
+        "en": "Are you a single-parent household?",
+    },
+    "apply.yes.label": {"ja": "はい", "en": "Yes"},
+    "apply.no.label": {"ja": "いいえ", "en": "No"},
+    "apply.you": {"ja": "あなた", "en": "You"},
+    "apply.guardian": {"ja": "保護者{n}", "en": "Guardian {n}"},
+    "apply.q.reason": {
+        "ja": "{who}が保育を必要とする理由はどれですか？",
+        "en": "{who}: why is daycare needed?",
+    },
+    "apply.q.hours": {
+        "ja": "{who}は週に何時間、働いて（学んで）いますか？数字で送ることもできます。",
+        "en": "{who}: how many hours a week of work (or study)? You can type a number.",
+    },
+    "apply.hours_at_least": {"ja": "{n}時間以上", "en": "{n} h or more"},
+    "apply.hours_n": {"ja": "{n}時間", "en": "{n} h"},
+    "apply.hours_under": {"ja": "{n}時間未満", "en": "Under {n} h"},
+    "apply.hours_type": {
+        "ja": "週の時間を数字で送ってください（例: 20）。",
+        "en": "Please type the hours a week as a number (e.g. 20).",
+    },
+    "apply.hours_bad": {
+        "ja": "時間がわかりませんでした。週の時間を数字で送ってください（例: 32）。",
+        "en": "Sorry, I could not read the hours. Please type a number (e.g. 32).",
+    },
+    "apply.q.leave": {
+        "ja": "{who}はいま育児休業中ですか？",
+        "en": "{who}: on parental leave now?",
+    },
+    "apply.q.back": {
+        "ja": "{who}は{month}までに育休から復帰しますか？",
+        "en": "{who}: back at work from leave by {month}?",
+    },
+    "apply.q.siblings": {
+        "ja": "きょうだいがいま通っている保育園はありますか？あれば園の名前を送ってください。",
+        "en": "Does a brother or sister go to a daycare now? If so, type its name.",
+    },
+    "apply.none.label": {"ja": "なし", "en": "None"},
+    "apply.sibling_unknown": {
+        "ja": "「{said}」という園は見つかりませんでした。"
+        "園の名前をもう一度送るか、「なし」を選んでください。",
+        "en": 'No daycare called "{said}" was found. Type its name again, or choose None.',
+    },
+    "apply.sibling_which": {"ja": "どの園ですか？", "en": "Which one?"},
+    "apply.sibling_more": {
+        "ja": "{name}ですね。ほかにもあれば園の名前を、なければ「これで全部」を選んでください。",
+        "en": "{name}, noted. Type another name, or choose That's all.",
+    },
+    "apply.sibling_done.label": {"ja": "これで全部", "en": "That's all"},
+    "apply.q.extension": {
+        "ja": "入所できなかったとき、育休の延長を許容しますか（育休延長を許容）？",
+        "en": "If no place is found, do you accept extending parental leave?",
+    },
+    "apply.hours_week": {"ja": "週{n}時間", "en": "{n} h a week"},
+    "apply.on_leave": {"ja": "育休中", "en": "on leave"},
+    "apply.returning": {"ja": "入所月までに復帰", "en": "back by the month of entry"},
+    "apply.paren": {"ja": "（{value}）", "en": " ({value})"},
+    "apply.a.single": {"ja": "ひとり親: {value}", "en": "Single parent: {value}"},
+    "apply.a.siblings": {
+        "ja": "きょうだいの在園: {value}",
+        "en": "Siblings at a daycare: {value}",
+    },
+    "apply.a.extension": {
+        "ja": "育休延長を許容: {value}",
+        "en": "Accepts longer parental leave: {value}",
+    },
+    "apply.summary_title": {"ja": "【申込内容の確認】", "en": "[Your application]"},
+    "apply.summary_round": {
+        "ja": "申込: {name}（締切 {deadline}）",
+        "en": "Round: {name} (deadline {deadline})",
+    },
+    "apply.summary_child": {
+        "ja": "お子さん: {child}（{klass}）の希望園",
+        "en": "Child {child} ({klass}), wishes:",
+    },
+    "apply.summary_child_status": {
+        "ja": "{child}: {status}",
+        "en": "Child {child}: {status}",
+    },
+    "apply.summary_mode": {"ja": "きょうだい: {value}", "en": "Siblings: {value}"},
+    "apply.changed": {
+        "ja": "前回から変わった点: {value}",
+        "en": "Changed since your last application: {value}",
+    },
+    "apply.unchanged": {
+        "ja": "前回の申込から変わった点はありません。",
+        "en": "Nothing changed since your last application.",
+    },
+    "apply.documents": {"ja": "必要な書類:", "en": "Documents needed:"},
+    "apply.documents_none": {
+        "ja": "追加で必要な書類はありません。",
+        "en": "No further documents are needed.",
+    },
+    "apply.submit_ask": {
+        "ja": "この内容で申し込みますか？",
+        "en": "Submit this application?",
+    },
+    "apply.submit.label": {"ja": "申し込む", "en": "Submit"},
+    "apply.fix.label": {"ja": "修正する", "en": "Change"},
+    "apply.submitted": {
+        "ja": "「{name}」に申し込みました。",
+        "en": "Your application to {name} was received.",
+    },
+    "apply.documents_send": {
+        "ja": "まだ届いていない書類（市区町村に提出してください）:",
+        "en": "Documents still to send to the municipality:",
+    },
+    "apply.until_deadline": {
+        "ja": "締切（{deadline}）までは、「申込状況」から希望の変更や取り下げができます。",
+        "en": "Until the deadline ({deadline}) you can change your wishes or withdraw in "
+        "My applications.",
+    },
+    "apply.err.closed": {
+        "ja": "この申込の受付は終わっています。",
+        "en": "This round no longer takes applications.",
+    },
+    "apply.err.wishes": {
+        "ja": "希望園に、この申込では選べない園があります（ほかの市区町村の園、閉園、"
+        "お子さんのクラスがない園）。希望園を見直してください。",
+        "en": "A wished daycare cannot be chosen in this round (in another municipality, "
+        "closed, or without the child's class). Please check the wishes.",
+    },
+    "apply.err.no_wishes": {
+        "ja": "希望園を1園以上選んでください。",
+        "en": "Please wish for at least one daycare.",
+    },
+    "apply.err.decided": {
+        "ja": "この申込はすでに結果が出ているため、変更できません。",
+        "en": "This application is already decided and can no longer change.",
+    },
+    "apply.err.deadline": {
+        "ja": "締切を過ぎたため、変更や取り下げはできません。市区町村の窓口にご相談ください。",
+        "en": "The deadline has passed: the application can no longer change. Please ask "
+        "your municipality.",
+    },
+    "apply.err.withdrawn": {
+        "ja": "この申込は取り下げ済みです。",
+        "en": "This application was withdrawn.",
+    },
+    "apply.err.other": {
+        "ja": "この申込はLINEでは変更できません。市区町村の窓口にご相談ください。",
+        "en": "This application cannot be changed in LINE. Please ask your municipality.",
+    },
+    "apply.status_none": {
+        "ja": "まだ入所申込はありません。",
+        "en": "You have no daycare application yet.",
+    },
+    "apply.status_list": {"ja": "入所申込（{count}件）", "en": "Your applications ({count})"},
+    "apply.status_alt": {"ja": "入所申込: {value}", "en": "Applications: {value}"},
+    "apply.card.status": {"ja": "状況: {value}", "en": "Status: {value}"},
+    "apply.card.wishes": {"ja": "希望園", "en": "Wishes"},
+    "apply.card.missing": {
+        "ja": "未提出の書類: {value}",
+        "en": "Documents still missing: {value}",
+    },
+    "apply.card.deadline": {
+        "ja": "締切 {deadline} まで変更・取り下げできます",
+        "en": "You can change or withdraw until {deadline}",
+    },
+    "apply.card.closed": {
+        "ja": "締切を過ぎたため変更できません",
+        "en": "Past the deadline: no more changes",
+    },
+    "apply.edit.label": {"ja": "希望を変更", "en": "Change wishes"},
+    "apply.withdraw.label": {"ja": "取り下げる", "en": "Withdraw"},
+    "apply.edit_lead": {
+        "ja": "希望園の順番を入れ替えたり、外したり、加えたりして、"
+        "「この希望で変更する」を押してください。",
+        "en": "Reorder, remove or add daycares, then tap Save these wishes.",
+    },
+    "apply.changed_wishes": {"ja": "希望園を変更しました。", "en": "Your wishes were changed."},
+    "apply.withdraw_ask": {
+        "ja": "{child}の「{name}」の申込を取り下げますか？",
+        "en": "Withdraw the application of the child {child} to {name}?",
+    },
+    "apply.withdraw_yes.label": {"ja": "取り下げる", "en": "Withdraw"},
+    "apply.keep.label": {"ja": "やめる", "en": "Keep it"},
+    "apply.kept": {"ja": "申込はそのままです。", "en": "Your application stays as it is."},
+    "apply.withdrawn": {
+        "ja": "{child}の「{name}」の申込を取り下げました。",
+        "en": "The application of the child {child} to {name} was withdrawn.",
+    },
+    "apply.points.title": {"ja": "【点数シミュレーション】", "en": "[Points simulator]"},
+    "apply.points.no_rules": {
+        "ja": "この市区町村の基準はまだ登録されていません。",
+        "en": "Your municipality's points rules are not registered yet.",
+    },
+    "apply.points.rules": {"ja": "基準: {title}", "en": "Rules: {title}"},
+    "apply.points.older_rules": {
+        "ja": "{month}の基準がまだ登録されていないため、{title}で試算しました。",
+        "en": "The rules for {month} are not registered yet: estimated with {title}.",
+    },
+    "apply.points.past_title": {
+        "ja": "希望園の前年度の最低指数（{klass}）:",
+        "en": "Last year's lowest points admitted ({klass}):",
+    },
+    "apply.points.no_past": {"ja": "公表なし", "en": "not published"},
+    "apply.points.reached": {"ja": "（試算点はこれ以上）", "en": " (your estimate is as high)"},
+    "apply.points.below": {"ja": "（試算点はこれ未満）", "en": " (your estimate is lower)"},
+    "apply.points.note": {
+        "ja": "※試算です。実際の点数は市区町村が書類をもとに決めます。",
+        "en": "This is an estimate: the municipality decides the points from your documents.",
+    },
+    "apply.points.no_answers": {
+        "ja": "試算するには、先に「申し込む」で質問に答えてください（申し込む前に試算できます）。",
+        "en": "To estimate, first answer the questions in Apply (you can estimate before "
+        "submitting).",
     },
     "menu.programs.label": {"ja": "受けられる支援", "en": "My support"},
     "menu.daycare.label": {"ja": "保育園をさがす", "en": "Daycare"},

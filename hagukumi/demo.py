@@ -54,6 +54,7 @@ async def load_demo(
         loaded = await repo.count_programs(session) > 0
     if loaded:
         await load_demo_tours(sessions, now=now, progress=progress)
+        await load_demo_rounds(sessions, now=now, progress=progress)
         return False
     programs = demo_programs()
     async with transaction(sessions) as session:
@@ -74,6 +75,7 @@ async def load_demo(
         progress("demo: registry samples not found (../shared/data/registry); skipped")
     await load_demo_facilities(sessions, facilities_dir, today=today, progress=progress)
     await load_demo_tours(sessions, now=now, progress=progress)
+    await load_demo_rounds(sessions, now=now, progress=progress)
     async with transaction(sessions) as session:
         _, text = await create_key(session, issuer="000000", role="operator", name="demo")
     key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -322,3 +324,49 @@ async def load_demo_tours(
     facilities = len({pk for pk, _ in wanted})
     progress(f"demo: {len(rows)} tour slots added ({facilities} facilities, next 10 weekdays)")
     return len(rows)
+
+
+ROUND_DAYS = 30  # a demo round takes applications for this long after it is first loaded
+
+
+async def load_demo_rounds(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str], None] = print,
+) -> int:
+    """An open intake round for next April in Hachioji and Minato, to apply in the emulator
+    (deadline 17:00 Asia/Tokyo, 30 days after first loaded); a municipality that already has a
+    round for that month is left alone. How many rounds were added."""
+    from sqlmodel import select
+
+    from integrations.daycare.models import IntakeRound
+
+    now = now or datetime.now(UTC)
+    month = next_april(now.astimezone(TOKYO).date())
+    closing = now.astimezone(TOKYO).date() + timedelta(days=ROUND_DAYS)
+    deadline = datetime.combine(closing, time(17, 0), tzinfo=TOKYO).astimezone(UTC)
+    # Reiwa year: 令和元年 is 2019.
+    name = f"令和{month.year - 2018}年{month.month}月入所 一次選考"
+    added = 0
+    async with transaction(sessions) as session:
+        for code in (HACHIOJI, MINATO):
+            facilities = await session.exec(
+                select(Facility.id).where(Facility.municipality == code).limit(1)
+            )
+            if facilities.first() is None:
+                continue
+            found = await session.exec(
+                select(IntakeRound.id).where(
+                    IntakeRound.municipality == code, IntakeRound.entry_month == month
+                )
+            )
+            if found.first() is not None:
+                continue
+            session.add(
+                IntakeRound(municipality=code, name=name, entry_month=month, deadline=deadline)
+            )
+            added += 1
+    if added:
+        progress(f"demo: {added} intake rounds for {month:%Y-%m} (deadline {closing})")
+    return added

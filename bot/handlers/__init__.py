@@ -16,6 +16,7 @@ def dispatcher() -> Dispatcher:
     # Imported here, not above: the topics import shared modules (`bot.municipalities`) that
     # import `bot.handlers.common`, which runs this package's __init__ first.
     from bot.handlers import (
+        applications,
         daycare,
         delete,
         family,
@@ -33,6 +34,7 @@ def dispatcher() -> Dispatcher:
             onboarding.router,
             programs.router,
             daycare.router,
+            applications.router,
             settings.router,
             family.router,
             review.router,

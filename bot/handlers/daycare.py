@@ -8,7 +8,9 @@ the nearest facilities with places in the child's class (else the nearest with t
 marked full), each with map, details, book a tour and save.
 
 Tours: a slot picker (quick replies), the booking's confirmation, "my tours" with cancel and
-change, all through `integrations.daycare.tours` (the last seat is given once). The reminder the
+change, all through `integrations.daycare.tours` (the last seat is given once). Every card
+offers "この園に申し込む", which adds the facility to the child's wishes (the application flow
+is `bot/handlers/applications.py`). The reminder the
 day before and "a seat opened" are notices (`integrations.daycare.notices`).
 """
 
@@ -190,6 +192,8 @@ def _daycare_actions(lang: str) -> list[Any]:
         m.postback(t("daycare.again.label", lang), pb.DC_AGAIN),
         m.postback(t("daycare.saved.label", lang), pb.DC_SAVED),
         m.postback(t("daycare.tours.label", lang), pb.DC_TOURS),
+        m.postback(t("apply.start.label", lang), pb.AP_START),
+        m.postback(t("apply.status.label", lang), pb.AP_STATUS),
         *menu_actions(lang),
     ]
 
@@ -663,6 +667,7 @@ def facility_bubble(
         m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params)
         if saved is None
         else m.postback(t("daycare.unsave.label", lang), pb.DC_UNSAVE, v=saved.id),
+        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **params),
     ]
     return m.bubble(
         dc_notices.facility_name(facility, lang), lines, [b for b in buttons if b is not None]
@@ -885,6 +890,7 @@ async def on_details(turn: Turn) -> None:
         m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
         m.uri(t("daycare.web.label", lang), facility.url),
         m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params),
+        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **params),
     ]
     name = dc_notices.facility_name(facility, lang)
     bubble = m.bubble(name, lines, [b for b in buttons if b is not None])
@@ -1133,10 +1139,14 @@ def booking_bubble(
         lines.append(m.flex_text(slot.notes, size="sm", color="#555555"))
     if facility.phone:
         lines.append(m.flex_text(t("daycare.detail.phone", lang, value=facility.phone), size="sm"))
+    wish: dict[str, Any] = {"f": facility.id}
+    if booking.child_id:
+        wish["c"] = booking.child_id
     buttons = [
         m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
         m.postback(t("daycare.change.label", lang), pb.DC_CHANGE, b=booking.id),
         m.postback(t("daycare.cancel.label", lang), pb.DC_CANCEL, b=booking.id),
+        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **wish),
     ]
     return m.bubble(
         dc_notices.facility_name(facility, lang),
