@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -170,42 +171,6 @@ async def load_demo_facilities(
         count = sum(len(cells) for _, cells in updates)
     progress(f"demo: vacancies for entry in {month:%Y-%m}: {count} classes")
     await load_demo_points_rules(sessions, progress=progress)
-    await load_demo_round(sessions, today, progress=progress)
-
-
-ROUND_WEEKS = 4
-
-
-async def load_demo_round(
-    sessions: async_sessionmaker[AsyncSession],
-    today: date,
-    *,
-    progress: Callable[[str], None] = print,
-) -> None:
-    """An open intake round of Hachioji for next April, taking applications for four weeks
-    (until 17:00 that day, Asia/Tokyo), with a published random lottery seed."""
-    import secrets
-
-    from integrations.daycare.models import IntakeRound
-
-    month = next_april(today)
-    deadline_day = min(today + timedelta(weeks=ROUND_WEEKS), month - timedelta(days=1))
-    deadline = datetime.combine(deadline_day, time(17, 0), tzinfo=TOKYO)
-    reiwa = month.year - 2018
-    async with transaction(sessions) as session:
-        round_ = IntakeRound(
-            municipality=HACHIOJI,
-            name=f"令和{reiwa}年4月入所 一次選考",
-            entry_month=month,
-            deadline=deadline,
-            seed=secrets.token_hex(16),
-        )
-        session.add(round_)
-        await session.flush()
-        progress(
-            f"demo: intake round {round_.id} of {HACHIOJI} for {month:%Y-%m}, applications "
-            f"until {deadline:%Y-%m-%d %H:%M} (Asia/Tokyo)"
-        )
 
 
 async def load_demo_points_rules(
@@ -364,7 +329,14 @@ async def load_demo_rounds(
             if found.first() is not None:
                 continue
             session.add(
-                IntakeRound(municipality=code, name=name, entry_month=month, deadline=deadline)
+                IntakeRound(
+                    municipality=code,
+                    name=name,
+                    entry_month=month,
+                    deadline=deadline,
+                    # The lottery's seed is published with the round (利用調整の抽選).
+                    seed=secrets.token_hex(16),
+                )
             )
             added += 1
     if added:

@@ -151,12 +151,3 @@ async def test_a_restart_of_the_demo_keeps_one_slot_per_facility_and_start(
     assert not await load_demo(sessions, **quiet, today=TODAY, now=THURSDAY_NOON)
     assert len(await demo_slots(sessions)) == first
 
-
-async def test_the_demo_opens_hachiojis_round_for_next_april(sessions: Any) -> None:
-    from integrations.daycare.applications import open_rounds
-
-    await load_demo_facilities(sessions, None, today=TODAY, progress=lambda _: None)
-    async with sessions() as session:
-        found = await open_rounds(session, "132012", datetime(2026, 12, 1, tzinfo=UTC))
-    assert [(r.entry_month, len(r.seed)) for r in found] == [(date(2027, 4, 1), 32)]
-    assert found[0].deadline.date() < date(2027, 4, 1)

@@ -23,6 +23,9 @@ async def test_one_open_round_for_next_april_and_a_restart_adds_none(
     assert not await load_demo(sessions, **quiet, today=TODAY, now=NOW)
     assert await load_demo_rounds(sessions, now=NOW, progress=lambda _: None) == 0
     async with sessions() as session:
+        seeds = [r.seed for r in (await session.exec(select(IntakeRound))).all()]
+    assert all(len(seed) == 32 for seed in seeds)  # a published lottery seed each
+    async with sessions() as session:
         rounds = list((await session.exec(select(IntakeRound))).all())
         # Without the shared data only Hachioji's generated facilities exist.
         assert [(r.municipality, r.entry_month, r.name) for r in rounds] == [
