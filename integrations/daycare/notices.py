@@ -730,6 +730,7 @@ def result_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
         _postback_button(text("details", lang), pb.DC_DETAILS, f=facility)
         if offered and isinstance(facility, int)
         else _postback_button(text("result.search", lang), pb.MENU_DAYCARE),
+        _postback_button(text("result.status", lang), pb.AP_STATUS),
     ]
     return _bubble(lines, actions)
 
