@@ -912,6 +912,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "{name}を{child}の第{rank}希望に加えました。",
         "en": "Added {name} as wish no. {rank} for the child {child}.",
     },
+    "apply.direct": {
+        "ja": (
+            "{name}は区市町村の入所選考（利用調整）の対象外です（認証保育所・認可外など）。"
+            "園に直接お申し込みください。"
+        ),
+        "en": (
+            "{name} is not part of the municipality's admission round (a certified or "
+            "unlicensed daycare): apply to it directly."
+        ),
+    },
     "apply.added_already": {
         "ja": "{name}はすでに第{rank}希望です。",
         "en": "{name} is already wish no. {rank}.",

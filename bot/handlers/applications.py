@@ -39,6 +39,7 @@ from bot.state import user_key
 from bot.texts import format_born, join, t
 from integrations.daycare import applications as apps
 from integrations.daycare import points as points_store
+from integrations.daycare.applications import through_municipality
 from integrations.daycare.classes import entry_class, month_start
 from integrations.daycare.models import (
     APPLICATION_STATUSES,
@@ -364,6 +365,10 @@ async def on_add(turn: Turn) -> None:
         return
     if facility is None or facility.status != "active":
         turn.say(m.text(t("daycare.gone", lang), _door_actions(lang)))
+        return
+    if not through_municipality(facility):
+        name = facility_name(facility, lang)
+        turn.say(m.text(t("apply.direct", lang, name=name), _door_actions(lang)))
         return
     key = turn.postback.get("c") or ""
     if key == "due":

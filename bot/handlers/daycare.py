@@ -41,6 +41,7 @@ from bot.state import user_key
 from bot.texts import format_born, join, t
 from integrations.daycare import notices as dc_notices
 from integrations.daycare import tours
+from integrations.daycare.applications import through_municipality
 from integrations.daycare.classes import entry_class, month_start
 from integrations.daycare.models import (
     FACILITY_TYPES,
@@ -667,7 +668,9 @@ def facility_bubble(
         m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params)
         if saved is None
         else m.postback(t("daycare.unsave.label", lang), pb.DC_UNSAVE, v=saved.id),
-        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **params),
+        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **params)
+        if through_municipality(facility)
+        else None,
     ]
     return m.bubble(
         dc_notices.facility_name(facility, lang), lines, [b for b in buttons if b is not None]
@@ -890,7 +893,9 @@ async def on_details(turn: Turn) -> None:
         m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
         m.uri(t("daycare.web.label", lang), facility.url),
         m.postback(t("daycare.save.label", lang), pb.DC_SAVE, **params),
-        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **params),
+        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **params)
+        if through_municipality(facility)
+        else None,
     ]
     name = dc_notices.facility_name(facility, lang)
     bubble = m.bubble(name, lines, [b for b in buttons if b is not None])
@@ -1146,7 +1151,9 @@ def booking_bubble(
         m.uri(t("daycare.map.label", lang), dc_notices.map_url(facility) or ""),
         m.postback(t("daycare.change.label", lang), pb.DC_CHANGE, b=booking.id),
         m.postback(t("daycare.cancel.label", lang), pb.DC_CANCEL, b=booking.id),
-        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **wish),
+        m.postback(t("apply.add.label", lang), pb.AP_WISH_ADD, **wish)
+        if through_municipality(facility)
+        else None,
     ]
     return m.bubble(
         dc_notices.facility_name(facility, lang),

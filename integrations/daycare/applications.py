@@ -34,6 +34,15 @@ from rules.points import ApplicationFacts
 OPEN_STATUSES = ("received", "under_review")
 """Statuses a family may still change or withdraw (before the deadline)."""
 
+DIRECT_TYPES = frozenset({"certified_tokyo", "unlicensed", "kindergarten"})
+"""Facility types a family applies to directly, not through the municipality's 利用調整
+(認証保育所, 認可外保育施設, 幼稚園): they are never wished in an application."""
+
+
+def through_municipality(facility: Facility) -> bool:
+    """Whether places at this facility are given by the municipality's allocation."""
+    return facility.type not in DIRECT_TYPES
+
 
 class ApplicationError(Exception):
     """An application that cannot be made or changed; `code` says why."""
@@ -277,6 +286,13 @@ async def check_wishes(
                 "other_municipality",
                 f"{facility.name_ja} is in another municipality ({facility.municipality}); "
                 "apply there for it",
+                f"wishes[{index}]",
+            )
+        if not through_municipality(facility):
+            raise ApplicationError(
+                "apply_directly",
+                f"{facility.name_ja} ({facility.type_label or facility.type}) takes applications "
+                "itself, not through the municipality: apply there directly",
                 f"wishes[{index}]",
             )
         if facility.classes and class_age not in facility.classes:

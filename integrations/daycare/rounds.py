@@ -32,6 +32,7 @@ from integrations.daycare.models import (
     PointsRules,
     Vacancy,
 )
+from integrations.daycare.notices import text as notice_text
 from integrations.daycare.points import rules_for
 from notifier.ledger import NoticeDraft, record_new
 from registry.models import Family
@@ -478,6 +479,14 @@ def result_draft(
         deadline=today + timedelta(days=1),
         due_at=now,
         payload={
+            "title": {
+                lang: notice_text(
+                    f"result.{application.status}.title",
+                    lang,
+                    name=(result.get("facility_name") or {}).get(lang, ""),
+                )
+                for lang in ("ja", "en")
+            },
             "status": application.status,
             "round": round_.name,
             "entry_month": month_start(round_.entry_month).isoformat(),

@@ -33,7 +33,13 @@ FACTS = ApplicationFacts.model_validate(
 
 async def _setup(sessions: Any) -> tuple[IntakeRound, int, list[int]]:
     (family,) = await insert(sessions, Family(state="active", municipality="131016"))
-    places = await insert(sessions, facility(), facility(), facility(classes=[3, 4, 5]))
+    places = await insert(
+        sessions,
+        facility(),
+        facility(),
+        facility(classes=[3, 4, 5]),
+        facility(type="certified_tokyo", type_label="認証保育所"),
+    )
     (round_,) = await insert(
         sessions,
         IntakeRound(
@@ -94,7 +100,7 @@ async def test_submit_once_then_change_and_withdraw_are_audited(sessions: Any) -
 )
 async def test_bad_wishes_are_refused_with_a_code(sessions: Any, wishes: Any, code: str) -> None:
     round_, family_id, pks = await _setup(sessions)
-    named = {"dup": [pks[0], pks[0]], "3yo": [pks[2]]}
+    named = {"dup": [pks[0], pks[0]], "3yo": [pks[2]], "certified": [pks[0], pks[3]]}
     chosen = named[wishes] if isinstance(wishes, str) else wishes
     async with transaction(sessions) as session:
         with pytest.raises(apps.ApplicationError) as caught:

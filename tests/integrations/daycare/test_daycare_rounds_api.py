@@ -172,6 +172,9 @@ async def test_dry_run_then_confirm_decides_and_tells_each_family_once(
     assert rows[low].status == "waitlisted"
     assert rows[high].result["wish_rank"] == 2 and rows[high].result["explanation_ja"]
     assert sorted(n.payload["status"] for n in notices) == ["offered", "offered", "waitlisted"]
+    titles = sorted(n.payload["title"]["ja"] for n in notices)
+    assert titles[0] == "保育園の内定のお知らせ（A保育園）"
+    assert "保留" in titles[-1]
     assert set(places_left.values()) == {0}
 
     twice = await client.post(
