@@ -188,8 +188,9 @@ class Explanation:
     wish: int | None  # 1-based rank of the result among the wishes; None: not placed/not wished
     kept_current: bool
     reasons: tuple[WishReason, ...]
-    extra_points: float | None  # the fewest extra points that would have won wish 1
-    what_if_wish: int | None = None  # the wish that `extra_points` would have won (1)
+    # The fewest extra points that would have won the best wish points can win (others fixed).
+    extra_points: float | None
+    what_if_wish: int | None = None  # the wish that `extra_points` would have won
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-able data."""
@@ -1008,15 +1009,19 @@ def _explain(
             stop = min(stop, a.wishes.index(a.current))
         reasons: list[WishReason] = []
         extra: float | None = None
+        extra_wish: int | None = None
         for k, f in enumerate(a.wishes[:stop]):
             place = (f, a.class_age)
             reason = _why_not(
                 model, holders, lowest_holder, transfer_only, i, unit, place, mine, labels, k + 1
             )
             reasons.append(reason)
-            if k == 0 and reason.code in ("lost_points", "lost_tiebreak"):
+            # The what-if names the best wish that points could have won (a wish without the
+            # class cannot be won by any points).
+            if extra is None and reason.code in ("lost_points", "lost_tiebreak"):
                 j = lowest_holder[place]
                 extra = _extra_points(mine, _unit_key(model, model.unit_of[j]))
+                extra_wish = k + 1
         out[a.id] = Explanation(
             applicant=a.id,
             facility=result,
@@ -1024,7 +1029,7 @@ def _explain(
             kept_current=kept,
             reasons=tuple(reasons),
             extra_points=extra,
-            what_if_wish=1 if extra is not None else None,
+            what_if_wish=extra_wish,
         )
     return out
 
