@@ -912,6 +912,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "{name}を{child}の第{rank}希望に加えました。",
         "en": "Added {name} as wish no. {rank} for the child {child}.",
     },
+    "apply.odds.title": {
+        "ja": "内定の見込み（今年度の申込状況と昨年度の申込数から{n}回試算）:",
+        "en": "Chance of a place (simulated {n} times from this year's applications and last "
+        "year's volume):",
+    },
+    "apply.odds.line": {
+        "ja": "{rank}. {name}: 約{chance}（{low}〜{high}）",
+        "en": "{rank}. {name}: about {chance} ({low}-{high})",
+    },
+    "apply.odds.any": {
+        "ja": "いずれかの希望園: 約{chance}（{low}〜{high}）",
+        "en": "Any of your wishes: about {chance} ({low}-{high})",
+    },
+    "apply.odds.none": {
+        "ja": "内定の見込みは、データが少ないため表示していません。",
+        "en": "The chance of a place is not shown: too few data yet.",
+    },
     "apply.direct": {
         "ja": (
             "{name}は区市町村の入所選考（利用調整）の対象外です（認証保育所・認可外など）。"

@@ -52,6 +52,8 @@ from integrations.daycare.models import (
     TourBooking,
     TourSlot,
 )
+from integrations.daycare.odds import estimate_odds
+from integrations.daycare.rounds import RoundError
 from notifier import postbacks as pb
 from notifier.formats import format_date, format_month
 from registry import families
@@ -1609,6 +1611,8 @@ async def show_points(turn: Turn) -> None:
                 )
                 line += t(mark, lang)
             lines.append(line)
+    if wishes and estimate is not None:
+        lines.extend(await odds_lines(turn, facts, wishes, age, month, lang))
     lines.append(t("apply.points.note", lang))
     flow = turn.state.get("ap")
     actions = _door_actions(lang)
@@ -1619,6 +1623,72 @@ async def show_points(turn: Turn) -> None:
             *menu_actions(lang),
         ]
     turn.say(m.text("\n".join(lines), actions))
+
+
+def _percent(value: float) -> str:
+    return f"{round(value * 100)}%"
+
+
+async def odds_lines(
+    turn: Turn, facts: ApplicationFacts, wishes: list[int], age: int, month: date, lang: str
+) -> list[str]:
+    """The admission odds of the wishes in the open round for that month (simulated from this
+    year's applications so far and last year's volume); a short why where none are shown."""
+    municipality = turn.family.municipality or ""
+    rounds = [
+        r
+        for r in await apps.open_rounds(turn.session, municipality, turn.now)
+        if month_start(r.entry_month) == month_start(month)
+    ]
+    if not rounds:
+        return []
+    round_ = rounds[0]
+    by_pk = await facilities_by_pk(turn, wishes)
+    keys = [by_pk[pk].facility_id for pk in wishes if pk in by_pk]
+    mine = [
+        a
+        for a in await apps.applications_of_family(turn.session, turn.family.id or 0)
+        if a.round_id == round_.id and a.class_age == age and a.status in apps.OPEN_STATUSES
+    ]
+    try:
+        answer = await estimate_odds(
+            turn.session,
+            round_,
+            class_age=age,
+            wishes=keys,
+            facts=facts,
+            exclude=str(mine[0].id) if mine else None,
+        )
+    except RoundError:
+        return []
+    if not answer.shown:
+        return [t("apply.odds.none", lang)]
+    out = [t("apply.odds.title", lang, n=answer.simulations)]
+    names = {f.facility_id: facility_name(f, lang) for f in by_pk.values()}
+    for rank, w in enumerate(answer.wishes, 1):
+        out.append(
+            t(
+                "apply.odds.line",
+                lang,
+                rank=rank,
+                name=names.get(w.facility, w.facility),
+                chance=_percent(w.chance),
+                low=_percent(w.low),
+                high=_percent(w.high),
+            )
+        )
+    if answer.any_place is not None:
+        p = answer.any_place
+        out.append(
+            t(
+                "apply.odds.any",
+                lang,
+                chance=_percent(p.chance),
+                low=_percent(p.low),
+                high=_percent(p.high),
+            )
+        )
+    return out
 
 
 @router.postback(pb.AP_POINTS)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.handlers.applications import estimate_points
-from integrations.daycare.models import Application, IntakeRound
+from integrations.daycare.models import Application, Facility, IntakeRound
 from registry.db import transaction
 from registry.models import Family
 from rules.points import ApplicationFacts
@@ -536,7 +536,7 @@ async def test_the_simulator_scores_with_the_municipalitys_rules(line_world: Lin
     async with transaction(line_world.sessions) as session:
         await save_rules(session, hachioji, "test")
     await add_facilities(line_world)
-    await add_round(line_world)
+    round_id = await add_round(line_world)
     parent = Parent(line_world, user("apply-engine"))
     await parent.onboard("八王子市", births=("2026-04-01",))
     await searched(line_world, parent, None)
@@ -565,6 +565,59 @@ async def test_the_simulator_scores_with_the_municipalitys_rules(line_world: Lin
     said = texts_of(answer)
     assert "基準: 令和9年度 基準" in said and "合計 19点" in said
     assert "まだ登録されていない" not in said
+    # No round a year earlier: no odds, and the parent is told why.
+    assert "データが少ないため" in said and "内定の見込み（" not in said
+
+    await add_history(line_world, round_id)
+    answer = await parent.say("点数シミュレーション")
+    said = texts_of(answer)
+    # Three places in the 1-year class; everyone else so far (and drawn to come) has 18 points
+    # under these rules, the parent 19: first in line, whatever the volume.
+    assert "内定の見込み（" in said and "1. みどり保育園: 約100%（100%〜100%）" in said
+
+
+async def add_history(world: LineWorld, round_id: int) -> None:
+    """Last year's round (30 applications) and 12 applications in the 1-year class so far."""
+    async with transaction(world.sessions) as session:
+        family = Family(state="active", municipality=HACHIOJI)
+        session.add(family)
+        earlier = IntakeRound(
+            municipality=HACHIOJI,
+            entry_month=date(2026, 4, 1),
+            deadline=NOW - timedelta(days=300),
+            status="confirmed",
+        )
+        session.add(earlier)
+        await session.flush()
+        midori = (
+            await session.exec(select(Facility).where(Facility.name_ja == "みどり保育園"))
+        ).one()
+        for n in range(30):
+            session.add(
+                Application(
+                    round_id=earlier.id,
+                    municipality=HACHIOJI,
+                    family_id=family.id,
+                    child_id=n,
+                    child_birth_date=date(2025, 4, 1),
+                    class_age=1,
+                    status="offered",
+                )
+            )
+        for n in range(12):
+            session.add(
+                Application(
+                    round_id=round_id,
+                    municipality=HACHIOJI,
+                    family_id=family.id,
+                    child_id=100 + n,
+                    child_birth_date=date(2026, 4, 1),
+                    class_age=1,
+                    wishes=[midori.id],
+                    facts=LAST_FACTS,
+                    status="received",
+                )
+            )
 
 
 async def test_english_simulator_lines(line_world: LineWorld) -> None:
