@@ -78,6 +78,13 @@ MAX_CHOICES = 11  # facilities offered as quick replies (13 allowed; room for tw
 MAX_ID = 2**31 - 1
 HOURS_CHOICES = (40, 35, 30, 25)
 ASKED_REASONS = [r for r in CARE_REASONS if r != "absent"]  # one guardian: a single parent
+# Quick reply labels hold 20 characters (LINE): the English reasons said shorter there.
+SHORT_REASONS_EN = {
+    "pregnancy": "Pregnancy or birth",
+    "nursing_care": "Caring for family",
+    "study": "Study or training",
+    "none": "At home, can care",
+}
 HOURS_REASONS = ("work", "study")
 
 # Fact names in words, for "what changed since the last application".
@@ -628,7 +635,15 @@ async def advance(turn: Turn) -> None:
         who = _who(index, count, lang)
         # "absent" is never offered, but is kept when a last application (via the API) said it.
         if g.get("reason") not in CARE_REASONS:
-            reasons = [(CARE_REASONS[r][1 if lang == "en" else 0], r) for r in ASKED_REASONS]
+            reasons = [
+                (
+                    SHORT_REASONS_EN.get(r, CARE_REASONS[r][1])
+                    if lang == "en"
+                    else CARE_REASONS[r][0],
+                    r,
+                )
+                for r in ASKED_REASONS
+            ]
             _ask(turn, t("apply.q.reason", lang, who=who), tok, f"reason{index}", reasons)
             return
         if g["reason"] in HOURS_REASONS and g.get("hours") is None:

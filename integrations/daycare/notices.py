@@ -716,7 +716,8 @@ def result_bubble(notice: Notice, lang: str, today: date | None = None) -> Json:
         ),
     ]
     explanation = _localized(payload.get("explanation"), lang)
-    if explanation:
+    # Placed at the first wish: the headline says it all; otherwise the why is worth reading.
+    if explanation and not (offered and payload.get("wish_rank") == 1):
         lines.append(_line(explanation, size="sm", color="#555555"))
     if payload.get("points") is not None:
         lines.append(

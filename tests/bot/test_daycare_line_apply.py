@@ -425,6 +425,10 @@ async def test_english_parent_sees_english(line_world: LineWorld) -> None:
     await parent.tap("Go on to apply")
     answer = await parent.tap("No")
     assert "Guardian 1: why is daycare needed?" in texts_of(answer)
+    # Every reason fits LINE's 20-character quick reply label whole (no "…").
+    labels = [a["label"] for a in actions_in(answer)]
+    assert "Pregnancy or birth" in labels and "At home, can care" in labels
+    assert not [label for label in labels if label.endswith("…")]
     await parent.tap("Work")
     await parent.tap("40 h or more")
     await parent.tap("No")
