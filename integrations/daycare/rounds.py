@@ -338,6 +338,14 @@ async def confirm_round(
     assert round_.id is not None
     if round_.status == "confirmed":
         raise RoundError("already_confirmed", f"round {round_.id} was already confirmed")
+    if round_.status == "open" and round_.deadline > now:
+        # Families may still apply, change or withdraw until then: deciding now would tell
+        # some of them a result others could still change.
+        raise RoundError(
+            "round_open",
+            f"round {round_.id} takes applications until {round_.deadline.isoformat()}: close "
+            "it first (PATCH /api/v1/daycare/rounds/{id} with status closed) or wait",
+        )
     if not round_.allocation:
         raise RoundError("no_dry_run", "run a dry run first (POST …/allocate) and check it")
     kept = round_.allocation.get("places")

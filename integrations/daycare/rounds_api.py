@@ -129,6 +129,7 @@ def _round_error(exc: RoundError) -> ApiError:
         "no_rules": 409,
         "already_confirmed": 409,
         "no_dry_run": 409,
+        "round_open": 409,
         "inputs_changed": 409,
         "invalid_applications": 422,
         "unknown_facility": 422,

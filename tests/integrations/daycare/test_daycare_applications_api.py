@@ -769,6 +769,7 @@ async def test_an_app_family_reads_its_place_after_the_round_is_confirmed(
     ).json()
     url = f"/api/v1/daycare/rounds/{round_['id']}"
     dry = await (await client.post(f"{url}/allocate", json={}, headers=key)).json()
+    await client.patch(url, json={"status": "closed"}, headers=key)
     response = await client.post(
         f"{url}/confirm", json={"input_hash": dry["input_hash"]}, headers=key
     )

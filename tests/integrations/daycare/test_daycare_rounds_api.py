@@ -154,6 +154,12 @@ async def test_dry_run_then_confirm_decides_and_tells_each_family_once(
     again = await client.post(f"{url}/allocate", json={"dry_run": True}, headers=headers)
     assert (await again.json())["input_hash"] == body["input_hash"]  # deterministic
 
+    early = await client.post(
+        f"{url}/confirm", json={"input_hash": body["input_hash"]}, headers=headers
+    )
+    assert early.status == 409 and (await early.json())["error"]["code"] == "round_open"
+    closed = await client.patch(url, json={"status": "closed"}, headers=headers)
+    assert closed.status == 200, await closed.text()
     ok = await client.post(
         f"{url}/confirm", json={"input_hash": body["input_hash"]}, headers=headers
     )
@@ -197,6 +203,7 @@ async def test_confirm_refuses_when_applications_changed_since_the_dry_run(
     url = f"/api/v1/daycare/rounds/{setup['round'].id}"
     dry = await (await client.post(f"{url}/allocate", json={}, headers=headers)).json()
     await _apply(sessions, setup, ["A"], _facts(single=True))
+    await client.patch(url, json={"status": "closed"}, headers=headers)
     late = await client.post(
         f"{url}/confirm", json={"input_hash": dry["input_hash"]}, headers=headers
     )
