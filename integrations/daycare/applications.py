@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlmodel import col, select
@@ -31,6 +32,7 @@ from integrations.daycare.models import (
 )
 from rules.points import ApplicationFacts
 
+TOKYO = ZoneInfo("Asia/Tokyo")
 OPEN_STATUSES = ("received", "under_review")
 """Statuses a family may still change or withdraw (before the deadline)."""
 
@@ -153,9 +155,10 @@ def documents_missing(application: Application) -> list[dict[str, Any]]:
 
 
 def facts_changes(old: ApplicationFacts | None, new: ApplicationFacts) -> list[str]:
-    """The top-level fact names that differ between a family's last application and this one."""
+    """The top-level fact names that differ between a family's last application and this one
+    (none for a first application)."""
     if old is None:
-        return sorted(ApplicationFacts.model_fields)
+        return []  # a first application: nothing to compare with
     before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
     return [name for name in ApplicationFacts.model_fields if before[name] != after[name]]
 
@@ -243,11 +246,19 @@ def _audit(
 
 
 def _require_open(round_: IntakeRound, now: datetime) -> None:
-    if round_.status != "open" or round_.deadline <= now:
+    if round_.status == "confirmed":
+        raise ApplicationError(
+            "round_closed", f"round {round_.id} was decided: it no longer takes applications"
+        )
+    if round_.status != "open":
+        raise ApplicationError(
+            "round_closed", f"round {round_.id} was closed: it no longer takes applications"
+        )
+    if round_.deadline <= now:
         raise ApplicationError(
             "round_closed",
             f"round {round_.id} no longer takes applications (deadline "
-            f"{round_.deadline.isoformat()})",
+            f"{round_.deadline.astimezone(TOKYO).isoformat()})",
         )
     if round_.opens_at is not None and round_.opens_at > now:
         raise ApplicationError(
@@ -525,7 +536,63 @@ async def correct_facts(
     application.documents = _documents_state(facts, application.documents)
     application.updated_at = now
     session.add(application)
+    await _correct_siblings(session, application, changes, reason=reason, actor=actor, now=now)
     return application
+
+
+HOUSEHOLD_FACTS = frozenset(ApplicationFacts.model_fields) - {
+    "child_disability",
+    "transfer_from",
+    "graduating_small_scale",
+}
+"""Facts of the household, the same for brothers and sisters applying together (the others
+belong to one child)."""
+
+
+async def _correct_siblings(
+    session: AsyncSession,
+    application: Application,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    # A household fact corrected on one child's application is corrected on its brothers' and
+    # sisters' in the same round too: one household, one set of points.
+    shared = {k: v for k, v in changes.items() if k in HOUSEHOLD_FACTS}
+    if not shared:
+        return
+    found = await session.exec(
+        select(Application).where(
+            Application.round_id == application.round_id,
+            Application.family_id == application.family_id,
+            Application.id != application.id,
+            Application.status != "withdrawn",
+        )
+    )
+    for sibling in found.all():
+        merged = {**sibling.facts, **shared}
+        facts = parse_facts(merged)
+        new_json = facts.model_dump(mode="json")
+        for name in shared:
+            old, new = sibling.facts.get(name), new_json.get(name)
+            if old != new:
+                _audit(
+                    session,
+                    sibling,
+                    actor=actor,
+                    action="corrected",
+                    field=f"facts.{name}",
+                    old=old,
+                    new=new,
+                    reason=f"{reason.strip()} (application {application.id})"[:500],
+                    now=now,
+                )
+        sibling.facts = new_json
+        sibling.documents = _documents_state(facts, sibling.documents)
+        sibling.updated_at = now
+        session.add(sibling)
 
 
 async def check_document(

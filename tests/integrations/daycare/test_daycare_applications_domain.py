@@ -207,3 +207,67 @@ async def test_a_deleted_family_takes_its_applications_with_it(sessions: Any) ->
         await delete_personal_data(session, family)
     async with sessions() as session:
         assert await apps.applications_of_family(session, family_id) == []
+
+
+async def test_a_household_fact_corrected_on_one_child_reaches_the_sibling(
+    sessions: Any,
+) -> None:
+    round_, family_id, pks = await _setup(sessions)
+    siblings = FACTS.model_copy(update={"siblings_applying": 1, "sibling_mode": "both_or_neither"})
+    async with transaction(sessions) as session:
+        first, _ = await apps.submit(
+            session,
+            round_=round_,
+            family_id=family_id,
+            child_id=1,
+            birth_date=date(2025, 6, 10),
+            wishes=[pks[0]],
+            facts=siblings,
+            now=NOW,
+        )
+        second, _ = await apps.submit(
+            session,
+            round_=round_,
+            family_id=family_id,
+            child_id=2,
+            birth_date=date(2024, 8, 1),
+            wishes=[pks[0]],
+            facts=siblings,
+            now=NOW,
+        )
+        assert first.sibling_group == second.sibling_group is not None
+        await apps.correct_facts(
+            session,
+            first,
+            {"single_parent": True, "child_disability": True},
+            reason="確認済み",
+            actor="staff:hgk_x",
+            now=NOW,
+        )
+        trail = await apps.audit_trail(session, second.id)
+    assert second.facts["single_parent"] is True
+    assert second.facts["child_disability"] is False  # the child's own fact stays its own
+    assert [(a.field, a.reason) for a in trail if a.action == "corrected"] == [
+        ("facts.single_parent", f"確認済み (application {first.id})")
+    ]
+
+
+async def test_a_first_application_changes_nothing_and_a_decided_round_says_so(
+    sessions: Any,
+) -> None:
+    assert apps.facts_changes(None, FACTS) == []
+    round_, family_id, pks = await _setup(sessions)
+    round_.status = "confirmed"
+    async with transaction(sessions) as session:
+        with pytest.raises(apps.ApplicationError) as caught:
+            await apps.submit(
+                session,
+                round_=round_,
+                family_id=family_id,
+                child_id=1,
+                birth_date=date(2025, 6, 10),
+                wishes=[pks[0]],
+                facts=FACTS,
+                now=NOW,
+            )
+    assert caught.value.code == "round_closed" and "was decided" in caught.value.message
