@@ -979,9 +979,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "No saved or toured daycare left to add. Search for daycares to add one.",
     },
     "apply.together_ask": {
-        "ja": "{child}のきょうだいも一緒に申し込みますか？",
-        "en": "Apply for a brother or sister of the child {child} too?",
+        "ja": "{child}のお子さんの申込です。{others}も一緒に申し込みますか？",
+        "en": "This application is for the child {child}. Apply for {others} too?",
     },
+    "apply.together_one": {"ja": "きょうだい（{child}）", "en": "the brother or sister ({child})"},
     "apply.alone.label": {"ja": "この子だけ", "en": "This child only"},
     "apply.together.label": {"ja": "きょうだいも一緒に申し込む", "en": "Apply for both"},
     "apply.together_kid.label": {"ja": "{child}も一緒に", "en": "Also {child}"},
@@ -1075,7 +1076,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "apply.sibling_done.label": {"ja": "これで全部", "en": "That's all"},
     "apply.q.extension": {
-        "ja": "入所できなかったとき、育休の延長を許容しますか（育休延長を許容）？",
+        "ja": (
+            "入所できなかったときは、育休を延長してもよいですか？"
+            "（「育休延長を許容」と申告します）"
+        ),
         "en": "If no place is found, do you accept extending parental leave?",
     },
     "apply.hours_week": {"ja": "週{n}時間", "en": "{n} h a week"},

@@ -515,7 +515,12 @@ async def on_apply(turn: Turn) -> None:
             else t("apply.together_kid.label", lang, child=kid_label(other, lang))
         )
         actions.append(m.postback(text_label, pb.AP_TOGETHER, c=kid.key, o=other.key))
-    turn.say(m.text(t("apply.together_ask", lang, child=kid_label(kid, lang)), actions))
+    names = join([kid_label(o, lang) for o in others[:10]], lang)
+    if len(others) == 1:
+        names = t("apply.together_one", lang, child=names)
+    turn.say(
+        m.text(t("apply.together_ask", lang, child=kid_label(kid, lang), others=names), actions)
+    )
 
 
 @router.postback(pb.AP_TOGETHER, pb.AP_COPY)

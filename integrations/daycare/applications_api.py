@@ -266,7 +266,7 @@ class ApplicationSubmitted(ApplicationOut):
 
     replaced: bool = Field(description="It replaced this child's open application.")
     changed: list[str] = Field(
-        description="Fact names that differ from the family's last application (all, the "
+        description="Fact names that differ from the family's last application (none the "
         "first time)."
     )
 

@@ -125,7 +125,11 @@ async def test_two_children_apply_together_with_a_sibling_mode(line_world: LineW
     assert "すでに第2希望です" in texts_of(answer)
 
     answer = await parent.tap("申し込みへ進む")
-    assert "きょうだいも一緒に申し込みますか" in texts_of(answer)
+    said = texts_of(answer)
+    assert (
+        "2024年5月生まれのお子さんの申込です。きょうだい（2026年4月生まれ）も一緒に申し込みますか"
+        in said
+    )
     answer = await parent.tap("きょうだいも一緒に申し込む")
     assert "2026年4月生まれの希望園がまだありません" in texts_of(answer)
     answer = await parent.tap("同じ園を希望する")
@@ -158,7 +162,7 @@ async def test_two_children_apply_together_with_a_sibling_mode(line_world: LineW
     answer = await parent.say("そら")
     assert "そら保育室ですね" in texts_of(answer)
     answer = await parent.tap("これで全部")
-    assert "育休の延長を許容" in texts_of(answer)
+    assert "育休を延長してもよいですか" in texts_of(answer)
     answer = await parent.tap("いいえ")
     said = texts_of(answer)
     assert "【申込内容の確認】" in said
