@@ -1134,7 +1134,7 @@ def describe(explanation: Explanation, lang: str, names: Mapping[str, str] | Non
         if e.extra_points is not None:
             text += f"あと{_fmt(e.extra_points)}点あれば第{e.what_if_wish}希望に内定していました。"
         return text
-    text = parts[0]
+    text = parts[0][:1].upper() + parts[0][1:]  # a sentence a parent reads
     if details:
         text += ": " + "; ".join(details)
     text += "."

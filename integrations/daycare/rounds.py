@@ -292,7 +292,12 @@ def run_summary(run: RoundRun, *, dry_run: bool, at: datetime) -> dict[str, Any]
         "not_placed": len(results) - placed_count,
         "stable": outcome.stable,
         "blocking_pairs": outcome.to_json().get("blocking", []),
-        "cutoffs": outcome.to_json().get("cutoffs", []),
+        # Only classes that were filled have a cutoff (the lowest admitted priority).
+        "cutoffs": [
+            {**c, "facility_name": names_ja.get(c["facility"])}
+            for c in outcome.to_json().get("cutoffs", [])
+            if c.get("priority") is not None
+        ],
         "warnings": run.warnings,
         "results": results,
     }

@@ -178,7 +178,7 @@ def test_explanation_of_an_unplaced_child_and_its_words() -> None:
     # at 41 points r would win the tie on item 1 (5 against 0): 2 points are enough
     assert e.extra_points == 2 and e.what_if_wish == 1
     en = describe(e, "en", {"A": "Sakura", "B": "Momo"})
-    assert en.startswith("not placed: wish 1 (Sakura) filled at 41 points, you had 39")
+    assert en.startswith("Not placed: wish 1 (Sakura) filled at 41 points, you had 39")
     assert "With 2 more points you would have had wish 1." in en
     ja = describe(e, "ja", {"A": "さくら保育園"})
     assert "第1希望のさくら保育園は最低41点で定員に達しました（あなたは39点）" in ja
@@ -195,7 +195,7 @@ def test_words_for_a_placed_child() -> None:
     out = run({("A", 1): 1, ("B", 1): 1}, kid("1", "AB", 39), kid("2", "AB", 41))
     ja = describe(out.explanations["1"], "ja", {"B": "もも保育園"})
     assert ja.startswith("第2希望のもも保育園に内定しました")
-    assert describe(out.explanations["2"], "en") == "placed at wish 1 (A)."
+    assert describe(out.explanations["2"], "en") == "Placed at wish 1 (A)."
 
 
 def test_input_hash_ignores_order_and_sees_changes() -> None:
@@ -219,7 +219,7 @@ def test_outcome_json_is_plain() -> None:
 def test_words_for_a_kept_place_and_a_sibling_constraint() -> None:
     out = run({}, kid("t", "B", 10, current="A"))
     assert describe(out.explanations["t"], "en") == (
-        "you keep your current place at A: wish 1 (B) has no places in this class."
+        "You keep your current place at A: wish 1 (B) has no places in this class."
     )
     assert describe(out.explanations["t"], "ja").startswith("現在のAでの在園が継続となります")
     a = kid("a", "AB", 20, age=1, group="g", mode="same_facility")

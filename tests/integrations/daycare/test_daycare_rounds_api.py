@@ -143,6 +143,9 @@ async def test_dry_run_then_confirm_decides_and_tells_each_family_once(
     assert results[high]["facility"] == "B" and results[high]["wish_rank"] == 2
     assert results[low]["facility"] is None
     assert "25" in results[high]["explanation_en"] and "20" in results[high]["explanation_en"]
+    assert results[high]["explanation_en"].startswith("Placed at wish 2 (Test Nursery")
+    # Only filled classes carry a cutoff: A's lowest admitted had 25 points, B's 20.
+    assert [(c["facility"], c["priority"][0]) for c in body["cutoffs"]] == [("A", 25), ("B", 20)]
     assert (
         "第1希望" in results[high]["explanation_ja"] or "希望" in results[high]["explanation_ja"]
     )
