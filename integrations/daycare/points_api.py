@@ -7,12 +7,13 @@ without a key, and nothing a family sends is stored.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, Literal
 
 import yaml
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from integrations.daycare import points as repo
 from integrations.daycare.api import require_manage
@@ -123,8 +124,34 @@ class PointsRequest(BaseModel):
     )
     class_age: int | None = Field(default=None, ge=0, le=5, description="Class of entry.")
     birth_date: date | None = Field(default=None, description="With entry_month: gives the class.")
-    entry_month: date | None = Field(default=None, description="First day of the month of entry.")
-    on: date | None = Field(default=None, description="Rules valid on this day (default today).")
+    entry_month: date | None = Field(
+        default=None,
+        description="The month of entry, YYYY-MM (as elsewhere) or a day of it (YYYY-MM-DD).",
+        json_schema_extra={"type": "string", "examples": ["2027-04"]},
+    )
+    on: date | None = Field(
+        default=None,
+        description="Rules valid on this day (default: the first day of entry_month when given, "
+        "else today).",
+    )
+
+    @field_validator("entry_month", mode="before")
+    @classmethod
+    def _month(cls, value: Any) -> Any:
+        # Parsed here into a date: after a "before" validator, strict validation takes date
+        # objects only (a string would be refused even when well formed).
+        if not isinstance(value, str):
+            return value
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}", value):
+                return date(int(value[:4]), int(value[5:]), 1)
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                return date.fromisoformat(value)
+        except ValueError:
+            pass
+        raise ValueError(
+            f"entry_month {value[:20]!r} is not a month: write YYYY-MM (e.g. 2027-04)"
+        )
 
 
 class BaseLineOut(BaseModel):
@@ -429,7 +456,8 @@ def _points_out(
 async def estimate_points(request: web.Request) -> web.Response:
     """Public: the facts are scored and answered, never stored."""
     data: PointsRequest = await read_json(request, PointsRequest)
-    on = data.on or request.app[TODAY]()
+    # The rules of the month of entry decide an application, not today's.
+    on = data.on or (data.entry_month.replace(day=1) if data.entry_month else request.app[TODAY]())
     class_age = _class_age(data)
     async with request.app[SESSIONS]() as session:
         found = await repo.rules_for(session, data.municipality, on)

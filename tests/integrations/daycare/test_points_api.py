@@ -185,6 +185,25 @@ async def test_points_estimate_beside_last_years_minimum(
     wish = (await withheld.json())["wishes"][0]
     assert wish["outcome"] == "withheld" and wish["comparison_ja"].startswith("2025年度: 非公開")
 
+    # Without `on`, the rules of the month of entry count (today's may differ), and the month
+    # is written YYYY-MM as elsewhere in the API.
+    by_month = await client.post(
+        "/api/v1/daycare/points",
+        json={
+            "municipality": HACHIOJI,
+            "facts": family,
+            "birth_date": "2024-03-10",
+            "entry_month": "2025-10",
+        },
+    )
+    assert by_month.status == 200, await by_month.text()
+    assert (await by_month.json())["total"] == 17
+    bad = await client.post(
+        "/api/v1/daycare/points",
+        json={"municipality": HACHIOJI, "facts": family, "entry_month": "2025-13"},
+    )
+    assert bad.status == 422
+
 
 async def test_demo_loads_the_shipped_tables_once(client: Any, sessions: Any) -> None:
     from datetime import date
