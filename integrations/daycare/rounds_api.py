@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import col, select
+from sqlmodel import select
 
 from integrations.daycare.models import Facility, IntakeRound
 from integrations.daycare.odds import Odds, estimate_odds
@@ -232,8 +232,11 @@ class OddsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     class_age: int = Field(ge=0, le=5, description="the child's class age at entry")
-    wishes: list[int] = Field(
-        min_length=1, max_length=20, description="facility ids (as search returns them)"
+    wishes: list[int | str] = Field(
+        min_length=1,
+        max_length=20,
+        description="wished facilities, best first: the search's `id` (a number) or the "
+        "municipality's `facility_id` (a string, as applications take them)",
     )
     facts: ApplicationFacts
 
@@ -276,31 +279,30 @@ async def odds(request: web.Request) -> web.Response:
         round_ = await session.get(IntakeRound, round_id)
         if round_ is None:
             raise ApiError(404, "not_found", f"no round {round_id}")
-        facilities = {
-            f.id: f.facility_id
-            for f in (
-                await session.exec(
-                    select(Facility).where(
-                        col(Facility.id).in_(data.wishes),
-                        Facility.municipality == round_.municipality,
-                    )
-                )
-            ).all()
-        }
-        for index, pk in enumerate(data.wishes):
-            if pk not in facilities:
+        rows = (
+            await session.exec(
+                select(Facility).where(Facility.municipality == round_.municipality)
+            )
+        ).all()
+        by_pk = {f.id: f.facility_id for f in rows}
+        keys = set(by_pk.values())
+        wished: list[str] = []
+        for index, wish in enumerate(data.wishes):
+            key = by_pk.get(wish) if isinstance(wish, int) else (wish if wish in keys else None)
+            if key is None:
                 raise ApiError(
                     422,
                     "unknown_facility",
-                    f"facility {pk} is not a facility of {round_.municipality}",
+                    f"facility {wish!r} is not a facility of {round_.municipality}",
                     [{"location": f"body.wishes.{index}", "reason": "not in this municipality"}],
                 )
+            wished.append(key)
         try:
             answer = await estimate_odds(
                 session,
                 round_,
                 class_age=data.class_age,
-                wishes=[facilities[pk] for pk in data.wishes],
+                wishes=wished,
                 facts=data.facts,
             )
         except RoundError as exc:

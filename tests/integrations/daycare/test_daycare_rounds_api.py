@@ -333,3 +333,6 @@ async def test_odds_rise_with_points_and_are_not_shown_without_data(
     assert weak["any_place"]["low"] <= weak["any_place"]["chance"] <= weak["any_place"]["high"]
     other = await client.post(url, json={**ask, "wishes": [999_999]})
     assert other.status == 422
+    # The municipality's facility ids (as applications take them) say the same.
+    by_key = await (await client.post(url, json={**ask, "wishes": ["A", "B"]})).json()
+    assert by_key["shown"] and [w["facility"] for w in by_key["wishes"]] == ["A", "B"]
