@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -77,6 +78,7 @@ async def load_demo(
     await load_demo_facilities(sessions, facilities_dir, today=today, progress=progress)
     await load_demo_tours(sessions, now=now, progress=progress)
     await load_demo_rounds(sessions, now=now, progress=progress)
+    await load_demo_round_rules(sessions, now=now, progress=progress)
     async with transaction(sessions) as session:
         _, text = await create_key(session, issuer="000000", role="operator", name="demo")
     key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -171,6 +173,44 @@ async def load_demo_facilities(
         count = sum(len(cells) for _, cells in updates)
     progress(f"demo: vacancies for entry in {month:%Y-%m}: {count} classes")
     await load_demo_points_rules(sessions, progress=progress)
+
+
+async def load_demo_round_rules(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str], None] = print,
+) -> int:
+    """Points rules for the demo rounds' month of entry, so that the whole flow (apply, points,
+    allocate, confirm) can be tried: a municipality whose shipped table is older gets a copy of
+    it valid from that month, titled as a demo (a real municipality uploads its own year's
+    table). How many copies were saved."""
+    from integrations.daycare.points import rules_for, save_rules, shipped_documents
+
+    now = now or datetime.now(UTC)
+    month = next_april(now.astimezone(TOKYO).date())
+    newest: dict[str, Any] = {}
+    for document in shipped_documents():
+        if document.municipality in (HACHIOJI, MINATO):
+            known = newest.get(document.municipality)
+            if known is None or document.valid_from > known.valid_from:
+                newest[document.municipality] = document
+    saved = 0
+    async with transaction(sessions) as session:
+        for code, document in sorted(newest.items()):
+            if await rules_for(session, code, month) is not None:
+                continue
+            copy = document.model_copy(
+                update={
+                    "valid_from": month,
+                    "valid_to": None,
+                    "title": f"【デモ】{document.title}を{month.year}年度に準用"[:300],
+                }
+            )
+            await save_rules(session, copy, created_by="demo")
+            saved += 1
+            progress(f"demo: points rules of {code} copied for entry in {month:%Y-%m} (demo)")
+    return saved
 
 
 async def load_demo_points_rules(

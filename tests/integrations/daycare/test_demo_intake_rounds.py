@@ -33,3 +33,16 @@ async def test_one_open_round_for_next_april_and_a_restart_adds_none(
         ]
         assert rounds[0].deadline == datetime(2026, 12, 26, 8, 0, tzinfo=UTC)
         assert [r.id for r in await apps.open_rounds(session, "132012", NOW)] == [rounds[0].id]
+
+
+async def test_the_demo_round_has_points_rules_for_its_month(sessions: Any, tmp_path: Any) -> None:
+    from integrations.daycare.points import rules_for
+
+    quiet = {"key_file": tmp_path / "key.txt", "registry_dir": None, "progress": lambda _: None}
+    assert await load_demo(sessions, **quiet, today=TODAY, now=NOW)
+    async with sessions() as session:
+        found = await rules_for(session, "132012", date(2027, 4, 1))
+    assert found is not None
+    row, document = found
+    assert row.created_by == "demo" and document.title.startswith("【デモ】")
+    assert document.valid_from == date(2027, 4, 1)
