@@ -237,7 +237,13 @@ def _no_alias_loader() -> type[yaml.SafeLoader]:
 async def _read_document(request: web.Request) -> Any:
     """The uploaded body as data, parsed as YAML or JSON by its Content-Type."""
     if request.content_type not in YAML_TYPES:
-        return (await read_json(request, PointsDocument)).model_dump(mode="json")
+        try:
+            return (await read_json(request, PointsDocument)).model_dump(mode="json")
+        except ApiError as exc:
+            if exc.code == "malformed_json":
+                # Most often a YAML file sent without its Content-Type.
+                exc.message += " (send YAML with Content-Type: application/yaml)"
+            raise
     limit = request.app.get(MAX_BODY, 1_000_000)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "body_too_large", "request body too large")

@@ -240,3 +240,8 @@ async def test_yaml_aliases_and_broken_yaml_are_refused(client: Any, make_key: A
     broken = await client.post(RULES, data=b"municipality: [\n", headers=headers)
     assert broken.status == 400
     assert (await broken.json())["error"]["code"] == "malformed_yaml"
+    # YAML sent without its Content-Type: the JSON error says what to send.
+    plain = {"Authorization": headers["Authorization"]}
+    untyped = await client.post(RULES, data=b"municipality: '132012'\n", headers=plain)
+    assert untyped.status == 400
+    assert "Content-Type: application/yaml" in (await untyped.json())["error"]["message"]
