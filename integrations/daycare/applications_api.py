@@ -11,6 +11,7 @@ data and are answered to its key, never logged.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterable
@@ -39,7 +40,7 @@ from integrations.daycare.models import (
 )
 from registry import families
 from registry import subscriptions as subs
-from registry.api import require_key, require_known_municipality
+from registry.api import request_key, require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
 from registry.http import (
@@ -133,7 +134,12 @@ class RoundOut(BaseModel):
     deadline: datetime = Field(description="Asia/Tokyo")
     status: str = Field(description="open, closed or confirmed")
     accepting: bool = Field(description="Whether it takes applications now.")
-    seed: str
+    seed: str | None = Field(
+        description="The lottery seed: shown once the round stops taking applications (and to "
+        "its municipality's staff); until then only its sha256 is public, so nobody can "
+        "work out the lottery in advance yet everyone can check the seed later"
+    )
+    seed_sha256: str = Field(description="sha256 of the seed (hex), public from the start")
     rules_version: int | None
     export_columns: list[str] = Field(description="The CSV export's columns, in order.")
     confirmed_at: datetime | None
@@ -402,8 +408,8 @@ def _invalid(location: str, reason: str, code: str = "invalid_request") -> ApiEr
     return ApiError(422, code, reason, [{"location": location, "reason": reason}])
 
 
-def round_out(row: IntakeRound, now: datetime) -> RoundOut:
-    """A round as answered."""
+def round_out(row: IntakeRound, now: datetime, *, staff: bool = False) -> RoundOut:
+    """A round as answered (`staff`: to a key that manages its municipality)."""
     assert row.id is not None
     accepting = (
         row.status == "open"
@@ -419,7 +425,8 @@ def round_out(row: IntakeRound, now: datetime) -> RoundOut:
         deadline=_tokyo(row.deadline),
         status=row.status,
         accepting=accepting,
-        seed=row.seed,
+        seed=row.seed if staff or not accepting else None,
+        seed_sha256=hashlib.sha256(row.seed.encode()).hexdigest(),
         rules_version=row.rules_version,
         export_columns=list(row.export_columns or CSV_COLUMNS),
         confirmed_at=None if row.confirmed_at is None else _tokyo(row.confirmed_at),
@@ -747,7 +754,7 @@ async def create_round(request: web.Request) -> web.Response:
         )
         session.add(row)
         await session.flush()
-        out = round_out(row, now)
+        out = round_out(row, now, staff=True)
     return json_model(out, status=201)
 
 
@@ -800,7 +807,9 @@ async def get_round(request: web.Request) -> web.Response:
     round_id = path_int(request, "id")
     async with request.app[SESSIONS]() as session:
         row = await _round(session, round_id)
-    return json_model(round_out(row, request.app[CLOCK]()))
+    key = request_key(request)
+    staff = key is not None and can_manage(key, row.municipality)
+    return json_model(round_out(row, request.app[CLOCK](), staff=staff))
 
 
 @routes.add(
@@ -847,7 +856,7 @@ async def patch_round(request: web.Request) -> web.Response:
         row.updated_at = now
         session.add(row)
         await session.flush()
-        out = round_out(row, now)
+        out = round_out(row, now, staff=True)
     return json_model(out)
 
 

@@ -4,6 +4,7 @@ list, CSV export, document checks and corrections, and what another municipality
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -104,6 +105,14 @@ async def test_rounds_are_opened_read_changed_and_validated(client: Any, make_ke
     seeded = await _round(client, own, seed="published-seed-1")
     assert seeded["seed"] == "published-seed-1"
     assert len((await _round(client, own, seed=None))["export_columns"]) > 50  # the default
+
+    # The seed is public only as its hash while families can still apply (nobody can work out
+    # the lottery in advance); its staff see it.
+    public = await (await client.get(f"/api/v1/daycare/rounds/{seeded['id']}")).json()
+    assert public["seed"] is None
+    assert public["seed_sha256"] == hashlib.sha256(b"published-seed-1").hexdigest()
+    staff = await client.get(f"/api/v1/daycare/rounds/{seeded['id']}", headers=own)
+    assert (await staff.json())["seed"] == "published-seed-1"
 
     # Families' apps read rounds without a key.
     listed = await (
