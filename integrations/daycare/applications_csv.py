@@ -97,6 +97,8 @@ def _cell(value: Any) -> Any:
     # starts like a formula would run in the office's Excel, so it is quoted as text (OWASP).
     if value is None:
         return ""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 40 hours, 20 points: as staff write them (not 40.0)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

@@ -592,6 +592,9 @@ async def test_csv_export_follows_the_municipalitys_column_order(
     rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
     assert rows[0] == ["状況", "保護者1_事由", "ひとり親"]
     assert rows[1:] == [["受付", "就労", "0"], ["受付", "就労", "0"], ["受付", "求職中", "1"]]
+    hours = await client.get(path, params={"columns": "guardian_1_hours"}, headers=key)
+    cells = list(csv.reader(io.StringIO((await hours.read()).decode("utf-8-sig"))))
+    assert all("." not in row[0] for row in cells[1:] if row[0])  # 40, not 40.0
     # A reference typed in an app that looks like a formula stays text in the office's Excel.
     subscriber = await _subscriber(client, key, BORN_CLASS_1)
     response = await _apply(
