@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +25,7 @@ from registry.auth import can_manage
 from registry.db import transaction
 from registry.http import (
     CLOCK,
+    MAX_ID,
     SESSIONS,
     ApiError,
     RouteTable,
@@ -231,7 +232,7 @@ class OddsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     class_age: int = Field(ge=0, le=5, description="the child's class age at entry")
-    wishes: list[int] = Field(
+    wishes: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         min_length=1, max_length=20, description="facility ids (as search returns them)"
     )
     facts: ApplicationFacts
