@@ -221,6 +221,9 @@ async def _read_document(request: web.Request) -> Any:
         return yaml.load(raw.decode("utf-8"), Loader=_no_alias_loader())  # noqa: S506
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ApiError(400, "malformed_yaml", f"the body is not valid YAML: {exc}") from exc
+    except RecursionError:
+        # PyYAML composes nested collections recursively: "[[[[…" is refused, not a crash.
+        raise ApiError(400, "malformed_yaml", "the body is nested too deeply") from None
 
 
 def _examples(document: PointsDocument) -> list[ExampleOut]:
