@@ -703,10 +703,17 @@ async def _application_of_child(
         if row.child_id == child.id:
             return row
     current = {c.id for c in children}
-    stale = [
-        r for r in rows if r.child_id not in current and r.child_birth_date == child.birth_date
-    ]
-    return stale[0] if len(stale) == 1 else None
+    stale = sorted(
+        (r for r in rows if r.child_id not in current and r.child_birth_date == child.birth_date),
+        key=lambda r: (r.child_id or 0, r.id or 0),
+    )
+    # Twins sent again: pair the children still without an application with the stale ones in
+    # order (both rows keep their order), rather than make the same child a second application.
+    claimed = {r.child_id for r in rows}
+    unmatched = [c for c in children if c.birth_date == child.birth_date and c.id not in claimed]
+    if child in unmatched and unmatched.index(child) < len(stale):
+        return stale[unmatched.index(child)]
+    return None
 
 
 # ---------------------------------------------------------------------------------- rounds
