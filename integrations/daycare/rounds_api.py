@@ -116,9 +116,13 @@ class RoundAllocation(BaseModel):
     notices: int | None = Field(default=None, description="result notices recorded (confirm)")
 
 
-async def _round(session: Any, request: web.Request, key: ApiKey) -> IntakeRound:
+async def _round(
+    session: Any, request: web.Request, key: ApiKey, *, lock: bool = False
+) -> IntakeRound:
     round_id = path_int(request, "id")
-    found = await session.get(IntakeRound, round_id)
+    # Allocating and confirming lock the round: two confirmations at once would both decide it
+    # (and take its places from the vacancies twice); the second must see it confirmed.
+    found = await session.get(IntakeRound, round_id, with_for_update=lock)
     if found is None or not can_manage(key, found.municipality):
         # Another municipality's round is not there for this key.
         raise ApiError(404, "not_found", f"no round {round_id}")
@@ -146,7 +150,7 @@ async def _confirm(request: web.Request, key: ApiKey, input_hash: str | None) ->
             [{"location": "body.input_hash", "reason": "required when dry_run is false"}],
         )
     async with transaction(request.app[SESSIONS]) as session:
-        round_ = await _round(session, request, key)
+        round_ = await _round(session, request, key, lock=True)
         try:
             summary = await confirm_round(
                 session,
@@ -181,7 +185,7 @@ async def allocate(request: web.Request) -> web.Response:
         else None
     )
     async with transaction(request.app[SESSIONS]) as session:
-        round_ = await _round(session, request, key)
+        round_ = await _round(session, request, key, lock=True)
         try:
             summary = await allocate_round(
                 session, round_, now=request.app[CLOCK](), places=places
