@@ -1010,7 +1010,7 @@ async def on_answer(turn: Turn) -> None:
             turn.state["await"] = STEP_HOURS
             turn.say(m.text(t("apply.hours_type", lang)))
             return
-        elif what == "hours" and value.isdigit():
+        elif what == "hours" and value.isascii() and value.isdigit() and 0 < int(value) <= 168:
             g["hours"] = float(value)
         elif what in ("leave", "back") and value in ("0", "1"):
             g[what] = value == "1"
