@@ -8,7 +8,7 @@ without a key, and nothing a family sends is stored.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from aiohttp import web
@@ -22,6 +22,7 @@ from registry.api import require_key, require_known_municipality
 from registry.db import transaction
 from registry.http import (
     MAX_BODY,
+    MAX_ID,
     SESSIONS,
     TODAY,
     ApiError,
@@ -116,7 +117,7 @@ class PointsRequest(BaseModel):
 
     municipality: str = Field(pattern=r"^\d{6}$")
     facts: ApplicationFacts
-    wishes: list[int] = Field(
+    wishes: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         default_factory=list,
         max_length=MAX_WISHES,
         description="Wished facilities (database ids, as the facility search gives them).",
