@@ -47,7 +47,5 @@ async def test_resent_twins_resubmit_without_duplicates(
     assert [r.status for r in again] == [200, 200], [await r.text() for r in again]
     ids = sorted([(await r.json())["id"] for r in again])
     assert ids == sorted(a["id"] for a in first)
-    listed = await client.get(
-        f"/api/v1/daycare/rounds/{round_['id']}/applications", headers=key
-    )
+    listed = await client.get(f"/api/v1/daycare/rounds/{round_['id']}/applications", headers=key)
     assert (await listed.json())["total"] == 2
