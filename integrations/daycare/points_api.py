@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 
 from integrations.daycare import points as repo
 from integrations.daycare.api import require_manage
@@ -248,7 +249,7 @@ def _examples(document: PointsDocument) -> list[ExampleOut]:
     body=PointsDocument,
     responses={200: PointsRulesSaved, 201: PointsRulesSaved},
     auth="required",
-    errors=frozenset({400, 413, 422, 429}),
+    errors=frozenset({400, 409, 413, 422, 429}),
 )
 async def upload_points_rules(request: web.Request) -> web.Response:
     """Validate (schema, expressions, examples) and store; nothing is saved when invalid."""
@@ -263,20 +264,26 @@ async def upload_points_rules(request: web.Request) -> web.Response:
     except repo.InvalidDocument as exc:
         raise ApiError(422, "invalid_document", exc.message, exc.details) from None
     require_manage(key, document.municipality)
-    async with transaction(request.app[SESSIONS]) as session:
-        await require_known_municipality(
-            session, document.municipality, location="body.municipality"
-        )
-        saved = await repo.save_rules(session, document, created_by=key.prefix)
-        out = PointsRulesSaved(
-            municipality=saved.row.municipality,
-            version=saved.row.version,
-            digest=saved.row.digest,
-            created=saved.created,
-            valid_from=saved.row.valid_from,
-            valid_to=saved.row.valid_to,
-            examples=_examples(document),
-        )
+    try:
+        async with transaction(request.app[SESSIONS]) as session:
+            await require_known_municipality(
+                session, document.municipality, location="body.municipality"
+            )
+            saved = await repo.save_rules(session, document, created_by=key.prefix)
+            out = PointsRulesSaved(
+                municipality=saved.row.municipality,
+                version=saved.row.version,
+                digest=saved.row.digest,
+                created=saved.created,
+                valid_from=saved.row.valid_from,
+                valid_to=saved.row.valid_to,
+                examples=_examples(document),
+            )
+    except IntegrityError as exc:
+        # Two uploads at once took the same next version number: the later one retries.
+        raise ApiError(
+            409, "conflict", "another upload of these rules was stored at the same time: retry"
+        ) from exc
     return json_model(out, status=201 if saved.created else 200)
 
 
