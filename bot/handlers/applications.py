@@ -63,6 +63,7 @@ from rules.points import (
     SIBLING_MODES,
     ApplicationFacts,
     PointsDocument,
+    PointsRuleError,
     score,
 )
 
@@ -1519,7 +1520,10 @@ async def estimate_points(
         if latest is None:
             return None
         row, document, current = latest, PointsDocument.model_validate(latest.body), False
-    result = score(document, facts)
+    try:
+        result = score(document, facts)
+    except PointsRuleError:
+        return None  # a condition fails for this household: no estimate rather than a crash
     return Estimate(
         total=float(result.total), lines=result.lines(lang), title=row.title, current=current
     )
