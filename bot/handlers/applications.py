@@ -1223,6 +1223,11 @@ async def on_submit(turn: Turn) -> None:
     if kids is None or round_ is None or not _complete(flow):
         stale(turn)
         return
+    if round_.municipality != turn.family.municipality:
+        # The family moved since it chose the round: not its municipality's round any more.
+        turn.state.pop("ap", None)
+        stale(turn)
+        return
     made: list[tuple[Kid, Application]] = []
     try:
         # A savepoint: a refused second child undoes the first (siblings apply together).
