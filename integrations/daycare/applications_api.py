@@ -39,7 +39,7 @@ from integrations.daycare.models import (
 )
 from registry import families
 from registry import subscriptions as subs
-from registry.api import require_key, require_known_municipality
+from registry.api import request_key, require_key, require_known_municipality
 from registry.auth import can_manage
 from registry.db import transaction
 from registry.http import (
@@ -133,7 +133,10 @@ class RoundOut(BaseModel):
     deadline: datetime = Field(description="Asia/Tokyo")
     status: str = Field(description="open, closed or confirmed")
     accepting: bool = Field(description="Whether it takes applications now.")
-    seed: str
+    seed: str | None = Field(
+        description="The published lottery seed; null to others than the municipality until "
+        "the deadline (known earlier, it would let an applicant time a submission by its draw)."
+    )
     rules_version: int | None
     export_columns: list[str] = Field(description="The CSV export's columns, in order.")
     confirmed_at: datetime | None
@@ -402,8 +405,8 @@ def _invalid(location: str, reason: str, code: str = "invalid_request") -> ApiEr
     return ApiError(422, code, reason, [{"location": location, "reason": reason}])
 
 
-def round_out(row: IntakeRound, now: datetime) -> RoundOut:
-    """A round as answered."""
+def round_out(row: IntakeRound, now: datetime, *, reveal: bool = True) -> RoundOut:
+    """A round as answered (its seed only when `reveal`)."""
     assert row.id is not None
     accepting = (
         row.status == "open"
@@ -419,13 +422,22 @@ def round_out(row: IntakeRound, now: datetime) -> RoundOut:
         deadline=_tokyo(row.deadline),
         status=row.status,
         accepting=accepting,
-        seed=row.seed,
+        seed=row.seed if reveal else None,
         rules_version=row.rules_version,
         export_columns=list(row.export_columns or CSV_COLUMNS),
         confirmed_at=None if row.confirmed_at is None else _tokyo(row.confirmed_at),
         created_at=_tokyo(row.created_at),
         updated_at=_tokyo(row.updated_at),
     )
+
+
+def _reveal_seed(request: web.Request, row: IntakeRound, now: datetime) -> bool:
+    """Whether a public read shows the round's seed: once applications are over, or to a key
+    that manages the round."""
+    if row.status != "open" or row.deadline <= now:
+        return True
+    key = request_key(request)
+    return key is not None and can_manage(key, row.municipality)
 
 
 def _check_times(
@@ -792,7 +804,8 @@ async def list_rounds(request: web.Request) -> web.Response:
         )
     now = request.app[CLOCK]()
     page = rows[query.offset : query.offset + query.limit]
-    return json_model(RoundList(items=[round_out(r, now) for r in page], total=len(rows)))
+    items = [round_out(r, now, reveal=_reveal_seed(request, r, now)) for r in page]
+    return json_model(RoundList(items=items, total=len(rows)))
 
 
 @routes.add(
@@ -807,7 +820,8 @@ async def get_round(request: web.Request) -> web.Response:
     round_id = path_int(request, "id")
     async with request.app[SESSIONS]() as session:
         row = await _round(session, round_id)
-    return json_model(round_out(row, request.app[CLOCK]()))
+    now = request.app[CLOCK]()
+    return json_model(round_out(row, now, reveal=_reveal_seed(request, row, now)))
 
 
 @routes.add(
