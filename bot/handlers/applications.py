@@ -63,6 +63,7 @@ from rules.points import (
     SIBLING_MODES,
     ApplicationFacts,
     PointsDocument,
+    PointsRuleError,
     score,
 )
 
@@ -1015,7 +1016,7 @@ async def on_answer(turn: Turn) -> None:
             turn.state["await"] = STEP_HOURS
             turn.say(m.text(t("apply.hours_type", lang)))
             return
-        elif what == "hours" and value.isdigit():
+        elif what == "hours" and value.isascii() and value.isdigit() and 0 < int(value) <= 168:
             g["hours"] = float(value)
         elif what in ("leave", "back") and value in ("0", "1"):
             g[what] = value == "1"
@@ -1225,6 +1226,11 @@ async def on_submit(turn: Turn) -> None:
     kids = await flow_kids(turn, flow)
     round_ = await turn.session.get(IntakeRound, flow.get("r") or 0)
     if kids is None or round_ is None or not _complete(flow):
+        stale(turn)
+        return
+    if round_.municipality != turn.family.municipality:
+        # The family moved since it chose the round: not its municipality's round any more.
+        turn.state.pop("ap", None)
         stale(turn)
         return
     made: list[tuple[Kid, Application]] = []
@@ -1524,7 +1530,10 @@ async def estimate_points(
         if latest is None:
             return None
         row, document, current = latest, PointsDocument.model_validate(latest.body), False
-    result = score(document, facts)
+    try:
+        result = score(document, facts)
+    except PointsRuleError:
+        return None  # a condition fails for this household: no estimate rather than a crash
     return Estimate(
         total=float(result.total), lines=result.lines(lang), title=row.title, current=current
     )

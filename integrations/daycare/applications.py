@@ -533,6 +533,10 @@ async def correct_facts(
                 now=now,
             )
     application.facts = new_json
+    # The group follows the facts, as on submission: else corrected siblings stay apart.
+    application.sibling_group = await _sibling_group(
+        session, application.round_id, application.family_id, facts
+    )
     application.documents = _documents_state(facts, application.documents)
     application.updated_at = now
     session.add(application)

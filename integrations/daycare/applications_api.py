@@ -135,9 +135,9 @@ class RoundOut(BaseModel):
     status: str = Field(description="open, closed or confirmed")
     accepting: bool = Field(description="Whether it takes applications now.")
     seed: str | None = Field(
-        description="The lottery seed: shown once the round stops taking applications (and to "
-        "its municipality's staff); until then only its sha256 is public, so nobody can "
-        "work out the lottery in advance yet everyone can check the seed later"
+        description="The lottery seed: null to others than the municipality's staff until the "
+        "deadline (known earlier, it would let an applicant time a submission by its draw); "
+        "its sha256 is public from the start, so anyone can check the seed later."
     )
     seed_sha256: str = Field(description="sha256 of the seed (hex), public from the start")
     rules_version: int | None
@@ -408,8 +408,8 @@ def _invalid(location: str, reason: str, code: str = "invalid_request") -> ApiEr
     return ApiError(422, code, reason, [{"location": location, "reason": reason}])
 
 
-def round_out(row: IntakeRound, now: datetime, *, staff: bool = False) -> RoundOut:
-    """A round as answered (`staff`: to a key that manages its municipality)."""
+def round_out(row: IntakeRound, now: datetime, *, reveal: bool = True) -> RoundOut:
+    """A round as answered (its seed only when `reveal`)."""
     assert row.id is not None
     accepting = (
         row.status == "open"
@@ -425,7 +425,7 @@ def round_out(row: IntakeRound, now: datetime, *, staff: bool = False) -> RoundO
         deadline=_tokyo(row.deadline),
         status=row.status,
         accepting=accepting,
-        seed=row.seed if staff or not accepting else None,
+        seed=row.seed if reveal else None,
         seed_sha256=hashlib.sha256(row.seed.encode()).hexdigest(),
         rules_version=row.rules_version,
         export_columns=list(row.export_columns or CSV_COLUMNS),
@@ -433,6 +433,15 @@ def round_out(row: IntakeRound, now: datetime, *, staff: bool = False) -> RoundO
         created_at=_tokyo(row.created_at),
         updated_at=_tokyo(row.updated_at),
     )
+
+
+def _reveal_seed(request: web.Request, row: IntakeRound, now: datetime) -> bool:
+    """Whether a public read shows the round's seed: once applications are over, or to a key
+    that manages the round."""
+    if row.status != "open" or row.deadline <= now:
+        return True
+    key = request_key(request)
+    return key is not None and can_manage(key, row.municipality)
 
 
 def _check_times(
@@ -710,10 +719,17 @@ async def _application_of_child(
         if row.child_id == child.id:
             return row
     current = {c.id for c in children}
-    stale = [
-        r for r in rows if r.child_id not in current and r.child_birth_date == child.birth_date
-    ]
-    return stale[0] if len(stale) == 1 else None
+    stale = sorted(
+        (r for r in rows if r.child_id not in current and r.child_birth_date == child.birth_date),
+        key=lambda r: (r.child_id or 0, r.id or 0),
+    )
+    # Twins sent again: pair the children still without an application with the stale ones in
+    # order (both rows keep their order), rather than make the same child a second application.
+    claimed = {r.child_id for r in rows}
+    unmatched = [c for c in children if c.birth_date == child.birth_date and c.id not in claimed]
+    if child in unmatched and unmatched.index(child) < len(stale):
+        return stale[unmatched.index(child)]
+    return None
 
 
 # ---------------------------------------------------------------------------------- rounds
@@ -754,7 +770,7 @@ async def create_round(request: web.Request) -> web.Response:
         )
         session.add(row)
         await session.flush()
-        out = round_out(row, now, staff=True)
+        out = round_out(row, now, reveal=True)
     return json_model(out, status=201)
 
 
@@ -792,7 +808,8 @@ async def list_rounds(request: web.Request) -> web.Response:
         )
     now = request.app[CLOCK]()
     page = rows[query.offset : query.offset + query.limit]
-    return json_model(RoundList(items=[round_out(r, now) for r in page], total=len(rows)))
+    items = [round_out(r, now, reveal=_reveal_seed(request, r, now)) for r in page]
+    return json_model(RoundList(items=items, total=len(rows)))
 
 
 @routes.add(
@@ -807,9 +824,8 @@ async def get_round(request: web.Request) -> web.Response:
     round_id = path_int(request, "id")
     async with request.app[SESSIONS]() as session:
         row = await _round(session, round_id)
-    key = request_key(request)
-    staff = key is not None and can_manage(key, row.municipality)
-    return json_model(round_out(row, request.app[CLOCK](), staff=staff))
+    now = request.app[CLOCK]()
+    return json_model(round_out(row, now, reveal=_reveal_seed(request, row, now)))
 
 
 @routes.add(
@@ -856,7 +872,7 @@ async def patch_round(request: web.Request) -> web.Response:
         row.updated_at = now
         session.add(row)
         await session.flush()
-        out = round_out(row, now, staff=True)
+        out = round_out(row, now, reveal=True)
     return json_model(out)
 
 

@@ -30,8 +30,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from integrations.daycare import allocation as alloc
 from integrations.daycare.classes import month_start
 from integrations.daycare.models import Application, IntakeRound
-from integrations.daycare.rounds import LIVE, RoundRun, build_run
-from rules.points import ApplicationFacts, score
+from integrations.daycare.rounds import LIVE, RoundError, RoundRun, build_run
+from rules.points import ApplicationFacts, PointsRuleError, score
 
 MIN_APPLICATIONS = 10
 """Fewer applications than this in the family's class so far: too few data to say anything."""
@@ -285,7 +285,10 @@ async def estimate_odds(
     so_far = len(run.input.applicants)
     if volume is None:
         return Odds(False, "no_last_year", so_far, 0)
-    scored = score(run.document, facts)
+    try:
+        scored = score(run.document, facts)
+    except PointsRuleError as exc:
+        raise RoundError("cannot_score", f"these facts cannot be scored: {exc.reason}") from None
     me = alloc.Applicant(
         id=exclude or "you",
         class_age=class_age,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
 
 from integrations.daycare import points as repo
 from integrations.daycare.api import require_manage
@@ -23,6 +24,7 @@ from registry.api import require_key, require_known_municipality
 from registry.db import transaction
 from registry.http import (
     MAX_BODY,
+    MAX_ID,
     SESSIONS,
     TODAY,
     ApiError,
@@ -117,7 +119,7 @@ class PointsRequest(BaseModel):
 
     municipality: str = Field(pattern=r"^\d{6}$")
     facts: ApplicationFacts
-    wishes: list[int] = Field(
+    wishes: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         default_factory=list,
         max_length=MAX_WISHES,
         description="Wished facilities (database ids, as the facility search gives them).",
@@ -254,6 +256,9 @@ async def _read_document(request: web.Request) -> Any:
         return yaml.load(raw.decode("utf-8"), Loader=_no_alias_loader())  # noqa: S506
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ApiError(400, "malformed_yaml", f"the body is not valid YAML: {exc}") from exc
+    except RecursionError:
+        # PyYAML composes nested collections recursively: "[[[[…" is refused, not a crash.
+        raise ApiError(400, "malformed_yaml", "the body is nested too deeply") from None
 
 
 def _examples(document: PointsDocument) -> list[ExampleOut]:
@@ -277,7 +282,7 @@ def _examples(document: PointsDocument) -> list[ExampleOut]:
     body=PointsDocument,
     responses={200: PointsRulesSaved, 201: PointsRulesSaved},
     auth="required",
-    errors=frozenset({400, 413, 422, 429}),
+    errors=frozenset({400, 409, 413, 422, 429}),
 )
 async def upload_points_rules(request: web.Request) -> web.Response:
     """Validate (schema, expressions, examples) and store; nothing is saved when invalid."""
@@ -292,20 +297,26 @@ async def upload_points_rules(request: web.Request) -> web.Response:
     except repo.InvalidDocument as exc:
         raise ApiError(422, "invalid_document", exc.message, exc.details) from None
     require_manage(key, document.municipality)
-    async with transaction(request.app[SESSIONS]) as session:
-        await require_known_municipality(
-            session, document.municipality, location="body.municipality"
-        )
-        saved = await repo.save_rules(session, document, created_by=key.prefix)
-        out = PointsRulesSaved(
-            municipality=saved.row.municipality,
-            version=saved.row.version,
-            digest=saved.row.digest,
-            created=saved.created,
-            valid_from=saved.row.valid_from,
-            valid_to=saved.row.valid_to,
-            examples=_examples(document),
-        )
+    try:
+        async with transaction(request.app[SESSIONS]) as session:
+            await require_known_municipality(
+                session, document.municipality, location="body.municipality"
+            )
+            saved = await repo.save_rules(session, document, created_by=key.prefix)
+            out = PointsRulesSaved(
+                municipality=saved.row.municipality,
+                version=saved.row.version,
+                digest=saved.row.digest,
+                created=saved.created,
+                valid_from=saved.row.valid_from,
+                valid_to=saved.row.valid_to,
+                examples=_examples(document),
+            )
+    except IntegrityError as exc:
+        # Two uploads at once took the same next version number: the later one retries.
+        raise ApiError(
+            409, "conflict", "another upload of these rules was stored at the same time: retry"
+        ) from exc
     return json_model(out, status=201 if saved.created else 200)
 
 

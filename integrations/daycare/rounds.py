@@ -36,7 +36,7 @@ from integrations.daycare.notices import text as notice_text
 from integrations.daycare.points import rules_for
 from notifier.ledger import NoticeDraft, record_new
 from registry.models import Family
-from rules.points import ApplicationFacts, PointsDocument, score
+from rules.points import ApplicationFacts, PointsDocument, PointsRuleError, score
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,12 @@ async def build_run(
         except ValueError as exc:
             problems.append({"location": f"applications[{row.id}].facts", "reason": str(exc)})
             continue
-        scored = score(document, facts)
+        try:
+            scored = score(document, facts)
+        except PointsRuleError as exc:
+            # A condition the uploaded examples never reached fails for this household.
+            problems.append({"location": f"applications[{row.id}].facts", "reason": exc.reason})
+            continue
         labels = tuple(scored.priority_labels)
         wishes = tuple(facilities[pk].facility_id for pk in row.wishes if pk in facilities)
         current = facts.transfer_from if facts.transfer_from in by_key else None
@@ -348,7 +353,8 @@ async def confirm_round(
         # some of them a result others could still change.
         raise RoundError(
             "round_open",
-            f"round {round_.id} takes applications until {round_.deadline.isoformat()}: close "
+            f"round {round_.id} takes applications until "
+            f"{round_.deadline.astimezone(TOKYO).isoformat(timespec='minutes')}: close "
             "it first (PATCH /api/v1/daycare/rounds/{id} with status closed) or wait",
         )
     if not round_.allocation:

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +25,7 @@ from registry.auth import can_manage
 from registry.db import transaction
 from registry.http import (
     CLOCK,
+    MAX_ID,
     SESSIONS,
     ApiError,
     RouteTable,
@@ -115,9 +116,13 @@ class RoundAllocation(BaseModel):
     notices: int | None = Field(default=None, description="result notices recorded (confirm)")
 
 
-async def _round(session: Any, request: web.Request, key: ApiKey) -> IntakeRound:
+async def _round(
+    session: Any, request: web.Request, key: ApiKey, *, lock: bool = False
+) -> IntakeRound:
     round_id = path_int(request, "id")
-    found = await session.get(IntakeRound, round_id)
+    # Allocating and confirming lock the round: two confirmations at once would both decide it
+    # (and take its places from the vacancies twice); the second must see it confirmed.
+    found = await session.get(IntakeRound, round_id, with_for_update=lock)
     if found is None or not can_manage(key, found.municipality):
         # Another municipality's round is not there for this key.
         raise ApiError(404, "not_found", f"no round {round_id}")
@@ -146,7 +151,7 @@ async def _confirm(request: web.Request, key: ApiKey, input_hash: str | None) ->
             [{"location": "body.input_hash", "reason": "required when dry_run is false"}],
         )
     async with transaction(request.app[SESSIONS]) as session:
-        round_ = await _round(session, request, key)
+        round_ = await _round(session, request, key, lock=True)
         try:
             summary = await confirm_round(
                 session,
@@ -181,7 +186,7 @@ async def allocate(request: web.Request) -> web.Response:
         else None
     )
     async with transaction(request.app[SESSIONS]) as session:
-        round_ = await _round(session, request, key)
+        round_ = await _round(session, request, key, lock=True)
         try:
             summary = await allocate_round(
                 session, round_, now=request.app[CLOCK](), places=places
@@ -232,11 +237,13 @@ class OddsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     class_age: int = Field(ge=0, le=5, description="the child's class age at entry")
-    wishes: list[int | str] = Field(
-        min_length=1,
-        max_length=20,
-        description="wished facilities, best first: the search's `id` (a number) or the "
-        "municipality's `facility_id` (a string, as applications take them)",
+    wishes: list[Annotated[int, Field(ge=1, le=MAX_ID)] | Annotated[str, Field(max_length=64)]] = (
+        Field(
+            min_length=1,
+            max_length=20,
+            description="wished facilities, best first: the search's `id` (a number) or the "
+            "municipality's `facility_id` (a string, as applications take them)",
+        )
     )
     facts: ApplicationFacts
 
