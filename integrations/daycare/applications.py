@@ -191,13 +191,16 @@ async def open_rounds(
     return [r for r in found.all() if r.opens_at is None or r.opens_at <= now]
 
 
-async def last_facts(session: AsyncSession, family_id: int) -> ApplicationFacts | None:
-    """The facts of the family's latest application (any round, any child), if any."""
+async def last_facts(
+    session: AsyncSession, family_id: int, *, municipality: str | None = None
+) -> ApplicationFacts | None:
+    """The facts of the family's latest application (any round, any child), if any; with
+    `municipality`, only one made there (what a municipality's own systems may see)."""
+    query = select(Application).where(Application.family_id == family_id)
+    if municipality is not None:
+        query = query.where(Application.municipality == municipality)
     found = await session.exec(
-        select(Application)
-        .where(Application.family_id == family_id)
-        .order_by(col(Application.updated_at).desc(), col(Application.id).desc())
-        .limit(1)
+        query.order_by(col(Application.updated_at).desc(), col(Application.id).desc()).limit(1)
     )
     last = found.first()
     if last is None:
@@ -506,6 +509,12 @@ async def correct_facts(
     """
     if not reason.strip():
         raise ApplicationError("reason_required", "a correction needs a reason", "reason")
+    if application.status in ("offered", "waitlisted"):
+        # The decision was made on the facts as they were; changing them now would make the
+        # stored points and result disagree with them.
+        raise ApplicationError(
+            "already_decided", f"application {application.id} was already decided"
+        )
     if application.status == "withdrawn":
         raise ApplicationError("not_changeable", f"application {application.id} was withdrawn")
     unknown = [name for name in changes if name not in ApplicationFacts.model_fields]

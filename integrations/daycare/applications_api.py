@@ -897,7 +897,7 @@ async def prefill_application(request: web.Request) -> web.Response:
         family = await _subscriber_family(session, key, query.subscriber_id, "query.subscriber_id")
         assert family.id is not None and round_.id is not None
         child, children = await _child(session, family, query.child, "query.child")
-        last = await apps.last_facts(session, family.id)
+        last = await apps.last_facts(session, family.id, municipality=round_.municipality)
         existing = await _application_of_child(session, round_.id, family.id, child, children)
     known = apps.prefill_facts(
         single_parent=family.single_parent,
@@ -945,7 +945,7 @@ async def submit_application(request: web.Request) -> web.Response:
         child, children = await _child(session, family, data.child, "body.child")
         existing = await _application_of_child(session, round_.id, family.id, child, children)
         wishes = await _wish_pks(session, round_.municipality, data.wishes)
-        last = await apps.last_facts(session, family.id)
+        last = await apps.last_facts(session, family.id, municipality=round_.municipality)
         try:
             row, created = await apps.submit(
                 session,

@@ -102,7 +102,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "に連絡してください。"
         ),
         "result.waitlisted.next": (
-            "次は: 申込は二次選考に引き続き有効です。認証保育所・小規模保育などの空きも探せます。"
+            "次は: 二次選考には「申込状況」から申し込めます（今回の回答が引き継がれます）。"
+            "認証保育所・小規模保育などの空きも探せます。"
         ),
         "result.leave": (
             "育休を延長する場合は、この結果の「保留通知書」を勤務先に提出してください。"
@@ -141,10 +142,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "eck. If you decline, tell them soon."
         ),
         "result.waitlisted.next": (
-            "Next: your application stays valid for t"
-            "he second round. You can also look for p"
-            "laces at certified (認証) and small-scale "
-            "daycares."
+            "Next: apply for the second round from My applications (your answers are kept). "
+            "You can also look for places at certified (認証) and small-scale daycares."
         ),
         "result.leave": (
             "To extend parental leave, hand the waiti"

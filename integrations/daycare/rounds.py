@@ -93,6 +93,12 @@ async def _places(
                     "unknown_facility",
                     f"places given for {facility_id!r}, not a facility of {round_.municipality}",
                 )
+            if (facility_id, class_age) in places:
+                raise RoundError(
+                    "duplicate_places",
+                    f"places for {facility_id!r} class {class_age} are given twice: give each "
+                    "class once",
+                )
             places[(facility_id, class_age)] = count
         return places
     month = month_start(round_.entry_month)

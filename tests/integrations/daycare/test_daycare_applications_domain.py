@@ -271,3 +271,48 @@ async def test_a_first_application_changes_nothing_and_a_decided_round_says_so(
                 now=NOW,
             )
     assert caught.value.code == "round_closed" and "was decided" in caught.value.message
+
+
+async def test_a_decided_application_is_not_corrected(sessions: Any) -> None:
+    round_, family_id, pks = await _setup(sessions)
+    async with transaction(sessions) as session:
+        application, _ = await apps.submit(
+            session,
+            round_=round_,
+            family_id=family_id,
+            child_id=1,
+            birth_date=date(2025, 6, 10),
+            wishes=[pks[0]],
+            facts=FACTS,
+            now=NOW,
+        )
+        application.status = "offered"
+        with pytest.raises(apps.ApplicationError) as caught:
+            await apps.correct_facts(
+                session,
+                application,
+                {"single_parent": True},
+                reason="後から判明",
+                actor="staff:hgk_x",
+                now=NOW,
+            )
+    assert caught.value.code == "already_decided"
+
+
+async def test_a_municipality_sees_only_facts_given_to_it(sessions: Any) -> None:
+    round_, family_id, pks = await _setup(sessions)
+    async with transaction(sessions) as session:
+        await apps.submit(
+            session,
+            round_=round_,
+            family_id=family_id,
+            child_id=1,
+            birth_date=date(2025, 6, 10),
+            wishes=[pks[0]],
+            facts=FACTS,
+            now=NOW,
+        )
+    async with sessions() as session:
+        assert await apps.last_facts(session, family_id) == FACTS
+        assert await apps.last_facts(session, family_id, municipality="131016") == FACTS
+        assert await apps.last_facts(session, family_id, municipality="132012") is None

@@ -245,6 +245,10 @@ async def test_places_given_with_the_request_replace_the_vacancies(
         url, json={"places": [{"facility_id": "ZZ", "class_age": 1, "places": 2}]}, headers=headers
     )
     assert bad.status == 422
+    twice = [{"facility_id": "A", "class_age": 1, "places": n} for n in (1, 2)]
+    doubled = await client.post(url, json={"places": twice}, headers=headers)
+    assert doubled.status == 422
+    assert (await doubled.json())["error"]["code"] == "duplicate_places"
 
 
 async def test_siblings_both_or_neither_are_placed_together_or_not_at_all(
