@@ -15,11 +15,12 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from integrations.daycare import points as repo
 from integrations.daycare.api import require_manage
 from integrations.daycare.classes import entry_class_age
-from integrations.daycare.models import PointsRules
+from integrations.daycare.models import Facility, PointsRules
 from registry.api import require_key, require_known_municipality
 from registry.db import transaction
 from registry.http import (
@@ -119,10 +120,13 @@ class PointsRequest(BaseModel):
 
     municipality: str = Field(pattern=r"^\d{6}$")
     facts: ApplicationFacts
-    wishes: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
-        default_factory=list,
-        max_length=MAX_WISHES,
-        description="Wished facilities (database ids, as the facility search gives them).",
+    wishes: list[Annotated[int, Field(ge=1, le=MAX_ID)] | Annotated[str, Field(max_length=64)]] = (
+        Field(
+            default_factory=list,
+            max_length=MAX_WISHES,
+            description="Wished facilities: the search's `id` (a number) or the municipality's "
+            "`facility_id` (a string, as applications take them).",
+        )
     )
     class_age: int | None = Field(default=None, ge=0, le=5, description="Class of entry.")
     birth_date: date | None = Field(default=None, description="With entry_month: gives the class.")
@@ -178,7 +182,7 @@ class AdjustmentOut(BaseModel):
 class WishOut(BaseModel):
     """A wished facility beside its latest published minimum points for the class."""
 
-    facility: int
+    facility: int | str = Field(description="The wish as given (an id or a facility_id).")
     name: str
     year: int | None = Field(description="Fiscal year of entry of the published result.")
     outcome: Literal[
@@ -492,7 +496,20 @@ async def estimate_points(request: web.Request) -> web.Response:
             raise ApiError(
                 422, "cannot_score", f"these facts cannot be scored: {exc.reason}"
             ) from None
-        minimums = await repo.last_minimums(session, data.municipality, data.wishes, class_age)
+        named = [w for w in data.wishes if isinstance(w, str)]
+        by_key = {
+            f.facility_id: f.id
+            for f in (
+                await session.exec(
+                    select(Facility).where(
+                        Facility.municipality == data.municipality,
+                        col(Facility.facility_id).in_(named),
+                    )
+                )
+            ).all()
+        }
+        pks = [w if isinstance(w, int) else (by_key.get(w) or 0) for w in data.wishes]
+        minimums = await repo.last_minimums(session, data.municipality, pks, class_age)
     wishes = []
     for pk, minimum in zip(data.wishes, minimums, strict=True):
         outcome = minimum.outcome if minimum is not None else "not_found"

@@ -198,6 +198,20 @@ async def test_points_estimate_beside_last_years_minimum(
     )
     assert by_month.status == 200, await by_month.text()
     assert (await by_month.json())["total"] == 17
+    # The municipality's facility_id says the same as the search's id.
+    by_key = await client.post(
+        "/api/v1/daycare/points",
+        json={
+            "municipality": HACHIOJI,
+            "facts": family,
+            "wishes": ["h1", "nope"],
+            "class_age": 1,
+            "on": "2025-10-01",
+        },
+    )
+    named, missing = (await by_key.json())["wishes"]
+    assert named["facility"] == "h1" and named["min_points"] == 16
+    assert missing["outcome"] == "not_found"
     bad = await client.post(
         "/api/v1/daycare/points",
         json={"municipality": HACHIOJI, "facts": family, "entry_month": "2025-13"},
