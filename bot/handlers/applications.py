@@ -1401,20 +1401,31 @@ def _refuse_closed(turn: Turn, application: Application, round_: IntakeRound) ->
     return True
 
 
+async def _changeable(turn: Turn) -> tuple[Application, Kid] | None:
+    """The family's application named by the button and its child, while it may still change
+    (else the family has been told why, and None)."""
+    own = await _own_application(turn)
+    if own is None:
+        return None
+    application, round_ = own
+    if _refuse_closed(turn, application, round_):
+        return None
+    kid = next((k for k in await kids_of(turn) if k.child_id == application.child_id), None)
+    if kid is None:
+        lang = lang_of(turn)
+        turn.say(m.text(t("apply.err.other", lang), _door_actions(lang)))
+        return None
+    return application, kid
+
+
 @router.postback(pb.AP_EDIT)
 async def on_edit(turn: Turn) -> None:
     """希望を変更: the application's wishes become the child's list to reorder, remove, add."""
     lang = lang_of(turn)
-    own = await _own_application(turn)
-    if own is None:
+    found = await _changeable(turn)
+    if found is None:
         return
-    application, round_ = own
-    if _refuse_closed(turn, application, round_):
-        return
-    kid = next((k for k in await kids_of(turn) if k.child_id == application.child_id), None)
-    if kid is None:
-        turn.say(m.text(t("apply.err.other", lang), _door_actions(lang)))
-        return
+    application, kid = found
     await set_wishes(turn, kid, list(application.wishes))
     await show_wishes(turn, kid, lead=t("apply.edit_lead", lang))
 
@@ -1423,16 +1434,10 @@ async def on_edit(turn: Turn) -> None:
 async def on_commit(turn: Turn) -> None:
     """Save the child's wish list to the application (before the deadline)."""
     lang = lang_of(turn)
-    own = await _own_application(turn)
-    if own is None:
+    found = await _changeable(turn)
+    if found is None:
         return
-    application, round_ = own
-    if _refuse_closed(turn, application, round_):
-        return
-    kid = next((k for k in await kids_of(turn) if k.child_id == application.child_id), None)
-    if kid is None:
-        turn.say(m.text(t("apply.err.other", lang), _door_actions(lang)))
-        return
+    application, kid = found
     try:
         async with turn.session.begin_nested():
             await apps.change_wishes(turn.session, application, wishes_of(turn, kid), now=turn.now)

@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from integrations.daycare import allocation as alloc
 from integrations.daycare.classes import month_start
 from integrations.daycare.models import Application, IntakeRound
-from integrations.daycare.rounds import LIVE, RoundError, RoundRun, build_run
+from integrations.daycare.rounds import RoundError, RoundRun, build_run
 from rules.points import ApplicationFacts, PointsRuleError, score
 
 MIN_APPLICATIONS = 10
@@ -235,33 +235,6 @@ def _plain(a: alloc.Applicant) -> alloc.Applicant:
 def _copy(a: alloc.Applicant, new_id: str) -> alloc.Applicant:
     # A drawn applicant: another's wishes and points; its tie-breaks are left to the lottery.
     return alloc.Applicant(id=new_id, class_age=a.class_age, wishes=a.wishes, priority=a.priority)
-
-
-async def odds_for(
-    session: AsyncSession,
-    round_: IntakeRound,
-    *,
-    me: alloc.Applicant,
-    simulations: int = SIMULATIONS,
-) -> Odds:
-    """The odds of an applicant (an application of the round, or a family's hypothetical one)."""
-    volume = await last_year_volume(session, round_)
-    run = await build_run(session, round_)
-    so_far = len(run.input.applicants)
-    if volume is None:
-        return Odds(False, "no_last_year", so_far, 0)
-    # CPU-bound for a second or two: off the event loop.
-    return await asyncio.to_thread(simulate, run, me, max(volume, so_far), simulations=simulations)
-
-
-def applicant_of(run: RoundRun, application: Application) -> alloc.Applicant | None:
-    """The engine's view of one of the run's applications."""
-    return next((a for a in run.input.applicants if a.id == str(application.id)), None)
-
-
-def live(statuses: Sequence[str]) -> bool:
-    """Whether applications of these statuses are still in play."""
-    return any(s in LIVE for s in statuses)
 
 
 async def estimate_odds(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -527,8 +527,3 @@ def result_draft(
             "accepts_leave_extension": bool(application.facts.get("accepts_leave_extension")),
         },
     )
-
-
-def entry_day(round_: IntakeRound) -> date:
-    """The first day of the round's month of entry."""
-    return month_start(round_.entry_month)
