@@ -114,7 +114,9 @@ async def last_year_volume(session: AsyncSession, round_: IntakeRound) -> int | 
 
 
 def _seed(run: RoundRun, me: alloc.Applicant) -> int:
-    digest = hashlib.sha256(f"{run.outcome.input_hash}:{me.id}:odds".encode()).digest()
+    digest = hashlib.sha256(
+        f"{run.round.seed}:{len(run.input.applicants)}:{me.id}:odds".encode()
+    ).digest()
     return int.from_bytes(digest[:8], "big")
 
 

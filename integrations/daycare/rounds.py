@@ -12,6 +12,7 @@ takes the places, and records one `daycare-result` notice per application (ledge
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,9 +66,14 @@ class RoundRun:
     applications: dict[str, Application]
     facilities: dict[str, Facility]  # by facility key (the municipality's facility id)
     input: alloc.RoundInput
-    outcome: alloc.Outcome
     scores: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def outcome(self) -> alloc.Outcome:
+        """The allocation of these inputs, computed when first asked for (the odds read the
+        inputs only and never pay for it)."""
+        return alloc.allocate(self.input)
 
     def names(self, lang: str) -> dict[str, str]:
         """Facility names by key, for explanations."""
@@ -136,7 +142,8 @@ async def build_run(
     *,
     places: Sequence[tuple[str, int, int]] | None = None,
 ) -> RoundRun:
-    """Read the round's inputs, score every live application and allocate (writes nothing)."""
+    """Read the round's inputs and score every live application (writes nothing); the
+    allocation is the run's `outcome`."""
     assert round_.id is not None
     found = await _rules(session, round_)
     rules_row, document = found
@@ -218,7 +225,6 @@ async def build_run(
         priority_labels=labels,
         rules_hash=rules_row.digest,
     )
-    outcome = alloc.allocate(round_input)
     return RoundRun(
         round=round_,
         rules=rules_row,
@@ -226,7 +232,6 @@ async def build_run(
         applications=applications,
         facilities=by_key,
         input=round_input,
-        outcome=outcome,
         scores=scores,
         warnings=warnings,
     )
