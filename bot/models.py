@@ -6,9 +6,10 @@ ratings, and webhook event ids are forgotten after their retention.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import JSON, Column, delete
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +26,10 @@ class Review(SQLModel, table=True):
     service: str = Field(default="bot", max_length=32)
     rating: int
     comment: str | None = Field(default=None, max_length=1000)
+    # Item-specific questions of the service rated: {question id: 1-5}; no personal data.
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The municipality of the family when it rated (None before consent), for staff's views.
+    municipality: str | None = Field(default=None, max_length=6)
     created_at: datetime = timestamp_field()
 
     @classmethod
@@ -52,3 +57,20 @@ class WebhookEvent(SQLModel, table=True):
             delete(cls).where(col(cls.received_at) < before)  # type: ignore[call-overload]
         )
         return int(result.rowcount or 0)
+
+
+class QualityEntry(SQLModel, table=True):
+    """ "You said, we did": what parents asked for and what staff changed, shown on /quality."""
+
+    __tablename__ = "quality_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    service: str = Field(max_length=32)
+    issuer: str = Field(max_length=6)
+    said_ja: str = Field(max_length=500)
+    said_en: str = Field(default="", max_length=500)
+    did_ja: str = Field(max_length=1000)
+    did_en: str = Field(default="", max_length=1000)
+    done_on: date | None = None
+    created_by: str = Field(default="", max_length=254)
+    created_at: datetime = timestamp_field()

@@ -54,6 +54,9 @@ from registry.http import (
 )
 from registry.migrate import ensure_current
 from registry.rule_checks import RuleChecker
+from registry.web import pages as web_pages
+from registry.web import programs as web_programs
+from registry.web.kit import TEMPLATES, WEB, WebConfig, make_templates, pages_middleware
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,25 @@ API_TABLES: list[RouteTable] = [
     daycare_points_api.routes,
     daycare_rounds_api.routes,
 ]
+
+
+# The web pages (not in the OpenAPI description): the console's, and the public /quality.
+def _page_tables() -> list[web.RouteTableDef]:
+    from bot import quality
+    from integrations.daycare import console as daycare_console
+    from notifier import console as notifier_console
+
+    return [
+        web_pages.routes,
+        web_programs.routes,
+        daycare_console.routes,
+        notifier_console.routes,
+        quality.routes,
+    ]
+
+
+# Each package keeps its page templates in its own `templates/` folder.
+TEMPLATE_PACKAGES = ("registry.web", "notifier", "integrations.daycare", "bot")
 SANDBOX_LINE_PREFIX = "/_line"
 SUBSCRIBER_PATHS = ("/api/v1/app/inbox",)
 EMULATOR_SECRET = "emulator-secret"
@@ -186,6 +208,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[REDIS] = redis
     app[SESSIONS] = session_factory(engine)
+    app[WEB].redis = redis
     rate, burst = settings.rate_limit
     app[LIMITER] = RateLimiter(redis, rate, burst)
     yield
@@ -442,7 +465,12 @@ def create_app(
         raise ValueError(problem)
     app_metrics = Metrics()
     app = web.Application(
-        middlewares=[app_metrics.middleware(), error_middleware, auth_middleware],
+        middlewares=[
+            app_metrics.middleware(),
+            error_middleware,
+            auth_middleware,
+            pages_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -450,6 +478,10 @@ def create_app(
     app[MAX_BODY] = settings.max_body_bytes
     app[URL_POLICY] = settings.url_policy
     app[CATALOG] = Catalog()
+    app[TEMPLATES] = make_templates(TEMPLATE_PACKAGES)
+    app[WEB] = WebConfig(
+        zone=settings.zone, secure_cookies=settings.public_url.startswith("https://")
+    )
     app[registry_api.RULE_CHECKER] = RuleChecker(settings.rule_workers, settings.rule_time_limit)
     app[TODAY] = today or (lambda: datetime.now(settings.zone).date())
     app[OPENAPI] = build_openapi(
@@ -478,4 +510,6 @@ def create_app(
         app.add_subapp(SANDBOX_LINE_PREFIX, emulator)
     for table in [service_routes, *API_TABLES]:
         table.install(app)
+    for page_table in _page_tables():
+        app.router.add_routes(page_table)
     return app

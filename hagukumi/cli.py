@@ -94,6 +94,27 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("id", type=int)
 
+    users = sub.add_parser("users", help="manage the web console's users (staff, operators)")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    ucreate = users_sub.add_parser(
+        "create", help="create a console user (a new password is printed once, unless given)"
+    )
+    ucreate.add_argument("--issuer", required=True, help="6-digit local government code")
+    ucreate.add_argument("--email", required=True, help="the user's sign-in email address")
+    ucreate.add_argument("--role", default="editor", choices=["editor", "viewer", "operator"])
+    ucreate.add_argument("--name", default="", help="the person's name, for the history")
+    ucreate.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (at least 12 characters)",
+    )
+    users_sub.add_parser("list", help="list console users (never their passwords)")
+    upass = users_sub.add_parser("set-password", help="give a user a new password")
+    upass.add_argument("--email", required=True)
+    upass.add_argument("--password-stdin", action="store_true")
+    udisable = users_sub.add_parser("disable", help="disable a user (sessions end at once)")
+    udisable.add_argument("--email", required=True)
+
     elig = sub.add_parser("eligibility", help="which published programs a family can get")
     elig.add_argument("family", type=Path, help="FAMILY.json: the profile input form")
     elig.add_argument(
@@ -305,6 +326,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         sessions = session_factory(engine)
         if args.command == "keys":
             return await _keys(sessions, args)
+        if args.command == "users":
+            return await _users(sessions, args)
         if args.command == "eligibility":
             return await _eligibility(settings, sessions, args)
         if args.command == "import-registry":
@@ -365,6 +388,99 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _password_input(from_stdin: bool) -> tuple[str, bool]:
+    """The password given on standard input, or a new random one (True: print it once)."""
+    import secrets
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    return secrets.token_urlsafe(15), True
+
+
+async def _users(sessions: Any, args: argparse.Namespace) -> int:
+    from registry.db import transaction
+    from registry.users import (
+        UserError,
+        create_user,
+        disable_user,
+        find_user,
+        list_users,
+        record_audit,
+        set_password,
+    )
+
+    if args.users_command == "list":
+        async with sessions() as session:
+            rows = await list_users(session)
+        print(f"{'id':>4}  {'email':<32} {'role':<9} {'issuer':<7} {'state':<9} last sign-in")
+        for u in rows:
+            state = "disabled" if u.disabled_at else "active"
+            last = u.last_sign_in_at.isoformat(timespec="minutes") if u.last_sign_in_at else "-"
+            print(f"{u.id:>4}  {u.email:<32} {u.role:<9} {u.issuer:<7} {state:<9} {last}")
+        return 0
+    if args.users_command == "create":
+        password, generated = _password_input(args.password_stdin)
+        try:
+            async with transaction(sessions) as session:
+                user = await create_user(
+                    session,
+                    email=args.email,
+                    issuer=args.issuer,
+                    password=password,
+                    role=args.role,
+                    name=args.name,
+                )
+                await record_audit(
+                    session,
+                    None,
+                    "user.create",
+                    issuer=user.issuer,
+                    target=user.email,
+                    summary=f"console user {user.email} created ({user.role}) by the CLI",
+                )
+        except UserError as exc:
+            raise CliError(str(exc)) from exc
+        print(f"created console user {user.id}: {user.email} ({user.role}, issuer {user.issuer})")
+        if generated:
+            print("password (shown once; the user signs in at /console/signin):")
+            print(password)
+        return 0
+    async with transaction(sessions) as session:
+        found = await find_user(session, args.email)
+        if found is None:
+            raise CliError(f"no console user {args.email}")
+        user = found
+        if args.users_command == "disable":
+            await disable_user(session, user)
+            await record_audit(
+                session,
+                None,
+                "user.disable",
+                issuer=user.issuer,
+                target=user.email,
+                summary=f"console user {user.email} disabled by the CLI",
+            )
+            print(f"console user {user.email} disabled")
+            return 0
+        password, generated = _password_input(args.password_stdin)
+        try:
+            await set_password(session, user, password)
+        except UserError as exc:
+            raise CliError(str(exc)) from exc
+        await record_audit(
+            session,
+            None,
+            "user.password",
+            issuer=user.issuer,
+            target=user.email,
+            summary=f"new password for {user.email} set by the CLI",
+        )
+    print(f"new password set for {user.email}")
+    if generated:
+        print(password)
+    return 0
 
 
 async def _keys(sessions: Any, args: argparse.Namespace) -> int:

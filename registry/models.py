@@ -190,3 +190,37 @@ class AppSubscription(SQLModel, table=True):
     secret: str = Field(max_length=64)  # signs callbacks; the backend holds the same secret
     callback_url: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _ts()
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A person who signs in to the web console: a municipality's editor or viewer, or an
+    operator. The password is kept only as an Argon2id hash."""
+
+    __tablename__ = "console_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)  # stored lower-cased
+    issuer: str = Field(max_length=6, foreign_key="municipality.code")
+    role: str = Field(max_length=16)  # editor, viewer, operator
+    name: str = Field(default="", max_length=100)
+    password_hash: str = Field(max_length=200)
+    created_at: datetime = _ts()
+    last_sign_in_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ConsoleAudit(SQLModel, table=True):
+    """One change made in the console (or a sign-in event): who, when, what."""
+
+    __tablename__ = "console_audit"
+    __table_args__ = (Index("ix_console_audit_issuer_at", "issuer", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts()
+    user_id: int | None = Field(default=None, foreign_key="console_user.id", index=True)
+    email: str = Field(default="", max_length=254)  # kept as written when the user goes
+    issuer: str = Field(max_length=6)
+    action: str = Field(max_length=64)  # e.g. program.publish, facility.import, user.sign_in
+    target: str = Field(default="", max_length=200)  # e.g. "program 12"
+    summary: str = Field(default="", max_length=500)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

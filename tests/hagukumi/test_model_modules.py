@@ -223,7 +223,7 @@ async def _dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
                     .select_from(sa.table(table))
                     .order_by(sa.text("1"))
                 )
-                dumped[table] = [tuple(row) for row in result]
+                dumped[table] = [tuple(zip(columns, row, strict=True)) for row in result]
     finally:
         await engine.dispose()
     return dumped
@@ -240,7 +240,12 @@ async def test_a_database_in_use_upgrades_with_every_row_and_the_moved_models_re
 
     await upgrade(url, "head", models=MODEL_MODULES)
 
-    assert await _dump(url) == before
+    after = await _dump(url)
+    # Every row and every value is still there; columns added later come beside them.
+    assert {
+        table: [tuple(pair for pair in row if pair[0] in dict(before[table][0])) for row in rows]
+        for table, rows in after.items()
+    } == before
     engine = create_engine(url)
     sessions = session_factory(engine)
     try:

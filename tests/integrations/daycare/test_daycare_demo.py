@@ -150,4 +150,3 @@ async def test_a_restart_of_the_demo_keeps_one_slot_per_facility_and_start(
     assert first > 0
     assert not await load_demo(sessions, **quiet, today=TODAY, now=THURSDAY_NOON)
     assert len(await demo_slots(sessions)) == first
-

@@ -11,20 +11,18 @@ browser fails there instead of skipping.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.richmenu import ensure_rich_menu, menu_request
 from integrations.line_emulator import EMULATOR, EmulatorConfig, create_emulator_app
 from notifier.channels.line_api import LineApi
+from tests.browser import browser_paths, start_browser
 from tests.conftest import SHARED
 
 TOKEN = "page-token"
@@ -35,48 +33,6 @@ SCREENSHOT_DIR = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 # Each read of a user's messages is held this long, so that the page's polls overlap as they
 # do on a busy server; the test asserts what is shown, never how fast.
 SLOW_READ_SECONDS = 0.6
-
-
-def _browser_paths() -> tuple[str, str]:
-    """Chromium and chromedriver, or a skip (a failure under HAGUKUMI_REQUIRE_BROWSER=1)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    missing = []
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package (pip install -e '.[dev]')")
-    if chromium is None:
-        missing.append("chromium (apt-get install chromium)")
-    if driver is None:
-        missing.append("chromedriver (apt-get install chromium-driver)")
-    if missing:
-        reason = "no browser to drive the chat page: missing " + ", ".join(missing)
-        if os.environ.get("HAGUKUMI_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " (HAGUKUMI_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
-    assert chromium is not None and driver is not None
-    return chromium, driver
-
-
-def start_browser() -> Any:
-    """A headless Chromium the size of a phone held upright."""
-    chromium, driver_path = _browser_paths()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=420,860",
-        "--lang=ja",
-    ):
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
 
 def _bot_app(emulator_base: list[str]) -> web.Application:
@@ -122,7 +78,7 @@ async def slow_message_reads(
 
 
 async def test_chat_page_shows_each_message_once_and_quick_replies_as_chips() -> None:
-    _browser_paths()
+    browser_paths()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

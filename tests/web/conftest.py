@@ -1,0 +1,62 @@
+"""Fixtures of the web pages: console users and a signed-in test client."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from registry.db import transaction
+from registry.users import create_user
+
+PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's first form."""
+    found = _CSRF.search(html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+@pytest.fixture
+def make_user(sessions: Any) -> Any:
+    """Create a console user: `await make_user("132012", "editor")` → its email."""
+    counter = iter(range(1, 1000))
+
+    async def make(issuer: str = "132012", role: str = "editor", email: str | None = None) -> str:
+        email = email or f"{role}{next(counter)}@{issuer}.example.jp"
+        async with transaction(sessions) as session:
+            await create_user(session, email=email, issuer=issuer, password=PASSWORD, role=role)
+        return email
+
+    return make
+
+
+async def sign_in(client: Any, email: str, password: str = PASSWORD) -> Any:
+    """Sign a test client in through the form; returns the last response."""
+    page = await client.get("/console/signin")
+    token = csrf_of(await page.text())
+    return await client.post(
+        "/console/signin",
+        data={"email": email, "password": password, "_csrf": token, "next": "/console/"},
+        allow_redirects=False,
+    )
+
+
+@pytest.fixture
+def signed_in(client: Any, make_user: Any) -> Any:
+    """`csrf = await signed_in("132012", "editor")`: the client is signed in as a new user;
+    returns the session's CSRF token for posts."""
+
+    async def go(issuer: str = "132012", role: str = "editor") -> str:
+        email = await make_user(issuer, role)
+        response = await sign_in(client, email)
+        assert response.status == 303, await response.text()
+        home = await client.get("/console/")
+        assert home.status == 200
+        return csrf_of(await home.text())
+
+    return go
