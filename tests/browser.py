@@ -56,6 +56,8 @@ def start_browser(width: int = 420, height: int = 860) -> Any:
         "--lang=ja",
     ):
         options.add_argument(argument)
+    # Pages choose their language from Accept-Language: a Japanese phone's, as most parents.
+    options.add_experimental_option("prefs", {"intl.accept_languages": "ja,en"})
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
 

@@ -60,3 +60,55 @@ def signed_in(client: Any, make_user: Any) -> Any:
         return csrf_of(await home.text())
 
     return go
+
+
+class Live:
+    """The whole app (sandbox: with its LINE emulator) on a real port, for a real browser."""
+
+    def __init__(self, server: Any, settings: Any) -> None:
+        self.server = server
+        self.settings = settings
+        self.base = str(server.make_url("")).rstrip("/")
+
+    def url(self, path: str) -> str:
+        """The address of a path on this server."""
+        return self.base + path
+
+
+@pytest.fixture
+async def live(settings: Any) -> Any:
+    """`live.url("/console/")`: create_app(settings) served on a free port of 127.0.0.1,
+    with the embedded worker (notices are delivered) and the emulator at `/_line`."""
+    import socket
+
+    from aiohttp.test_utils import TestServer
+
+    from hagukumi.app import create_app
+    from tests.conftest import TODAY
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configured = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    app = create_app(configured, today=lambda: TODAY, run_workers=True)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield Live(server, configured)
+    finally:
+        await server.close()
+
+
+def browser_sign_in(driver: Any, live: Live, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form, as a person would (blocking: call in a thread)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(live.url("/console/signin"))
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(password)
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+    button.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(button))
