@@ -791,6 +791,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "評価ありがとうございました。",
         "en": "Thank you for rating us.",
     },
+    "review.ask.service": {
+        "ja": "{name}はいかがでしたか？ 5段階で教えてください（5がいちばん良い）。",
+        "en": "{name}: how was it? Rate it from 1 to 5 (5 is best).",
+    },
+    "review.item.ask": {
+        "ja": (
+            "（{n}/{total}）「{question}」は5段階でいかがでしたか？（5がいちばん良い）\n"
+            "ご意見は文字で送ることもできます。"
+        ),
+        "en": (
+            '({n}/{total}) How would you rate "{question}"? 1 to 5 (5 is best).\n'
+            "You can also type a comment."
+        ),
+    },
+    "review.services.ask": {
+        "ja": "どのサービスを評価しますか？",
+        "en": "Which service would you like to rate?",
+    },
+    "review.offer": {
+        "ja": "{name}はいかがでしたか？ よろしければ評価をお願いします（任意・1分ほど）。",
+        "en": "{name}: how was it? If you like, rate it (optional, about a minute).",
+    },
+    "review.offer.label": {"ja": "この{name}を評価する", "en": "Rate this service"},
+    "review.other.label": {"ja": "ほかのサービスを評価", "en": "Rate another service"},
+    "review.stop.label": {"ja": "評価を終える", "en": "Finish rating"},
+    "label.skip_question": {"ja": "スキップ", "en": "Skip"},
     "review.invalid": {
         "ja": "1から5の数字でお答えください。",
         "en": "Please answer with a number from 1 to 5.",

@@ -51,8 +51,11 @@ FAMILY_DUE = "fam.due"
 FAMILY_LANGUAGE = "fam.lang"
 
 # Review.
-RATE = "rate"
-RATE_SKIP = "rate.skip"
+RATE = "rate"  # overall 1-5 (`v`), of the service `s` (none: the bot itself)
+RATE_SKIP = "rate.skip"  # no comment / stop rating
+RATE_OFFER = "rate.offer"  # "この◯◯を評価する" after a service was used (`s`)
+RATE_SERVICES = "rate.svc"  # which service to rate (from the rich menu's 評価する)
+RATE_ITEM = "rate.q"  # an item-specific answer: review `r`, question `q`, `v` 1-5 or "skip"
 
 # Deleting the family's data.
 DELETE_ASK = "del.ask"

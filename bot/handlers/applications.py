@@ -1274,6 +1274,7 @@ async def on_submit(turn: Turn) -> None:
         lines.extend(f"・{d['en'] if lang == 'en' else d['ja']}" for d in missing)
     lines.append(t("apply.until_deadline", lang, deadline=_day(turn, round_.deadline, lang)))
     turn.say(m.text("\n".join(lines), _door_actions(lang)))
+    await go(turn, "rate.offer", "applications")
 
 
 # -- my applications --------------------------------------------------------------------------

@@ -1242,6 +1242,8 @@ async def on_book(turn: Turn) -> None:
         )
         log.info("tour booked", extra={"user": user_key(turn.user_id), "slot": slot_id})
     _say_booking(turn, made.booking, made.slot, facility, title)
+    if not made.already:
+        await go(turn, "rate.offer", "tours")
 
 
 async def _say_not_live(turn: Turn) -> None:

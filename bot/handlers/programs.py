@@ -311,3 +311,6 @@ async def on_applied(turn: Turn) -> None:
     fresh = await families.mark_applied(turn.session, turn.family, entry.id)
     log.info("applied", extra={"user": user_key(turn.user_id), "program": entry.id})
     turn.say(m.text(t("applied.done" if fresh else "applied.already", lang, name=name)))
+    if fresh:
+        # "I applied" (on a notice or a card) ends what the notice was for: offer to rate it.
+        await go(turn, "rate.offer", "notices")
