@@ -58,12 +58,22 @@ def _not_consented(turn: Turn) -> bool:
 # What works before consent besides the consent itself: help, the privacy notice on request,
 # and rating the service (stored without any link to the parent).
 _OPEN_POSTBACKS = frozenset(
-    {pb.CONSENT, pb.CONSENT_NOTICE, pb.MENU_HELP, pb.MENU_RATE, pb.RATE, pb.RATE_SKIP}
+    {
+        pb.CONSENT,
+        pb.CONSENT_NOTICE,
+        pb.MENU_HELP,
+        pb.MENU_RATE,
+        pb.RATE,
+        pb.RATE_SKIP,
+        pb.RATE_ITEM,
+        pb.RATE_SERVICES,
+        pb.RATE_OFFER,
+    }
 )
 
 
 def _open_before_consent(turn: Turn) -> bool:
-    if turn.state.get("await") == "rate.comment":
+    if turn.state.get("await") in {"rate.item", "rate.comment"}:
         return True
     return intent_of(turn.text or "") in {"help", "rate"}
 

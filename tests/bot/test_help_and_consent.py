@@ -66,7 +66,9 @@ async def test_rating_before_consent_is_kept_without_the_parent(line_world: Line
     assert "5 ★★★★★" in labels(answer)
     assert NOTICE_HEADING not in texts_of(answer)
     answer = await parent.tap("4 ★★★★")
-    assert "ご意見" in texts_of(answer) and "答えない" in labels(answer)
+    # The bot's first item-specific question; a typed text is kept as the comment.
+    assert "使いやすさ" in texts_of(answer) and "ご意見" in texts_of(answer)
+    assert "スキップ" in labels(answer)
     answer = await parent.say("通知が便利そうです")
     said = texts_of(answer)
     assert "ありがとう" in said and NOTICE_HEADING not in said
