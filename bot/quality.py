@@ -18,7 +18,7 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import QualityEntry, Review
@@ -106,9 +106,9 @@ async def compute_figures(
     """Per service: reviews, average, stars, each question, and the last 12 months."""
     keys = month_keys(now, zone)
     figures = {s.id: ServiceFigures(s) for s in SERVICES}
-    for figure in figures.values():
-        figure.questions = {q.id: Figure() for q in figure.service.questions}
-        figure.months = {k: Figure() for k in keys}
+    for empty in figures.values():
+        empty.questions = {q.id: Figure() for q in empty.service.questions}
+        empty.months = {k: Figure() for k in keys}
     query = select(Review.service, Review.rating, Review.answers, Review.created_at)
     if municipality is not None:
         query = query.where(Review.municipality == municipality)
@@ -136,7 +136,7 @@ async def municipality_names(session: AsyncSession) -> dict[str, tuple[str, str]
 
 
 async def entries_of(session: AsyncSession, issuer: str | None) -> list[QualityEntry]:
-    """"You said, we did" entries (of one municipality, or all), newest first."""
+    """ "You said, we did" entries (of one municipality, or all), newest first."""
     query = select(QualityEntry)
     if issuer is not None:
         query = query.where(QualityEntry.issuer == issuer)
@@ -279,9 +279,7 @@ async def quality_page(request: web.Request) -> web.Response:
         request,
         "quality.html",
         figures=data["figures"],
-        charts={
-            f.service.id: (stars_svg(f, lang), months_svg(f, lang)) for f in data["figures"]
-        },
+        charts={f.service.id: (stars_svg(f, lang), months_svg(f, lang)) for f in data["figures"]},
         entries=_entry_groups(data["entries"]),
         names=data["names"],
         scope=data["scope"],
@@ -497,12 +495,12 @@ def read_entry(form: Any, lang: str) -> EntryForm:
     )
     if service_of(entry.service) is None:
         entry.errors["service"] = t("サービスを選んでください。", "Choose a service.")
-    for name, limit in (("said_ja", MAX_SAID), ("said_en", MAX_SAID)):
+    limits = {"said_ja": MAX_SAID, "said_en": MAX_SAID, "did_ja": MAX_DID, "did_en": MAX_DID}
+    for name, limit in limits.items():
         if len(getattr(entry, name)) > limit:
-            entry.errors[name] = t(f"{limit}文字以内にしてください。", f"At most {limit} characters.")
-    for name, limit in (("did_ja", MAX_DID), ("did_en", MAX_DID)):
-        if len(getattr(entry, name)) > limit:
-            entry.errors[name] = t(f"{limit}文字以内にしてください。", f"At most {limit} characters.")
+            entry.errors[name] = t(
+                f"{limit}文字以内で入力してください。", f"At most {limit} characters."
+            )
     if not entry.said_ja:
         entry.errors["said_ja"] = t(
             "いただいた声（日本語）を入力してください。", "Enter what parents said (Japanese)."
@@ -534,7 +532,7 @@ async def _console_page(
         "quality_console.html",
         status=status,
         issuer=issuer,
-        name=names.get(issuer, (issuer, issuer))[1 if lang == "en" else 0],
+        muni_name=names.get(issuer, (issuer, issuer))[1 if lang == "en" else 0],
         figures=figures,
         charts={f.service.id: (stars_svg(f, lang), months_svg(f, lang)) for f in figures},
         entries=entries,
@@ -559,7 +557,7 @@ def _summary_of(form: EntryForm) -> str:
 
 
 @routes.post("/console/quality/entries")
-async def create_entry(request: web.Request) -> web.Response:
+async def create_entry(request: web.Request) -> web.StreamResponse:
     """Write a new "you said, we did" entry."""
     session = require_editor(request)
     issuer = scope_issuer(request)
@@ -589,7 +587,8 @@ async def create_entry(request: web.Request) -> web.Response:
         )
     t = translator(language(request))
     flash(request, t("「いただいた声への対応」を公開しました。", "The entry is published."))
-    raise redirect("/console/quality" + (f"?m={issuer}" if session.is_operator else ""))
+    # Returned, not raised: the flash is saved only for a response the handler returns.
+    return redirect("/console/quality" + (f"?m={issuer}" if session.is_operator else ""))
 
 
 async def _own_entry(request: web.Request, db: AsyncSession) -> QualityEntry:
@@ -618,7 +617,7 @@ async def edit_entry_form(request: web.Request) -> web.Response:
 
 
 @routes.post("/console/quality/entries/{entry_id}")
-async def update_entry(request: web.Request) -> web.Response:
+async def update_entry(request: web.Request) -> web.StreamResponse:
     """Save changes to one entry."""
     session = require_editor(request)
     form = read_entry(await read_form(request), language(request))
@@ -651,11 +650,11 @@ async def update_entry(request: web.Request) -> web.Response:
         issuer = entry.issuer
     t = translator(language(request))
     flash(request, t("変更を保存しました。", "Changes saved."))
-    raise redirect("/console/quality" + (f"?m={issuer}" if session.is_operator else ""))
+    return redirect("/console/quality" + (f"?m={issuer}" if session.is_operator else ""))
 
 
 @routes.post("/console/quality/entries/{entry_id}/delete")
-async def delete_entry(request: web.Request) -> web.Response:
+async def delete_entry(request: web.Request) -> web.StreamResponse:
     """Remove one entry from the public page."""
     session = require_editor(request)
     async with transaction(request.app[SESSIONS]) as db:
@@ -672,7 +671,4 @@ async def delete_entry(request: web.Request) -> web.Response:
         await db.delete(entry)
     t = translator(language(request))
     flash(request, t("削除しました。", "Deleted."))
-    raise redirect("/console/quality" + (f"?m={issuer}" if session.is_operator else ""))
-
-
-__all__ = ["col", "routes"]
+    return redirect("/console/quality" + (f"?m={issuer}" if session.is_operator else ""))
