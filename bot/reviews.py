@@ -39,6 +39,7 @@ class Service:
     ja: str
     en: str
     questions: tuple[Question, ...]
+    short_en: str = ""  # for a button label (≤ 20 characters with "Rate ")
 
     def question(self, question_id: str) -> Question | None:
         """The question with this id, or None."""
@@ -58,6 +59,7 @@ SERVICES: tuple[Service, ...] = (
             Question("ease", "使いやすさ", "Ease of use"),
             Question("answers_clarity", "返答のわかりやすさ", "Clarity of the answers"),
         ),
+        "Hagukumi",
     ),
     Service(
         "notices",
@@ -68,6 +70,7 @@ SERVICES: tuple[Service, ...] = (
             Question("timing", "タイミング", "Timing"),
             Question("clarity", "わかりやすさ", "Clarity"),
         ),
+        "notices",
     ),
     Service(
         "daycare_search",
@@ -77,6 +80,7 @@ SERVICES: tuple[Service, ...] = (
             Question("findability", "探しやすさ", "Ease of finding"),
             Question("accuracy", "情報の正確さ", "Accuracy of the information"),
         ),
+        "daycare search",
     ),
     Service(
         "tours",
@@ -87,6 +91,7 @@ SERVICES: tuple[Service, ...] = (
             Question("slot_choice", "日時の選択肢", "Choice of dates and times"),
             Question("reminder", "リマインドの役立ち", "Helpfulness of reminders"),
         ),
+        "tour booking",
     ),
     Service(
         "applications",
@@ -97,6 +102,7 @@ SERVICES: tuple[Service, ...] = (
             Question("effort", "入力の手間", "Effort of filling in"),
             Question("documents", "必要書類の案内", "Guidance on documents"),
         ),
+        "application",
     ),
 )
 SERVICE_IDS = tuple(s.id for s in SERVICES)

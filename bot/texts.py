@@ -813,8 +813,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "{name}はいかがでしたか？ よろしければ評価をお願いします（任意・1分ほど）。",
         "en": "{name}: how was it? If you like, rate it (optional, about a minute).",
     },
-    "review.offer.label": {"ja": "この{name}を評価する", "en": "Rate this service"},
-    "review.other.label": {"ja": "ほかのサービスを評価", "en": "Rate another service"},
+    "review.offer.label": {"ja": "この{name}を評価する", "en": "Rate {name}"},
+    "review.other.label": {"ja": "ほかのサービスを評価", "en": "Other services"},
     "review.stop.label": {"ja": "評価を終える", "en": "Finish rating"},
     "label.skip_question": {"ja": "スキップ", "en": "Skip"},
     "review.invalid": {

@@ -82,14 +82,15 @@ async def offer_rating(turn: Turn, service_id: str) -> None:
     if not await turn.deps.redis.set(key, "1", nx=True, ex=OFFER_EVERY_DAYS * 86400):
         return
     lang = lang_of(turn)
+    short = service.ja if lang == "ja" else service.short_en
     # Only the last message's quick replies show: keep the ones the answer already had.
     quick = getattr(turn.replies[-1], "quick_reply", None)
     kept = [item.action for item in quick.items] if quick is not None else next_actions(turn)
     offer = m.postback(
-        t("review.offer.label", lang, name=service.name(lang)),
+        t("review.offer.label", lang, name=short),
         pb.RATE_OFFER,
         s=service.id,
-        display=t("review.offer.label", lang, name=service.name(lang)),
+        display=t("review.offer.label", lang, name=short),
     )
     turn.say(m.text(t("review.offer", lang, name=service.name(lang)), [offer, *kept]))
     log.info("rating offered", extra={"user": user_key(turn.user_id), "service": service.id})

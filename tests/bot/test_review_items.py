@@ -161,7 +161,7 @@ async def test_in_english(line_world: LineWorld) -> None:
     await parent.onboard()
     await parent.say("English")
     answer = await parent.postback("a=menu.rate")
-    answer = await parent.tap("Rate another service")
+    answer = await parent.tap("Other services")
     assert labels(answer) == [s.en for s in SERVICES]
     answer = await parent.tap("Notices")
     assert "Notices: how was it?" in texts_of(answer)
