@@ -195,3 +195,16 @@ async def test_i_applied_offers_to_rate_the_notices_once(line_world: LineWorld) 
     assert "タイミング" in texts_of(answer)
     [review] = await stored(line_world)
     assert (review.service, review.answers) == ("notices", {"useful": 4})
+
+
+def test_every_service_and_question_fits_line_labels() -> None:
+    from bot.texts import t
+
+    ids = [s.id for s in SERVICES]
+    assert ids == ["bot", "notices", "daycare_search", "tours", "applications"]
+    for service in SERVICES:
+        assert 2 <= len(service.questions) <= 3, service.id
+        assert len({q.id for q in service.questions}) == len(service.questions)
+        for lang, name in (("ja", service.ja), ("en", service.short_en)):
+            assert len(t("review.offer.label", lang, name=name)) <= 20, (service.id, lang)
+        assert len(service.ja) <= 20 and len(service.en) <= 20  # the service choice buttons
