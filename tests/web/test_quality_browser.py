@@ -57,26 +57,35 @@ async def test_ratings_from_the_chat_show_on_the_public_page_and_staff_answer(
 
         driver.get(live.url(f"/_line/_emulator/?user={PARENT}"))
 
-        def chip(label: str) -> Any:
-            def found(_: Any) -> Any:
-                for button in driver.find_elements(By.CSS_SELECTOR, "#quick button"):
-                    if button.text == label:
-                        return button
+        def chip(label: str, *, press: bool = True) -> None:
+            """Wait for the quick reply chip `label` and press it (the bar is redrawn as
+            messages arrive: a chip found just before a redraw is looked up again)."""
+            from selenium.common.exceptions import StaleElementReferenceException
+
+            def pressed(_: Any) -> bool:
+                try:
+                    for button in driver.find_elements(By.CSS_SELECTOR, "#quick button"):
+                        if button.text == label:
+                            if press:
+                                button.click()
+                            return True
+                except StaleElementReferenceException:
+                    return False
                 return False
 
-            return WebDriverWait(driver, 30).until(found)
+            WebDriverWait(driver, 30).until(pressed)
 
         driver.find_element(By.ID, "text").send_keys("評価")
         driver.find_element(By.CSS_SELECTOR, "#bar button[type=submit]").click()
-        chip("4 ★★★★").click()
-        chip("スキップ")  # the first item-specific question is on screen
+        chip("4 ★★★★")
+        chip("スキップ", press=False)  # the first item-specific question is on screen
         screenshot(driver, "quality-chat-question")
-        chip("5 ★★★★★").click()
+        chip("5 ★★★★★")
         WebDriverWait(driver, 30).until(
             lambda d: "返答のわかりやすさ" in d.find_element(By.ID, "chat").text
         )
-        chip("3 ★★★").click()
-        chip("答えない").click()
+        chip("3 ★★★")
+        chip("答えない")
         WebDriverWait(driver, 30).until(
             lambda d: "評価ありがとうございました" in d.find_element(By.ID, "chat").text
         )
