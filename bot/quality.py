@@ -88,6 +88,11 @@ class ServiceFigures:
         average = self.overall.average
         return average is not None and average <= GOAL
 
+    @property
+    def questions_below_goal(self) -> bool:
+        """Some item-specific question averages 3 or below."""
+        return any(q.average is not None and q.average <= GOAL for q in self.questions.values())
+
 
 def month_keys(now: datetime, zone: Any, count: int = MONTHS) -> list[str]:
     """The last `count` months up to this one, oldest first, as `YYYY-MM` (Asia/Tokyo)."""
