@@ -133,6 +133,14 @@ def _budget(snapshot: OpsSnapshot, ours: int) -> Budget:
     )
 
 
+def _meter(budget: Budget, t: Callable[[str, str], str]) -> str:
+    if budget.used is None or not budget.limit:
+        return ""
+    return meter(
+        budget.used, budget.limit, title=t("今月の LINE 送信数", "LINE messages this month")
+    )
+
+
 def _chart(summary: stats.DeliverySummary, t: Callable[[str, str], str], title: str) -> str:
     labels = [f"{d.month}/{d.day}" for d in summary.days]
     series = [
@@ -207,11 +215,7 @@ async def delivery(request: web.Request) -> web.Response:
         chart=chart,
         budget=budget,
         month=request.app[TODAY]().strftime("%Y-%m"),
-        meter_svg=(
-            meter(budget.used, budget.limit, title=t("今月の LINE 送信数", "LINE messages this month"))
-            if budget.used is not None and budget.limit
-            else ""
-        ),
+        meter_svg=_meter(budget, t),
         quota_error=bool(snapshot.errors),
         **_common(request),
     )
@@ -222,7 +226,8 @@ def _require_operator(request: web.Request) -> None:
     if not session.is_operator:
         raise web.HTTPForbidden(
             text=translator(language(request))(
-                "運用のページは運用者だけが見られます。", "Only operators may see the operations view."
+                "運用のページは運用者だけが見られます。",
+                "Only operators may see the operations view.",
             )
         )
 
@@ -263,11 +268,7 @@ async def ops(request: web.Request) -> web.Response:
         failures=sorted(failures.items(), key=lambda item: (-item[1], item[0])),
         ledger=ledger,
         budget=budget,
-        meter_svg=(
-            meter(budget.used, budget.limit, title=t("今月の LINE 送信数", "LINE messages this month"))
-            if budget.used is not None and budget.limit
-            else ""
-        ),
+        meter_svg=_meter(budget, t),
         place=lambda code: place_name(code, lang) or code,
         stale_s=STALE_HEARTBEAT_S,
         age=lambda seconds: _age(seconds, t),

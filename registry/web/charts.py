@@ -61,7 +61,8 @@ def bar_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 24}" '
         f'role="img" aria-labelledby="{cid}t {cid}d" class="chart" '
         f'preserveAspectRatio="xMinYMin meet">',
-        f'<title id="{cid}t">{escape(title)}</title><desc id="{cid}d">{escape(description)}</desc>',
+        f'<title id="{cid}t">{escape(title)}</title>'
+        f'<desc id="{cid}d">{escape(description)}</desc>',
     ]
     for k in range(5):
         value = top_value * k / 4
