@@ -32,10 +32,16 @@ def _colour(series: Series, index: int) -> str:
 
 
 def _nice_max(value: float) -> float:
+    """The top of the axis: four equal steps of 1, 2 or 5 × 10^k (whole numbers on the
+    gridlines, so a bar of 1 ends on the line labelled 1)."""
     if value <= 0:
-        return 1.0
-    step = 10 ** (len(str(int(value))) - 1)
-    return float(((int(value) // step) + 1) * step)
+        return 4.0
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude * 4 >= value:
+                return float(step * magnitude * 4)
+        magnitude *= 10
 
 
 def bar_chart(
