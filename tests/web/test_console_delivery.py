@@ -4,7 +4,7 @@ view: what they count, what they leave out, and who may see them."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifier.models import Notice, SendRequest
@@ -296,3 +296,32 @@ async def test_the_operator_is_told_when_nothing_runs(client: Any, signed_in: An
     assert "定時の処理が止まっています" in html
     assert "応答しているものはありません" in html
     assert "この期間の通知はありません" in html
+
+
+async def test_the_page_counts_what_the_rest_statistics_count(
+    client: Any, signed_in: Any, sessions: Any, make_key: Any
+) -> None:
+    await seed(sessions)
+    answer = await client.get(
+        "/api/v1/stats/deliveries",
+        params={"since": "2026-10-28", "until": "2026-11-26"},
+        headers=await make_key(HACHIOJI),
+    )
+    rest = await answer.json()
+    await signed_in(HACHIOJI, "viewer")
+    html = await page(client, "/console/delivery")
+    assert totals(html)["total"] == str(rest["total"]) == "13"
+    sent = sum(i["count"] for i in rest["items"] if i["status"] == "sent")
+    assert totals(html)["sent"] == str(sent)
+
+
+async def test_a_silent_worker_is_shown_as_silent(client: Any, signed_in: Any) -> None:
+    redis = client.server.app[WEB].redis
+    now = datetime.now(UTC)
+    await record_heartbeat(redis, "worker", "host-b-7", now - timedelta(minutes=3))
+    await record_heartbeat(redis, "worker", "host-c-9", now - timedelta(days=2))  # long gone
+    await signed_in(TOKYO, "operator")
+    html = await page(client, "/console/ops")
+    row = html.split("host-b-7", 1)[1].split("</tr>", 1)[0]
+    assert "3分前" in row and "応答なし" in row
+    assert "host-c-9" not in html
