@@ -209,6 +209,7 @@ async def test_the_period_select_changes_the_days_counted(
     quarter = await page(client, "/console/delivery?days=90")
     assert totals(quarter)["sent"] == "7"
     assert cells(quarter, "per-day", "2026-10-01")["sent"] == "1"
+    assert len(quarter.encode()) < 200_000  # no page over 200 KB
     odd = await page(client, "/console/delivery?days=5")
     assert '<option value="30" selected>' in odd
     assert totals(odd)["total"] == "13"
