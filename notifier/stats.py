@@ -174,6 +174,9 @@ class DeliverySummary:
     totals: dict[str, int]
     suppressed_by_reason: dict[str, int]
     failed_by_reason: dict[str, int]
+    # Pending notices split: `pending` (due, waiting for the planner) and `scheduled` (held
+    # for quiet hours, the morning digest or a broadcast's send time).
+    pending_by_status: dict[str, int]
     by_channel: dict[str, dict[str, int]]
     by_kind: dict[str, dict[str, int]]
     by_issuer: dict[str, dict[str, int]]
@@ -197,6 +200,7 @@ def summarize(tallies: Sequence[NoticeTally], since: date, until: date) -> Deliv
         totals=_zero(),
         suppressed_by_reason={},
         failed_by_reason={},
+        pending_by_status={},
         by_channel={},
         by_kind={},
         by_issuer={},
@@ -213,6 +217,9 @@ def summarize(tallies: Sequence[NoticeTally], since: date, until: date) -> Deliv
             (summary.by_issuer, tally.issuer),
         ):
             table.setdefault(key, _zero())[state] += tally.count
+        if state == "pending":
+            waiting = summary.pending_by_status
+            waiting[tally.status] = waiting.get(tally.status, 0) + tally.count
         if state in ("suppressed", "failed"):
             reasons = (
                 summary.suppressed_by_reason if state == "suppressed" else summary.failed_by_reason

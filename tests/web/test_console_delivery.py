@@ -161,6 +161,9 @@ async def test_the_delivery_page_counts_this_municipalitys_notices(
     assert "家族が配信を止めた分野" in html and "LINE の月間上限" in html
     assert cells(html, "failed", "http_500") == {"count": "1"}
     assert "送信先のエラー（HTTP 500）" in html
+    # Pending: one due now, one held (quiet hours, the digest).
+    assert cells(html, "waiting", "pending") == {"count": "1"}
+    assert cells(html, "waiting", "scheduled") == {"count": "1"}
     # By channel and by kind.
     assert cells(html, "by-channel", "line")["sent"] == "5"
     assert cells(html, "by-channel", "app") == {
