@@ -301,6 +301,10 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
+            # A redirect raised after a change: its flash is for the page it leads to.
+            session = request.get(SESSION)
+            if session is not None and session.flash:
+                await save_flash(request, session)
             raise
         response = error_page(request, exc.status, exc.text if exc.status == 403 else None)
     except Exception:
