@@ -146,7 +146,7 @@ def form_of(data: ProgramIn) -> dict[str, Any]:
         kind = "date"
     elif application.deadline_days_after_birth is not None:
         kind = "days"
-    examples = [e.model_dump(mode="json", exclude_none=True) for e in data.examples]
+    examples = [e.model_dump(mode="json", exclude_defaults=True) for e in data.examples]
     return {
         "name_ja": data.name.ja,
         "name_en": data.name.en or "",
