@@ -847,8 +847,9 @@ async def preview(request: web.Request) -> web.Response:
             if audience.per_child
             else t("末子の年齢（世帯ごと）", "Youngest child's age (per family)")
         )
+        short = [t("子なし", "none") if k == "none" else t(f"{k}歳", k) for k in audience.by_age]
         chart_age = bar_chart(
-            [label for label, _ in ages],
+            short,
             [Series(t("人数", "Count"), [v for _, v in ages])],
             title=age_title,
             description=", ".join(f"{label}: {v}" for label, v in ages),

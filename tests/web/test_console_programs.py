@@ -119,7 +119,7 @@ async def seed_families(sessions: Any) -> None:
 
 
 def program_id_of(location: str) -> int:
-    found = re.fullmatch(r"/console/programs/(\d+)", location)
+    found = re.fullmatch(r"/console/programs/(\d+)(\?m=\d{6})?", location)
     assert found, location
     return int(found.group(1))
 
@@ -442,3 +442,23 @@ async def test_a_change_without_the_csrf_token_is_refused(
     async with sessions() as session:
         row = await repo.get_program(session, program_id)
     assert row is not None and row.status == "draft"
+
+
+async def test_an_operator_works_on_any_municipalitys_programs_with_m(
+    client: Any, signed_in: Any, sessions: Any
+) -> None:
+    shibuya = await add_program(sessions, name={"ja": "渋谷の手当"})
+    csrf = await signed_in("000000", "operator")
+    listing = await (await client.get(f"/console/programs?m={SHIBUYA}")).text()
+    assert "渋谷の手当" in listing and f"/console/programs/{shibuya}?m={SHIBUYA}" in listing
+    page = await (await client.get(f"/console/programs/{shibuya}?m={SHIBUYA}")).text()
+    assert f"/console/programs/{shibuya}/publish?m={SHIBUYA}" in page
+    created = await client.post(
+        f"/console/programs/new?m={SHIBUYA}",
+        data=form(csrf, eligibility='municipality == "131130"', examples=""),
+        allow_redirects=False,
+    )
+    assert created.status == 303
+    async with sessions() as session:
+        row = await repo.get_program(session, program_id_of(created.headers["Location"]))
+    assert row is not None and row.issuer == SHIBUYA

@@ -61,7 +61,9 @@ async def test_a_clerk_registers_checks_previews_and_publishes_a_program(
         type_into("p-eligibility", RULE)
         driver.find_element(By.ID, "p-examples").send_keys(EXAMPLES)
         live_rule_says("ルールは有効です")
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#examples-result tr.pass")) == 2)
+        wait.until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#examples-result tr.pass")) == 2
+        )
         seen["examples"] = text_of("#examples-result")
         screenshot(driver, "programs-form-ok-ja")
         driver.find_element(By.CSS_SELECTOR, "#program-form button[type=submit]").click()
