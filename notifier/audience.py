@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 from notifier.sweep import (
     FamilyView,
     Sessions,
-    _reachable,
-    _scope_positions,
     draft_notices,
     evaluate_plans,
     plan_programs,
+    reachable,
     read_batch,
+    scope_positions,
 )
 from registry.eligibility import CatalogEntry
 from registry.programs import in_force
@@ -109,7 +109,7 @@ async def count_audience(
         audience.not_planned = _why_not_planned(program, today)
         return audience
     plan = plans[0]
-    where = _reachable(None, plans)
+    where = reachable(None, plans)
     now = datetime.combine(today, time(12), zone)  # only the drafts' due time: unused here
     after = 0
     while True:
@@ -138,7 +138,7 @@ async def count_audience(
                 audience.reminders += 1
         audience.families += len(told)
         audience.opted_out += len(opted_out)
-        scope = [batch.families[i] for i in _scope_positions(contexts).get(plan.issuer, [])]
+        scope = [batch.families[i] for i in scope_positions(contexts).get(plan.issuer, [])]
         _tally(audience, scope, results.get(plan.id, []), told)
     return audience
 
