@@ -146,7 +146,7 @@ def form_of(data: ProgramIn) -> dict[str, Any]:
         kind = "date"
     elif application.deadline_days_after_birth is not None:
         kind = "days"
-    examples = [e.model_dump(mode="json", exclude_defaults=True) for e in data.examples]
+    examples = [_example(e.model_dump(exclude_defaults=True)) for e in data.examples]
     return {
         "name_ja": data.name.ja,
         "name_en": data.name.en or "",
@@ -172,6 +172,12 @@ def form_of(data: ProgramIn) -> dict[str, Any]:
         "attribution": data.attribution or "",
         "examples": dump_examples(examples),
     }
+
+
+def _example(example: dict[str, Any]) -> dict[str, Any]:
+    # The order a clerk reads an example in: the day, the expected answer, then the family.
+    order = ("date", "eligible", "note", "family")
+    return {k: example[k] for k in order if k in example}
 
 
 def dump_examples(examples: list[dict[str, Any]]) -> str:

@@ -79,6 +79,7 @@ async def test_a_clerk_registers_checks_previews_and_publishes_a_program(
         submit("form[action$='/publish'] button")
         wait.until(lambda d: "公開中" in d.find_element(By.ID, "program-status").text)
         seen["published"] = text_of("main")
+        screenshot(driver, "programs-view-ja")
 
         driver.get(program_url.split("?")[0] + "/edit")
         type_into("p-eligibility", RULE.replace("< 6", "< 5"))
