@@ -63,9 +63,9 @@
     }
     var table = document.createElement("table");
     table.className = "examples";
-    table.appendChild(line("caption", "", say("example")));
+    table.appendChild(line("caption", "", say("results")));
     var head = table.createTHead().insertRow();
-    [say("example"), say("expected"), say("actual"), ""].forEach(function (text) {
+    [say("example"), say("expected"), say("actual"), say("outcome")].forEach(function (text) {
       var th = line("th", "", text); th.setAttribute("scope", "col"); head.appendChild(th);
     });
     var body = table.createTBody();
