@@ -202,9 +202,9 @@ async def create_program(request: web.Request) -> web.Response:
     data: ProgramIn = await read_json(request, ProgramIn)
     require_scope(key, data.issuer)
     report = await check_program(request, data)
+    with refusals():
+        repo.require_rule(report)  # before the issuer is looked up, as ever
     async with transaction(request.app[SESSIONS]) as session:
-        with refusals():
-            repo.require_rule(report)
         await require_known_municipality(session, data.issuer, location="body.issuer")
         with refusals():
             # A push policy written in the request is the issuer's own choice.
