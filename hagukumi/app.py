@@ -28,6 +28,7 @@ from integrations.daycare import search_api as daycare_search_api
 from integrations.daycare import tours_api as daycare_tours_api
 from notifier import api as notifier_api
 from notifier import staff_api
+from notifier.audience import count_audience
 from registry import api as registry_api
 from registry.auth import RateLimiter, find_key, hash_key, retry_after_header
 from registry.db import create_engine, session_factory
@@ -491,6 +492,9 @@ def create_app(
     app[BACKGROUND] = BackgroundTasks()
     app[EVENTS] = Events(app[BACKGROUND])
     app[RUN_WORKERS] = run_workers
+    # The console's "who would be told" preview counts with the notifier's sweep machinery.
+    audience: web_programs.Counter = partial(count_audience, zone=settings.zone)
+    app[web_programs.AUDIENCE] = audience
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_notifier)
     app.cleanup_ctx.append(_bot)

@@ -295,7 +295,9 @@ def _scope_filter(plans: Sequence[ProgramPlan]) -> Any:
     return or_(*clauses) if clauses else col(Family.id) < 0
 
 
-def _reachable(family_id: int | None, plans: Sequence[ProgramPlan]) -> list[Any]:
+def reachable(family_id: int | None, plans: Sequence[ProgramPlan]) -> list[Any]:
+    """WHERE clauses of the families who can be told (active, consented, with a municipality,
+    in some plan's scope), all of them or one."""
     where = [
         col(Family.state) == "active",
         col(Family.consented_at).is_not(None),
@@ -417,7 +419,7 @@ async def read_batch(
     return Batch(families, ids, len(rows) - len(families), applied)
 
 
-def _scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+def scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
     """Positions of the contexts each issuer reaches (registry.eligibility.issuers_for)."""
     by_issuer: dict[str, list[int]] = defaultdict(list)
     for position, context in enumerate(contexts):
@@ -434,7 +436,7 @@ def evaluate_plans(
     programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[dict[str, Any]]
 ) -> Results:
     """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope."""
-    scopes = _scope_positions(contexts)
+    scopes = scope_positions(contexts)
     results: Results = {}
     for program_id, compiled, issuer in programs:
         positions = scopes.get(issuer)
@@ -523,7 +525,7 @@ def draft_notices(
     contexts = [f.context for f in families]
     if results is None:
         results = evaluate_plans(((p.id, p.entry.compiled, p.issuer) for p in plans), contexts)
-    scopes = _scope_positions(contexts)
+    scopes = scope_positions(contexts)
     for plan in plans:
         answers = results.get(plan.id)
         if not answers:
@@ -607,7 +609,7 @@ class _Run:
         if self.pool is None or not families:
             return None
         contexts = [f.context for f in families]
-        shares = _shares(self.plans, _scope_positions(contexts), self.workers)
+        shares = _shares(self.plans, scope_positions(contexts), self.workers)
         loop = asyncio.get_running_loop()
         jobs = [
             loop.run_in_executor(
@@ -696,7 +698,7 @@ async def run(
     report = SweepReport(as_of=today, fiscal_year=fiscal_year(today), dry_run=dry_run)
     async with sessions() as session:
         plans = await load_plans(session, today, program_ids=program_ids, catalog=catalog)
-        where = _reachable(family_id, plans)
+        where = reachable(family_id, plans)
         total = 0
         if plans:
             total = (

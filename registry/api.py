@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
@@ -50,7 +52,8 @@ from rules.language import RuleTooCostly
 RULE_CHECKER: web.AppKey[RuleChecker] = web.AppKey("rule_checker", RuleChecker)
 
 
-def _program_changed(request: web.Request, program_id: int) -> None:
+def program_changed(request: web.Request, program_id: int) -> None:
+    """Announce (after commit) that a program was published or its published version changed."""
     request.app[EVENTS].publish(ProgramChanged(program_id))
 
 
@@ -175,8 +178,13 @@ async def check_program(request: web.Request, data: ProgramIn) -> ValidationRepo
         ) from None
 
 
-def _invalid_rule(report: ValidationReport) -> ApiError:
-    return ApiError(422, "invalid_rule", "the eligibility rule is not valid", report.errors)
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A program change the domain refuses (`registry.programs.ProgramRefused`) as an API error."""
+    try:
+        yield
+    except repo.ProgramRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
 
 
 @routes.add(
@@ -194,14 +202,15 @@ async def create_program(request: web.Request) -> web.Response:
     data: ProgramIn = await read_json(request, ProgramIn)
     require_scope(key, data.issuer)
     report = await check_program(request, data)
-    if report.errors and not report.examples:
-        raise _invalid_rule(report)
+    with refusals():
+        repo.require_rule(report)  # before the issuer is looked up, as ever
     async with transaction(request.app[SESSIONS]) as session:
         await require_known_municipality(session, data.issuer, location="body.issuer")
-        # A push policy written in the request is the issuer's own choice.
-        row = await repo.create_program(
-            session, data, push_explicit="push" in data.model_fields_set
-        )
+        with refusals():
+            # A push policy written in the request is the issuer's own choice.
+            row = await repo.create_checked(
+                session, data, report, push_explicit="push" in data.model_fields_set
+            )
         out = repo.to_out(row)
     return json_model(out, status=201)
 
@@ -318,8 +327,8 @@ async def patch_program(request: web.Request) -> web.Response:
     patch: ProgramFields = await read_json(request, ProgramFields)
     async with transaction(request.app[SESSIONS]) as session:
         row = await _load_managed(session, request)
-        if row.status == "archived":
-            raise ApiError(409, "archived", "an archived program cannot be changed")
+        with refusals():
+            repo.require_changeable(row)
         merged = {**row.body, **patch.model_dump(mode="json", exclude_unset=True)}
         try:
             data = ProgramIn.model_validate(merged)
@@ -328,24 +337,14 @@ async def patch_program(request: web.Request) -> web.Response:
                 422, "invalid_request", "the changed program is not valid", validation_details(exc)
             ) from exc
         report = await check_program(request, data)
-        if report.errors and not report.examples:
-            raise _invalid_rule(report)
-        if row.status == "published" and not report.valid:
-            raise ApiError(
-                422,
-                "examples_failed",
-                "a published program must pass its examples: " + _failing(report),
-                report.errors,
+        with refusals():
+            row = await repo.change_checked(
+                session, row, data, report, push_explicit=patch.push is not None
             )
-        row = await repo.update_program(session, row, data, push_explicit=patch.push is not None)
         out = repo.to_out(row)
     if out.status == "published":
-        _program_changed(request, out.id)
+        program_changed(request, out.id)
     return json_model(out)
-
-
-def _failing(report: ValidationReport) -> str:
-    return "; ".join(f"{e['location']}: {e['reason']}" for e in report.errors)
 
 
 @routes.add(
@@ -360,19 +359,8 @@ async def delete_program(request: web.Request) -> web.Response:
     """Delete a program that is not published."""
     async with transaction(request.app[SESSIONS]) as session:
         row = await _load_managed(session, request)
-        if row.status == "published":
-            raise ApiError(
-                409, "published", "a published program cannot be deleted: archive it first"
-            )
-        assert row.id is not None
-        if await repo.has_family_history(session, row.id):
-            raise ApiError(
-                409,
-                "has_history",
-                f"program {row.id} cannot be deleted: families were told about it or applied "
-                "for it, and that history is kept; it stays archived and is offered to nobody",
-            )
-        await repo.delete_program(session, row)
+        with refusals():
+            await repo.delete_checked(session, row)
     return web.Response(status=204)
 
 
@@ -390,15 +378,11 @@ async def publish_program(request: web.Request) -> web.Response:
         row = await _load_managed(session, request)
         data = repo.program_in(row)
         report = await check_program(request, data)
-        if not report.valid:
-            code = "examples_failed" if report.examples else "invalid_rule"
-            raise ApiError(422, code, "cannot publish: " + _failing(report), report.errors)
-        newly = row.status != "published"
-        if newly:
-            row = await repo.set_status(session, row, "published")
+        with refusals():
+            row, newly = await repo.publish_checked(session, row, report)
         out = repo.to_out(row)
     if newly:
-        _program_changed(request, out.id)
+        program_changed(request, out.id)
     return json_model(out)
 
 
@@ -414,8 +398,7 @@ async def archive_program(request: web.Request) -> web.Response:
     """Archive a program."""
     async with transaction(request.app[SESSIONS]) as session:
         row = await _load_managed(session, request)
-        if row.status != "archived":
-            row = await repo.set_status(session, row, "archived")
+        row = await repo.archive(session, row)
         out = repo.to_out(row)
     return json_model(out)
 

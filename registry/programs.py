@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from registry import hooks
 from registry.models import Program, ProgramAction, ProgramVersion, utcnow
-from registry.schemas import ProgramIn, ProgramOut
+from registry.schemas import ProgramIn, ProgramOut, ValidationReport
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -310,3 +310,103 @@ def applies_for(categories: Iterable[str]) -> bool:
 def as_dict(row: Program) -> dict[str, Any]:
     """The program as plain JSON."""
     return to_out(row).model_dump(mode="json")
+
+
+class ProgramRefused(Exception):
+    """A change the program's state or its check does not allow (the API answers it as a 4xx
+    error; the console shows it next to the form)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+
+
+def failing(report: ValidationReport) -> str:
+    """The failing parts of a check in one line ("examples[1]: expected ...")."""
+    return "; ".join(f"{e['location']}: {e['reason']}" for e in report.errors)
+
+
+def require_rule(report: ValidationReport) -> None:
+    """Refuse a rule that does not compile (a check without example results)."""
+    if report.errors and not report.examples:
+        raise ProgramRefused(
+            422, "invalid_rule", "the eligibility rule is not valid", report.errors
+        )
+
+
+def require_changeable(row: Program) -> None:
+    """Refuse changes to an archived program."""
+    if row.status == "archived":
+        raise ProgramRefused(409, "archived", "an archived program cannot be changed")
+
+
+async def create_checked(
+    session: AsyncSession, data: ProgramIn, report: ValidationReport, *, push_explicit: bool
+) -> Program:
+    """Register a draft whose rule compiled (its examples may still fail: it is a draft)."""
+    require_rule(report)
+    return await create_program(session, data, push_explicit=push_explicit)
+
+
+async def change_checked(
+    session: AsyncSession,
+    row: Program,
+    data: ProgramIn,
+    report: ValidationReport,
+    *,
+    push_explicit: bool,
+) -> Program:
+    """Apply a checked change: never to an archived program, never a rule that does not
+    compile, and a published program must still pass its examples (it gets a new version)."""
+    require_changeable(row)
+    require_rule(report)
+    if row.status == "published" and not report.valid:
+        raise ProgramRefused(
+            422,
+            "examples_failed",
+            "a published program must pass its examples: " + failing(report),
+            report.errors,
+        )
+    return await update_program(session, row, data, push_explicit=push_explicit)
+
+
+async def publish_checked(
+    session: AsyncSession, row: Program, report: ValidationReport
+) -> tuple[Program, bool]:
+    """Publish a program whose check passed (refused naming the failing example); whether it
+    was newly published (then families are to be told)."""
+    if not report.valid:
+        code = "examples_failed" if report.examples else "invalid_rule"
+        raise ProgramRefused(422, code, "cannot publish: " + failing(report), report.errors)
+    if row.status == "published":
+        return row, False
+    return await set_status(session, row, "published"), True
+
+
+async def archive(session: AsyncSession, row: Program) -> Program:
+    """Archive a program (offered to nobody from now on)."""
+    if row.status == "archived":
+        return row
+    return await set_status(session, row, "archived")
+
+
+async def delete_checked(session: AsyncSession, row: Program) -> None:
+    """Delete a program that is not published and that no family has a history with."""
+    if row.status == "published":
+        raise ProgramRefused(
+            409, "published", "a published program cannot be deleted: archive it first"
+        )
+    assert row.id is not None
+    if await has_family_history(session, row.id):
+        raise ProgramRefused(
+            409,
+            "has_history",
+            f"program {row.id} cannot be deleted: families were told about it or applied "
+            "for it, and that history is kept; it stays archived and is offered to nobody",
+        )
+    await delete_program(session, row)

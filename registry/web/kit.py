@@ -278,6 +278,7 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
     change; every page gets the security headers."""
     path = request.path
     is_console = path == "/console" or path.startswith("/console/")
+    had_flash = False
     if not is_console and not path.startswith(("/quality", "/static/")):
         return await handler(request)
     if is_console and not path.startswith(PUBLIC_CONSOLE_PATHS):
@@ -288,6 +289,7 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
                 raise web.HTTPSeeOther(target)
             return forbidden(request, "signed_out")
         request[SESSION] = session
+        had_flash = bool(session.flash)
         if request.method not in {"GET", "HEAD", "OPTIONS"}:
             form = None
             if request.content_type in {
@@ -301,13 +303,18 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
+            # A redirect raised after a change: its flash is for the page it leads to.
+            session = request.get(SESSION)
+            if session is not None and session.flash:
+                await save_flash(request, session)
             raise
         response = error_page(request, exc.status, exc.text if exc.status == 403 else None)
     except Exception:
         log.exception("page failed", extra={"path": request.path, "method": request.method})
         response = error_page(request, 500)
     session = request.get(SESSION)
-    if session is not None and session.flash:
+    if session is not None and (session.flash or had_flash):
+        # New messages are kept for the next page; shown ones are forgotten.
         await save_flash(request, session)
     _secure_headers(response, is_console)
     return response

@@ -1,0 +1,164 @@
+"""Who would be told about a program now: counts for the console's preview, never people.
+
+The preview runs the sweep's own machinery over a program that need not be stored or
+published: `plan_programs` (push policy, validity, a fixed deadline already past), the sweep's
+reachable families (active, consented, with a municipality, in the issuer's scope: a
+municipality's own families, a prefecture's families for Tokyo's programs, everyone for the
+nation's), read in the same batches (`read_batch`, `view_family`), evaluated with
+`evaluate_population` over each issuer's scope, and turned into the very notice drafts the
+sweep would record (`draft_notices`: a family that switched the program's topic off would be
+suppressed, not told). So the figures are what the next sweep would tell, for a program no
+family has heard of yet; families already told once are not told again by a sweep.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from zoneinfo import ZoneInfo
+
+from notifier.sweep import (
+    FamilyView,
+    Sessions,
+    draft_notices,
+    evaluate_plans,
+    plan_programs,
+    reachable,
+    read_batch,
+    scope_positions,
+)
+from registry.eligibility import CatalogEntry
+from registry.programs import in_force
+from registry.schemas import ProgramIn
+from rules.evaluate import CompiledProgram
+from rules.language import compile_rule
+
+AGE_BUCKETS = ("none", "0", "1", "2", "3-5", "6-11", "12-17", "18+")
+"""Age groups (full years) of the preview; "none": a household without a child born yet."""
+CHANNELS = ("line", "app")
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@dataclass
+class Audience:
+    """How many would be told about a program today, and how they split."""
+
+    per_child: bool
+    families: int = 0
+    """Families that would be told (they match and did not turn the program's topic off)."""
+    opted_out: int = 0
+    """Families that match but turned one of the program's topics off (not told)."""
+    matches: int = 0
+    """Eligibility notices: one per family, or per matching child of a per-child program."""
+    reminders: int = 0
+    """Deadline reminders that would go out today as well."""
+    scanned: int = 0
+    """Families of the issuer's scope that can be told at all (active, consented)."""
+    by_age: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AGE_BUCKETS, 0))
+    """Per-child programs: the matching children by age; household programs: the families
+    by their youngest child's age."""
+    by_channel: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
+    not_planned: str | None = None
+    """Why nobody is told: "on_request" (never pushed), "not_in_force" (outside its validity
+    dates) or "deadline_passed" (its fixed application deadline is over)."""
+
+
+def age_bucket(age: int | None) -> str:
+    """The preview's age group of a full age in years (None: no child)."""
+    if age is None:
+        return "none"
+    if age <= 2:
+        return str(age)
+    if age <= 5:
+        return "3-5"
+    if age <= 11:
+        return "6-11"
+    return "12-17" if age <= 17 else "18+"
+
+
+def _why_not_planned(program: ProgramIn, today: date) -> str:
+    if program.push == "on_request":
+        return "on_request"
+    if not in_force(program, today):
+        return "not_in_force"
+    return "deadline_passed"
+
+
+async def count_audience(
+    sessions: Sessions,
+    program: ProgramIn,
+    today: date,
+    *,
+    zone: tzinfo = TOKYO,
+    program_id: int = 0,
+    batch_size: int = 2000,
+) -> Audience:
+    """Count who the sweep would tell about `program` today (it need not be stored: a stored
+    one passes its id, so that "I applied" records stop its reminders as they would).
+
+    Raises rules.language.RuleError when the rule does not compile (check it first)."""
+    rule = compile_rule(program.eligibility, per_child=program.per_child)
+    compiled = CompiledProgram(
+        id=str(program_id), rule=rule, per_child=program.per_child, payload=program_id
+    )
+    entry = CatalogEntry(id=program_id, version=0, data=program, compiled=compiled)
+    audience = Audience(per_child=program.per_child)
+    plans = plan_programs([entry], today)
+    if not plans:
+        audience.not_planned = _why_not_planned(program, today)
+        return audience
+    plan = plans[0]
+    where = reachable(None, plans)
+    now = datetime.combine(today, time(12), zone)  # only the drafts' due time: unused here
+    after = 0
+    while True:
+        async with sessions() as session:
+            batch = await read_batch(
+                session, where, after=after, limit=batch_size, today=today, zone=zone
+            )
+        if not batch.ids:
+            break
+        after = batch.ids[-1]
+        contexts = [f.context for f in batch.families]
+        results = evaluate_plans([(plan.id, compiled, plan.issuer)], contexts)
+        drafts, matches = draft_notices(
+            plans, batch.families, batch.applied, today=today, now=now, results=results
+        )
+        audience.scanned += len(batch.families)
+        audience.matches += matches.get(plan.id, 0)
+        told: set[int] = set()
+        opted_out: set[int] = set()
+        for draft in drafts.values():
+            if draft.status == "suppressed":
+                opted_out.add(draft.family_id)
+                continue
+            told.add(draft.family_id)
+            if draft.kind != "eligible":
+                audience.reminders += 1
+        audience.families += len(told)
+        audience.opted_out += len(opted_out)
+        scope = [batch.families[i] for i in scope_positions(contexts).get(plan.issuer, [])]
+        _tally(audience, scope, results.get(plan.id, []), told)
+    return audience
+
+
+def _tally(
+    audience: Audience,
+    families: list[FamilyView],
+    answers: list[list[int] | bool],
+    told: set[int],
+) -> None:
+    ages: dict[str, int] = defaultdict(int)
+    for family, result in zip(families, answers, strict=True):
+        if family.id not in told:
+            continue
+        audience.by_channel[family.channel] = audience.by_channel.get(family.channel, 0) + 1
+        children = family.context["children"]
+        if isinstance(result, list):
+            for index in result:
+                ages[age_bucket(children[index]["age"])] += 1
+        else:
+            ages[age_bucket(family.context["youngest_age"])] += 1
+    for bucket, count in ages.items():
+        audience.by_age[bucket] += count
