@@ -546,11 +546,7 @@ async def _wish_pks(session: AsyncSession, municipality: str, wishes: list[str])
 
 
 async def _facilities(session: AsyncSession, pks: Iterable[int]) -> dict[int, Facility]:
-    wanted = set(pks)
-    if not wanted:
-        return {}
-    found = await session.exec(select(Facility).where(col(Facility.id).in_(wanted)))
-    return {f.id: f for f in found.all() if f.id is not None}
+    return await apps.facilities_of(session, pks)
 
 
 async def _subscriber_ids(session: AsyncSession, family_ids: Iterable[int]) -> dict[int, int]:
@@ -1099,43 +1095,18 @@ async def _filtered(
     session: AsyncSession, round_: IntakeRound, query: ApplicationQuery | ExportQuery
 ) -> tuple[list[Application], dict[int, Facility]]:
     """The round's applications matching the filters, in order of submission."""
-    statement = select(Application).where(Application.round_id == round_.id)
-    if query.status is not None:
-        statement = statement.where(Application.status == query.status)
-    if query.class_age is not None:
-        statement = statement.where(Application.class_age == query.class_age)
-    if query.channel is not None:
-        statement = statement.where(Application.channel == query.channel)
-    rows = list(
-        (
-            await session.exec(
-                statement.order_by(col(Application.submitted_at), col(Application.id))
-            )
-        ).all()
+    return await apps.filter_applications(
+        session,
+        round_,
+        apps.ApplicationFilter(
+            status=query.status,
+            class_age=query.class_age,
+            channel=query.channel,
+            facility=query.facility,
+            first_wish=query.first_wish,
+            documents=query.documents,
+        ),
     )
-    facilities = await _facilities(session, (pk for r in rows for pk in r.wishes))
-    pk_of = {f.facility_id: pk for pk, f in facilities.items()}
-
-    def wished(facility_id: str | None, row: Application, first: bool) -> bool:
-        if facility_id is None:
-            return True
-        pk = pk_of.get(facility_id)
-        if pk is None:
-            return False
-        return (row.wishes[:1] if first else row.wishes).count(pk) > 0
-
-    selected = []
-    for row in rows:
-        if not wished(query.facility, row, first=False):
-            continue
-        if not wished(query.first_wish, row, first=True):
-            continue
-        if query.documents is not None:
-            missing = bool(apps.documents_missing(row))
-            if missing != (query.documents == "missing"):
-                continue
-        selected.append(row)
-    return selected, facilities
 
 
 @routes.add(
