@@ -51,7 +51,7 @@ from integrations.importers.facilities import import_facilities
 from integrations.importers.tabular import DataFileError
 from integrations.importers.vacancies import import_vacancies
 from registry.db import transaction
-from registry.http import CLOCK, SESSIONS
+from registry.http import CLOCK, SESSIONS, TODAY
 from registry.users import record_audit
 from registry.web.kit import (
     WEB,
@@ -85,7 +85,8 @@ def _now(request: web.Request) -> datetime:
 
 
 def _today(request: web.Request) -> date:
-    return _now(request).astimezone(request.app[WEB].zone).date()
+    today = request.app.get(TODAY)
+    return today() if today is not None else _now(request).astimezone(request.app[WEB].zone).date()
 
 
 def _local(request: web.Request, value: datetime) -> str:
@@ -1351,4 +1352,132 @@ async def round_confirm(request: web.Request) -> web.Response:
             detail={"input_hash": input_hash},
         )
     flash(request, t("選考結果を確定しました。", "The round is confirmed."))
+    raise redirect(f"{BASE}/rounds/{pk}")
+
+
+def _form_time(form: Any, prefix: str, zone: Any) -> datetime | None:
+    """A date and time of the form (`PREFIX_date`, `PREFIX_time`, 23:59 when left out) in
+    the municipality's zone; None when the date is blank; ValueError when unreadable."""
+    day = str(form.get(f"{prefix}_date", "")).strip()
+    if not day:
+        return None
+    clock = str(form.get(f"{prefix}_time", "")).strip() or "23:59"
+    return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), zone)
+
+
+def _round_problem(request: web.Request, exc: rounds_domain.RoundError) -> str:
+    t = translator(language(request))
+    words = {
+        "deadline_in_past": t("締切が過ぎています。", "The deadline has passed."),
+        "deadline_after_entry": t(
+            "締切は入所月より前にしてください。", "The deadline must come before the month."
+        ),
+        "round_confirmed": t("確定済みの選考は変更できません。", "A confirmed round is final."),
+    }
+    return words.get(exc.code, exc.message)
+
+
+@routes.post(BASE + "/rounds")
+async def round_create(request: web.Request) -> web.Response:
+    """Open a round for a month of entry (the API's checks; the seed generated if blank)."""
+    console = require_editor(request)
+    issuer = scope_issuer(request)
+    t = translator(language(request))
+    form = await read_form(request)
+    zone = request.app[WEB].zone
+    name = str(form.get("name", "")).strip()[:200]
+    entry_month = _month(str(form.get("entry_month", "")))
+    seed = str(form.get("seed", "")).strip()[:128] or None
+    try:
+        deadline = _form_time(form, "deadline", zone)
+        opens_at = _form_time(form, "opens", zone)
+    except ValueError:
+        deadline = opens_at = None
+    if not name or entry_month is None or deadline is None:
+        flash(
+            request,
+            t(
+                "名前・入所月（YYYY-MM）・締切日を入力してください。",
+                "Give the name, the month of entry (YYYY-MM) and the deadline.",
+            ),
+            "error",
+        )
+        raise redirect(BASE + "/rounds")
+    try:
+        row = rounds_domain.new_round(
+            municipality=issuer,
+            name=name,
+            entry_month=entry_month,
+            deadline=deadline,
+            opens_at=opens_at,
+            seed=seed,
+            export_columns=None,
+            now=_now(request),
+        )
+    except rounds_domain.RoundError as exc:
+        said = t("作成できませんでした: ", "Not created: ")
+        flash(request, said + _round_problem(request, exc), "error")
+        raise redirect(BASE + "/rounds") from None
+    async with transaction(request.app[SESSIONS]) as session:
+        session.add(row)
+        await session.flush()
+        await record_audit(
+            session,
+            console.user,
+            "round.create",
+            issuer=issuer,
+            target=f"round {row.id}",
+            summary=f"選考「{name}」（{entry_month:%Y-%m}入所）を作成",
+            detail={"entry_month": f"{entry_month:%Y-%m}", "deadline": deadline.isoformat()},
+        )
+    flash(request, t("選考を作成しました。", "Round created."))
+    raise redirect(f"{BASE}/rounds/{row.id}")
+
+
+@routes.post(BASE + r"/rounds/{id:\d+}")
+async def round_update(request: web.Request) -> web.Response:
+    """Change a round's name, deadline or status (not once confirmed)."""
+    console = require_editor(request)
+    issuer = scope_issuer(request)
+    t = translator(language(request))
+    form = await read_form(request)
+    pk = int(request.match_info["id"])
+    zone = request.app[WEB].zone
+    async with transaction(request.app[SESSIONS]) as session:
+        row = await _own_round(session, issuer, pk, lock=True)
+        changes: dict[str, Any] = {}
+        name = str(form.get("name", "")).strip()[:200]
+        if name and name != row.name:
+            changes["name"] = name
+        try:
+            deadline = _form_time(form, "deadline", zone)
+        except ValueError:
+            deadline = None
+        if deadline is not None and deadline != row.deadline:
+            changes["deadline"] = deadline
+        status = str(form.get("status", ""))
+        if status in {"open", "closed"} and status != row.status:
+            changes["status"] = status
+        if not changes:
+            flash(request, t("変更はありません。", "Nothing changed."))
+            raise redirect(f"{BASE}/rounds/{pk}")
+        try:
+            rounds_domain.change_round(row, changes, _now(request))
+        except rounds_domain.RoundError as exc:
+            said = t("変更できませんでした: ", "Not changed: ")
+            flash(request, said + _round_problem(request, exc), "error")
+            raise redirect(f"{BASE}/rounds/{pk}") from None
+        session.add(row)
+        await record_audit(
+            session,
+            console.user,
+            "round.update",
+            issuer=issuer,
+            target=f"round {pk}",
+            summary=f"選考「{row.name}」を変更: {', '.join(changes)}",
+            detail={
+                k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()
+            },
+        )
+    flash(request, t("選考を変更しました。", "Round changed."))
     raise redirect(f"{BASE}/rounds/{pk}")
