@@ -54,6 +54,7 @@ from registry.db import transaction
 from registry.http import CLOCK, SESSIONS, TODAY
 from registry.users import record_audit
 from registry.web.kit import (
+    SESSION,
     WEB,
     flash,
     language,
@@ -62,6 +63,7 @@ from registry.web.kit import (
     render,
     require_editor,
     require_session,
+    save_flash,
     scope_issuer,
     translator,
 )
@@ -148,6 +150,16 @@ class Paging:
     def offset(self) -> int:
         """Rows before this page."""
         return (min(self.page, self.pages) - 1) * self.size
+
+
+async def _redirect(request: web.Request, location: str) -> web.HTTPSeeOther:
+    """303 to `location`, the flash messages kept for it: raised, a redirect leaves the
+    middleware before it saves them (and raising rolls the page's transaction back)."""
+    session = request.get(SESSION)
+    if session is not None and session.flash:
+        await save_flash(request, session)
+        session.flash.clear()
+    return redirect(location)
 
 
 def _not_found() -> web.HTTPNotFound:
@@ -445,7 +457,7 @@ async def facilities_import(request: web.Request) -> web.Response:
             flash(
                 request, t("取り込めませんでした: ", "Nothing was imported: ") + str(exc), "error"
             )
-            raise redirect(BASE + "/facilities") from None
+            raise await _redirect(request, BASE + "/facilities") from None
     async with transaction(request.app[SESSIONS]) as session:
         if report.opened:
             await seats_opened(session, report.opened, zone=request.app[WEB].zone)
@@ -655,7 +667,7 @@ async def vacancies_import(request: web.Request) -> web.Response:
             flash(
                 request, t("取り込めませんでした: ", "Nothing was imported: ") + str(exc), "error"
             )
-            raise redirect(BASE + "/vacancies") from None
+            raise await _redirect(request, BASE + "/vacancies") from None
     async with transaction(request.app[SESSIONS]) as session:
         if report.opened:
             await seats_opened(session, report.opened, zone=request.app[WEB].zone)
@@ -758,7 +770,7 @@ async def vacancy_update(request: web.Request) -> web.Response:
                 flash(request, t("空きを保存しました。", "Places saved."))
     if problem:
         flash(request, t("保存できませんでした: ", "Not saved: ") + problem, "error")
-    raise redirect(back)
+    raise await _redirect(request, back)
 
 
 # ------------------------------------------------------------------------------ tours
@@ -868,11 +880,11 @@ async def tour_slot_create(request: web.Request) -> web.Response:
             ),
             "error",
         )
-        raise redirect(BASE + "/tours") from None
+        raise await _redirect(request, BASE + "/tours") from None
     notes = str(form.get("notes", ""))[:500]
     if not 1 <= capacity <= 100:
         flash(request, t("定員は1〜100です。", "The capacity is 1 to 100."), "error")
-        raise redirect(BASE + "/tours")
+        raise await _redirect(request, BASE + "/tours")
     async with transaction(request.app[SESSIONS]) as session:
         facility = await _own_facility(session, issuer, pk)
         try:
@@ -884,7 +896,7 @@ async def tour_slot_create(request: web.Request) -> web.Response:
             )
         except tours.TourError as exc:
             flash(request, t("公開できませんでした: ", "Not published: ") + exc.message, "error")
-            raise redirect(BASE + "/tours") from None
+            raise await _redirect(request, BASE + "/tours") from None
         await record_audit(
             session,
             console.user,
@@ -895,7 +907,7 @@ async def tour_slot_create(request: web.Request) -> web.Response:
             detail={"facility": facility.facility_id, "starts_at": starts.isoformat()},
         )
     flash(request, t("見学枠を公開しました。", "Tour slot published."))
-    raise redirect(BASE + "/tours")
+    raise await _redirect(request, BASE + "/tours")
 
 
 @routes.post(BASE + r"/tours/{id:\d+}/cancel")
@@ -911,7 +923,7 @@ async def tour_slot_cancel(request: web.Request) -> web.Response:
         facility = await _own_facility(session, issuer, slot.facility_pk)
         if slot.status == "cancelled":
             flash(request, t("この見学はすでに中止です。", "This tour was already cancelled."))
-            raise redirect(BASE + "/tours")
+            raise await _redirect(request, BASE + "/tours")
         cancelled = await tours.cancel_slot_and_tell(
             session, slot, facility, now=_now(request), zone=request.app[WEB].zone
         )
@@ -934,7 +946,7 @@ async def tour_slot_cancel(request: web.Request) -> web.Response:
             f"Tour cancelled; the {len(cancelled)} booked families will be told.",
         ),
     )
-    raise redirect(BASE + "/tours")
+    raise await _redirect(request, BASE + "/tours")
 
 
 @routes.get(BASE + "/tours.csv")
@@ -1168,7 +1180,7 @@ async def application_document(request: web.Request) -> web.Response:
             )
         except apps.ApplicationError as exc:
             flash(request, t("変更できませんでした: ", "Not changed: ") + exc.message, "error")
-            raise redirect(f"{BASE}/applications/{pk}") from None
+            raise await _redirect(request, f"{BASE}/applications/{pk}") from None
         await record_audit(
             session,
             console.user,
@@ -1179,7 +1191,7 @@ async def application_document(request: web.Request) -> web.Response:
             detail={"document": key, "checked": checked},
         )
     flash(request, t("書類の状態を保存しました。", "Document state saved."))
-    raise redirect(f"{BASE}/applications/{pk}")
+    raise await _redirect(request, f"{BASE}/applications/{pk}")
 
 
 @routes.post(BASE + r"/applications/{id:\d+}/corrections")
@@ -1206,7 +1218,7 @@ async def application_correct(request: web.Request) -> web.Response:
             )
         except apps.ApplicationError as exc:
             flash(request, t("訂正できませんでした: ", "Not corrected: ") + exc.message, "error")
-            raise redirect(f"{BASE}/applications/{pk}") from None
+            raise await _redirect(request, f"{BASE}/applications/{pk}") from None
         await record_audit(
             session,
             console.user,
@@ -1217,7 +1229,7 @@ async def application_correct(request: web.Request) -> web.Response:
             detail={"field": name},
         )
     flash(request, t("訂正を保存しました。", "Correction saved."))
-    raise redirect(f"{BASE}/applications/{pk}")
+    raise await _redirect(request, f"{BASE}/applications/{pk}")
 
 
 # ------------------------------------------------------------------------------ rounds
@@ -1301,7 +1313,7 @@ async def round_allocate(request: web.Request) -> web.Response:
             flash(
                 request, t("割り当てできませんでした: ", "Not allocated: ") + exc.message, "error"
             )
-            raise redirect(f"{BASE}/rounds/{pk}") from None
+            raise await _redirect(request, f"{BASE}/rounds/{pk}") from None
         await record_audit(
             session,
             console.user,
@@ -1316,7 +1328,7 @@ async def round_allocate(request: web.Request) -> web.Response:
     flash(
         request, t("試行割当をしました（まだ確定していません）。", "Dry run done (not confirmed).")
     )
-    raise redirect(f"{BASE}/rounds/{pk}")
+    raise await _redirect(request, f"{BASE}/rounds/{pk}")
 
 
 @routes.post(BASE + r"/rounds/{id:\d+}/confirm")
@@ -1341,7 +1353,7 @@ async def round_confirm(request: web.Request) -> web.Response:
             )
         except rounds_domain.RoundError as exc:
             flash(request, t("確定できませんでした: ", "Not confirmed: ") + exc.message, "error")
-            raise redirect(f"{BASE}/rounds/{pk}") from None
+            raise await _redirect(request, f"{BASE}/rounds/{pk}") from None
         await record_audit(
             session,
             console.user,
@@ -1352,7 +1364,7 @@ async def round_confirm(request: web.Request) -> web.Response:
             detail={"input_hash": input_hash},
         )
     flash(request, t("選考結果を確定しました。", "The round is confirmed."))
-    raise redirect(f"{BASE}/rounds/{pk}")
+    raise await _redirect(request, f"{BASE}/rounds/{pk}")
 
 
 def _form_time(form: Any, prefix: str, zone: Any) -> datetime | None:
@@ -1402,7 +1414,7 @@ async def round_create(request: web.Request) -> web.Response:
             ),
             "error",
         )
-        raise redirect(BASE + "/rounds")
+        raise await _redirect(request, BASE + "/rounds")
     try:
         row = rounds_domain.new_round(
             municipality=issuer,
@@ -1417,7 +1429,7 @@ async def round_create(request: web.Request) -> web.Response:
     except rounds_domain.RoundError as exc:
         said = t("作成できませんでした: ", "Not created: ")
         flash(request, said + _round_problem(request, exc), "error")
-        raise redirect(BASE + "/rounds") from None
+        raise await _redirect(request, BASE + "/rounds") from None
     async with transaction(request.app[SESSIONS]) as session:
         session.add(row)
         await session.flush()
@@ -1431,7 +1443,7 @@ async def round_create(request: web.Request) -> web.Response:
             detail={"entry_month": f"{entry_month:%Y-%m}", "deadline": deadline.isoformat()},
         )
     flash(request, t("選考を作成しました。", "Round created."))
-    raise redirect(f"{BASE}/rounds/{row.id}")
+    raise await _redirect(request, f"{BASE}/rounds/{row.id}")
 
 
 @routes.post(BASE + r"/rounds/{id:\d+}")
@@ -1460,13 +1472,13 @@ async def round_update(request: web.Request) -> web.Response:
             changes["status"] = status
         if not changes:
             flash(request, t("変更はありません。", "Nothing changed."))
-            raise redirect(f"{BASE}/rounds/{pk}")
+            raise await _redirect(request, f"{BASE}/rounds/{pk}")
         try:
             rounds_domain.change_round(row, changes, _now(request))
         except rounds_domain.RoundError as exc:
             said = t("変更できませんでした: ", "Not changed: ")
             flash(request, said + _round_problem(request, exc), "error")
-            raise redirect(f"{BASE}/rounds/{pk}") from None
+            raise await _redirect(request, f"{BASE}/rounds/{pk}") from None
         session.add(row)
         await record_audit(
             session,
@@ -1480,4 +1492,4 @@ async def round_update(request: web.Request) -> web.Response:
             },
         )
     flash(request, t("選考を変更しました。", "Round changed."))
-    raise redirect(f"{BASE}/rounds/{pk}")
+    raise await _redirect(request, f"{BASE}/rounds/{pk}")
