@@ -264,7 +264,7 @@ def _facility_filters(request: web.Request, issuer: str) -> tuple[Any, dict[str,
     q = request.query.get("q", "").strip()[:100]
     kind = request.query.get("type", "")
     status = request.query.get("status", "")
-    where = [Facility.municipality == issuer]
+    where: list[Any] = [Facility.municipality == issuer]
     if q:
         like = f"%{q}%"
         where.append(
@@ -573,7 +573,7 @@ async def vacancies_page(request: web.Request) -> web.Response:
         ).all()
         months = (
             await session.exec(
-                select(Vacancy.entry_month)
+                select(col(Vacancy.entry_month))
                 .join(Facility, col(Facility.id) == col(Vacancy.facility_pk))
                 .where(Facility.municipality == issuer)
                 .distinct()
@@ -729,7 +729,9 @@ async def vacancy_update(request: web.Request) -> web.Response:
     if month is None or not re.fullmatch(r"[0-5]", class_text):
         problem = t("入所月とクラスを確認してください。", "Check the month and class.")
     elif places_text in {"some", "none"}:
-        cell = VacancyCell(class_age=int(class_text), entry_month=month, level=places_text)
+        cell = VacancyCell.model_validate(
+            {"class_age": int(class_text), "entry_month": month, "level": places_text}
+        )
     elif re.fullmatch(r"\d{1,4}", places_text) and int(places_text) <= repo.MAX_PLACES:
         cell = VacancyCell(
             class_age=int(class_text), entry_month=month, level="number", places=int(places_text)

@@ -9,7 +9,7 @@ booking's status change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
@@ -327,7 +327,7 @@ async def cancel_slot_and_tell(
     facility: Facility,
     *,
     now: datetime,
-    zone: ZoneInfo = TOKYO,
+    zone: tzinfo = TOKYO,
 ) -> list[TourBooking]:
     """The facility cancels a slot and the families of its live bookings are told, in the
     caller's transaction (the slot, its bookings, their reminders and the notices change
