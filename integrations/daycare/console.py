@@ -67,7 +67,7 @@ from registry.web.kit import (
     scope_issuer,
     translator,
 )
-from rules.points import ApplicationFacts
+from rules.points import CARE_REASONS, RELATIONS, ApplicationFacts
 
 log = logging.getLogger(__name__)
 
@@ -1146,6 +1146,11 @@ async def application_page(request: web.Request) -> web.Response:
         trail=trail,
         statuses=APPLICATION_STATUSES,
         fact_fields=FACT_FIELDS,
+        fact_labels={
+            name: (CSV_COLUMNS.get(name, name), name.replace("_", " ")) for name in FACT_FIELDS
+        },
+        relations=RELATIONS,
+        reasons=CARE_REASONS,
         changeable=row.status in apps.OPEN_STATUSES,
         issuer=issuer,
     )
@@ -1467,7 +1472,8 @@ async def round_update(request: web.Request) -> web.Response:
             deadline = _form_time(form, "deadline", zone)
         except ValueError:
             deadline = None
-        if deadline is not None and deadline != row.deadline:
+        # The form shows minutes: a deadline sent back unchanged differs by its seconds only.
+        if deadline is not None and abs(deadline - row.deadline) >= timedelta(minutes=1):
             changes["deadline"] = deadline
         status = str(form.get("status", ""))
         if status in {"open", "closed"} and status != row.status:

@@ -60,9 +60,7 @@ async def test_a_clerk_uploads_sorts_and_opens_an_application(
         driver.find_element(By.ID, "fac-upload-file").send_keys(str(upload))
         button = driver.find_element(By.CSS_SELECTOR, "form.upload button[type=submit]")
         button.click()
-        WebDriverWait(driver, 30).until(
-            lambda d: "取込結果" in d.find_element(By.TAG_NAME, "h1").text
-        )
+        WebDriverWait(driver, 30).until(lambda d: "取込結果" in d.title)
         seen["report"] = driver.find_element(By.TAG_NAME, "main").text
         screenshot(driver, "daycare-import-report-ja-420")
 
@@ -92,7 +90,12 @@ async def test_a_clerk_uploads_sorts_and_opens_an_application(
                     screenshot(driver, f"daycare-{name}-{lang}-{width}")
                     # The page itself never scrolls sideways: wide tables scroll in their box.
                     seen["overflow"][(name, lang, width)] = driver.execute_script(
-                        "return document.documentElement.scrollWidth > window.innerWidth + 1"
+                        "if (document.documentElement.scrollWidth <= window.innerWidth + 1)"
+                        " return false;"
+                        "return Array.from(document.querySelectorAll('body *'))"
+                        ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1"
+                        " && !e.closest('.scroll'))"
+                        ".map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5);"
                     )
         seen["title_en"] = driver.find_element(By.TAG_NAME, "h1").text
         return seen
@@ -106,4 +109,4 @@ async def test_a_clerk_uploads_sorts_and_opens_an_application(
     assert seen["by_capacity"][0] == "ひかり保育園"
     assert "2025-06-10" in seen["application"] and "A保育園" in seen["application"]
     assert seen["title_en"].startswith("Test Nursery") or "保育園" in seen["title_en"]
-    assert not any(seen["overflow"].values()), [k for k, v in seen["overflow"].items() if v]
+    assert not any(seen["overflow"].values()), {k: v for k, v in seen["overflow"].items() if v}
