@@ -305,7 +305,7 @@ async def facilities_page(request: web.Request) -> web.Response:
             await session.exec(select(func.count()).select_from(Facility).where(*where))
         ).one()
         paging = Paging(_page(request), int(total))
-        order = column.desc() if sort.descending else column.asc()
+        order = (column.desc() if sort.descending else column.asc()).nulls_last()
         rows = (
             await session.exec(
                 select(Facility)
@@ -539,7 +539,7 @@ async def vacancies_page(request: web.Request) -> web.Response:
         "updated": col(Vacancy.updated_at),
     }
     column = columns[sort.key]
-    order = column.desc() if sort.descending else column.asc()
+    order = (column.desc() if sort.descending else column.asc()).nulls_last()
     async with request.app[SESSIONS]() as session:
         joined = (
             select(func.count())
@@ -800,7 +800,7 @@ async def tours_page(request: web.Request) -> web.Response:
         "facility": col(Facility.name_kana),
         "booked": col(TourSlot.booked),
     }[sort.key]
-    order = column.desc() if sort.descending else column.asc()
+    order = (column.desc() if sort.descending else column.asc()).nulls_last()
     async with request.app[SESSIONS]() as session:
         total = (
             await session.exec(
@@ -1075,12 +1075,19 @@ async def applications_page(request: web.Request) -> web.Response:
         ).all()
     keys: dict[str, Callable[[Application], Any]] = {
         "submitted": lambda a: (a.submitted_at, a.id or 0),
-        "points": lambda a: (a.points is None, a.points or 0.0, a.id or 0),
+        "points": lambda a: (a.points or 0.0, a.id or 0),
         "class": lambda a: (a.class_age, a.id or 0),
         "status": lambda a: (a.status, a.id or 0),
         "id": lambda a: a.id or 0,
     }
-    rows.sort(key=keys[sort.key], reverse=sort.descending)
+    # Applications not scored yet (points are kept from the first allocation) come last.
+    unscored = [a for a in rows if sort.key == "points" and a.points is None]
+    rows = sorted(
+        (a for a in rows if sort.key != "points" or a.points is not None),
+        key=keys[sort.key],
+        reverse=sort.descending,
+    )
+    rows += unscored
     paging = Paging(_page(request), len(rows))
     page = rows[paging.offset : paging.offset + PAGE]
     return render(
