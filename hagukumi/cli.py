@@ -834,6 +834,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     elif DEMO_KEY_FILE.exists():
         # With real LINE this output ends up in a service's log: name the file, not the key.
         banner.append(f"  demo API key in {DEMO_KEY_FILE} (operator)")
+    banner.append(f"  console      {base}/console/   (staff: `hagukumi users create`)")
+    banner.append(f"  quality      {base}/quality    (public ratings, open data)")
+    users_file = DEMO_KEY_FILE.parent / "demo-console-users.txt"
+    if users_file.exists():
+        banner.append(f"  demo console users and passwords in {users_file}")
     banner.append("")
     print("\n".join(banner), flush=True)
     app = create_app(settings, settle_gc=True, run_workers=embedded)

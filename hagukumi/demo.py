@@ -54,9 +54,11 @@ async def load_demo(
     into reach, never a slot twice)."""
     async with sessions() as session:
         loaded = await repo.count_programs(session) > 0
+    users_file = key_file.parent / "demo-console-users.txt"
     if loaded:
         await load_demo_tours(sessions, now=now, progress=progress)
         await load_demo_rounds(sessions, now=now, progress=progress)
+        await load_demo_console_users(sessions, users_file, progress=progress)
         return False
     programs = demo_programs()
     async with transaction(sessions) as session:
@@ -85,7 +87,45 @@ async def load_demo(
     key_file.write_text(text + "\n", encoding="utf-8")
     os.chmod(key_file, 0o600)
     progress(f"demo: operator API key written to {key_file}")
+    await load_demo_console_users(sessions, users_file, progress=progress)
     return True
+
+
+DEMO_CONSOLE_USERS = (
+    ("hachioji@demo.hagukumi.example", "132012", "editor", "八王子市 子育て支援課"),
+    ("minato@demo.hagukumi.example", "131032", "editor", "港区 子ども家庭課"),
+    ("viewer@demo.hagukumi.example", "132012", "viewer", "八王子市 閲覧"),
+    ("ops@demo.hagukumi.example", "000000", "operator", "運用"),
+)
+
+
+async def load_demo_console_users(
+    sessions: async_sessionmaker[AsyncSession],
+    users_file: Path,
+    *,
+    progress: Callable[[str], None] = print,
+) -> None:
+    """Console users to sign in with (Hachioji and Minato editors, a viewer, an operator),
+    once, when the database has none; their passwords go to `users_file` (mode 600)."""
+    import secrets
+
+    from registry.users import create_user, list_users
+
+    async with sessions() as session:
+        if await list_users(session):
+            return
+    lines = ["# demo console users: sign in at /console/signin (email  password  role)"]
+    async with transaction(sessions) as session:
+        for email, issuer, role, name in DEMO_CONSOLE_USERS:
+            password = secrets.token_urlsafe(12)
+            await create_user(
+                session, email=email, issuer=issuer, password=password, role=role, name=name
+            )
+            lines.append(f"{email}  {password}  {role} {issuer}")
+    users_file.parent.mkdir(parents=True, exist_ok=True)
+    users_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.chmod(users_file, 0o600)
+    progress(f"demo: console users written to {users_file}")
 
 
 HACHIOJI, MINATO = "132012", "131032"

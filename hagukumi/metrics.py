@@ -136,6 +136,15 @@ class OpsCollector(Collector):
             "time until the leader's lease runs out unless renewed",
             ops.leader_ttl_s,
         )
+        heartbeats = GaugeMetricFamily(
+            "hagukumi_heartbeat_age_seconds",
+            "seconds since each delivery worker and scheduler last reported alive",
+            labels=["role", "process"],
+        )
+        for role, beats in (("worker", ops.workers), ("scheduler", ops.schedulers)):
+            for process, age in beats.items():
+                heartbeats.add_metric([role, process], age)
+        yield heartbeats
         yield from _gauge(
             "hagukumi_line_quota_remaining",
             "LINE messages left this month as last read (+Inf: no monthly limit)",

@@ -2,7 +2,8 @@
 
 `read_ops` counts the notice ledger by state, channel and reason, measures the delivery backlog
 (the Redis stream and its retry set, and the requests stored but not yet sent), names the
-scheduler that holds the lease and reads the last LINE quota the scheduler saw. Everything
+scheduler that holds the lease, tells when each worker and scheduler last reported alive
+(`record_heartbeat`) and reads the last LINE quota the scheduler saw. Everything
 comes from the database and Redis, so any web process answers for the whole deployment.
 
 The LINE quota is recorded in Redis by whichever job read it last (`record_quota`): reading it
@@ -31,6 +32,8 @@ from notifier.queue import STREAM
 log = logging.getLogger(__name__)
 
 QUOTA_KEY = "hagukumi:line:quota"
+HEARTBEAT_KEY = "hagukumi:heartbeat:"  # + worker or scheduler: a hash of name → Unix time
+HEARTBEAT_FORGET_S = 24 * 3600  # a process silent for a day is gone, not unhealthy
 
 STATES = {
     "pending": "planned",
@@ -72,7 +75,19 @@ class OpsSnapshot:
     quota_remaining: float | None = None
     quota_limit: float | None = None
     quota_checked_at: float | None = None
+    # Seconds since each process last reported alive, by name (host-pid).
+    workers: dict[str, float] = field(default_factory=dict)
+    schedulers: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def quota_used(self) -> float | None:
+        """Messages used this month, when both the limit and what is left are known."""
+        if self.quota_limit is None or self.quota_remaining is None:
+            return None
+        if math.isinf(self.quota_remaining):
+            return None
+        return max(0.0, self.quota_limit - self.quota_remaining)
 
 
 async def read_ops(
@@ -87,7 +102,7 @@ async def read_ops(
         log.warning("metrics: database unreadable", extra={"error": type(exc).__name__})
         snapshot.errors.append("database")
     try:
-        await _read_redis(redis, snapshot)
+        await _read_redis(redis, snapshot, now)
     except Exception as exc:
         log.warning("metrics: redis unreadable", extra={"error": type(exc).__name__})
         snapshot.errors.append("redis")
@@ -118,7 +133,7 @@ async def _read_database(session: AsyncSession, snapshot: OpsSnapshot, now: date
         snapshot.oldest_pending_s = 0.0
 
 
-async def _read_redis(redis: Any, snapshot: OpsSnapshot) -> None:
+async def _read_redis(redis: Any, snapshot: OpsSnapshot, now: datetime) -> None:
     snapshot.stream_backlog = int(await redis.xlen(STREAM))
     snapshot.retry_backlog = int(await redis.zcard(f"{STREAM}:delayed"))
     holder = await redis.get(LEASE_KEY)
@@ -126,6 +141,13 @@ async def _read_redis(redis: Any, snapshot: OpsSnapshot) -> None:
         snapshot.leader = holder.decode() if isinstance(holder, bytes) else str(holder)
         ttl_ms = await redis.pttl(LEASE_KEY)
         snapshot.leader_ttl_s = max(0, int(ttl_ms)) / 1000
+    await read_quota_into(redis, snapshot)
+    snapshot.workers = await read_heartbeats(redis, "worker", now)
+    snapshot.schedulers = await read_heartbeats(redis, "scheduler", now)
+
+
+async def read_quota_into(redis: Any, snapshot: OpsSnapshot) -> None:
+    """The LINE quota last recorded (`record_quota`), if any, into the snapshot."""
     raw = await redis.get(QUOTA_KEY)
     if raw is not None:
         reading = json.loads(raw)
@@ -134,6 +156,31 @@ async def _read_redis(redis: Any, snapshot: OpsSnapshot) -> None:
         limit = reading.get("limit")
         snapshot.quota_limit = None if limit is None else float(limit)
         snapshot.quota_checked_at = float(reading["at"])
+
+
+async def record_heartbeat(redis: Any, role: str, name: str, now: datetime) -> None:
+    """A worker or scheduler (`role`) named `name` is alive now; a failure is only logged."""
+    try:
+        await redis.hset(HEARTBEAT_KEY + role, name, str(now.timestamp()))
+        await redis.expire(HEARTBEAT_KEY + role, HEARTBEAT_FORGET_S)
+    except Exception as exc:  # a heartbeat never stops the work it reports on
+        log.warning("heartbeat not recorded", extra={"error": type(exc).__name__})
+
+
+async def read_heartbeats(redis: Any, role: str, now: datetime) -> dict[str, float]:
+    """Seconds since each process of `role` last reported alive; a day's silence forgets it."""
+    raw = await redis.hgetall(HEARTBEAT_KEY + role)
+    ages: dict[str, float] = {}
+    gone: list[Any] = []
+    for name, value in raw.items():
+        age = max(0.0, now.timestamp() - float(value))
+        if age > HEARTBEAT_FORGET_S:
+            gone.append(name)
+            continue
+        ages[name.decode() if isinstance(name, bytes) else str(name)] = age
+    if gone:
+        await redis.hdel(HEARTBEAT_KEY + role, *gone)
+    return dict(sorted(ages.items()))
 
 
 async def record_quota(

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from notifier.jobs import JOBS, JobContext
 from notifier.lease import Lease
+from notifier.ops import record_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class SchedulerRunner:
         self.scheduler = build_scheduler(ctx, timezone=timezone or ctx.zone, clock=clock)
         self.standby_interval_s = standby_interval_s
         self.active = False
+        self.clock = clock
 
     @property
     def holder(self) -> str:
@@ -133,6 +135,7 @@ class SchedulerRunner:
             log.warning("lease check failed", extra={"error": type(exc).__name__})
             held = False
         self._set_active(held)
+        await record_heartbeat(self.lease.redis, "scheduler", self.holder, self.clock())
         return held
 
     def _set_active(self, active: bool) -> None:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 DeliverFn = Callable[[int], Awaitable[str]]
 """Deliver one SendRequest by id; returns its final status, raises a retryable error."""
 
+HEARTBEAT_EVERY_S = 10.0
+"""How often a running worker tells the operator's view it is alive."""
+
 GIVE_UP_AFTER_S = 6 * 3600.0
 """Stop retrying six hours after the first failure: well inside the 24 hours during which LINE
 honours a retry key, so a late retry can never become a second message."""
@@ -79,9 +82,16 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; the batch in hand is finished first."""
+        from notifier.ops import record_heartbeat
+
         log.info("delivery worker started", extra={"consumer": self.consumer})
+        beat_at = -HEARTBEAT_EVERY_S
         while not stop.is_set():
             started = time.monotonic()
+            redis = getattr(self.queue, "redis", None)
+            if redis is not None and started - beat_at >= HEARTBEAT_EVERY_S:
+                beat_at = started
+                await record_heartbeat(redis, "worker", self.consumer, self.clock())
             try:
                 handled = await self.run_once()
             except (RedisError, OSError) as exc:

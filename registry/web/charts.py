@@ -6,6 +6,7 @@ shown in a table beside it by the pages that use it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -20,13 +21,27 @@ class Series:
 
     label: str
     values: Sequence[float]
+    colour: str | None = None  # one of PALETTE when the meaning asks for it; else by order
+
+
+_ids = itertools.count(1)
+
+
+def _colour(series: Series, index: int) -> str:
+    return series.colour or PALETTE[index % len(PALETTE)]
 
 
 def _nice_max(value: float) -> float:
+    """The top of the axis: four equal steps of 1, 2 or 5 × 10^k (whole numbers on the
+    gridlines, so a bar of 1 ends on the line labelled 1)."""
     if value <= 0:
-        return 1.0
-    step = 10 ** (len(str(int(value))) - 1)
-    return float(((int(value) // step) + 1) * step)
+        return 4.0
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude * 4 >= value:
+                return float(step * magnitude * 4)
+        magnitude *= 10
 
 
 def bar_chart(
@@ -46,10 +61,14 @@ def bar_chart(
     n = max(len(labels), 1)
     slot = plot_w / n
     bar_w = max(min(slot * 0.7, 40), 1)
+    # Ids unique within the page: several charts may share one.
+    cid = f"chart{next(_ids)}"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 24}" '
-        f'role="img" aria-labelledby="t d" class="chart" preserveAspectRatio="xMinYMin meet">',
-        f"<title>{escape(title)}</title><desc>{escape(description)}</desc>",
+        f'role="img" aria-labelledby="{cid}t {cid}d" class="chart" '
+        f'preserveAspectRatio="xMinYMin meet">',
+        f'<title id="{cid}t">{escape(title)}</title>'
+        f'<desc id="{cid}d">{escape(description)}</desc>',
     ]
     for k in range(5):
         value = top_value * k / 4
@@ -72,7 +91,7 @@ def bar_chart(
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(label)} '
+                f'fill="{_colour(s, j)}"><title>{escape(label)} '
                 f"{escape(s.label)}: {value:,.0f}</title></rect>"
             )
         if i % every == 0:
@@ -84,7 +103,7 @@ def bar_chart(
     for j, s in enumerate(series):
         parts.append(
             f'<rect x="{x}" y="{height + 8}" width="12" height="12" '
-            f'fill="{PALETTE[j % len(PALETTE)]}"/>'
+            f'fill="{_colour(s, j)}"/>'
             f'<text x="{x + 16}" y="{height + 18}" font-size="12" fill="#222">'
             f"{escape(s.label)}</text>"
         )

@@ -13,6 +13,7 @@ from notifier import jobs
 from notifier.jobs import JobContext
 from notifier.lease import Lease
 from notifier.models import Notice, SendRequest
+from notifier.ops import record_heartbeat
 from notifier.queue import DeliveryQueue
 from registry.db import transaction
 from registry.models import Family
@@ -86,6 +87,7 @@ async def test_metrics_count_notices_backlog_leader_and_quota(
         sessions=sessions, queue=queue, zone=UTC, remaining_quota=lambda: (1234, 5000)
     )
     await jobs.quota_check(ctx, NOW - timedelta(minutes=1))
+    await record_heartbeat(redis, "worker", "worker-host-7", NOW - timedelta(seconds=30))
 
     response = await client.get("/metrics")
     assert response.status == 200
@@ -117,6 +119,8 @@ async def test_metrics_count_notices_backlog_leader_and_quota(
         == (NOW - timedelta(minutes=1)).timestamp()
     )
     assert got[("hagukumi_metrics_source_up", (("source", "database"),))] == 1
+    heartbeat = (("process", "worker-host-7"), ("role", "worker"))
+    assert got[("hagukumi_heartbeat_age_seconds", heartbeat)] == 30
 
 
 async def test_metrics_of_an_idle_service_say_nothing_waits_and_nobody_leads(

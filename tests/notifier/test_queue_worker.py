@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hagukumi.resources import make_redis
+from notifier.ops import read_heartbeats
 from notifier.queue import DeliveryQueue
 from notifier.retry import backoff
 from notifier.worker import Worker
@@ -250,6 +251,8 @@ async def test_run_wakes_on_enqueue_and_stops(redis_clients: Callable[[], Any]) 
     async with asyncio.timeout(3):
         while delivery.state.get(5) != "sent":
             await asyncio.sleep(0.01)
+    # The running worker reports alive to the operator's view.
+    assert "w" in await read_heartbeats(queue.redis, "worker", datetime.now(UTC))
     stop.set()
     async with asyncio.timeout(6):
         await task

@@ -18,6 +18,7 @@ from notifier import jobs
 from notifier.jobs import JobContext
 from notifier.lease import LEASE_KEY, Lease
 from notifier.models import SendRequest
+from notifier.ops import read_heartbeats
 from notifier.queue import DeliveryQueue
 from notifier.scheduler import (
     STANDBY_INTERVAL_S,
@@ -153,6 +154,9 @@ async def test_of_two_scheduler_processes_only_the_lease_holder_runs_jobs(
     assert leader.scheduler.state == STATE_RUNNING
     assert standby.scheduler.state == STATE_PAUSED
     assert ran[leader.holder] > 0 and ran[standby.holder] == 0
+    # Both report alive to the operator's view, the standby too.
+    beats = await read_heartbeats(redis_clients(), "scheduler", datetime.now(UTC))
+    assert set(beats) == {"one", "two"}
 
     # The leader stops cleanly and releases: the standby takes over at its next try.
     stops[leader.holder].set()
