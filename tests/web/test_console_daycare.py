@@ -232,6 +232,19 @@ async def test_a_bad_upload_is_refused_with_a_clear_message_and_saves_nothing(
     assert not await _audits(sessions, "facility.import")
 
 
+async def test_an_upload_over_the_size_limit_gets_a_page_saying_so(
+    client: Any, signed_in: Any
+) -> None:
+    token = await signed_in(MUNI, "editor")
+    big = (HEADER + "\n" + ("x" * 100 + "\n") * 15_000).encode()
+    answer = await client.post(
+        "/console/daycare/facilities/import", data=_upload(token, "big.csv", big)
+    )
+    assert answer.status == 413
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "大きすぎます" in await answer.text()
+
+
 async def test_viewers_may_not_change_anything(client: Any, sessions: Any, signed_in: Any) -> None:
     made = await _three(sessions)
     token = await signed_in(MUNI, "viewer")
