@@ -152,6 +152,19 @@ class Paging:
         return (min(self.page, self.pages) - 1) * self.size
 
 
+def _scoper(request: web.Request) -> Callable[[str], str]:
+    """Links and forms of an operator looking at another municipality carry `?m=CODE`."""
+    session = request[SESSION]
+    issuer = scope_issuer(request)
+    if not session.is_operator or issuer == session.user.issuer:
+        return lambda path: path
+    return lambda path: f"{path}{'&' if '?' in path else '?'}m={issuer}"
+
+
+def _render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
+    return render(request, name, status=status, scoped=_scoper(request), **context)
+
+
 async def _redirect(request: web.Request, location: str) -> web.HTTPSeeOther:
     """303 to `location`, the flash messages kept for it: raised, a redirect leaves the
     middleware before it saves them (and raising rolls the page's transaction back)."""
@@ -159,7 +172,7 @@ async def _redirect(request: web.Request, location: str) -> web.HTTPSeeOther:
     if session is not None and session.flash:
         await save_flash(request, session)
         session.flash.clear()
-    return redirect(location)
+    return redirect(_scoper(request)(location))
 
 
 def _not_found() -> web.HTTPNotFound:
@@ -315,7 +328,7 @@ async def facilities_page(request: web.Request) -> web.Response:
                 .limit(PAGE)
             )
         ).all()
-    return render(
+    return _render(
         request,
         "daycare_facilities.html",
         rows=rows,
@@ -421,7 +434,7 @@ async def facility_page(request: web.Request) -> web.Response:
         row = await _own_facility(session, issuer, pk)
         vacancies = await repo.current_vacancies(session, pk, from_month=_today(request))
         versions = await repo.list_versions(session, pk)
-    return render(
+    return _render(
         request,
         "daycare_facility.html",
         row=row,
@@ -480,7 +493,7 @@ async def facilities_import(request: web.Request) -> web.Response:
                 "refused": report.skipped,
             },
         )
-    return render(
+    return _render(
         request,
         "daycare_import_report.html",
         kind="facilities",
@@ -581,7 +594,7 @@ async def vacancies_page(request: web.Request) -> web.Response:
                 .limit(36)
             )
         ).all()
-    return render(
+    return _render(
         request,
         "daycare_vacancies.html",
         rows=rows,
@@ -690,7 +703,7 @@ async def vacancies_import(request: web.Request) -> web.Response:
             },
         )
     months = [f"{m:%Y-%m}" for _, _, m in report.months]
-    return render(
+    return _render(
         request,
         "daycare_import_report.html",
         kind="vacancies",
@@ -845,7 +858,7 @@ async def tours_page(request: web.Request) -> web.Response:
     booking_rows = [
         (b, by_slot[b.slot_id], tours.cancelled_with_slot(b, by_slot[b.slot_id])) for b in bookings
     ]
-    return render(
+    return _render(
         request,
         "daycare_tours.html",
         slots=slots,
@@ -1090,7 +1103,7 @@ async def applications_page(request: web.Request) -> web.Response:
     rows += unscored
     paging = Paging(_page(request), len(rows))
     page = rows[paging.offset : paging.offset + PAGE]
-    return render(
+    return _render(
         request,
         "daycare_applications.html",
         round=round_,
@@ -1142,7 +1155,7 @@ async def application_page(request: web.Request) -> web.Response:
         trail = await apps.audit_trail(session, pk)
         score = await rounds_domain.score_application(session, round_, row)
     lang = language(request)
-    return render(
+    return _render(
         request,
         "daycare_application.html",
         row=row,
@@ -1270,7 +1283,7 @@ async def rounds_page(request: web.Request) -> web.Response:
                 )
             ).all()
         )
-    return render(
+    return _render(
         request,
         "daycare_rounds.html",
         rounds=rounds,
@@ -1297,7 +1310,7 @@ async def round_page(request: web.Request) -> web.Response:
     for class_age, status, n in by_class:
         table.setdefault(class_age, {})[status] = n
     now = _now(request)
-    return render(
+    return _render(
         request,
         "daycare_round.html",
         row=row,

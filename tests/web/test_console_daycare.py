@@ -630,3 +630,26 @@ async def test_a_round_is_created_from_the_form_and_bad_dates_are_refused(
     assert "締切は入所月より前に" in await late.text()
     missing = await client.post("/console/daycare/rounds", data={"_csrf": token, "name": "x"})
     assert "入所月" in await missing.text()
+
+
+async def test_an_operator_works_on_a_municipality_picked_with_m(
+    client: Any, sessions: Any, signed_in: Any
+) -> None:
+    made = await _three(sessions)
+    await insert(
+        sessions, Vacancy(facility_pk=made[0].id, class_age=1, entry_month=date(2027, 4, 1))
+    )
+    token = await signed_in("130001", "operator")
+    html = await (await client.get(f"/console/daycare/facilities?m={MUNI}")).text()
+    assert f'href="/console/daycare/facilities/{made[0].id}?m={MUNI}"' in html
+    assert "よその保育園" not in html
+    detail = await client.get(f"/console/daycare/facilities/{made[0].id}?m={MUNI}")
+    assert detail.status == 200
+    saved = await client.post(
+        f"/console/daycare/vacancies/{made[0].id}?m={MUNI}",
+        data={"_csrf": token, "class_age": "1", "month": "2027-04", "places": "2"},
+    )
+    assert saved.status == 200 and "空きを保存しました" in await saved.text()
+    assert str(saved.url).endswith(f"m={MUNI}")
+    (audit,) = await _audits(sessions, "vacancy.update")
+    assert audit.issuer == MUNI
