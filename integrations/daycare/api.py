@@ -456,37 +456,25 @@ async def put_vacancies(request: web.Request) -> web.Response:
             [{"location": "body.items", "reason": "a (class_age, entry_month) pair is repeated"}],
         )
     this_month = request.app[TODAY]().replace(day=1)
-    past = [
-        {
-            "location": f"body.items.{index}.entry_month",
-            "reason": f"month of entry {item.entry_month} has passed",
-        }
-        for index, item in enumerate(data.items)
-        if item.cell().entry_month < this_month
-    ]
-    if past:
-        raise ApiError(422, "invalid_request", "a month of entry has passed", past)
+    cells = [item.cell() for item in data.items]
     async with _write(request) as session:
         row = await _load_managed(session, request)
         assert row.id is not None
-        if row.classes:
-            offered = ", ".join(str(age) for age in row.classes)
-            no_class = [
-                {
-                    "location": f"body.items.{index}.class_age",
-                    "reason": f"the facility has no {item.class_age}-year class "
-                    f"(its classes: {offered})",
-                }
-                for index, item in enumerate(data.items)
-                if item.class_age not in row.classes
-            ]
-            if no_class:
-                raise ApiError(
-                    422, "invalid_request", "the facility does not offer that class", no_class
-                )
-        opened = await repo.set_vacancies(
-            session, row, [item.cell() for item in data.items], data.as_of, "api"
-        )
+        problems = repo.vacancy_problems(row, cells, this_month)
+        if problems:
+            past = problems[0][1] == "entry_month"
+            raise ApiError(
+                422,
+                "invalid_request",
+                "a month of entry has passed"
+                if past
+                else "the facility does not offer that class",
+                [
+                    {"location": f"body.items.{index}.{field}", "reason": reason}
+                    for index, field, reason in problems
+                ],
+            )
+        opened = await repo.set_vacancies(session, row, cells, data.as_of, "api")
         # Families that saved the facility for a child of that class are told, once each.
         await seats_opened(session, opened)
         items = await repo.current_vacancies(session, row.id)

@@ -13,6 +13,7 @@ Functions take an explicit session and `now`; the caller owns the transaction. E
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -688,3 +689,70 @@ def prefill_facts(
     if child_disability:
         known["child_disability"] = True
     return known
+
+
+@dataclass(frozen=True)
+class ApplicationFilter:
+    """Filters of a round's application list (the API's and the console's); None: any."""
+
+    status: str | None = None
+    class_age: int | None = None
+    channel: str | None = None
+    facility: str | None = None
+    """A facility_id wished at any rank."""
+    first_wish: str | None = None
+    documents: str | None = None
+    """"missing" or "complete"."""
+
+
+async def facilities_of(session: AsyncSession, pks: Iterable[int]) -> dict[int, Facility]:
+    """The facilities of these row ids, by id."""
+    wanted = set(pks)
+    if not wanted:
+        return {}
+    found = await session.exec(select(Facility).where(col(Facility.id).in_(wanted)))
+    return {f.id: f for f in found.all() if f.id is not None}
+
+
+async def filter_applications(
+    session: AsyncSession, round_: IntakeRound, query: ApplicationFilter
+) -> tuple[list[Application], dict[int, Facility]]:
+    """The round's applications matching the filters, in order of submission, and the
+    facilities they wish for (by row id)."""
+    statement = select(Application).where(Application.round_id == round_.id)
+    if query.status is not None:
+        statement = statement.where(Application.status == query.status)
+    if query.class_age is not None:
+        statement = statement.where(Application.class_age == query.class_age)
+    if query.channel is not None:
+        statement = statement.where(Application.channel == query.channel)
+    rows = list(
+        (
+            await session.exec(
+                statement.order_by(col(Application.submitted_at), col(Application.id))
+            )
+        ).all()
+    )
+    facilities = await facilities_of(session, (pk for r in rows for pk in r.wishes))
+    pk_of = {f.facility_id: pk for pk, f in facilities.items()}
+
+    def wished(facility_id: str | None, row: Application, first: bool) -> bool:
+        if facility_id is None:
+            return True
+        pk = pk_of.get(facility_id)
+        if pk is None:
+            return False
+        return (row.wishes[:1] if first else row.wishes).count(pk) > 0
+
+    selected = []
+    for row in rows:
+        if not wished(query.facility, row, first=False):
+            continue
+        if not wished(query.first_wish, row, first=True):
+            continue
+        if query.documents is not None:
+            missing = bool(documents_missing(row))
+            if missing != (query.documents == "missing"):
+                continue
+        selected.append(row)
+    return selected, facilities

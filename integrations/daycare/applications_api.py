@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -38,6 +37,7 @@ from integrations.daycare.models import (
     Facility,
     IntakeRound,
 )
+from integrations.daycare.rounds import RoundError, change_round, new_round
 from registry import families
 from registry import subscriptions as subs
 from registry.api import request_key, require_key, require_known_municipality
@@ -444,30 +444,11 @@ def _reveal_seed(request: web.Request, row: IntakeRound, now: datetime) -> bool:
     return key is not None and can_manage(key, row.municipality)
 
 
-def _check_times(
-    entry_month: date,
-    deadline: datetime,
-    opens_at: datetime | None,
-    now: datetime,
-    *,
-    new_deadline: bool = True,
-) -> None:
-    # Placement is decided before the month starts: a deadline in it would leave no time.
-    entry = datetime(entry_month.year, entry_month.month, 1, tzinfo=TOKYO)
-    if new_deadline and deadline <= now:
-        raise _invalid("body.deadline", "the deadline has passed", "deadline_in_past")
-    if deadline >= entry:
-        raise _invalid(
-            "body.deadline",
-            f"the deadline must come before the month of entry ({_month(entry_month)})",
-            "deadline_after_entry",
-        )
-    if opens_at is not None and opens_at >= deadline:
-        raise _invalid("body.opens_at", "opens_at must come before the deadline")
-    if opens_at is not None and deadline - opens_at > timedelta(days=MAX_OPEN_DAYS):
-        raise _invalid(
-            "body.opens_at", f"a round takes applications for at most {MAX_OPEN_DAYS} days"
-        )
+def _round_invalid(exc: RoundError) -> ApiError:
+    if exc.code == "round_confirmed":
+        return ApiError(409, exc.code, exc.message)
+    where = exc.details[0]["location"] if exc.details else "body"
+    return _invalid(f"body.{where}", exc.message, exc.code)
 
 
 def _require_manage(key: ApiKey, municipality: str) -> None:
@@ -546,11 +527,7 @@ async def _wish_pks(session: AsyncSession, municipality: str, wishes: list[str])
 
 
 async def _facilities(session: AsyncSession, pks: Iterable[int]) -> dict[int, Facility]:
-    wanted = set(pks)
-    if not wanted:
-        return {}
-    found = await session.exec(select(Facility).where(col(Facility.id).in_(wanted)))
-    return {f.id: f for f in found.all() if f.id is not None}
+    return await apps.facilities_of(session, pks)
 
 
 async def _subscriber_ids(session: AsyncSession, family_ids: Iterable[int]) -> dict[int, int]:
@@ -750,24 +727,23 @@ async def create_round(request: web.Request) -> web.Response:
     data: RoundIn = await read_json(request, RoundIn)
     _require_manage(key, data.municipality)
     now = request.app[CLOCK]()
-    entry_month = _parse_month(data.entry_month)
-    _check_times(entry_month, data.deadline, data.opens_at, now)
     if data.export_columns is not None:
         _check_columns(data.export_columns, "body.export_columns")
-    async with transaction(request.app[SESSIONS]) as session:
-        await require_known_municipality(session, data.municipality, location="body.municipality")
-        row = IntakeRound(
+    try:
+        row = new_round(
             municipality=data.municipality,
             name=data.name,
-            entry_month=entry_month,
-            opens_at=data.opens_at,
+            entry_month=_parse_month(data.entry_month),
             deadline=data.deadline,
-            status="open",
-            seed=data.seed or secrets.token_hex(16),
-            export_columns=list(data.export_columns or []),
-            created_at=now,
-            updated_at=now,
+            opens_at=data.opens_at,
+            seed=data.seed,
+            export_columns=data.export_columns,
+            now=now,
         )
+    except RoundError as exc:
+        raise _round_invalid(exc) from None
+    async with transaction(request.app[SESSIONS]) as session:
+        await require_known_municipality(session, data.municipality, location="body.municipality")
         session.add(row)
         await session.flush()
         out = round_out(row, now, reveal=True)
@@ -857,19 +833,10 @@ async def patch_round(request: web.Request) -> web.Response:
                 raise _invalid(f"body.{name}", "must not be null: leave it out to keep it")
         if "export_columns" in changes:
             _check_columns(changes["export_columns"], "body.export_columns")
-        if "deadline" in changes or "opens_at" in changes:
-            _check_times(
-                row.entry_month,
-                changes.get("deadline", row.deadline),
-                changes.get("opens_at", row.opens_at),
-                now,
-                new_deadline="deadline" in changes,
-            )
-        if changes.get("status") == "open" and row.deadline <= now and "deadline" not in changes:
-            raise _invalid("body.status", "the deadline has passed: give a new deadline with it")
-        for name, value in changes.items():
-            setattr(row, name, value)
-        row.updated_at = now
+        try:
+            change_round(row, changes, now)
+        except RoundError as exc:
+            raise _round_invalid(exc) from None
         session.add(row)
         await session.flush()
         out = round_out(row, now, reveal=True)
@@ -1099,43 +1066,18 @@ async def _filtered(
     session: AsyncSession, round_: IntakeRound, query: ApplicationQuery | ExportQuery
 ) -> tuple[list[Application], dict[int, Facility]]:
     """The round's applications matching the filters, in order of submission."""
-    statement = select(Application).where(Application.round_id == round_.id)
-    if query.status is not None:
-        statement = statement.where(Application.status == query.status)
-    if query.class_age is not None:
-        statement = statement.where(Application.class_age == query.class_age)
-    if query.channel is not None:
-        statement = statement.where(Application.channel == query.channel)
-    rows = list(
-        (
-            await session.exec(
-                statement.order_by(col(Application.submitted_at), col(Application.id))
-            )
-        ).all()
+    return await apps.filter_applications(
+        session,
+        round_,
+        apps.ApplicationFilter(
+            status=query.status,
+            class_age=query.class_age,
+            channel=query.channel,
+            facility=query.facility,
+            first_wish=query.first_wish,
+            documents=query.documents,
+        ),
     )
-    facilities = await _facilities(session, (pk for r in rows for pk in r.wishes))
-    pk_of = {f.facility_id: pk for pk, f in facilities.items()}
-
-    def wished(facility_id: str | None, row: Application, first: bool) -> bool:
-        if facility_id is None:
-            return True
-        pk = pk_of.get(facility_id)
-        if pk is None:
-            return False
-        return (row.wishes[:1] if first else row.wishes).count(pk) > 0
-
-    selected = []
-    for row in rows:
-        if not wished(query.facility, row, first=False):
-            continue
-        if not wished(query.first_wish, row, first=True):
-            continue
-        if query.documents is not None:
-            missing = bool(apps.documents_missing(row))
-            if missing != (query.documents == "missing"):
-                continue
-        selected.append(row)
-    return selected, facilities
 
 
 @routes.add(

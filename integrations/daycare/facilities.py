@@ -416,6 +416,30 @@ def _is_open(row: Vacancy | None) -> bool:
     return row.level == "some" or (row.level == "number" and (row.places or 0) > 0)
 
 
+def vacancy_problems(
+    facility: Facility, cells: Sequence[VacancyCell], this_month: date
+) -> list[tuple[int, str, str]]:
+    """(index, field, reason) of each cell that may not be saved: a month of entry already
+    past, a class the facility does not offer (when its classes are known)."""
+    problems = [
+        (index, "entry_month", f"month of entry {cell.entry_month:%Y-%m} has passed")
+        for index, cell in enumerate(cells)
+        if cell.entry_month < this_month
+    ]
+    if problems or not facility.classes:
+        return problems
+    offered = ", ".join(str(age) for age in facility.classes)
+    return [
+        (
+            index,
+            "class_age",
+            f"the facility has no {cell.class_age}-year class (its classes: {offered})",
+        )
+        for index, cell in enumerate(cells)
+        if cell.class_age not in facility.classes
+    ]
+
+
 async def set_vacancies(
     session: AsyncSession,
     facility: Facility,

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,7 +38,7 @@ from integrations.daycare.notices import text as notice_text
 from integrations.daycare.points import rules_for
 from notifier.ledger import NoticeDraft, record_new
 from registry.models import Family
-from rules.points import ApplicationFacts, PointsDocument, PointsRuleError, score
+from rules.points import ApplicationFacts, PointsDocument, PointsRuleError, Score, score
 
 log = logging.getLogger(__name__)
 
@@ -532,3 +533,101 @@ def result_draft(
             "accepts_leave_extension": bool(application.facts.get("accepts_leave_extension")),
         },
     )
+
+
+async def score_application(
+    session: AsyncSession, round_: IntakeRound, application: Application
+) -> Score | None:
+    """The application's points under the round's rules, line by line (None: the round has
+    no rules yet, or the facts cannot be scored)."""
+    try:
+        _, document = await _rules(session, round_)
+        return score(document, ApplicationFacts.model_validate(application.facts))
+    except (RoundError, PointsRuleError, ValueError):
+        return None
+
+
+MAX_OPEN_DAYS = 731
+
+
+def check_round_times(
+    entry_month: date,
+    deadline: datetime,
+    opens_at: datetime | None,
+    now: datetime,
+    *,
+    new_deadline: bool = True,
+) -> None:
+    """RoundError (`details`: the field and why) unless the deadline is ahead (when it is new)
+    and before the month of entry, and the opening before the deadline, at most
+    MAX_OPEN_DAYS before it."""
+
+    def bad(field: str, reason: str, code: str = "invalid_request") -> RoundError:
+        return RoundError(code, reason, [{"location": field, "reason": reason}])
+
+    # Placement is decided before the month starts: a deadline in it would leave no time.
+    entry = datetime(entry_month.year, entry_month.month, 1, tzinfo=TOKYO)
+    if new_deadline and deadline <= now:
+        raise bad("deadline", "the deadline has passed", "deadline_in_past")
+    if deadline >= entry:
+        raise bad(
+            "deadline",
+            f"the deadline must come before the month of entry ({entry_month:%Y-%m})",
+            "deadline_after_entry",
+        )
+    if opens_at is not None and opens_at >= deadline:
+        raise bad("opens_at", "opens_at must come before the deadline")
+    if opens_at is not None and deadline - opens_at > timedelta(days=MAX_OPEN_DAYS):
+        raise bad("opens_at", f"a round takes applications for at most {MAX_OPEN_DAYS} days")
+
+
+def new_round(
+    *,
+    municipality: str,
+    name: str,
+    entry_month: date,
+    deadline: datetime,
+    opens_at: datetime | None,
+    seed: str | None,
+    export_columns: Sequence[str] | None,
+    now: datetime,
+) -> IntakeRound:
+    """A new open round, its times checked (RoundError); its seed generated unless given.
+    The caller adds it to its session."""
+    check_round_times(entry_month, deadline, opens_at, now)
+    return IntakeRound(
+        municipality=municipality,
+        name=name,
+        entry_month=entry_month,
+        opens_at=opens_at,
+        deadline=deadline,
+        status="open",
+        seed=seed or secrets.token_hex(16),
+        export_columns=list(export_columns or []),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def change_round(row: IntakeRound, changes: Mapping[str, Any], now: datetime) -> None:
+    """Apply changes (name, deadline, opens_at, status, export_columns) to a round not yet
+    confirmed: the times are checked again, and reopening needs a deadline ahead (RoundError)."""
+    if row.status == "confirmed":
+        raise RoundError("round_confirmed", f"round {row.id} is confirmed: it is final")
+    if "deadline" in changes or "opens_at" in changes:
+        check_round_times(
+            row.entry_month,
+            changes.get("deadline", row.deadline),
+            changes.get("opens_at", row.opens_at),
+            now,
+            new_deadline="deadline" in changes,
+        )
+    if changes.get("status") == "open" and row.deadline <= now and "deadline" not in changes:
+        raise RoundError(
+            "invalid_request",
+            "the deadline has passed: give a new deadline with it",
+            [{"location": "status", "reason": "the deadline has passed: give a new deadline"}],
+        )
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.updated_at = now

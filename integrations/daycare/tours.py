@@ -9,14 +9,15 @@ booking's status change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from integrations.daycare.models import TourBooking, TourSlot
+from integrations.daycare.models import Facility, TourBooking, TourSlot
 from registry.models import utcnow
 
 
@@ -223,3 +224,117 @@ async def release_family_bookings(session: AsyncSession, family_id: int) -> None
             await _give_back(session, booking.slot_id, booking.people)
         await session.delete(booking)
     await session.flush()
+
+
+MAX_TOUR_HOURS = 12
+MAX_DAYS_AHEAD = 731
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """A tour slot to publish (aware datetimes)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int = 1
+    notes: str = ""
+
+
+class SlotError(TourError):
+    """Slots that cannot be published: `problems` are (index, field, reason); nothing saved."""
+
+    def __init__(self, code: str, message: str, problems: list[tuple[int, str, str]]) -> None:
+        super().__init__(code, message)
+        self.problems = problems
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _check_slot(index: int, slot: SlotSpec, now: datetime) -> None:
+    def bad(field: str, reason: str, code: str = "invalid_request") -> SlotError:
+        return SlotError(code, reason, [(index, field, reason)])
+
+    if slot.starts_at <= now:
+        raise bad("starts_at", "the tour starts in the past", "starts_in_past")
+    if slot.starts_at - now > timedelta(days=MAX_DAYS_AHEAD):
+        raise bad("starts_at", "tours are published at most two years ahead")
+    if slot.ends_at <= slot.starts_at:
+        raise bad("ends_at", "ends_at must be after starts_at")
+    if slot.ends_at - slot.starts_at > timedelta(hours=MAX_TOUR_HOURS):
+        raise bad("ends_at", f"a tour lasts at most {MAX_TOUR_HOURS} hours")
+
+
+async def publish_slots(
+    session: AsyncSession, facility: Facility, slots: list[SlotSpec], *, now: datetime
+) -> list[TourSlot]:
+    """Publish tour slots of an active facility (the API's and the console's way): each starts
+    in the future (at most two years ahead) and lasts at most MAX_TOUR_HOURS; none may start
+    when an open slot of the facility already does, nor twice in one request (`slot_exists`).
+    SlotError (or TourError `facility_closed`) and nothing saved otherwise."""
+    if facility.status != "active":
+        raise TourError("facility_closed", f"facility {facility.id} is closed")
+    for index, slot in enumerate(slots):
+        _check_slot(index, slot, now)
+    starts = [s.starts_at.astimezone(UTC) for s in slots]
+    existing = {
+        _utc(row.starts_at): row.id
+        for row in (
+            await session.exec(
+                select(TourSlot).where(
+                    TourSlot.facility_pk == facility.id,
+                    TourSlot.status == "open",
+                    col(TourSlot.starts_at).in_(starts),
+                )
+            )
+        ).all()
+    }
+    problems: list[tuple[int, str, str]] = []
+    seen: set[datetime] = set()
+    for index, start in enumerate(starts):
+        if start in existing:
+            problems.append((index, "starts_at", f"slot {existing[start]} starts then already"))
+        elif start in seen:
+            problems.append((index, "starts_at", "this start is given twice"))
+        seen.add(start)
+    if problems:
+        raise SlotError(
+            "slot_exists",
+            "a tour of this facility already starts then: nothing was published",
+            problems,
+        )
+    assert facility.id is not None
+    rows = [
+        TourSlot(
+            facility_pk=facility.id,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            capacity=s.capacity,
+            notes=s.notes,
+        )
+        for s in slots
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
+async def cancel_slot_and_tell(
+    session: AsyncSession,
+    slot: TourSlot,
+    facility: Facility,
+    *,
+    now: datetime,
+    zone: tzinfo = TOKYO,
+) -> list[TourBooking]:
+    """The facility cancels a slot and the families of its live bookings are told, in the
+    caller's transaction (the slot, its bookings, their reminders and the notices change
+    together or not at all). The bookings cancelled now."""
+    from integrations.daycare.notices import tell_tour_cancelled  # it imports this module
+
+    cancelled = await cancel_slot(session, slot, now=now)
+    if cancelled:
+        await tell_tour_cancelled(session, cancelled, slot, facility, now=now, zone=zone)
+    return cancelled

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from integrations.daycare import tours
 from integrations.daycare.models import Facility, TourBooking, TourSlot
-from integrations.daycare.notices import tell_tour_cancelled
 from registry.api import require_key
 from registry.auth import can_manage
 from registry.db import transaction
@@ -42,8 +41,6 @@ routes = RouteTable()
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 MAX_SLOTS_PER_REQUEST = 100
-MAX_TOUR_HOURS = 12
-MAX_DAYS_AHEAD = 731
 
 
 class SlotIn(BaseModel):
@@ -185,58 +182,6 @@ def _invalid(location: str, reason: str, code: str = "invalid_request") -> ApiEr
     )
 
 
-async def _refuse_duplicates(session: AsyncSession, facility_id: int, slots: list[SlotIn]) -> None:
-    """409 `slot_exists` when a slot starts when an open slot of the facility already does, or
-    when the request gives the same start twice: nothing is published then."""
-    starts = [s.starts_at.astimezone(UTC) for s in slots]
-    existing = {
-        _utc(row.starts_at): row.id
-        for row in (
-            await session.exec(
-                select(TourSlot).where(
-                    TourSlot.facility_pk == facility_id,
-                    TourSlot.status == "open",
-                    col(TourSlot.starts_at).in_(starts),
-                )
-            )
-        ).all()
-    }
-    details = []
-    seen: set[datetime] = set()
-    for index, start in enumerate(starts):
-        where = f"body.slots.{index}.starts_at"
-        if start in existing:
-            details.append(
-                {"location": where, "reason": f"slot {existing[start]} starts then already"}
-            )
-        elif start in seen:
-            details.append({"location": where, "reason": "this start is given twice"})
-        seen.add(start)
-    if details:
-        raise ApiError(
-            409,
-            "slot_exists",
-            "a tour of this facility already starts then: nothing was published",
-            details,
-        )
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _check_slot(index: int, slot: SlotIn, now: datetime) -> None:
-    where = f"body.slots.{index}"
-    if slot.starts_at <= now:
-        raise _invalid(f"{where}.starts_at", "the tour starts in the past", "starts_in_past")
-    if slot.starts_at - now > timedelta(days=MAX_DAYS_AHEAD):
-        raise _invalid(f"{where}.starts_at", "tours are published at most two years ahead")
-    if slot.ends_at <= slot.starts_at:
-        raise _invalid(f"{where}.ends_at", "ends_at must be after starts_at")
-    if slot.ends_at - slot.starts_at > timedelta(hours=MAX_TOUR_HOURS):
-        raise _invalid(f"{where}.ends_at", f"a tour lasts at most {MAX_TOUR_HOURS} hours")
-
-
 @routes.add(
     "POST",
     "/api/v1/facilities/{id}/tours",
@@ -254,24 +199,24 @@ async def create_tour_slots(request: web.Request) -> web.Response:
     async with transaction(request.app[SESSIONS]) as session:
         facility = await _facility(session, facility_id)
         _may_manage(key, facility)
-        if facility.status != "active":
-            raise ApiError(409, "facility_closed", f"facility {facility_id} is closed")
-        now = utcnow()
-        for index, slot in enumerate(data.slots):
-            _check_slot(index, slot, now)
-        await _refuse_duplicates(session, facility_id, data.slots)
-        rows = [
-            TourSlot(
-                facility_pk=facility_id,
-                starts_at=s.starts_at,
-                ends_at=s.ends_at,
-                capacity=s.capacity,
-                notes=s.notes,
-            )
+        specs = [
+            tours.SlotSpec(s.starts_at, s.ends_at, capacity=s.capacity, notes=s.notes)
             for s in data.slots
         ]
-        session.add_all(rows)
-        await session.flush()
+        try:
+            rows = await tours.publish_slots(session, facility, specs, now=utcnow())
+        except tours.SlotError as exc:
+            details = [
+                {"location": f"body.slots.{i}.{field}", "reason": reason}
+                for i, field, reason in exc.problems
+            ]
+            if exc.code == "slot_exists":
+                raise ApiError(409, exc.code, exc.message, details) from None
+            raise ApiError(
+                422, exc.code, f"the request body is not valid: {exc.message}", details
+            ) from None
+        except tours.TourError as exc:
+            raise ApiError(409, exc.code, exc.message) from None
         items = [slot_out(r) for r in rows]
     return json_model(SlotList(items=items, count=len(items)), status=201)
 
@@ -326,12 +271,7 @@ async def _affected(session: AsyncSession, slot: TourSlot) -> list[int]:
 
 
 async def _cancel_slot(session: AsyncSession, slot: TourSlot, facility: Facility) -> None:
-    # In the API's transaction: the slot, its bookings, their reminders and the families'
-    # notices change together or not at all.
-    now = utcnow()
-    cancelled = await tours.cancel_slot(session, slot, now=now)
-    if cancelled:
-        await tell_tour_cancelled(session, cancelled, slot, facility, now=now, zone=TOKYO)
+    await tours.cancel_slot_and_tell(session, slot, facility, now=utcnow(), zone=TOKYO)
 
 
 async def _changed(session: AsyncSession, slot: TourSlot) -> web.Response:

@@ -296,7 +296,13 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
                 "application/x-www-form-urlencoded",
                 "multipart/form-data",
             }:
-                form = await read_form(request)
+                try:
+                    form = await read_form(request)
+                except web.HTTPException as exc:
+                    # A body over the server's limit (an upload too large): a page, not JSON.
+                    too_large = error_page(request, exc.status)
+                    _secure_headers(too_large, True)
+                    return too_large
             if not csrf_ok(request, session, form):
                 return forbidden(request, "csrf")
     try:
