@@ -50,7 +50,18 @@ async def test_a_clerk_and_an_operator_read_the_delivery_figures(
                 if not scope:
                     screenshot(driver, f"console-delivery-{lang}-{width}")
                 if email == operator:
-                    driver.get(live.url(f"/console/ops?lang={lang}"))
+                    from selenium.webdriver.support.ui import WebDriverWait
+
+                    alive = "稼働中" if lang == "ja" else "Alive"
+
+                    def heartbeats_in(d: Any, lang: str = lang, alive: str = alive) -> bool:
+                        # The server's worker and scheduler report within seconds of start;
+                        # reload until both have (a loaded machine can be slow to start them).
+                        d.get(live.url(f"/console/ops?lang={lang}"))
+                        text = _text(d, "#processes")
+                        return text.count(alive) >= 2
+
+                    WebDriverWait(driver, 30, poll_frequency=1).until(heartbeats_in)
                     seen[f"ops-{lang}-{width}"] = _text(driver, "h1")
                     seen[f"processes-{lang}-{width}"] = _text(driver, "#processes")
                     screenshot(driver, f"console-ops-{lang}-{width}")
@@ -60,6 +71,9 @@ async def test_a_clerk_and_an_operator_read_the_delivery_figures(
 
             Select(driver.find_element(By.ID, "f-days")).select_by_value("90")
             driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+            from selenium.webdriver.support.ui import WebDriverWait
+
+            WebDriverWait(driver, 20).until(lambda d: "days=" in d.current_url)
             seen[f"period-{width}"] = driver.current_url
         finally:
             driver.quit()
