@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 MAX_FIRST_LOAD = 200 * 1024
-MAX_PAGES = 80
+MAX_PAGES = 120
 
 
 class PageFacts(HTMLParser):
@@ -124,11 +124,36 @@ async def _crawl(client: Any, starts: list[str]) -> dict[str, tuple[int, PageFac
 
 
 async def test_every_page_is_light_self_served_and_machine_accessible(
-    client: Any, signed_in: Any
+    client: Any, signed_in: Any, sessions: Any, tmp_path: Any
 ) -> None:
+    from hagukumi.demo import load_demo
+    from tests.conftest import SHARED, TODAY
+
+    # The demo's programs, facilities, vacancies, tours and rounds: pages with real rows.
+    await load_demo(
+        sessions,
+        key_file=tmp_path / "key.txt",
+        registry_dir=None,
+        facilities_dir=SHARED / "data" / "facilities",
+        progress=lambda _: None,
+        today=TODAY,
+    )
     await signed_in("132012", "editor")
-    pages = await _crawl(client, ["/console/", "/quality", "/console/history"])
-    assert len(pages) >= 3
+    menu = [
+        "/console/programs",
+        "/console/programs/new",
+        "/console/daycare/facilities",
+        "/console/daycare/vacancies",
+        "/console/daycare/tours",
+        "/console/daycare/applications",
+        "/console/daycare/rounds",
+        "/console/delivery",
+        "/console/quality",
+        "/console/history",
+    ]
+    pages = await _crawl(client, ["/console/", "/quality", *menu])
+    # Every page of the menu is there (a crawl skips what answers 404).
+    assert {path: pages[path][0] for path in menu} == dict.fromkeys(menu, 200)
     problems = []
     for path, (status, facts, weight) in pages.items():
         if status >= 500:
@@ -151,3 +176,38 @@ async def test_every_page_is_light_self_served_and_machine_accessible(
         if facts.tables != facts.headed_tables:
             problems.append(f"{path}: a table without header cells")
     assert not problems, "\n".join(problems)
+
+
+def test_the_crawl_finds_what_it_checks() -> None:
+    facts = PageFacts()
+    facts.feed(
+        '<html lang="ja"><script>alert(1)</script><input name="q">'
+        '<label for="a">A</label><input id="a" name="a"><label>B <input name="b"></label>'
+        '<img src="x.png"><table><tr><td>1</td></tr></table>'
+        '<link rel="stylesheet" href="https://cdn.example/x.css"><p style="color:red">x</p>'
+    )
+    assert _unlabelled(facts) == ["q"]
+    assert facts.unlabelled_images == ["x.png"]
+    assert facts.tables == 1 and facts.headed_tables == 0
+    assert facts.external == ["https://cdn.example/x.css"]
+    assert sorted(set(facts.inline)) == ["inline <script>", "style= on <p>"]
+
+
+async def test_the_crawl_visits_the_pages_with_rows(
+    client: Any, signed_in: Any, sessions: Any, tmp_path: Any
+) -> None:
+    from hagukumi.demo import load_demo
+    from tests.conftest import SHARED, TODAY
+
+    await load_demo(
+        sessions,
+        key_file=tmp_path / "key.txt",
+        registry_dir=None,
+        facilities_dir=SHARED / "data" / "facilities",
+        progress=lambda _: None,
+        today=TODAY,
+    )
+    await signed_in("132012", "editor")
+    pages = await _crawl(client, ["/console/programs", "/console/daycare/facilities"])
+    assert any(re.fullmatch(r"/console/programs/\d+", p) for p in pages)
+    assert any(re.fullmatch(r"/console/daycare/facilities/\d+", p) for p in pages)
