@@ -155,6 +155,7 @@ def _per_family(
 ) -> list[list[int] | bool]:
     if not program.per_child:
         return list(holds.tolist())
+    columns.children  # noqa: B018 - builds the child table when a fallback did not need it
     assert columns.starts is not None and columns.output_index is not None
     rows = np.flatnonzero(holds)
     ends = np.searchsorted(rows, columns.starts[1:]).tolist()
@@ -179,8 +180,6 @@ def evaluate_population(
     columns = build_columns(contexts)
     try:
         holds = compile_columns(program.rule).holds(columns)
-        if program.per_child:
-            columns.children  # noqa: B018 - the child table, for the per-family lists
+        return _per_family(program, columns, holds)
     except NotVectorised:
         return [_evaluate_one(program, context) for context in contexts]
-    return _per_family(program, columns, holds)
