@@ -67,6 +67,8 @@ Column = tuple[np.ndarray, np.ndarray]
 code into `Columns.strings`) or bool."""
 
 _FALSE = np.zeros((), dtype=bool)
+_ALLOWED: dict[str, set[type]] = {"num": {int}, "bool": {bool}, "str": {str}, "date": {date}}
+"""Python types a context may hold per kind (besides None); bool is not a number here."""
 
 
 class Columns:
@@ -186,7 +188,7 @@ class Columns:
         if type(None) in types:
             null = np.fromiter((v is None for v in values), dtype=bool, count=n)
             types.discard(type(None))
-        allowed = {"num": {int}, "bool": {bool}, "str": {str}, "date": {date}}[kind]
+        allowed = _ALLOWED[kind]
         if not types <= allowed:
             found = ", ".join(sorted(t.__name__ for t in types - allowed))
             raise NotVectorised(f"irregular context: {name} holds {found}")
@@ -1007,10 +1009,8 @@ def _c_call(node: Any, scope: _Scope) -> _Node:
                 _FALSE if items == "null" else np.asarray(v.items.data & ~v.items.null, dtype=bool)
             )
             if is_any:
-                value = run.group_any(v.keep & truthy)
-            else:
-                value = ~run.group_any(v.keep & ~truthy)
-            return _bool(value, v.unknown)
+                return _bool(run.group_any(v.keep & truthy), v.unknown)
+            return _bool(~run.group_any(v.keep & ~truthy), v.unknown)
 
         return _Node("bool", "h", any_all)
     if name in ("sum", "min", "max") and items == "num":

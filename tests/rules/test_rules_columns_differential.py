@@ -287,7 +287,12 @@ def _raw(population: list[FamilyInput]) -> tuple[dict[str, Any], dict[str, Any]]
             "language",
         )
     }
-    children: dict[str, list[Any]] = {"family": [], "birth_date": [], "disability": [], "daycare": []}
+    children: dict[str, list[Any]] = {
+        "family": [],
+        "birth_date": [],
+        "disability": [],
+        "daycare": [],
+    }
     for row, family in enumerate(population):
         for child in family.children:
             children["family"].append(row)
@@ -303,7 +308,9 @@ def _raw(population: list[FamilyInput]) -> tuple[dict[str, Any], dict[str, Any]]
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data(), rule=rules())
-def test_columns_answer_what_the_per_family_path_answers(data: Any, rule: tuple[str, bool]) -> None:
+def test_columns_answer_what_the_per_family_path_answers(
+    data: Any, rule: tuple[str, bool]
+) -> None:
     expression, per_child = rule
     try:
         compiled = compile_rule(expression, per_child=per_child)
