@@ -465,12 +465,29 @@ def _truth(v: _Vec, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(true, unknown) masks of a value used as a condition."""
     if kind == "null":
         return _FALSE, np.ones((), dtype=bool)
-    unknown = v.null | v.unknown
-    return v.data & ~unknown, unknown
+    unknown = _or(v.null, v.unknown)
+    return _but(v.data, unknown), unknown
 
 
 def _bool(true: np.ndarray, unknown: np.ndarray) -> _Vec:
-    return _Vec(true & ~unknown, _FALSE, unknown)
+    return _Vec(_but(true, unknown), _FALSE, unknown)
+
+
+def _or(*masks: np.ndarray) -> np.ndarray:
+    """Union of masks, skipping the all-false 0-d ones (most columns have no nulls)."""
+    out: np.ndarray = _FALSE
+    for mask in masks:
+        if mask.ndim == 0 and not mask:
+            continue
+        out = mask if (out.ndim == 0 and not out) else out | mask
+    return out
+
+
+def _but(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`values & ~mask`, without work when the mask is all false."""
+    if mask.ndim == 0 and not mask:
+        return values
+    return values & ~mask
 
 
 def _level(*levels: str) -> str:
@@ -721,12 +738,14 @@ def _c_logic(node: Any, scope: _Scope) -> _Node:
         a, b, _ = _binary_levels(run, left, right)
         ta, ua = _truth(a, left.kind)
         tb, ub = _truth(b, right.kind)
-        fa, fb = ~ta & ~ua, ~tb & ~ub
         if is_and:
-            true, false = ta & tb, fa | fb
+            # true where both are; unknown where neither is false and not both true
+            true = ta & tb
+            unknown = _or(ua & (tb | ub), ub & ta) if ua.ndim or ub.ndim or ua or ub else _FALSE
         else:
-            true, false = ta | tb, fa & fb
-        return _bool(true, ~true & ~false)
+            true = ta | tb
+            unknown = _but(_or(ua, ub), true)
+        return _Vec(true, _FALSE, unknown)
 
     return _Node("bool", _level(left.level, right.level), logic)
 
@@ -757,7 +776,7 @@ def _c_comparison(node: Any, scope: _Scope) -> _Node:
 
         def ordered(run: _Run) -> _Vec:
             a, b, _ = _binary_levels(run, left, right)
-            unknown = a.null | a.unknown | b.null | b.unknown
+            unknown = _or(a.null, a.unknown, b.null, b.unknown)
             if kind == "null" or left.kind == "null" or right.kind == "null":
                 return _bool(_FALSE, unknown | True)
             x, y = a.data, b.data
@@ -776,7 +795,7 @@ def _c_comparison(node: Any, scope: _Scope) -> _Node:
 
     def equality(run: _Run) -> _Vec:
         a, b, _ = _binary_levels(run, left, right)
-        unknown = a.unknown | b.unknown
+        unknown = _or(a.unknown, b.unknown)
         if left.kind == "null" or right.kind == "null":
             values = _FALSE
         else:
@@ -784,7 +803,7 @@ def _c_comparison(node: Any, scope: _Scope) -> _Node:
         if explicit:
             equal = (a.null & b.null) | (values & ~a.null & ~b.null)
         else:
-            unknown = unknown | a.null | b.null
+            unknown = _or(unknown, a.null, b.null)
             equal = values
         return _bool(equal if is_eq else ~equal, unknown)
 
@@ -807,7 +826,7 @@ def _regex(node: Any, left: _Node, right: _Node) -> _Node:
 
     def regex(run: _Run) -> _Vec:
         a = left.run(run)
-        unknown = a.null | a.unknown
+        unknown = _or(a.null, a.unknown)
         if left.kind == "null" or pattern is None:
             return _bool(_FALSE, unknown | True)
         table = run.columns.string_table()
@@ -903,7 +922,7 @@ def _c_arithmetic(node: Any, scope: _Scope) -> _Node:
     def arithmetic(run: _Run) -> _Vec:
         a, b, _ = _binary_levels(run, left, right)
         # arithmetic on null raises in rule-engine: UNKNOWN
-        unknown = a.unknown | b.unknown | a.null | b.null
+        unknown = _or(a.unknown, b.unknown, a.null, b.null)
         if left.kind == "null" or right.kind == "null":
             return _Vec(np.zeros(()), _FALSE, unknown | True)
         data = ufunc(a.data, b.data)
