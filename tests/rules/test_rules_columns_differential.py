@@ -125,7 +125,7 @@ def num(draw: Any, scope: tuple[bool, bool], depth: int) -> str:
     if child:
         options.append("child")
     if depth > 0:
-        options += ["arith", "coalesce", "ternary", "date_part", "days", "neg"]
+        options += ["arith", "coalesce", "ternary", "date_part", "days", "neg", "abs"]
         if not scope[1]:
             options += ["length", "reduce"]
     pick = draw(st.sampled_from(options))
@@ -147,11 +147,14 @@ def num(draw: Any, scope: tuple[bool, bool], depth: int) -> str:
         )
     if pick == "date_part":
         part = draw(st.sampled_from(["year", "month", "day"]))
-        return f"{draw(dates(scope, depth - 1))}.{part}"
+        dot = draw(st.sampled_from([".", "&."]))
+        return f"{draw(dates(scope, depth - 1))}{dot}{part}"
     if pick == "days":
         return f"({draw(dates(scope, depth - 1))} - {draw(dates(scope, depth - 1))}).days"
     if pick == "neg":
         return f"-{draw(num(scope, depth - 1))}"
+    if pick == "abs":
+        return f"$abs({draw(num(scope, depth - 1))})"
     if pick == "length":
         return f"{draw(comprehension(scope, depth - 1, 'bool'))}.length"
     fn = draw(st.sampled_from(["sum", "min", "max"]))
@@ -198,7 +201,7 @@ def boolean(draw: Any, scope: tuple[bool, bool], depth: int) -> str:
     if depth > 0:
         options += ["and", "or", "not", "ternary", "coalesce", "in", "regex", "date_compare"]
         if not scope[1]:
-            options += ["any_all"]
+            options += ["any_all", "is_empty"]
     pick = draw(st.sampled_from(options))
     if pick == "field":
         return draw(st.sampled_from([*FIELDS_BOOL, "true", "false", "null"]))
@@ -251,6 +254,8 @@ def boolean(draw: Any, scope: tuple[bool, bool], depth: int) -> str:
         )
     if pick == "coalesce":
         return f"({draw(boolean(scope, depth - 1))} ?? {draw(boolean(scope, depth - 1))})"
+    if pick == "is_empty":
+        return f"{draw(comprehension(scope, depth - 1, 'bool'))}.is_empty"
     fn = draw(st.sampled_from(["any", "all"]))
     return f"${fn}({draw(comprehension(scope, depth - 1, 'bool'))})"
 
