@@ -129,14 +129,26 @@ class Columns:
         self.starts = np.concatenate(([0], np.cumsum(counts)))
         self.family = np.repeat(np.arange(len(lists), dtype=np.int64), counts)
         flat = [child for kids in lists for child in kids]
-        if not all(isinstance(child, Mapping) for child in flat):
+        types = set(map(type, flat))
+        if not (types <= {dict} or all(isinstance(child, Mapping) for child in flat)):
             raise NotVectorised("irregular context: a child is not a mapping")
         self._child_dicts = flat
-        positions = (np.arange(len(flat)) - self.starts[self.family]).tolist()
-        self.output_index = [
-            index if isinstance(index := child.get("index", p), int) else p
-            for child, p in zip(flat, positions, strict=True)
-        ]
+
+    def child_indexes(self) -> list[Any]:
+        """The index `evaluate_population` reports for each child row (its `index` field, or
+        its position in the family's list when it has none)."""
+        if self.output_index is None:
+            self._structure()
+            assert self.family is not None and self.starts is not None
+            flat = self._child_dicts or []
+            positions = (np.arange(len(self.family)) - self.starts[self.family]).tolist()
+            indexes = [child.get("index", p) for child, p in zip(flat, positions, strict=True)]
+            if not set(map(type, indexes)) <= {int}:
+                indexes = [
+                    i if isinstance(i, int) else p for i, p in zip(indexes, positions, strict=True)
+                ]
+            self.output_index = indexes
+        return self.output_index
 
     def set_structure(self, family: np.ndarray) -> None:
         """Install the family index of a child table sorted by family (for `derive_columns`)."""

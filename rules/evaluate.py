@@ -155,17 +155,12 @@ def _per_family(
 ) -> list[list[int] | bool]:
     if not program.per_child:
         return list(holds.tolist())
-    columns.children  # noqa: B018 - builds the child table when a fallback did not need it
-    assert columns.starts is not None and columns.output_index is not None
+    index = columns.child_indexes()
+    assert columns.starts is not None
     rows = np.flatnonzero(holds)
-    ends = np.searchsorted(rows, columns.starts[1:]).tolist()
-    index = columns.output_index
+    bounds = np.searchsorted(rows, columns.starts).tolist()
     chosen = [index[r] for r in rows.tolist()]
-    out: list[list[int] | bool] = []
-    start = 0
-    for end in ends:
-        out.append(chosen[start:end])
-        start = end
+    out: list[list[int] | bool] = [chosen[a:b] for a, b in zip(bounds, bounds[1:])]  # noqa: B905
     return out
 
 
