@@ -674,6 +674,26 @@ def _c_attribute(node: Any, scope: _Scope) -> _Node:
             return _Vec(data, null, _FALSE)
 
         return _Node(kind, "c", read)
+    if owner.kind == "childref":
+        kind = CHILD_KINDS.get(name)
+        if kind is None:
+            raise NotVectorised(f"the child attribute {name!r}")
+
+        def read_item(run: _Run) -> _Vec:
+            ref = owner.run(run)
+            data, null = run.columns.child(name)
+            missing = ref.null | ref.unknown
+            if len(data) == 0:
+                values, nulls = np.zeros(run.columns.families, dtype=data.dtype), _FALSE
+            else:
+                rows = np.where(missing, 0, ref.data)
+                values, nulls = data[rows], _take(null, rows) & ~missing
+            # a missing child (children&[k] out of range) gives null with &. and UNKNOWN without
+            if node.safe:
+                return _Vec(values, _or(nulls, ref.null), ref.unknown)
+            return _Vec(values, nulls, _or(ref.unknown, ref.null))
+
+        return _Node(kind, "h", read_item)
     if owner.kind == "list" and name in ("length", "is_empty"):
 
         def length(run: _Run) -> _Vec:
@@ -1072,7 +1092,36 @@ def _c_call(node: Any, scope: _Scope) -> _Node:
     raise NotVectorised(f"${name} of a list of {items}")
 
 
+def _c_item(node: Any, scope: _Scope) -> _Node:
+    container, item = node.container, node.item
+    if not (
+        isinstance(container, re_ast.SymbolExpression)
+        and container.scope is None
+        and container.name == "children"
+        and container.name != scope.variable
+        and isinstance(item, re_ast.FloatExpression)
+        and item.value == item.value.to_integral_value()
+        and abs(item.value) <= 1000
+    ):
+        raise NotVectorised("item access other than children[k] with a literal k")
+    _compile(container, scope)  # children inside a comprehension is refused there
+    k = int(item.value)
+
+    def child_at(run: _Run) -> _Vec:
+        starts = run._starts()
+        counts = np.diff(starts)
+        missing = (k >= counts) if k >= 0 else (-k > counts)
+        rows = (starts[:-1] + k) if k >= 0 else (starts[1:] + k)
+        # out of range: children&[k] is null, children[k] a runtime error (UNKNOWN)
+        if node.safe:
+            return _Vec(rows, missing, _FALSE)
+        return _Vec(rows, _FALSE, missing)
+
+    return _Node("childref", "h", child_at)
+
+
 _COMPILERS: dict[type, Callable[[Any, _Scope], _Node]] = {
+    re_ast.GetItemExpression: _c_item,
     re_ast.FloatExpression: _c_float,
     re_ast.BooleanExpression: _c_bool,
     re_ast.NullExpression: _c_null,

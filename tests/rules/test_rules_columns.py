@@ -192,3 +192,14 @@ def test_derived_columns_are_the_derived_contexts() -> None:
     }
     columns = derive_columns(ON, households, children)
     assert list(columns.contexts) == [derive(f, ON) for f in families]
+
+
+def test_children_by_position() -> None:
+    contexts = [context(), context("2025-01-01"), context("2025-01-01", "2015-06-01")]
+    assert same_as_per_family(program("children[0].age < 3"), contexts) == [False, True, True]
+    assert same_as_per_family(program("children[-1].age >= 10"), contexts) == [False, False, True]
+    # out of range: UNKNOWN with children[k], null with children&[k]&.field
+    p = program("children&[1]&.grade == null")
+    assert same_as_per_family(p, contexts) == [True, True, False]
+    p = program("children[1].grade == null")
+    assert same_as_per_family(p, contexts) == [False, False, False]

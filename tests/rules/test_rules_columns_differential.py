@@ -130,6 +130,11 @@ def num(draw: Any, scope: tuple[bool, bool], depth: int) -> str:
             options += ["length", "reduce"]
     pick = draw(st.sampled_from(options))
     if pick == "field":
+        if not scope[1] and draw(st.integers(0, 5)) == 0:
+            k = draw(st.sampled_from(["0", "1", "-1", "3"]))
+            brackets = draw(st.sampled_from(["[", "&["]))
+            dot = draw(st.sampled_from([".", "&."]))
+            return f"children{brackets}{k}]{dot}{draw(st.sampled_from(CHILD_NUM))}"
         return draw(st.sampled_from(FIELDS_NUM))
     if pick == "child":
         return f"{child}.{draw(st.sampled_from(CHILD_NUM))}"
