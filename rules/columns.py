@@ -871,6 +871,8 @@ def _regex(node: Any, left: _Node, right: _Node) -> _Node:
 
 def _c_contains(node: Any, scope: _Scope) -> _Node:
     container = node.container
+    if isinstance(container, re_ast.ComprehensionExpression):
+        return _in_comprehension(node, scope)
     if not isinstance(container, re_ast.ArrayExpression | re_ast.SetExpression):
         raise NotVectorised("'in' on something other than a literal list")
     member = _compile(node.member, scope)
@@ -902,6 +904,44 @@ def _c_contains(node: Any, scope: _Scope) -> _Node:
         return _bool(found, unknown)
 
     return _Node("bool", member.level, contains)
+
+
+def _in_comprehension(node: Any, scope: _Scope) -> _Node:
+    """`member in [... for c in children ...]`: a grouped equality test per family."""
+    listed = _compile(node.container, scope)
+    member = _compile(node.member, scope)
+    items = listed.item_kind
+    if member.level == "c":
+        raise NotVectorised("'in' of a child value in a list over children (a cross product)")
+    if items not in (*_ORDERED, "null") or (
+        member.kind != "null" and items != "null" and member.kind != items
+    ):
+        raise NotVectorised(f"'in' of a {member.kind} in a list of {items}")
+    literal_null = isinstance(node.member, re_ast.NullExpression)
+
+    def contains(run: _Run) -> _Vec:
+        v = listed.run(run)
+        assert v.keep is not None and v.items is not None
+        member_value = member.run(run)
+        m = run.down(member_value, member.level)
+        kept_null = v.keep & v.items.null
+        has_null = run.group_any(kept_null)
+        if literal_null:
+            found = has_null
+        elif member.kind == "null" or items == "null":
+            found = np.zeros(run.columns.families, dtype=bool)
+        else:
+            equal = np.asarray(v.items.data == m.data) & ~v.items.null & ~m.null
+            found = run.group_any(v.keep & equal)
+        unknown = _or(
+            v.unknown,
+            member_value.unknown,
+            _FALSE if literal_null else member_value.null,
+            has_null & ~found,
+        )
+        return _bool(found, unknown)
+
+    return _Node("bool", "h", contains)
 
 
 def _c_coalesce(node: Any, scope: _Scope) -> _Node:

@@ -203,3 +203,15 @@ def test_children_by_position() -> None:
     assert same_as_per_family(p, contexts) == [True, True, False]
     p = program("children[1].grade == null")
     assert same_as_per_family(p, contexts) == [False, False, False]
+
+
+def test_membership_in_a_list_over_children() -> None:
+    contexts = [context(), context("2025-01-01"), context("2023-01-01", "2015-06-01")]
+    p = program("3 in [c.age for c in children]")
+    assert same_as_per_family(p, contexts) == [False, False, True]
+    # a null item (grade before school) leaves a miss unknown, never false
+    p = program("not (6 in [c.grade for c in children])")
+    assert same_as_per_family(p, contexts) == [True, False, False]
+    p = program("child.age in [c.age for c in children]", per_child=True)
+    assert fallback_reason(p.rule) is not None
+    assert same_as_per_family(p, contexts) == [[], [0], [0, 1]]

@@ -247,6 +247,10 @@ def boolean(draw: Any, scope: tuple[bool, bool], depth: int) -> str:
             items = [str(v) for v in draw(st.lists(st.integers(0, 6), max_size=3))]
         if draw(st.booleans()):
             items.append("null")
+        if not scope[1] and draw(st.integers(0, 3)) == 0:
+            listed = draw(comprehension(scope, depth - 1, "num"))
+            member = draw(st.sampled_from(["null", "youngest_age", "3", "household_income"]))
+            return f"{member} in {listed}"
         return f"{field} in [{', '.join(items)}]"
     if pick in ("and", "or"):
         return f"({draw(boolean(scope, depth - 1))} {pick} {draw(boolean(scope, depth - 1))})"
