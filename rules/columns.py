@@ -16,12 +16,24 @@ row (per-child rules), whether the rule is definitely TRUE — exactly what the 
 * dates are day numbers (midnight Asia/Tokyo, as the per-family path binds them), durations whole
   days; strings are codes into one table per population.
 
-What the compiler does not cover raises `NotVectorised` with a reason, at compile time (the
-construct) or at run time (numbers beyond 2**53, dates out of range, irregular contexts); callers
-then use the per-family path for that rule (`rules.evaluate.evaluate_columns` does), so the
-answer is never wrong. Numbers are float64 and only integer literals are accepted, so +, - and *
-are exact (rule-engine's Decimal arithmetic is exact there too); division, modulo and powers
-fall back.
+Covered: every vocabulary field (household fields broadcast to the child table by family
+index); literals (integers, strings, booleans, null, dates at midnight Asia/Tokyo, durations in
+whole days, lists of literals); ``and or not``, ``== != < <= > >=`` (numbers, dates, durations,
+booleans, strings), ``=~ =~~ !~ !~~`` with a literal pattern (matched once per distinct string,
+by RE2 as the per-family path does), ``in`` a literal list or a list over children, ``??``,
+``? :``, ``+ -`` (numbers, dates and durations), ``*`` and unary ``-`` (numbers), date
+``.year .month .day`` and duration ``.days`` (with ``&.``), ``children[k]`` / ``children&[k]``
+with a literal k, comprehensions ``[r for c in children if f]`` with ``.length``,
+``.is_empty``, ``$any``, ``$all``, ``$sum``, ``$min``, ``$max``, and ``$abs``.
+
+Not covered (the rule falls back): ``/ // % **`` and non-integer number literals (float64 is not
+rule-engine's Decimal there), nested comprehensions, a comprehension in a per-child rule that
+reads the program's ``child`` (a cross product), string ``+`` and substring ``in``, other
+attributes and builtins, slices. What the compiler does not cover raises `NotVectorised` with a
+reason, at compile time (the construct) or at run time (numbers beyond 2**53, dates out of range,
+irregular contexts); callers then use the per-family path for that rule
+(`rules.evaluate.evaluate_columns` does, and counts it in `Columns.fallbacks`), so the answer is
+never wrong.
 """
 
 from __future__ import annotations
