@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -345,3 +346,18 @@ def test_columns_answer_what_the_per_family_path_answers(
     derived = derive_columns(on, *_raw(population))
     derived_holds = evaluate_columns(program, derived)  # a fallback rebuilds the contexts
     assert _per_family(program, derived, derived_holds) == expected, expression
+
+
+def test_vectorised_ages_match_rules_ages() -> None:
+    from rules.ages import age_months, age_years, class_age, fiscal_year
+    from rules.columns import age_columns
+
+    births = [date(2020, 2, 29) + timedelta(days=i) for i in range(0, 2300, 7)]
+    births += [date(2024, 1, 31), date(2020, 2, 29), date(2008, 4, 1), date(2008, 4, 2)]
+    for on in [*DAYS, date(2024, 2, 29), date(2021, 2, 28), date(2021, 3, 1)]:
+        born = [b for b in births if b <= on]
+        ages = age_columns(np.array([b.toordinal() for b in born]), on.toordinal())
+        assert ages["age"].tolist() == [age_years(b, on) for b in born]
+        assert ages["age_months"].tolist() == [age_months(b, on) for b in born]
+        fy = fiscal_year(on)
+        assert ages["class_age"].tolist() == [class_age(b, fy) for b in born]
