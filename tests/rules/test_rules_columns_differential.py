@@ -361,3 +361,19 @@ def test_vectorised_ages_match_rules_ages() -> None:
         assert ages["age_months"].tolist() == [age_months(b, on) for b in born]
         fy = fiscal_year(on)
         assert ages["class_age"].tolist() == [class_age(b, fy) for b in born]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    births=st.lists(st.dates(date(1990, 1, 1), date(2030, 12, 31)), min_size=1, max_size=20),
+    on=st.dates(date(1990, 1, 1), date(2030, 12, 31)),
+)
+def test_vectorised_ages_on_random_dates(births: list[date], on: date) -> None:
+    from rules.ages import age_months, age_years, class_age, fiscal_year
+    from rules.columns import age_columns
+
+    born = [b for b in births if b <= on]
+    ages = age_columns(np.array([b.toordinal() for b in born], dtype=np.int64), on.toordinal())
+    assert ages["age"].tolist() == [age_years(b, on) for b in born]
+    assert ages["age_months"].tolist() == [age_months(b, on) for b in born]
+    assert ages["class_age"].tolist() == [class_age(b, fiscal_year(on)) for b in born]
