@@ -6,6 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from rules.columns import Columns, NotVectorised, build_columns, compile_columns
 from rules.language import Bound, CompiledRule, Explanation, bind
 
 NO_CHILDREN = "children.length >= 1"
@@ -124,11 +127,54 @@ def _evaluate_one(program: CompiledProgram, context: Mapping[str, Any]) -> list[
     ]
 
 
+def evaluate_columns(program: CompiledProgram, columns: Columns) -> np.ndarray:
+    """Where `program` holds over a population: a bool per family (household programs) or per
+    child row of `columns` (per-child programs), computed on columns.
+
+    Rules or populations the column engine does not cover are evaluated per family instead (the
+    same answer, slower); each such evaluation is counted in `columns.fallbacks` by reason.
+    """
+    try:
+        return compile_columns(program.rule).holds(columns)
+    except NotVectorised as exc:
+        columns.fallbacks[exc.reason] += 1
+    contexts = columns.contexts
+    if not program.per_child:
+        return np.fromiter(
+            (program.rule.evaluate(bind(c)) for c in contexts), dtype=bool, count=len(contexts)
+        )
+    out: list[bool] = []
+    for context in contexts:
+        bound = bind(context)
+        out.extend(program.rule.evaluate(bound, child) for child in _children(context))
+    return np.array(out, dtype=bool)
+
+
+def _per_family(
+    program: CompiledProgram, columns: Columns, holds: np.ndarray
+) -> list[list[int] | bool]:
+    if not program.per_child:
+        return list(holds.tolist())
+    index = columns.child_indexes()
+    assert columns.starts is not None
+    rows = np.flatnonzero(holds)
+    bounds = np.searchsorted(rows, columns.starts).tolist()
+    chosen = [index[r] for r in rows.tolist()]
+    out: list[list[int] | bool] = [chosen[a:b] for a, b in zip(bounds, bounds[1:])]  # noqa: B905
+    return out
+
+
 def evaluate_population(
     program: CompiledProgram, contexts: Sequence[Mapping[str, Any]]
 ) -> list[list[int] | bool]:
     """Evaluate one program over many families: child indexes (per-child) or a bool each.
 
-    A plain loop for now; the signature is what a vectorized (columnar) version will keep.
+    Computed on columns (`rules.columns`); rules the column engine does not cover, and irregular
+    contexts, are evaluated per family: the answer is the same either way.
     """
-    return [_evaluate_one(program, context) for context in contexts]
+    columns = build_columns(contexts)
+    try:
+        holds = compile_columns(program.rule).holds(columns)
+        return _per_family(program, columns, holds)
+    except NotVectorised:
+        return [_evaluate_one(program, context) for context in contexts]
