@@ -506,6 +506,7 @@ async def facilities_import(request: web.Request) -> web.Response:
             (t("取り込まなかった行", "Rows refused"), report.skipped),
         ],
         refused=_report_rows(report.rejected),
+        unreadable=[(entry.rsplit(":", 1)[-1], col, raw) for entry, col, raw in report.unreadable],
         warnings=report.warnings,
         notes=[
             t(f"座標なし（住所から後で配置）: {u[1]}", f"No coordinates (kept): {u[1]}")
@@ -716,6 +717,7 @@ async def vacancies_import(request: web.Request) -> web.Response:
             (t("取り込まなかった行", "Rows refused"), len(report.rejected)),
         ],
         refused=_report_rows(report.rejected),
+        unreadable=[(entry.rsplit(":", 1)[-1], col, raw) for entry, col, raw in report.unreadable],
         warnings=report.warnings,
         notes=[t(f"入所月: {m}", f"Month of entry: {m}") for m in months],
         back=BASE + "/vacancies",

@@ -156,6 +156,12 @@ class FacilityImportReport(ImportReport[str]):
         lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  error: every row of {name} was skipped" for name in self.all_skipped]
         lines += capped(
+            self.unreadable,
+            max_rejected,
+            lambda u: f"  warning: {u[0]} {u[1]} {u[2]!r} unreadable: left as it was",
+            "unreadable values",
+        )
+        lines += capped(
             self.unlocated,
             max_unlocated,
             lambda u: f"  not located {u[0]} {u[1]}: {u[2]}",
@@ -180,6 +186,8 @@ class MappedFacility:
     vacancies_as_of: date | None = None
     undated_vacancy: bool = False
     """Places published without a year and no month of entry given: not imported."""
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    """(column, raw value) of each cell that could not be read (the field is left as it was)."""
 
 
 @dataclass
@@ -191,6 +199,8 @@ class LoadedFile:
     mapped: list[MappedFacility] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str, str]] = field(default_factory=list)
+    """(entry, column, raw value) of each cell that could not be read."""
 
 
 # ---------------------------------------------------------------------------- cell readers
@@ -421,6 +431,7 @@ def _url(text: str) -> str:
 class _Columns:
     def __init__(self, header: list[str]) -> None:
         self.index: dict[str, int] = {}
+        self.header = [cell.strip() for cell in header]
         normalised = [norm(cell) for cell in header]
         for meaning, names in COLUMNS.items():
             for name in names:
@@ -434,6 +445,11 @@ class _Columns:
     def get(self, row: Sequence[str], meaning: str) -> str:
         at = self.index.get(meaning)
         return row[at].strip() if at is not None and at < len(row) else ""
+
+    def name(self, meaning: str) -> str:
+        """The column's header as the file writes it."""
+        at = self.index.get(meaning)
+        return self.header[at] if at is not None else meaning
 
 
 def _is_facility_header(cells: list[str]) -> bool:
@@ -477,6 +493,7 @@ def _map_csv_row(
     opens = parse_time(opens_text)
     closes_all = find_times(closes_text) if not _fraction(closes_text) else []
     closes = closes_all[-1] if closes_all else parse_time(closes_text)
+    opens_read, closes_read = opens, closes
     if opens is not None and opens == closes:
         opens = closes = None  # "0" and "0" (Hachioji's No. 168): hours not told
     address = " ".join(
@@ -493,6 +510,20 @@ def _map_csv_row(
     if year and 1900 <= year <= 2100:
         opened_on = date(year, month if month and 1 <= month <= 12 else 4, 1)
     capacity = parse_int(columns.get(row, "capacity"))
+    if capacity is not None and capacity > 10_000:
+        capacity = None
+    # A value written but not readable is flagged with what it says, never guessed.
+    unreadable = [
+        (columns.name(meaning), columns.get(row, meaning))
+        for meaning, read in (
+            ("licensed", parse_date(columns.get(row, "licensed"))),
+            ("capacity", capacity),
+            ("opens", opens_read),
+            ("closes", closes_read),
+            ("opened_year", opened_on),
+        )
+        if columns.get(row, meaning) and read is None
+    ]
     values: dict[str, Any] = {
         "name_ja": _clip(name, 200),
         "name_kana": _clip(norm(columns.get(row, "kana")), 200),
@@ -509,7 +540,7 @@ def _map_csv_row(
         if read_ages and read_ages[1] is not None and read_ages[1] <= 84
         else None,
         "min_age_days": _days_if_read(columns.get(row, "ages"), read_ages),
-        "capacity": capacity if capacity is not None and capacity <= 10_000 else None,
+        "capacity": capacity,
         "days": days or [],
         "opens": opens,
         "closes": closes,
@@ -530,7 +561,7 @@ def _map_csv_row(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         return f"not a valid facility ({problems})"
-    return MappedFacility(entry, code, facility_id, data, unlocated_why=why)
+    return MappedFacility(entry, code, facility_id, data, unlocated_why=why, unreadable=unreadable)
 
 
 def _days_if_read(text: str, read_ages: tuple[list[int], int | None] | None) -> int | None:
@@ -578,6 +609,7 @@ def _load_csv(path: Path, municipality: str | None) -> LoadedFile:
             continue
         seen.add(key)
         loaded.mapped.append(mapped)
+        loaded.unreadable += [(entry, column, raw) for column, raw in mapped.unreadable]
     return loaded
 
 
@@ -807,6 +839,7 @@ async def import_facilities(
         report.rows += file.rows
         report.rejected += file.rejected
         report.warnings += file.warnings
+        report.unreadable += file.unreadable
         saved_before = report.created + report.updated + report.unchanged
         async with session_factory() as session:
             await _save_file(session, file, report, source, say)

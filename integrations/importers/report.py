@@ -23,6 +23,9 @@ class ImportReport(Generic[Entry]):
     review: list[tuple[Entry, str, list[str]]] = field(default_factory=list)
     """(entry, name, why) of each entry saved but needing a person's review."""
     warnings: list[str] = field(default_factory=list)
+    unreadable: list[tuple[Entry, str, str]] = field(default_factory=list)
+    """(entry, column, raw value) of each value that could not be read: the entry was saved
+    with that field left as it was (or empty when new), never with a guess."""
 
     @property
     def needs_review(self) -> int:
