@@ -37,8 +37,11 @@ async def test_a_new_facility_with_an_unreadable_value_is_saved_without_it(
     sessions: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "new.csv"
-    bad = ROWS[0].replace(",60,", ",六十,").replace(",18:30,", ",夕方,").replace(
-        "2019-04-01", "いつか"
+    bad = (
+        ROWS[0]
+        .replace(",60,", ",六十,")
+        .replace(",18:30,", ",夕方,")
+        .replace("2019-04-01", "いつか")
     )
     path.write_text(HEADER + "\n" + bad + "\n", encoding="utf-8")
     report = await import_facilities([path], sessions)
