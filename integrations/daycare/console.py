@@ -726,8 +726,8 @@ async def vacancies_import(request: web.Request) -> web.Response:
 
 @routes.post(BASE + r"/vacancies/{facility:\d+}")
 async def vacancy_update(request: web.Request) -> web.Response:
-    """Set one class's places for one month of entry (a number, or blank for unknown: not
-    allowed; "some"/"none" as the level)."""
+    """Set one class's places for one month of entry: a number, or "some"/"none" as the level
+    (`places`, or `level` when no number is typed)."""
     console = require_editor(request)
     issuer = scope_issuer(request)
     t = translator(language(request))
@@ -739,6 +739,9 @@ async def vacancy_update(request: web.Request) -> web.Response:
     month = _month(str(form.get("month", "")))
     class_text = str(form.get("class_age", ""))
     places_text = str(form.get("places", "")).strip()
+    level = str(form.get("level", ""))
+    if not places_text and level in {"some", "none"}:
+        places_text = level  # 「あり」 without a number, or 「なし」, kept as the level
     problem = ""
     cell: VacancyCell | None = None
     if month is None or not re.fullmatch(r"[0-5]", class_text):

@@ -4,10 +4,11 @@ reads the report, sorts a table and opens an application; screenshots ja/en, pho
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from integrations.daycare.models import Vacancy
+from integrations.daycare.models import TourSlot, Vacancy
 from tests.browser import screenshot, start_browser
 from tests.integrations.daycare.daycare_factories import insert
 from tests.integrations.daycare.test_daycare_rounds_api import ENTRY, MUNI, _apply, _facts, _round
@@ -41,6 +42,14 @@ async def test_a_clerk_uploads_sorts_and_opens_an_application(
     await insert(
         sessions,
         Vacancy(facility_pk=facilities["A"].id, class_age=0, entry_month=ENTRY, places=1),
+        Vacancy(facility_pk=facilities["B"].id, class_age=2, entry_month=ENTRY, level="some"),
+        TourSlot(
+            facility_pk=facilities["A"].id,
+            starts_at=datetime(2030, 6, 10, 1, 0, tzinfo=UTC),
+            ends_at=datetime(2030, 6, 10, 2, 0, tzinfo=UTC),
+            capacity=5,
+            notes="園庭も見られます。上履きをお持ちください。",
+        ),
     )
     application = await _apply(sessions, setup, ["A", "B"], _facts((40, 30)))
     await _apply(sessions, setup, ["B"], _facts(single=True))
@@ -97,6 +106,16 @@ async def test_a_clerk_uploads_sorts_and_opens_an_application(
                         " && !e.closest('.scroll'))"
                         ".map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5);"
                     )
+                    if name in ("vacancies", "tours"):
+                        # Not even their tables scroll: the 空き box and 保存 are on screen.
+                        seen["overflow"][(name, "table", lang, width)] = driver.execute_script(
+                            "return Array.from(document.querySelectorAll('main *'))"
+                            ".filter(e => e.getClientRects().length &&"
+                            " e.getBoundingClientRect().right > window.innerWidth + 1)"
+                            ".map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5);"
+                        )
+                        rows = driver.find_elements(By.CSS_SELECTOR, "#vacancies tr, #slots tr")
+                        seen[(name, "rows")] = len(rows)
         seen["title_en"] = driver.find_element(By.TAG_NAME, "h1").text
         return seen
 
@@ -109,4 +128,5 @@ async def test_a_clerk_uploads_sorts_and_opens_an_application(
     assert seen["by_capacity"][0] == "ひかり保育園"
     assert "2025-06-10" in seen["application"] and "A保育園" in seen["application"]
     assert seen["title_en"].startswith("Test Nursery") or "保育園" in seen["title_en"]
+    assert seen[("vacancies", "rows")] == 5 and seen[("tours", "rows")] == 2  # with a header
     assert not any(seen["overflow"].values()), {k: v for k, v in seen["overflow"].items() if v}
