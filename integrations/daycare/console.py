@@ -52,6 +52,7 @@ from integrations.importers.tabular import DataFileError
 from integrations.importers.vacancies import import_vacancies
 from registry.db import transaction
 from registry.http import CLOCK, SESSIONS, TODAY
+from registry.models import ConsoleUser
 from registry.users import record_audit
 from registry.web.kit import (
     SESSION,
@@ -877,6 +878,32 @@ async def tours_page(request: web.Request) -> web.Response:
     )
 
 
+def _tour_problem(t: Callable[[str, str], str], exc: tours.TourError) -> str:
+    """Why a slot was not published, in the page's language (the domain says it in English)."""
+    hours = re.fullmatch(r"a tour lasts at most (\d+) hours", exc.message)
+    if hours:
+        n = hours.group(1)
+        return t(f"見学は最長{n}時間です。", f"A tour lasts at most {n} hours.")
+    words = {
+        "starts_in_past": ("開始が過去の日時です。", "The tour starts in the past."),
+        "slot_exists": (
+            "この施設にはその時刻に始まる見学枠がすでにあります。",
+            "A tour of this facility already starts then.",
+        ),
+        "facility_closed": ("この施設は閉園しています。", "The facility is closed."),
+        "ends_at must be after starts_at": (
+            "終了時刻は開始時刻より後にしてください。",
+            "The end time must be after the start time.",
+        ),
+        "tours are published at most two years ahead": (
+            "見学枠は2年先までしか公開できません。",
+            "Tours are published at most two years ahead.",
+        ),
+    }
+    said = words.get(exc.message) or words.get(exc.code)
+    return t(*said) if said else exc.message
+
+
 @routes.post(BASE + "/tours")
 async def tour_slot_create(request: web.Request) -> web.Response:
     """Publish one tour slot (the API's checks: future, at most 12 hours, no double start)."""
@@ -915,8 +942,9 @@ async def tour_slot_create(request: web.Request) -> web.Response:
                 now=_now(request),
             )
         except tours.TourError as exc:
-            flash(request, t("公開できませんでした: ", "Not published: ") + exc.message, "error")
-            raise await _redirect(request, BASE + "/tours") from None
+            said = _tour_problem(t, exc)
+            flash(request, t("公開できませんでした: ", "Not published: ") + said, "error")
+            raise await _redirect(request, f"{BASE}/tours?facility={pk}") from None
         await record_audit(
             session,
             console.user,
@@ -1143,6 +1171,101 @@ async def applications_csv(request: web.Request) -> web.Response:
 
 
 FACT_FIELDS = tuple(name for name in ApplicationFacts.model_fields if name != "guardians")
+FACT_LABELS: dict[str, tuple[str, str]] = {
+    "single_parent": ("ひとり親", "Single parent"),
+    "public_assistance": ("生活保護", "Public assistance"),
+    "resident_tax_exempt": ("住民税非課税", "Exempt from resident tax"),
+    "child_disability": ("障害児", "Child with a disability"),
+    "siblings_enrolled": ("きょうだい在園施設", "Siblings enrolled at"),
+    "siblings_applying": ("きょうだい同時申込数", "Siblings applying too"),
+    "sibling_mode": ("きょうだい入所希望", "Siblings' placement"),
+    "accepts_leave_extension": ("育休延長許容", "Accepts a longer parental leave"),
+    "transfer_from": ("転園元施設", "Transfer from"),
+    "graduating_small_scale": ("小規模保育等卒園", "Leaving small-scale care at 3"),
+    "outside_municipality": ("区市町村外", "Lives in another municipality"),
+    "sibling_facility_first_choice": (
+        "きょうだい在園施設を第1希望",
+        "First wish is a sibling's facility",
+    ),
+    "unlicensed_care": ("認可外保育施設等を利用中", "In unlicensed care now"),
+}
+"""Each fact's words for people (a fact not listed here shows its name)."""
+SIBLING_MODES: dict[str, tuple[str, str]] = {
+    "independent": ("別々の施設でもよい", "Separate facilities are fine"),
+    "same_facility": ("同じ施設のみ", "Only together at one facility"),
+    "both_or_neither": ("全員入所か全員見送り", "All placed or none"),
+}
+RELATION_WORDS: dict[str, tuple[str, str]] = {**RELATIONS, "other": ("その他", "Other")}
+TRAIL_ACTIONS: dict[str, tuple[str, str]] = {
+    "submitted": ("申込", "Submitted"),
+    "resubmitted": ("再申込", "Submitted again"),
+    "changed": ("変更", "Changed"),
+    "withdrawn": ("取下げ", "Withdrawn"),
+    "corrected": ("訂正", "Corrected"),
+    "document_checked": ("書類を受領", "Document received"),
+    "document_unchecked": ("書類を未受領に戻す", "Document marked not received"),
+    "status": ("状況の変更", "Status changed"),
+}
+
+
+def _trail_rows(
+    trail: Sequence[Any], row: Application, emails: dict[int, str], t: Callable[[str, str], str]
+) -> list[dict[str, str]]:
+    """The audit trail in words: who (a clerk's email), what, which field, old → new."""
+
+    def who(actor: str) -> str:
+        kind, _, rest = actor.partition(":")
+        if kind == "console" and rest.isdigit():
+            return emails.get(int(rest), t("コンソール利用者 ", "console user ") + rest)
+        words = {"family": ("ご家庭", "Family"), "system": ("システム", "System")}
+        if actor in words:
+            return t(*words[actor])
+        if kind == "staff":
+            return t("職員（APIキー ", "Staff (API key ") + rest + t("）", ")")
+        return actor
+
+    def field_words(field: str) -> str:
+        kind, _, name = field.partition(".")
+        if kind == "documents":
+            document = row.documents.get(name, {})
+            return t("書類: ", "Document: ") + t(
+                document.get("ja", name), document.get("en", name)
+            )
+        if kind == "facts":
+            return t(*FACT_LABELS[name]) if name in FACT_LABELS else name
+        if field == "wishes":
+            return t("希望施設", "Wishes")
+        return field
+
+    def value(a: Any, v: Any) -> str:
+        if v is None:
+            return ""
+        if str(a.field).startswith("documents.") and isinstance(v, bool):
+            return t("受領済み", "received") if v else t("未受領", "not received")
+        if isinstance(v, bool):
+            return t("はい", "yes") if v else t("いいえ", "no")
+        if (
+            isinstance(v, str)
+            and v in APPLICATION_STATUSES
+            and a.action in ("status", "withdrawn")
+        ):
+            return t(*APPLICATION_STATUSES[v])
+        if isinstance(v, str) and a.field == "facts.sibling_mode" and v in SIBLING_MODES:
+            return t(*SIBLING_MODES[v])
+        return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+    return [
+        {
+            "at": a.at,
+            "who": who(a.actor),
+            "action": t(*TRAIL_ACTIONS[a.action]) if a.action in TRAIL_ACTIONS else a.action,
+            "field": field_words(a.field),
+            "old": value(a, a.old),
+            "new": value(a, a.new),
+            "reason": a.reason,
+        }
+        for a in trail
+    ]
 
 
 @routes.get(BASE + r"/applications/{id:\d+}")
@@ -1159,7 +1282,20 @@ async def application_page(request: web.Request) -> web.Response:
         facilities = await apps.facilities_of(session, row.wishes)
         trail = await apps.audit_trail(session, pk)
         score = await rounds_domain.score_application(session, round_, row)
+        clerks = {
+            int(a.actor.partition(":")[2])
+            for a in trail
+            if a.actor.startswith("console:") and a.actor.partition(":")[2].isdigit()
+        }
+        emails = {
+            u.id: u.email
+            for u in (
+                await session.exec(select(ConsoleUser).where(col(ConsoleUser.id).in_(clerks)))
+            ).all()
+            if u.id is not None
+        }
     lang = language(request)
+    t = translator(lang)
     return _render(
         request,
         "daycare_application.html",
@@ -1168,13 +1304,12 @@ async def application_page(request: web.Request) -> web.Response:
         wishes=[(rank, facilities.get(fpk)) for rank, fpk in enumerate(row.wishes, start=1)],
         facts=row.facts,
         lines=score.lines(lang) if score is not None else [],
-        trail=trail,
+        trail=_trail_rows(trail, row, emails, t),
         statuses=APPLICATION_STATUSES,
         fact_fields=FACT_FIELDS,
-        fact_labels={
-            name: (CSV_COLUMNS.get(name, name), name.replace("_", " ")) for name in FACT_FIELDS
-        },
-        relations=RELATIONS,
+        fact_labels={name: FACT_LABELS.get(name, (name, name)) for name in FACT_FIELDS},
+        sibling_modes=SIBLING_MODES,
+        relations=RELATION_WORDS,
         reasons=CARE_REASONS,
         changeable=row.status in apps.OPEN_STATUSES,
         issuer=issuer,
@@ -1226,6 +1361,54 @@ async def application_document(request: web.Request) -> web.Response:
     raise await _redirect(request, f"{BASE}/applications/{pk}")
 
 
+def _correction_problem(t: Callable[[str, str], str], exc: apps.ApplicationError) -> str:
+    """Why a correction was refused, in the page's language (the domain says it in English)."""
+    if exc.code == "invalid_facts":
+        where = (exc.location or "").removeprefix("facts.")
+        name = where.split(".")[0]
+        if name in FACT_LABELS:
+            label = t(*FACT_LABELS[name])
+        else:
+            label = t("保護者", "Guardians") if name == "guardians" else where
+        message = exc.message.partition(": ")[2]
+        kinds = [
+            (
+                "valid integer",
+                ("整数（例: 1）で入力してください。", "enter a whole number (e.g. 1)."),
+            ),
+            ("valid boolean", ("true か false で入力してください。", "enter true or false.")),
+            (
+                "valid list",
+                ('["A1"] のような一覧で入力してください。', 'enter a list like ["A1"].'),
+            ),
+            ("valid string", ("文字で入力してください。", "enter text.")),
+        ]
+        bound = re.search(r"(less|greater) than or equal to (\d+)", message)
+        if bound:
+            ja = "以下" if bound.group(1) == "less" else "以上"
+            en = "at most" if bound.group(1) == "less" else "at least"
+            hint = t(f"{bound.group(2)}{ja}にしてください。", f"make it {en} {bound.group(2)}.")
+        else:
+            found = [words for key, words in kinds if key in message]
+            hint = t(*found[0]) if found else message
+        return (
+            t(f"「{label}」の値が正しくありません: ", f"{label}: the value is not valid: ") + hint
+        )
+    words = {
+        "reason_required": ("訂正の理由を書いてください。", "Give the reason for the correction."),
+        "already_decided": (
+            "結果が出た申込は訂正できません。",
+            "The application was already decided.",
+        ),
+        "not_changeable": (
+            "取り下げられた申込は訂正できません。",
+            "The application was withdrawn.",
+        ),
+        "unknown_fact": ("その項目はありません。", "There is no such fact."),
+    }
+    return t(*words[exc.code]) if exc.code in words else exc.message
+
+
 @routes.post(BASE + r"/applications/{id:\d+}/corrections")
 async def application_correct(request: web.Request) -> web.Response:
     """Correct one fact of an application, with the reason (the domain's validation)."""
@@ -1249,7 +1432,8 @@ async def application_correct(request: web.Request) -> web.Response:
                 now=_now(request),
             )
         except apps.ApplicationError as exc:
-            flash(request, t("訂正できませんでした: ", "Not corrected: ") + exc.message, "error")
+            said = _correction_problem(t, exc)
+            flash(request, t("訂正できませんでした: ", "Not corrected: ") + said, "error")
             raise await _redirect(request, f"{BASE}/applications/{pk}") from None
         await record_audit(
             session,

@@ -390,7 +390,7 @@ async def test_tour_slots_are_published_listed_cancelled_and_exported(
             "capacity": "3",
         },
     )
-    assert "already" in await twice.text()
+    assert "見学枠がすでにあります" in await twice.text()
     async with sessions() as session:
         (slot,) = (await session.exec(select(TourSlot))).all()
     (family,) = await insert(
@@ -434,7 +434,7 @@ async def test_tour_slots_are_published_listed_cancelled_and_exported(
             "capacity": "3",
         },
     )
-    assert "starts in the past" in await past.text()
+    assert "開始が過去の日時です" in await past.text()
     theirs = await client.post(
         "/console/daycare/tours",
         data={

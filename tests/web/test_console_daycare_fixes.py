@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
 
-from integrations.daycare.models import Vacancy
+from integrations.daycare.models import Application, Vacancy
+from rules.points import ApplicationFacts
 from tests.integrations.daycare.daycare_factories import insert
+from tests.integrations.daycare.test_daycare_rounds_api import _apply, _round
 from tests.web.test_console_daycare import HEADER, MUNI, _three, _upload
 
 
@@ -96,3 +98,79 @@ async def test_the_tour_slot_form_picks_the_facility_the_table_shows(
     assert 'href="#new-slot"' in html and 'id="new-slot"' in html
     facilities = await (await client.get("/console/daycare/facilities")).text()
     assert 'href="#fac-upload-title"' in facilities
+
+
+async def test_the_application_page_says_its_facts_and_audit_trail_in_words(
+    client: Any, sessions: Any, signed_in: Any
+) -> None:
+    setup = await _round(sessions, {"A": 1, "B": 1})
+    facts = ApplicationFacts.model_validate(
+        {
+            "guardians": [
+                {"relation": "other", "reason": "work", "hours_per_week": 40},
+                {"relation": "father", "reason": "work", "hours_per_week": 40},
+            ],
+            "unlicensed_care": True,
+        }
+    )
+    first = await _apply(sessions, setup, ["A", "B"], facts)
+    token = await signed_in(MUNI, "editor")
+    async with sessions() as session:
+        row = await session.get(Application, first)
+        assert row is not None and row.status == "received"
+        key = next(iter(row.documents))
+        document_ja = row.documents[key]["ja"]
+    html = await (await client.get(f"/console/daycare/applications/{first}")).text()
+    assert "<td>その他</td>" in html
+    assert "<dt>きょうだい入所希望</dt><dd>別々の施設でもよい</dd>" in html
+    assert "<dt>認可外保育施設等を利用中</dt><dd>はい</dd>" in html
+    assert "<dt>きょうだい在園施設を第1希望</dt><dd>いいえ</dd>" in html
+    assert "unlicensed care" not in html and "independent" not in html
+    assert "「受付」から「審査中」に変わります" in html
+
+    await client.post(
+        f"/console/daycare/applications/{first}/documents",
+        data={"_csrf": token, "key": key, "checked": "1"},
+    )
+    bad = await client.post(
+        f"/console/daycare/applications/{first}/corrections",
+        data={"_csrf": token, "field": "siblings_applying", "value": "two", "reason": "電話"},
+    )
+    said = await bad.text()
+    assert (
+        "「きょうだい同時申込数」の値が正しくありません: 整数（例: 1）で入力してください。" in said
+    )
+    assert "Input should be" not in said
+    page = await (await client.get(f"/console/daycare/applications/{first}")).text()
+    trail = page[page.index("監査記録") :]
+    assert "editor" in trail and "@132012.example.jp" in trail and "console:" not in trail
+    assert "<td>書類を受領</td>" in trail and f"<td>書類: {document_ja}</td>" in trail
+    assert "<td>未受領</td><td>受領済み</td>" in trail
+    assert "<td>状況の変更</td><td></td><td>受付</td><td>審査中</td>" in trail
+    assert "document_checked" not in trail and "False" not in trail
+    assert "under_review" not in trail
+    assert "「受付」から「審査中」に変わります" not in page  # said only while it is 受付
+    english = await (await client.get(f"/console/daycare/applications/{first}?lang=en")).text()
+    assert "<td>Document received</td>" in english and "<td>Under review</td>" in english
+
+
+async def test_a_tour_slot_that_ends_before_it_starts_is_refused_in_japanese(
+    client: Any, sessions: Any, signed_in: Any
+) -> None:
+    made = await _three(sessions)
+    token = await signed_in(MUNI, "editor")
+    day = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    answer = await client.post(
+        "/console/daycare/tours",
+        data={
+            "_csrf": token,
+            "facility": str(made[1].id),
+            "date": day,
+            "starts": "11:00",
+            "ends": "10:00",
+            "capacity": "3",
+        },
+    )
+    html = await answer.text()
+    assert "終了時刻は開始時刻より後にしてください" in html and "ends_at" not in html
+    assert str(answer.url.query.get("facility")) == str(made[1].id)
