@@ -48,6 +48,7 @@ from integrations.daycare.models import (
 )
 from integrations.daycare.notices import seats_opened
 from integrations.importers.facilities import import_facilities
+from integrations.importers.report import reason_words
 from integrations.importers.tabular import DataFileError
 from integrations.importers.vacancies import import_vacancies
 from registry.db import transaction
@@ -447,9 +448,9 @@ async def facility_page(request: web.Request) -> web.Response:
     )
 
 
-def _report_rows(rejected: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(row number, why) of each refused row: "file.csv:12" → "12"."""
-    return [(entry.rsplit(":", 1)[-1], why) for entry, why in rejected]
+def _report_rows(rejected: list[tuple[str, str]], lang: str) -> list[tuple[str, str]]:
+    """(row number, why in the page's language) of each row an import refused."""
+    return [(entry.rsplit(":", 1)[-1], reason_words(why, lang)) for entry, why in rejected]
 
 
 @routes.post(BASE + "/facilities/import")
@@ -469,7 +470,10 @@ async def facilities_import(request: web.Request) -> web.Response:
             )
         except (UploadProblem, DataFileError) as exc:
             flash(
-                request, t("取り込めませんでした: ", "Nothing was imported: ") + str(exc), "error"
+                request,
+                t("取り込めませんでした: ", "Nothing was imported: ")
+                + reason_words(str(exc), language(request)),
+                "error",
             )
             raise await _redirect(request, BASE + "/facilities") from None
     async with transaction(request.app[SESSIONS]) as session:
@@ -506,9 +510,9 @@ async def facilities_import(request: web.Request) -> web.Response:
             (t("変更なし", "Unchanged"), report.unchanged),
             (t("取り込まなかった行", "Rows refused"), report.skipped),
         ],
-        refused=_report_rows(report.rejected),
+        refused=_report_rows(report.rejected, language(request)),
         unreadable=[(entry.rsplit(":", 1)[-1], col, raw) for entry, col, raw in report.unreadable],
-        warnings=report.warnings,
+        warnings=[reason_words(w, language(request)) for w in report.warnings],
         notes=[
             t(f"座標なし（住所から後で配置）: {u[1]}", f"No coordinates (kept): {u[1]}")
             for u in report.unlocated[:50]
@@ -680,7 +684,10 @@ async def vacancies_import(request: web.Request) -> web.Response:
             )
         except (UploadProblem, DataFileError) as exc:
             flash(
-                request, t("取り込めませんでした: ", "Nothing was imported: ") + str(exc), "error"
+                request,
+                t("取り込めませんでした: ", "Nothing was imported: ")
+                + reason_words(str(exc), language(request)),
+                "error",
             )
             raise await _redirect(request, BASE + "/vacancies") from None
     async with transaction(request.app[SESSIONS]) as session:
@@ -717,9 +724,9 @@ async def vacancies_import(request: web.Request) -> web.Response:
             (t("変更なし", "Unchanged"), report.unchanged),
             (t("取り込まなかった行", "Rows refused"), len(report.rejected)),
         ],
-        refused=_report_rows(report.rejected),
+        refused=_report_rows(report.rejected, language(request)),
         unreadable=[(entry.rsplit(":", 1)[-1], col, raw) for entry, col, raw in report.unreadable],
-        warnings=report.warnings,
+        warnings=[reason_words(w, language(request)) for w in report.warnings],
         notes=[t(f"入所月: {m}", f"Month of entry: {m}") for m in months],
         back=BASE + "/vacancies",
     )
@@ -1482,6 +1489,39 @@ async def rounds_page(request: web.Request) -> web.Response:
     )
 
 
+def _run_warning(t: Callable[[str, str], str], warning: str) -> tuple[str, bool]:
+    """A dry run's warning for a clerk, and whether it links to the vacancies page."""
+    vague = re.fullmatch(r"(\d+) classes publish only 'some places' \(△\).*", warning)
+    if vague:
+        n = vague.group(1)
+        return (
+            t(
+                f"{n} クラスの空きが「あり（△）」だけで数がないため、"
+                "それぞれ 1 人分として数えました。正確に割り当てるには、"
+                "空き状況のページで数を入力してから試行割当をやり直してください。",
+                f"{n} classes have 'some places' (△) without a number: each was counted as 1 "
+                "place. To allocate exactly, enter the numbers on the vacancies page and run "
+                "the dry run again.",
+            ),
+            True,
+        )
+    transfer = re.fullmatch(
+        r"application (\d+): current facility '(.*)' unknown; treated as a new entry", warning
+    )
+    if transfer:
+        number, facility = transfer.groups()
+        return (
+            t(
+                f"申込 {number}: 転園元の施設「{facility}」が見つからないため、"
+                "新規の申込として扱いました。",
+                f"Application {number}: the current facility {facility!r} is unknown; it was "
+                "treated as a new entry.",
+            ),
+            False,
+        )
+    return warning, False
+
+
 @routes.get(BASE + r"/rounds/{id:\d+}")
 async def round_page(request: web.Request) -> web.Response:
     """A round: applications by class and status, the last dry run, confirm."""
@@ -1499,13 +1539,23 @@ async def round_page(request: web.Request) -> web.Response:
     for class_age, status, n in by_class:
         table.setdefault(class_age, {})[status] = n
     now = _now(request)
+    run = row.allocation or None
+    try:
+        run_at = datetime.fromisoformat(str(run.get("at", ""))) if run else None
+    except ValueError:
+        run_at = None
+    if run_at is not None and run_at.tzinfo is None:
+        run_at = run_at.replace(tzinfo=UTC)
+    t = translator(language(request))
     return _render(
         request,
         "daycare_round.html",
         row=row,
         by_class=sorted(table.items()),
         statuses=APPLICATION_STATUSES,
-        run=row.allocation or None,
+        run=run,
+        run_at=run_at,
+        run_warnings=[_run_warning(t, str(w)) for w in (run or {}).get("warnings", [])],
         seed_shown=_reveal_seed(row, now),
         seed_sha256=hashlib.sha256(row.seed.encode()).hexdigest(),
         applications_over=row.status != "open" or row.deadline <= now,

@@ -198,8 +198,8 @@ async def test_upload_names_the_rows_it_refused_and_why(
     assert answer.status == 200, html
     assert "<dt>新規</dt><dd>1</dd>" in html
     assert "<dt>取り込まなかった行</dt><dd>2</dd>" in html
-    assert '<td class="num">3</td><td>no facility name (名称)</td>' in html
-    assert '<td class="num">4</td>' in html and f"the row is of {OTHER}" in html
+    assert '<td class="num">3</td><td>施設名（名称）がありません</td>' in html
+    assert '<td class="num">4</td>' in html and f"ほかの自治体（{OTHER}）の行です" in html
     async with sessions() as session:
         names = [f.name_ja for f in (await session.exec(select(Facility))).all()]
     assert names == ["みどり保育園"]  # another municipality's row is never written
@@ -213,8 +213,8 @@ async def test_upload_names_the_rows_it_refused_and_why(
     [
         ("book.xlsx", b"PK\x03\x04binary", "CSVファイル（.csv）を選んでください"),
         ("empty.csv", b"", "ファイルが空です"),
-        ("other.csv", "氏名,電話\n山田,03\n".encode(), "no header row"),
-        ("binary.csv", b"\x00\x01\x02" * 10, "not a text file"),
+        ("other.csv", "氏名,電話\n山田,03\n".encode(), "見出しの行が見つかりません"),
+        ("binary.csv", b"\x00\x01\x02" * 10, "文字のファイルではありません"),
     ],
 )
 async def test_a_bad_upload_is_refused_with_a_clear_message_and_saves_nothing(
@@ -341,7 +341,7 @@ async def test_vacancy_list_upload_reports_the_facility_it_does_not_know(
     html = await answer.text()
     assert answer.status == 200, html
     assert "<dt>保存した枠</dt><dd>3</dd>" in html
-    assert '<td class="num">3</td><td>no facility named そら保育園' in html
+    assert '<td class="num">3</td><td>「そら保育園」という施設がありません' in html
     async with sessions() as session:
         cells = (await session.exec(select(Vacancy).order_by(col(Vacancy.class_age)))).all()
     assert [(c.class_age, c.level, c.places) for c in cells] == [

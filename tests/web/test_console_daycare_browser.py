@@ -124,7 +124,7 @@ async def test_a_clerk_uploads_sorts_and_opens_an_application(
     finally:
         await asyncio.to_thread(driver.quit)
     assert "新規\n2" in seen["report"] or "新規 2" in seen["report"], seen["report"]
-    assert "no facility name" in seen["report"] and "4" in seen["report"]
+    assert "施設名（名称）がありません" in seen["report"] and "4" in seen["report"]
     assert seen["by_capacity"][0] == "ひかり保育園"
     assert "2025-06-10" in seen["application"] and "A保育園" in seen["application"]
     assert seen["title_en"].startswith("Test Nursery") or "保育園" in seen["title_en"]

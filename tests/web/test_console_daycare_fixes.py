@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from integrations.daycare.models import Application, Vacancy
+from integrations.daycare.models import Application, IntakeRound, Vacancy
 from rules.points import ApplicationFacts
 from tests.integrations.daycare.daycare_factories import insert
-from tests.integrations.daycare.test_daycare_rounds_api import _apply, _round
+from tests.integrations.daycare.test_daycare_rounds_api import _apply, _facts, _round
 from tests.web.test_console_daycare import HEADER, MUNI, _three, _upload
 
 
@@ -174,3 +175,56 @@ async def test_a_tour_slot_that_ends_before_it_starts_is_refused_in_japanese(
     html = await answer.text()
     assert "終了時刻は開始時刻より後にしてください" in html and "ends_at" not in html
     assert str(answer.url.query.get("facility")) == str(made[1].id)
+
+
+async def test_a_dry_run_says_its_time_in_tokyo_and_what_to_do_about_vague_places(
+    client: Any, sessions: Any, signed_in: Any
+) -> None:
+    setup = await _round(sessions, {"A": 1, "B": 1})
+    async with sessions() as session:
+        for cell in (await session.exec(select(Vacancy))).all():
+            cell.level, cell.places = "some", None
+            session.add(cell)
+        await session.commit()
+    await _apply(sessions, setup, ["A", "B"], _facts((40, 40)))
+    round_id = setup["round"].id
+    token = await signed_in(MUNI, "editor")
+    html = await (
+        await client.post(f"/console/daycare/rounds/{round_id}/allocate", data={"_csrf": token})
+    ).text()
+    async with sessions() as session:
+        round_ = await session.get(IntakeRound, round_id)
+        assert round_ is not None and round_.allocation
+    at = datetime.fromisoformat(round_.allocation["at"])
+    tokyo = at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    assert f">{tokyo}</time></dd>" in html and " UTC</dd>" not in html
+    assert "2 クラスの空きが「あり（△）」だけで数がないため" in html
+    assert "空き状況のページで数を入力" in html and "give exact places" not in html
+    assert 'href="/console/daycare/vacancies?month=' in html
+
+
+async def test_import_reasons_are_in_the_pages_language(client: Any, signed_in: Any) -> None:
+    token = await signed_in(MUNI, "editor")
+    text = "\n".join([HEADER, f"{MUNI},,みどり保育園,,認可保育所,八王子市,35.66,139.32,60,,,,"])
+    ja = await (
+        await client.post(
+            "/console/daycare/facilities/import", data=_upload(token, "a.csv", text.encode())
+        )
+    ).text()
+    assert '<td class="num">2</td><td>施設番号（NO）がありません</td>' in ja
+    assert "no facility id" not in ja
+    binary = await (
+        await client.post(
+            "/console/daycare/facilities/import",
+            data=_upload(token, "b.csv", b"\x00\x01\x02" * 10),
+        )
+    ).text()
+    assert "文字のファイルではありません（Excelのブックかもしれません）" in binary
+    assert "binary content" not in binary
+    en = await (
+        await client.post(
+            "/console/daycare/facilities/import?lang=en",
+            data=_upload(token, "a.csv", text.encode()),
+        )
+    ).text()
+    assert "no facility id (NO)" in en

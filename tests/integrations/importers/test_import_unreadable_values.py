@@ -7,6 +7,7 @@ from typing import Any
 
 from integrations.daycare.facilities import facilities_by_id
 from integrations.importers.facilities import import_facilities
+from integrations.importers.report import REASONS, reason_code, reason_words
 from tests.integrations.daycare.test_daycare_facility_import import HEADER, ROWS
 
 
@@ -54,3 +55,23 @@ async def test_a_new_facility_with_an_unreadable_value_is_saved_without_it(
     async with sessions() as session:
         row = (await facilities_by_id(session, "131130"))["1"]
     assert row.capacity is None and row.body["closes"] is None
+
+
+def test_each_reason_has_a_code_its_parameters_and_japanese_words() -> None:
+    assert reason_code("no facility id (NO)") == ("no_id", {"column": "NO"})
+    assert reason_code("the row is of 131016, not of --municipality 132012") == (
+        "other_municipality",
+        {"code": "131016", "own": "132012"},
+    )
+    binary = "b.csv: not a text file (binary content; an Excel book?)"
+    assert reason_code(binary) == ("binary", {"file": "b.csv"})
+    assert reason_words(binary, "ja").startswith("b.csv: 文字のファイルではありません")
+    assert "Save it as CSV" in reason_words(binary, "en")
+    assert reason_words("no facility id (NO)", "en") == "no facility id (NO)"  # as the CLI says
+    assert reason_words("something new", "ja") == "something new"
+    for code, pattern, ja, _ in REASONS:
+        assert "{" not in ja or all(f"(?P<{name}>" in pattern for name in _names(ja)), code
+
+
+def _names(template: str) -> list[str]:
+    return [part.split("}")[0] for part in template.split("{")[1:]]
