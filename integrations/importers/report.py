@@ -133,6 +133,19 @@ REASONS: list[tuple[str, str, str, str]] = [
         "is it another municipality's file?",
     ),
     (
+        "bad_places",
+        r"(?P<age>\d)歳児: not a number of places, -, ○/△/× or 有/無: (?P<value>[^;]*)",
+        "{age}歳児: {value} は空きの数・-・○/△/×・有/無 のどれでもありません"
+        "（この行は取り込みません）",
+        "",
+    ),
+    (
+        "unbelievable_places",
+        r"(?P<age>\d)歳児: (?P<n>\d+) places is not believable",
+        "{age}歳児: 空き {n} は多すぎます（この行は取り込みません）",
+        "",
+    ),
+    (
         "unknown_facility",
         r"no facility (?P<id>\S+) in (?P<code>\d+)",
         "施設番号 {id} の施設がありません",
@@ -167,6 +180,9 @@ def reason_words(reason: str, lang: str) -> str:
     """An import's reason in Japanese ("ja") or English; an unknown one as it is."""
     found = reason_code(reason)
     if found is None:
+        parts = reason.split("; ")
+        if len(parts) > 1 and all(reason_code(part) for part in parts):
+            return "; ".join(reason_words(part, lang) for part in parts)
         return reason
     code, params = found
     ja, en = next((ja, en) for c, _, ja, en in REASONS if c == code)

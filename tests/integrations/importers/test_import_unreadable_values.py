@@ -69,6 +69,14 @@ def test_each_reason_has_a_code_its_parameters_and_japanese_words() -> None:
     assert "Save it as CSV" in reason_words(binary, "en")
     assert reason_words("no facility id (NO)", "en") == "no facility id (NO)"  # as the CLI says
     assert reason_words("something new", "ja") == "something new"
+    two = (
+        "1歳児: not a number of places, -, ○/△/× or 有/無: 'abc'; "
+        "2歳児: 5000 places is not believable"
+    )
+    assert reason_words(two, "ja") == (
+        "1歳児: 'abc' は空きの数・-・○/△/×・有/無 のどれでもありません（この行は取り込みません）; "
+        "2歳児: 空き 5000 は多すぎます（この行は取り込みません）"
+    )
     for code, pattern, ja, _ in REASONS:
         assert "{" not in ja or all(f"(?P<{name}>" in pattern for name in _names(ja)), code
 
