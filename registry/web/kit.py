@@ -258,7 +258,11 @@ async def read_form(request: web.Request) -> MultiDictProxy[Any]:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_FORM_BYTES * 10, actual_size=request.content_length
         )
-    return await request.post()
+    try:
+        return await request.post()
+    except ValueError as exc:  # UnicodeDecodeError included
+        # Bytes that are not UTF-8, or a broken multipart body: the sender's fault (400).
+        raise web.HTTPBadRequest() from exc
 
 
 def csrf_ok(request: web.Request, session: ConsoleSession, form: Any | None) -> bool:

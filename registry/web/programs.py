@@ -660,7 +660,9 @@ async def check(request: web.Request) -> web.Response:
         return web.json_response({"error": "send the form's fields as a JSON object"}, status=400)
     issuer = scope_issuer(request)
     raw_categories = body.get("category")
-    values = read_fields(body, [str(c) for c in raw_categories or []][:20])
+    if not isinstance(raw_categories, list):
+        raw_categories = []
+    values = read_fields(body, [str(c) for c in raw_categories][:20])
     # The rule and examples are checked even before the names are written.
     values["name_ja"] = values["name_ja"] or "-"
     values["summary_ja"] = values["summary_ja"] or "-"

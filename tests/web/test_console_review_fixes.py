@@ -1,0 +1,83 @@
+"""What a second review found: guesses sent at once, ids and bodies that broke pages, CSV cells
+that Excel would run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hagukumi.resources import make_redis
+from registry.users import MAX_FAILURES, SignIn, authenticate
+from tests.web.conftest import PASSWORD, csrf_of
+
+HUGE = "9" * 30
+
+
+async def test_guesses_sent_all_at_once_are_counted_and_lock_the_account(
+    make_user: Any, sessions: Any, redis_url: str
+) -> None:
+    email = await make_user("132012")
+    redis = make_redis(redis_url)
+
+    async def guess(password: str) -> SignIn:
+        async with sessions() as session:
+            return await authenticate(session, redis, email, password, "10.0.0.1")
+
+    # A guesser sends many passwords at once, the right one among the last.
+    passwords = [f"wrong guess {n:04}" for n in range(MAX_FAILURES * 3)] + [PASSWORD]
+    outcomes = await asyncio.gather(*(guess(p) for p in passwords))
+    assert outcomes[-1].user is None and outcomes[-1].locked_seconds > 0
+    async with sessions() as session:
+        right = await authenticate(session, redis, email, PASSWORD, "10.0.0.1")
+    assert right.user is None and right.locked_seconds > 0
+
+
+async def test_ids_too_large_for_the_database_are_not_found(client: Any, signed_in: Any) -> None:
+    token = await signed_in("132012", "editor")
+    for path in (
+        "/console/daycare/facilities/",
+        "/console/daycare/rounds/",
+        "/console/daycare/applications/",
+    ):
+        answer = await client.get(path + HUGE)
+        assert answer.status == 404, path
+    for path in (
+        f"/console/daycare/tours/{HUGE}/cancel",
+        f"/console/daycare/applications/{HUGE}/documents",
+        f"/console/daycare/applications/{HUGE}/corrections",
+        f"/console/daycare/rounds/{HUGE}/allocate",
+        f"/console/daycare/rounds/{HUGE}/confirm",
+    ):
+        answer = await client.post(path, data={"_csrf": token}, allow_redirects=False)
+        assert answer.status == 404, path
+
+
+async def test_a_form_that_is_not_utf8_is_a_bad_request_page(client: Any, signed_in: Any) -> None:
+    token = await signed_in("132012", "editor")
+    answer = await client.post(
+        "/console/programs/new",
+        data=b"name_ja=\xff\xfe\x80",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": token},
+    )
+    assert answer.status == 400
+    assert answer.content_type == "text/html"
+    page = await client.get("/console/signin")
+    signin = await client.post(
+        "/console/signin",
+        data=b"email=\xff&password=\xfe&_csrf=" + csrf_of(await page.text()).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert signin.status == 400
+
+
+async def test_the_live_check_refuses_categories_that_are_not_a_list(
+    client: Any, signed_in: Any
+) -> None:
+    token = await signed_in("132012", "editor")
+    answer = await client.post(
+        "/console/programs/check",
+        json={"category": 5, "eligibility": "true"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert answer.status == 200
+    assert (await answer.json())["rule_ok"] in {True, False}
