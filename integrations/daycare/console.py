@@ -202,10 +202,18 @@ async def _own_application(session: AsyncSession, issuer: str, pk: int) -> Appli
     return row
 
 
+def _csv_cell(value: Any) -> Any:
+    # Names, addresses and notes come from imported open data: a text that starts like a
+    # formula would run in the office's Excel, so it is quoted as text (OWASP CSV injection).
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv_response(rows: list[list[Any]], filename: str) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([_csv_cell(v) for v in row] for row in rows)
     return _csv_text("\ufeff" + out.getvalue(), filename)
 
 

