@@ -67,6 +67,7 @@ class ConsoleSession:
     user: ConsoleUser
     csrf: str
     flash: list[dict[str, str]] = field(default_factory=list)
+    password_mark: str = ""
 
     @property
     def can_edit(self) -> bool:
@@ -175,13 +176,24 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _password_mark(user: ConsoleUser) -> str:
+    # Which password the session was opened with: a new password (`hagukumi users
+    # set-password`, after a leak) ends every session opened with the old one.
+    return _hash("password:" + user.password_hash)[:32]
+
+
 async def start_session(
     request: web.Request, response: web.StreamResponse, user: ConsoleUser
 ) -> None:
     """A new session for a user who just signed in (a fresh token: no fixation)."""
     config = request.app[WEB]
     token = secrets.token_urlsafe(32)
-    data: dict[str, Any] = {"user_id": user.id, "csrf": secrets.token_urlsafe(32), "flash": []}
+    data: dict[str, Any] = {
+        "user_id": user.id,
+        "csrf": secrets.token_urlsafe(32),
+        "flash": [],
+        "password": _password_mark(user),
+    }
     await config.redis.set(_SESSION_PREFIX + _hash(token), json.dumps(data), ex=SESSION_SECONDS)
     response.set_cookie(
         SESSION_COOKIE,
@@ -214,18 +226,24 @@ async def load_session(request: web.Request) -> ConsoleSession | None:
     data = json.loads(raw)
     async with request.app[SESSIONS]() as session:
         user = await session.get(ConsoleUser, data["user_id"])
-    if user is None or user.disabled_at is not None:
+    mark = _password_mark(user) if user is not None else ""
+    if user is None or user.disabled_at is not None or data.get("password") != mark:
         await redis.delete(key)
         return None
     await redis.expire(key, SESSION_SECONDS)
-    return ConsoleSession(_hash(token), user, data["csrf"], list(data.get("flash", [])))
+    return ConsoleSession(_hash(token), user, data["csrf"], list(data.get("flash", [])), mark)
 
 
 async def save_flash(request: web.Request, session: ConsoleSession) -> None:
     """Keep flash messages not yet shown for the next page (after a redirect)."""
     redis = request.app[WEB].redis
     key = _SESSION_PREFIX + session.token_hash
-    data = {"user_id": session.user.id, "csrf": session.csrf, "flash": session.flash}
+    data = {
+        "user_id": session.user.id,
+        "csrf": session.csrf,
+        "flash": session.flash,
+        "password": session.password_mark,
+    }
     await redis.set(key, json.dumps(data), keepttl=True)
 
 

