@@ -433,7 +433,7 @@ async def facilities_csv(request: web.Request) -> web.Response:
     return _csv_response(body, f"facilities-{issuer}.csv")
 
 
-@routes.get(BASE + r"/facilities/{id:\d{1,18}}")
+@routes.get(BASE + r"/facilities/{id:\d{1,9}}")
 async def facility_page(request: web.Request) -> web.Response:
     """One facility: its fields, vacancies from this month on, tour slots and versions."""
     issuer = scope_issuer(request)
@@ -730,7 +730,7 @@ async def vacancies_import(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(BASE + r"/vacancies/{facility:\d{1,18}}")
+@routes.post(BASE + r"/vacancies/{facility:\d{1,9}}")
 async def vacancy_update(request: web.Request) -> web.Response:
     """Set one class's places for one month of entry (a number, or blank for unknown: not
     allowed; "some"/"none" as the level)."""
@@ -933,7 +933,7 @@ async def tour_slot_create(request: web.Request) -> web.Response:
     raise await _redirect(request, BASE + "/tours")
 
 
-@routes.post(BASE + r"/tours/{id:\d{1,18}}/cancel")
+@routes.post(BASE + r"/tours/{id:\d{1,9}}/cancel")
 async def tour_slot_cancel(request: web.Request) -> web.Response:
     """Cancel a slot: its bookings are cancelled and the families told (as the API does)."""
     console = require_editor(request)
@@ -1148,7 +1148,7 @@ async def applications_csv(request: web.Request) -> web.Response:
 FACT_FIELDS = tuple(name for name in ApplicationFacts.model_fields if name != "guardians")
 
 
-@routes.get(BASE + r"/applications/{id:\d{1,18}}")
+@routes.get(BASE + r"/applications/{id:\d{1,9}}")
 async def application_page(request: web.Request) -> web.Response:
     """One application: wishes, facts, points lines, documents, audit, corrections."""
     issuer = scope_issuer(request)
@@ -1192,7 +1192,7 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-@routes.post(BASE + r"/applications/{id:\d{1,18}}/documents")
+@routes.post(BASE + r"/applications/{id:\d{1,9}}/documents")
 async def application_document(request: web.Request) -> web.Response:
     """Mark a document received (checked), or undo it."""
     console = require_editor(request)
@@ -1229,7 +1229,7 @@ async def application_document(request: web.Request) -> web.Response:
     raise await _redirect(request, f"{BASE}/applications/{pk}")
 
 
-@routes.post(BASE + r"/applications/{id:\d{1,18}}/corrections")
+@routes.post(BASE + r"/applications/{id:\d{1,9}}/corrections")
 async def application_correct(request: web.Request) -> web.Response:
     """Correct one fact of an application, with the reason (the domain's validation)."""
     console = require_editor(request)
@@ -1301,7 +1301,7 @@ async def rounds_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(BASE + r"/rounds/{id:\d{1,18}}")
+@routes.get(BASE + r"/rounds/{id:\d{1,9}}")
 async def round_page(request: web.Request) -> web.Response:
     """A round: applications by class and status, the last dry run, confirm."""
     issuer = scope_issuer(request)
@@ -1333,7 +1333,7 @@ async def round_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(BASE + r"/rounds/{id:\d{1,18}}/allocate")
+@routes.post(BASE + r"/rounds/{id:\d{1,9}}/allocate")
 async def round_allocate(request: web.Request) -> web.Response:
     """A dry run (the function of `POST /rounds/{id}/allocate`): nothing is decided."""
     console = require_editor(request)
@@ -1366,7 +1366,7 @@ async def round_allocate(request: web.Request) -> web.Response:
     raise await _redirect(request, f"{BASE}/rounds/{pk}")
 
 
-@routes.post(BASE + r"/rounds/{id:\d{1,18}}/confirm")
+@routes.post(BASE + r"/rounds/{id:\d{1,9}}/confirm")
 async def round_confirm(request: web.Request) -> web.Response:
     """Confirm the dry run named by its input hash: 内定/保留 are written, families told."""
     console = require_editor(request)
@@ -1481,7 +1481,7 @@ async def round_create(request: web.Request) -> web.Response:
     raise await _redirect(request, f"{BASE}/rounds/{row.id}")
 
 
-@routes.post(BASE + r"/rounds/{id:\d{1,18}}")
+@routes.post(BASE + r"/rounds/{id:\d{1,9}}")
 async def round_update(request: web.Request) -> web.Response:
     """Change a round's name, deadline or status (not once confirmed)."""
     console = require_editor(request)

@@ -15,6 +15,7 @@ from tests.integrations.daycare.daycare_factories import facility, insert
 from tests.web.conftest import PASSWORD, csrf_of, sign_in
 
 HUGE = "9" * 30
+LARGE = "9" * 18  # more than a 32-bit column takes
 
 
 async def test_guesses_sent_all_at_once_are_counted_and_lock_the_account(
@@ -42,9 +43,14 @@ async def test_ids_too_large_for_the_database_are_not_found(client: Any, signed_
         "/console/daycare/facilities/",
         "/console/daycare/rounds/",
         "/console/daycare/applications/",
+        "/console/programs/",
     ):
-        answer = await client.get(path + HUGE)
-        assert answer.status == 404, path
+        for number in (HUGE, LARGE):
+            answer = await client.get(path + number)
+            assert answer.status == 404, path + number
+    for number in (HUGE, LARGE):
+        entry = await client.get("/console/quality/entries/" + number)
+        assert entry.status == 404
     for path in (
         f"/console/daycare/tours/{HUGE}/cancel",
         f"/console/daycare/applications/{HUGE}/documents",
@@ -54,6 +60,16 @@ async def test_ids_too_large_for_the_database_are_not_found(client: Any, signed_
     ):
         answer = await client.post(path, data={"_csrf": token}, allow_redirects=False)
         assert answer.status == 404, path
+        answer = await client.post(
+            path.replace(HUGE, LARGE), data={"_csrf": token}, allow_redirects=False
+        )
+        assert answer.status == 404, path
+    vacancy = await client.post(
+        f"/console/daycare/vacancies/{LARGE}",
+        data={"_csrf": token, "month": "2027-04", "class_age": "1", "places": "2"},
+        allow_redirects=False,
+    )
+    assert vacancy.status == 404
 
 
 async def test_a_form_that_is_not_utf8_is_a_bad_request_page(client: Any, signed_in: Any) -> None:
