@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from registry.http import SESSIONS
@@ -278,7 +279,7 @@ async def read_form(request: web.Request) -> MultiDictProxy[Any]:
         )
     try:
         return await request.post()
-    except ValueError as exc:  # UnicodeDecodeError included
+    except (ValueError, HttpProcessingError) as exc:  # UnicodeDecodeError is a ValueError
         # Bytes that are not UTF-8, or a broken multipart body: the sender's fault (400).
         raise web.HTTPBadRequest() from exc
 

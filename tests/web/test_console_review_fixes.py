@@ -88,6 +88,13 @@ async def test_a_form_that_is_not_utf8_is_a_bad_request_page(client: Any, signed
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert signin.status == 400
+    broken = await client.post(
+        "/console/daycare/facilities/import",
+        data=b"--xx\r\nbroken",
+        headers={"Content-Type": "multipart/form-data; boundary=xx", "X-CSRF-Token": token},
+    )
+    assert broken.status == 400
+    assert broken.content_type == "text/html"
 
 
 async def test_the_live_check_refuses_categories_that_are_not_a_list(
