@@ -1188,7 +1188,7 @@ def _parse_value(text: str) -> Any:
     """A correction's new value: JSON (true, 3, ["A1"]) or else the text itself."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         return text
 
 

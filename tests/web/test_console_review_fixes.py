@@ -12,6 +12,7 @@ from hagukumi.resources import make_redis
 from registry.db import transaction
 from registry.users import MAX_FAILURES, SignIn, authenticate, find_user, set_password
 from tests.integrations.daycare.daycare_factories import facility, insert
+from tests.integrations.daycare.test_daycare_rounds_api import MUNI, _apply, _facts, _round
 from tests.web.conftest import PASSWORD, csrf_of, sign_in
 
 HUGE = "9" * 30
@@ -148,3 +149,17 @@ async def test_a_new_password_ends_the_sessions_opened_with_the_old_one(
     assert (await sign_in(client, email, "a brand new long password")).status == 303
     home = await client.get("/console/", allow_redirects=False)
     assert home.status == 200
+
+
+async def test_a_correction_nested_too_deep_is_refused_on_the_page(
+    client: Any, sessions: Any, signed_in: Any
+) -> None:
+    token = await signed_in(MUNI, "editor")
+    setup = await _round(sessions, {"A": 1})
+    pk = await _apply(sessions, setup, ["A"], _facts())
+    answer = await client.post(
+        f"/console/daycare/applications/{pk}/corrections",
+        data={"_csrf": token, "field": "guardians", "value": "[" * 1500, "reason": "typo"},
+    )
+    assert answer.status == 200
+    assert "訂正できませんでした" in await answer.text()
