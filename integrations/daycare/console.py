@@ -179,8 +179,11 @@ def _not_found() -> web.HTTPNotFound:
     return web.HTTPNotFound()
 
 
+MAX_ID = 2**31 - 1  # PostgreSQL's integer ids: a larger number is no row (not a 500)
+
+
 async def _own_facility(session: AsyncSession, issuer: str, pk: int) -> Facility:
-    row = await session.get(Facility, pk)
+    row = await session.get(Facility, pk) if 0 < pk <= MAX_ID else None
     if row is None or row.municipality != issuer:
         raise _not_found()
     return row
@@ -189,14 +192,14 @@ async def _own_facility(session: AsyncSession, issuer: str, pk: int) -> Facility
 async def _own_round(
     session: AsyncSession, issuer: str, pk: int, *, lock: bool = False
 ) -> IntakeRound:
-    row = await session.get(IntakeRound, pk, with_for_update=lock)
+    row = await session.get(IntakeRound, pk, with_for_update=lock) if 0 < pk <= MAX_ID else None
     if row is None or row.municipality != issuer:
         raise _not_found()
     return row
 
 
 async def _own_application(session: AsyncSession, issuer: str, pk: int) -> Application:
-    row = await session.get(Application, pk, with_for_update=True)
+    row = await session.get(Application, pk, with_for_update=True) if 0 < pk <= MAX_ID else None
     if row is None or row.municipality != issuer:
         raise _not_found()
     return row

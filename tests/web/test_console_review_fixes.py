@@ -71,6 +71,19 @@ async def test_ids_too_large_for_the_database_are_not_found(client: Any, signed_
         allow_redirects=False,
     )
     assert vacancy.status == 404
+    tour = await client.post(
+        "/console/daycare/tours",
+        data={
+            "_csrf": token,
+            "facility": LARGE,
+            "date": "2027-01-12",
+            "starts": "10:00",
+            "ends": "11:00",
+            "capacity": "3",
+        },
+        allow_redirects=False,
+    )
+    assert tour.status == 404
 
 
 async def test_a_form_that_is_not_utf8_is_a_bad_request_page(client: Any, signed_in: Any) -> None:
