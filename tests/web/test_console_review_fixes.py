@@ -176,3 +176,10 @@ async def test_a_correction_nested_too_deep_is_refused_on_the_page(
     )
     assert answer.status == 200
     assert "訂正できませんでした" in await answer.text()
+
+
+async def test_the_history_ignores_a_before_out_of_range(client: Any, signed_in: Any) -> None:
+    await signed_in("132012", "viewer")
+    for before in ("0001-01-01T00:00:00%2B09:00", "9999-12-31T23:59:59-09:00", "nonsense"):
+        answer = await client.get(f"/console/history?before={before}")
+        assert answer.status == 200, before
