@@ -27,7 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from registry.http import SESSIONS
-from registry.models import ConsoleUser
+from registry.models import ConsoleUser, Municipality
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +329,7 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
             if not csrf_ok(request, session, form):
                 return forbidden(request, "csrf")
     try:
+        await _check_scope(request)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -347,6 +348,20 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
         await save_flash(request, session)
     _secure_headers(response, is_console)
     return response
+
+
+async def _check_scope(request: web.Request) -> None:
+    """An operator's `?m=` names a municipality this service serves (else 404): pages would
+    otherwise show an empty one, and changes would fail on the missing municipality."""
+    session = request.get(SESSION)
+    asked = request.query.get("m", "")
+    if session is None or not session.is_operator or scope_issuer(request) != asked:
+        return
+    if asked == session.user.issuer:
+        return
+    async with request.app[SESSIONS]() as db:
+        if await db.get(Municipality, asked) is None:
+            raise web.HTTPNotFound()
 
 
 def _secure_headers(response: web.StreamResponse, private: bool) -> None:

@@ -8,6 +8,9 @@ import csv
 import io
 from typing import Any
 
+from sqlmodel import select
+
+from bot.models import QualityEntry
 from hagukumi.resources import make_redis
 from registry.db import transaction
 from registry.users import MAX_FAILURES, SignIn, authenticate, find_user, set_password
@@ -183,3 +186,33 @@ async def test_the_history_ignores_a_before_out_of_range(client: Any, signed_in:
     for before in ("0001-01-01T00:00:00%2B09:00", "9999-12-31T23:59:59-09:00", "nonsense"):
         answer = await client.get(f"/console/history?before={before}")
         assert answer.status == 200, before
+
+
+async def test_an_operator_may_only_pick_a_municipality_the_service_serves(
+    client: Any, signed_in: Any, sessions: Any
+) -> None:
+    token = await signed_in("132012", "operator")
+    assert (await client.get("/console/daycare/rounds?m=131016")).status == 200
+    for path in ("/console/", "/console/daycare/rounds", "/console/quality"):
+        answer = await client.get(path + "?m=999999")
+        assert answer.status == 404, path
+    created = await client.post(
+        "/console/daycare/rounds?m=999999",
+        data={
+            "_csrf": token,
+            "name": "x",
+            "entry_month": "2027-04",
+            "deadline_date": "2026-12-20",
+        },
+        allow_redirects=False,
+    )
+    assert created.status == 404
+    entry = await client.post(
+        "/console/quality/entries?m=999999",
+        data={"_csrf": token, "service": "bot", "said_ja": "a", "did_ja": "b"},
+        allow_redirects=False,
+    )
+    assert entry.status == 404
+    async with sessions() as session:
+        stored = (await session.exec(select(QualityEntry))).all()
+    assert not [e for e in stored if e.issuer == "999999"]
