@@ -1142,6 +1142,10 @@ async def applications_csv(request: web.Request) -> web.Response:
             raise _not_found()
         rows, facilities = await apps.filter_applications(session, round_, query)
     columns = list(round_.export_columns or CSV_COLUMNS)
+    if request[SESSION].user.issuer != issuer:
+        # As on the application's page: children's birth dates only to their own
+        # municipality's staff, not to an operator looking in.
+        columns = [c for c in columns if c != "child_birth_date"]
     ja = request.query.get("headers", "ja") != "en"
     return _csv_text(
         render_csv(rows, facilities, columns, ja), f"applications-round-{round_.id}.csv"

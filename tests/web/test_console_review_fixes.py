@@ -216,3 +216,21 @@ async def test_an_operator_may_only_pick_a_municipality_the_service_serves(
     async with sessions() as session:
         stored = (await session.exec(select(QualityEntry))).all()
     assert not [e for e in stored if e.issuer == "999999"]
+
+
+async def test_an_operators_application_export_has_no_birth_dates(
+    client: Any, sessions: Any, signed_in: Any, make_user: Any
+) -> None:
+    setup = await _round(sessions, {"A": 1})
+    await _apply(sessions, setup, ["A"], _facts())
+    round_id = setup["round"].id
+    await signed_in(MUNI, "editor")
+    own = await (await client.get(f"/console/daycare/applications.csv?round={round_id}")).text()
+    assert "2025-06-10" in own  # the municipality's own staff
+    await signed_in("132012" if MUNI != "132012" else "131016", "operator")
+    path = f"/console/daycare/applications.csv?round={round_id}&m={MUNI}"
+    export = await client.get(path)
+    assert export.status == 200
+    text = await export.text()
+    assert "2025-06-10" not in text
+    assert "child_birth_date" not in text and "生年月日" not in text
