@@ -188,6 +188,10 @@ async def start_session(
 ) -> None:
     """A new session for a user who just signed in (a fresh token: no fixation)."""
     config = request.app[WEB]
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        # The browser's earlier session (someone else's, on a shared computer) ends here.
+        await config.redis.delete(_SESSION_PREFIX + _hash(previous))
     token = secrets.token_urlsafe(32)
     data: dict[str, Any] = {
         "user_id": user.id,

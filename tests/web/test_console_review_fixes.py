@@ -234,3 +234,17 @@ async def test_an_operators_application_export_has_no_birth_dates(
     text = await export.text()
     assert "2025-06-10" not in text
     assert "child_birth_date" not in text and "生年月日" not in text
+
+
+async def test_signing_in_again_ends_the_browsers_earlier_session(
+    client: Any, make_user: Any
+) -> None:
+    first = await make_user("132012")
+    answer = await sign_in(client, first)
+    earlier = answer.cookies["hagukumi_console"].value
+    await sign_in(client, await make_user("132012"))
+    client.session.cookie_jar.clear()
+    page = await client.get(
+        "/console/", headers={"Cookie": f"hagukumi_console={earlier}"}, allow_redirects=False
+    )
+    assert page.status == 303
