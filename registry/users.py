@@ -151,7 +151,8 @@ async def _locked_for(redis: Any, key: str, limit: int) -> int:
 
 async def _count_attempt(redis: Any, key: str) -> int:
     count = int(await redis.incr(key))
-    if count == 1:
+    if count == 1 or int(await redis.ttl(key)) < 0:
+        # A window starts with the first attempt (and never stays open for good).
         await redis.expire(key, LOCKOUT_SECONDS)
     return count
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 from typing import Any
 
@@ -13,7 +14,14 @@ from sqlmodel import select
 from bot.models import QualityEntry
 from hagukumi.resources import make_redis
 from registry.db import transaction
-from registry.users import MAX_FAILURES, SignIn, authenticate, find_user, set_password
+from registry.users import (
+    LOCKOUT_SECONDS,
+    MAX_FAILURES,
+    SignIn,
+    authenticate,
+    find_user,
+    set_password,
+)
 from tests.integrations.daycare.daycare_factories import facility, insert
 from tests.integrations.daycare.test_daycare_rounds_api import MUNI, _apply, _facts, _round
 from tests.web.conftest import PASSWORD, csrf_of, sign_in
@@ -248,3 +256,15 @@ async def test_signing_in_again_ends_the_browsers_earlier_session(
         "/console/", headers={"Cookie": f"hagukumi_console={earlier}"}, allow_redirects=False
     )
     assert page.status == 303
+
+
+async def test_an_address_counter_without_a_window_gets_one(
+    make_user: Any, sessions: Any, redis_url: str
+) -> None:
+    email = await make_user("132012")
+    redis = make_redis(redis_url)
+    key = "hagukumi:console:failures:address:" + hashlib.sha256(b"10.0.0.9").hexdigest()[:32]
+    await redis.set(key, "-1")  # e.g. a success's decrement after the window had expired
+    async with sessions() as session:
+        await authenticate(session, redis, email, "not the password", "10.0.0.9")
+    assert 0 < int(await redis.ttl(key)) <= LOCKOUT_SECONDS
