@@ -2,12 +2,14 @@
 
 The population path of "the life of a notice": programs are compiled once, families are read in
 batches (keyset pages by id, each with its children, app subscriptions and "I applied" records
-in one query apiece), each program is evaluated over the families of its issuer's scope with
-`rules.evaluate.evaluate_population`, and every match becomes a `NoticeDraft` recorded with
-INSERT ... ON CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long
-transaction and a run cut short is simply finished by the next one. From PARALLEL_FROM families
-on, rules are evaluated in spawned worker processes (still through `evaluate_population`): the
-process that calls the sweep must be safe to re-import, as console scripts and pytest are.
+in one query apiece), each batch is turned into columns once (`rules.columns`) and every program
+is evaluated on them with `rules.evaluate.evaluate_columns`, kept to its issuer's scope by a mask
+over the batch's families; every match becomes a `NoticeDraft` recorded with INSERT ... ON
+CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long transaction and
+a run cut short is simply finished by the next one. A rule the column engine does not cover is
+evaluated family by family over its scope only (the same answer, slower); the report names such
+programs, why, and how many family evaluations they cost. The notices carry each program's
+reasons (its top-level conditions, the same for every match), so no family is explained here.
 
 Who is told: only families in state "active" with consent and a municipality. Blocked families
 get no new notices (not even suppressed ones: following again and the next sweep catch them
@@ -36,19 +38,15 @@ notices recorded as suppressed "preference", so statistics still show them. Prog
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-import multiprocessing
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -68,10 +66,11 @@ from registry.eligibility import NATION, Catalog, CatalogEntry, issuers_for
 from registry.models import AppSubscription, Child, Family, ProgramAction
 from registry.programs import in_force
 from rules.ages import fiscal_year
+from rules.columns import Columns, build_columns, fallback_reason
 from rules.deadlines import application_deadline
-from rules.evaluate import CompiledProgram, evaluate_population
+from rules.evaluate import CompiledProgram, evaluate_columns
 from rules.explain import reasons_of
-from rules.language import compile_rule
+from rules.language import bind
 from rules.lgcode import is_prefecture_code
 from rules.profile import ChildInput, FamilyInput, derive
 
@@ -80,9 +79,6 @@ log = logging.getLogger(__name__)
 REMINDERS = (("deadline-2", 2), ("deadline-7", 7))
 """Reminder kinds by the largest number of days left they cover, nearest first."""
 SAMPLES = 3
-PARALLEL_FROM = 10_000
-"""Families from which the sweep evaluates in worker processes (starting them takes ~1 s)."""
-MAX_WORKERS = 4
 APPLIED_COVERS = timedelta(days=366)
 """How far ahead of a fixed deadline an "I applied" record still belongs to the same round."""
 
@@ -151,6 +147,10 @@ class ProgramTally:
     suppressed: int = 0
     families: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
+    fallback: str | None = None
+    """Why the program's rule was evaluated family by family (None: on columns)."""
+    fallback_evaluations: int = 0
+    """Family evaluations that cost."""
 
 
 @dataclass
@@ -185,6 +185,16 @@ class SweepReport:
         """New notices recorded as suppressed (the family opted out of the category)."""
         return sum(t.suppressed for t in self.programs.values())
 
+    def fallback_line(self) -> str:
+        """Which programs' rules were evaluated family by family rather than on columns, why,
+        and the family evaluations they cost."""
+        slow = sorted((t for t in self.programs.values() if t.fallback), key=lambda t: t.id)
+        if not slow:
+            return "rules per family: none (every rule evaluated on columns)"
+        evaluations = sum(t.fallback_evaluations for t in slow)
+        named = "; ".join(f"{t.id} {t.name} ({t.fallback})" for t in slow)
+        return f"rules per family: {len(slow)}, {evaluations} family evaluations — {named}"
+
     def render(self) -> str:
         """A plain-text table for the CLI."""
         head = f"sweep as of {self.as_of.isoformat()} (FY{self.fiscal_year})"
@@ -210,6 +220,7 @@ class SweepReport:
             f"{'total':>6}  {self.matches:>8} {self.reminders:>7} {self.new:>7}"
             f" {self.suppressed:>6} {told:>7}"
         )
+        lines.append(self.fallback_line())
         lines.append(f"elapsed {self.elapsed:.1f} s")
         return "\n".join(lines)
 
@@ -428,55 +439,135 @@ def scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
     return by_issuer
 
 
-Results = dict[int, list[list[int] | bool]]
-"""Per program id: `evaluate_population`'s answers over its scope, in batch order."""
+def scope_masks(columns: Columns, issuers: Iterable[str]) -> dict[str, np.ndarray]:
+    """Per issuer, the families of `columns` it reaches: its own municipality's, a
+    prefecture's, everyone for the nation (registry.eligibility.issuers_for, on columns)."""
+    municipality = columns.household("municipality")[0]
+    prefecture = columns.household("prefecture")[0]
+    masks: dict[str, np.ndarray] = {}
+    for issuer in set(issuers):
+        code = columns.strings.get(issuer)
+        if issuer == NATION:
+            masks[issuer] = np.ones(columns.families, dtype=bool)
+        elif code is None:
+            masks[issuer] = np.zeros(columns.families, dtype=bool)
+        else:
+            masks[issuer] = (municipality == code) | (prefecture == code)
+    return masks
+
+
+FamilyMatch = tuple[int, list[int] | None]
+"""A matching family's position in the batch and, for a per-child program, the indexes of its
+qualifying children (None for a household program)."""
+Results = dict[int, list[FamilyMatch]]
+"""Per program id: the families of its scope it matches, in batch order."""
+
+
+@dataclass
+class Fallback:
+    """A program evaluated family by family: why (`rules.columns.fallback_reason`), how often."""
+
+    reason: str
+    evaluations: int = 0
+
+
+@dataclass
+class Evaluation:
+    """What `evaluate_plans` found: matches per program, and the programs that fell back."""
+
+    results: Results = field(default_factory=dict)
+    fallbacks: dict[int, Fallback] = field(default_factory=dict)
+
+
+def _matches(
+    program: CompiledProgram,
+    columns: Columns,
+    holds: np.ndarray,
+    keep: np.ndarray | None,
+    positions: np.ndarray | None,
+) -> list[FamilyMatch]:
+    """`evaluate_columns`'s answer as matching families (`keep`: of the scope; `positions`: the
+    batch position of each family of `columns`, when they are a part of the batch)."""
+    if not program.per_child:
+        rows = np.flatnonzero(holds if keep is None else holds & keep)
+        found = (rows if positions is None else positions[rows]).tolist()
+        return [(p, None) for p in found]
+    family = columns.family
+    assert family is not None
+    rows = np.flatnonzero(holds if keep is None else holds & keep[family])
+    index = columns.child_indexes()
+    owners = family[rows]
+    if positions is not None:
+        owners = positions[owners]
+    out: list[FamilyMatch] = []
+    last = -1
+    for row, owner in zip(rows.tolist(), owners.tolist(), strict=True):
+        if owner != last:
+            out.append((owner, []))
+            last = owner
+        children = out[-1][1]
+        assert children is not None
+        children.append(index[row])
+    return out
+
+
+def _one_family(program: CompiledProgram, context: dict[str, Any]) -> list[int] | bool:
+    """The per-family path (`CompiledRule.evaluate`): child indexes, or whether it holds."""
+    bound = bind(context)
+    if not program.per_child:
+        return program.rule.evaluate(bound) is True
+    return [
+        child["index"]
+        for child in context["children"]
+        if program.rule.evaluate(bound, child) is True
+    ]
 
 
 def evaluate_plans(
-    programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[dict[str, Any]]
-) -> Results:
-    """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope."""
-    scopes = scope_positions(contexts)
-    results: Results = {}
+    programs: Iterable[tuple[int, CompiledProgram, str]],
+    contexts: Sequence[dict[str, Any]],
+    *,
+    per_family: bool = False,
+) -> Evaluation:
+    """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope: on
+    columns built once for all the contexts, or (`per_family`, the reference the column engine
+    must agree with) family by family."""
+    evaluation = Evaluation()
+    programs = list(programs)
+    if not contexts or not programs:
+        return evaluation
+    columns = build_columns(contexts)
+    masks = scope_masks(columns, (issuer for _, _, issuer in programs))
     for program_id, compiled, issuer in programs:
-        positions = scopes.get(issuer)
-        if positions:
-            results[program_id] = evaluate_population(compiled, [contexts[i] for i in positions])
-    return results
-
-
-@functools.lru_cache(maxsize=4096)
-def _compiled(expression: str, per_child: bool) -> CompiledProgram:
-    return CompiledProgram(
-        id=expression, rule=compile_rule(expression, per_child=per_child), per_child=per_child
-    )
-
-
-def evaluate_share(
-    programs: list[tuple[int, str, bool, str]], contexts: list[dict[str, Any]]
-) -> Results:
-    """`evaluate_plans` in a worker process: rules arrive as text and are compiled once there
-    (compiled rules hold rule-engine objects that do not pickle)."""
-    return evaluate_plans(
-        (
-            (pid, _compiled(expression, per_child), issuer)
-            for pid, expression, per_child, issuer in programs
-        ),
-        contexts,
-    )
-
-
-def _shares(
-    plans: Sequence[ProgramPlan], scopes: Mapping[str, list[int]], n: int
-) -> list[list[ProgramPlan]]:
-    """Programs split into n shares of about equal work (the size of each one's scope)."""
-    shares: list[list[ProgramPlan]] = [[] for _ in range(n)]
-    loads = [0] * n
-    for plan in sorted(plans, key=lambda p: -len(scopes.get(p.issuer, ()))):
-        least = loads.index(min(loads))
-        shares[least].append(plan)
-        loads[least] += len(scopes.get(plan.issuer, ()))
-    return [share for share in shares if share]
+        mask = masks[issuer]
+        if not mask.any():
+            continue
+        reason = fallback_reason(compiled.rule)
+        if per_family or reason is not None:
+            positions = np.flatnonzero(mask)
+            scope = [contexts[i] for i in positions.tolist()]
+            if reason is not None:
+                evaluation.fallbacks[program_id] = Fallback(reason, len(scope))
+            if per_family:
+                found: list[FamilyMatch] = []
+                for position, context in zip(positions.tolist(), scope, strict=True):
+                    result = _one_family(compiled, context)
+                    if result is True or (isinstance(result, list) and result):
+                        found.append((position, result if isinstance(result, list) else None))
+                evaluation.results[program_id] = found
+                continue
+            part = build_columns(scope)
+            holds = evaluate_columns(compiled, part)
+            evaluation.results[program_id] = _matches(compiled, part, holds, None, positions)
+            continue
+        before = columns.fallbacks.copy()
+        holds = evaluate_columns(compiled, columns)
+        if columns.fallbacks != before:
+            # The population (not the rule) was beyond the columns: every family was evaluated.
+            (late,) = (columns.fallbacks - before).keys()
+            evaluation.fallbacks[program_id] = Fallback(late, len(contexts))
+        evaluation.results[program_id] = _matches(compiled, columns, holds, mask, None)
+    return evaluation
 
 
 def _draft(
@@ -518,24 +609,19 @@ def draft_notices(
 ) -> tuple[dict[NoticeKey, NoticeDraft], dict[int, int]]:
     """Every notice these families should have about these programs today, by key, and how
     many eligible matches (family, or family and child) each program had; `results` when the
-    evaluation was done elsewhere (worker processes)."""
+    programs were evaluated already (`evaluate_plans`)."""
     cycle = str(fiscal_year(today))
     drafts: dict[NoticeKey, NoticeDraft] = {}
     matches: dict[int, int] = defaultdict(int)
-    contexts = [f.context for f in families]
     if results is None:
-        results = evaluate_plans(((p.id, p.entry.compiled, p.issuer) for p in plans), contexts)
-    scopes = scope_positions(contexts)
+        contexts = [f.context for f in families]
+        programs = ((p.id, p.entry.compiled, p.issuer) for p in plans)
+        results = evaluate_plans(programs, contexts).results
     for plan in plans:
-        answers = results.get(plan.id)
-        if not answers:
-            continue
-        targets = [families[i] for i in scopes[plan.issuer]]
-        for family, result in zip(targets, answers, strict=True):
-            if result is False or result == []:
-                continue
+        for position, children in results.get(plan.id, ()):
+            family = families[position]
             per_child: list[date | None] = (
-                [family.births[i] for i in result] if isinstance(result, list) else [None]
+                [None] if children is None else [family.births[i] for i in children]
             )
             found = [
                 _draft(plan, family, "eligible", cycle, b, _deadline_of(plan, b, today), now)
@@ -591,55 +677,38 @@ class _Run:
         now: datetime,
         zone: tzinfo,
         dry_run: bool,
-        pool: ProcessPoolExecutor | None = None,
-        workers: int = 1,
+        per_family: bool = False,
     ) -> None:
         self.report = report
         self.plans = plans
         self.now = now
         self.zone = zone
         self.dry_run = dry_run
-        self.pool = pool
-        self.workers = workers
+        self.per_family = per_family
         for plan in plans:
             report.programs[plan.id] = ProgramTally(id=plan.id, name=plan.entry.data.name.ja)
-
-    async def evaluate(self, families: Sequence[FamilyView]) -> Results | None:
-        """Evaluate in the worker processes, if any (None: let draft_notices do it here)."""
-        if self.pool is None or not families:
-            return None
-        contexts = [f.context for f in families]
-        shares = _shares(self.plans, scope_positions(contexts), self.workers)
-        loop = asyncio.get_running_loop()
-        jobs = [
-            loop.run_in_executor(
-                self.pool,
-                evaluate_share,
-                [
-                    (p.id, p.entry.data.eligibility, p.entry.data.per_child, p.issuer)
-                    for p in share
-                ],
-                contexts,
-            )
-            for share in shares
-        ]
-        results: Results = {}
-        for part in await asyncio.gather(*jobs):
-            results.update(part)
-        return results
 
     async def batch(self, session: AsyncSession, batch: Batch) -> None:
         """Draft, record (unless dry) and count one batch."""
         report = self.report
         report.families_scanned += len(batch.ids)
         report.families_skipped += batch.skipped
+        evaluation = evaluate_plans(
+            ((p.id, p.entry.compiled, p.issuer) for p in self.plans),
+            [f.context for f in batch.families],
+            per_family=self.per_family,
+        )
+        for program_id, fallback in evaluation.fallbacks.items():
+            tally = report.programs[program_id]
+            tally.fallback = fallback.reason
+            tally.fallback_evaluations += fallback.evaluations
         drafts, matches = draft_notices(
             self.plans,
             batch.families,
             batch.applied,
             today=report.as_of,
             now=self.now,
-            results=await self.evaluate(batch.families),
+            results=evaluation.results,
         )
         for program_id, count in matches.items():
             report.programs[program_id].matches += count
@@ -686,12 +755,12 @@ async def run(
     progress: Progress | None = None,
     batch_size: int = 2000,
     catalog: Catalog | None = None,
-    workers: int | None = None,
+    per_family: bool = False,
 ) -> SweepReport:
     """Evaluate published programs (all, or some) over reachable families (all, or one).
 
-    `workers` > 1 evaluates rules in that many worker processes; None chooses: the CPU count
-    (at most MAX_WORKERS) from PARALLEL_FROM families on, else in this process.
+    `per_family` evaluates every rule family by family instead of on columns: the reference
+    the column engine is tested and measured against, never needed otherwise.
     """
     started = time.monotonic()
     today = today_of(now, zone)
@@ -704,38 +773,24 @@ async def run(
             total = (
                 await session.exec(select(func.count()).select_from(Family).where(*where))
             ).one()
-    if workers is None:
-        workers = min(os.cpu_count() or 1, MAX_WORKERS) if total >= PARALLEL_FROM else 1
-    pool = None
-    if workers > 1 and plans:
-        # spawn, not fork: the parent runs threads (aiosqlite, the server) a fork would copy
-        # mid-flight.
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    state = _Run(report, plans, now=now, zone=zone, dry_run=dry_run, pool=pool, workers=workers)
+    state = _Run(report, plans, now=now, zone=zone, dry_run=dry_run, per_family=per_family)
     if plans and progress is not None:
-        progress(
-            f"sweep {today.isoformat()}: {len(plans)} programs, {total} families"
-            f", {workers} process{'es' if workers > 1 else ''}"
-        )
+        progress(f"sweep {today.isoformat()}: {len(plans)} programs, {total} families")
     after = 0
-    try:
-        while plans:
-            async with transaction(sessions) as session:
-                batch = await read_batch(
-                    session, where, after=after, limit=batch_size, today=today, zone=zone
-                )
-                if not batch.ids:
-                    break
-                await state.batch(session, batch)
-            after = batch.ids[-1]
-            if progress is not None:
-                progress(
-                    f"families {report.families_scanned}/{total} … {report.new} new notices,"
-                    f" {time.monotonic() - started:.1f} s"
-                )
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    while plans:
+        async with transaction(sessions) as session:
+            batch = await read_batch(
+                session, where, after=after, limit=batch_size, today=today, zone=zone
+            )
+            if not batch.ids:
+                break
+            await state.batch(session, batch)
+        after = batch.ids[-1]
+        if progress is not None:
+            progress(
+                f"families {report.families_scanned}/{total} … {report.new} new notices,"
+                f" {time.monotonic() - started:.1f} s"
+            )
     report.elapsed = time.monotonic() - started
     log.info(
         "notices swept",
@@ -747,6 +802,7 @@ async def run(
             "new": report.new,
             "dry_run": dry_run,
             "one_family": family_id is not None,
+            "per_family_programs": sum(1 for t in report.programs.values() if t.fallback),
         },
     )
     return report
@@ -761,7 +817,7 @@ async def sweep(
     progress: Progress | None = None,
     batch_size: int = 2000,
     catalog: Catalog | None = None,
-    workers: int | None = None,
+    per_family: bool = False,
 ) -> SweepReport:
     """The daily sweep: every published program in force against every reachable family."""
     return await run(
@@ -772,5 +828,5 @@ async def sweep(
         progress=progress,
         batch_size=batch_size,
         catalog=catalog,
-        workers=workers,
+        per_family=per_family,
     )
