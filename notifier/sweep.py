@@ -492,10 +492,10 @@ def _matches(
         rows = np.flatnonzero(holds if keep is None else holds & keep)
         found = (rows if positions is None else positions[rows]).tolist()
         return [(p, None) for p in found]
+    index = columns.child_indexes()  # builds the child table if the rule did not need it
     family = columns.family
     assert family is not None
     rows = np.flatnonzero(holds if keep is None else holds & keep[family])
-    index = columns.child_indexes()
     owners = family[rows]
     if positions is not None:
         owners = positions[owners]
@@ -529,9 +529,11 @@ def evaluate_plans(
     *,
     per_family: bool = False,
 ) -> Evaluation:
-    """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope: on
-    columns built once for all the contexts, or (`per_family`, the reference the column engine
-    must agree with) family by family."""
+    """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope, on
+    columns built once for all the contexts (`per_family`: family by family, as before columns;
+    the reference the column engine is tested and measured against)."""
+    if per_family:
+        return _evaluate_per_family(programs, contexts)
     evaluation = Evaluation()
     programs = list(programs)
     if not contexts or not programs:
@@ -543,20 +545,11 @@ def evaluate_plans(
         if not mask.any():
             continue
         reason = fallback_reason(compiled.rule)
-        if per_family or reason is not None:
+        if reason is not None:
+            # Evaluated family by family anyway: over the scope only, not the whole batch.
             positions = np.flatnonzero(mask)
-            scope = [contexts[i] for i in positions.tolist()]
-            if reason is not None:
-                evaluation.fallbacks[program_id] = Fallback(reason, len(scope))
-            if per_family:
-                found: list[FamilyMatch] = []
-                for position, context in zip(positions.tolist(), scope, strict=True):
-                    result = _one_family(compiled, context)
-                    if result is True or (isinstance(result, list) and result):
-                        found.append((position, result if isinstance(result, list) else None))
-                evaluation.results[program_id] = found
-                continue
-            part = build_columns(scope)
+            part = build_columns([contexts[i] for i in positions.tolist()])
+            evaluation.fallbacks[program_id] = Fallback(reason, part.families)
             holds = evaluate_columns(compiled, part)
             evaluation.results[program_id] = _matches(compiled, part, holds, None, positions)
             continue
@@ -565,8 +558,24 @@ def evaluate_plans(
         if columns.fallbacks != before:
             # The population (not the rule) was beyond the columns: every family was evaluated.
             (late,) = (columns.fallbacks - before).keys()
-            evaluation.fallbacks[program_id] = Fallback(late, len(contexts))
+            evaluation.fallbacks[program_id] = Fallback(late, columns.families)
         evaluation.results[program_id] = _matches(compiled, columns, holds, mask, None)
+    return evaluation
+
+
+def _evaluate_per_family(
+    programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[dict[str, Any]]
+) -> Evaluation:
+    evaluation = Evaluation()
+    scopes = scope_positions(contexts)
+    for program_id, compiled, issuer in programs:
+        found: list[FamilyMatch] = []
+        for position in scopes.get(issuer, ()):
+            result = _one_family(compiled, contexts[position])
+            if result is True or (isinstance(result, list) and result):
+                found.append((position, result if isinstance(result, list) else None))
+        if found:
+            evaluation.results[program_id] = found
     return evaluation
 
 
