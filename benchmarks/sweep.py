@@ -68,7 +68,7 @@ async def populate(url: str, families: int, seed: int) -> int:
         rows: list[dict[str, Any]] = []
         kids: list[dict[str, Any]] = []
         for fid in range(start + 1, min(start + CHUNK, families) + 1):
-            f = synthetic_family(rng, codes)
+            f: dict[str, Any] = synthetic_family(rng, codes)
             rows.append(
                 {
                     "id": fid,
@@ -88,7 +88,7 @@ async def populate(url: str, families: int, seed: int) -> int:
                     "updated_at": consented,
                 }
             )
-            for c in f["children"]:  # type: ignore[attr-defined]
+            for c in f["children"]:
                 kids.append(
                     {
                         "family_id": fid,
