@@ -32,6 +32,7 @@ from notifier.sweep import (
 from registry.eligibility import CatalogEntry
 from registry.programs import in_force
 from registry.schemas import ProgramIn
+from rules.columns import build_columns
 from rules.evaluate import CompiledProgram
 from rules.language import compile_rule
 
@@ -121,8 +122,8 @@ async def count_audience(
         if not batch.ids:
             break
         after = batch.ids[-1]
-        contexts = [f.context for f in batch.families]
-        results = evaluate_plans([(plan.id, compiled, plan.issuer)], contexts).results
+        columns = build_columns([f.context for f in batch.families])
+        results = evaluate_plans([(plan.id, compiled, plan.issuer)], columns).results
         drafts, matches = draft_notices(
             plans, batch.families, batch.applied, today=today, now=now, results=results
         )

@@ -38,13 +38,14 @@ notices recorded as suppressed "preference", so statistics still show them. Prog
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from sqlalchemy import func, or_
@@ -66,13 +67,19 @@ from registry.eligibility import NATION, Catalog, CatalogEntry, issuers_for
 from registry.models import AppSubscription, Child, Family, ProgramAction
 from registry.programs import in_force
 from rules.ages import fiscal_year
-from rules.columns import Columns, build_columns, fallback_reason
+from rules.columns import (
+    Columns,
+    NotVectorised,
+    build_columns,
+    derive_columns,
+    fallback_reason,
+)
 from rules.deadlines import application_deadline
 from rules.evaluate import CompiledProgram, evaluate_columns
 from rules.explain import reasons_of
 from rules.language import bind
 from rules.lgcode import is_prefecture_code
-from rules.profile import ChildInput, FamilyInput, derive
+from rules.profile import MAX_CHILDREN, ChildInput, Daycare, FamilyInput, Language, derive
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +94,20 @@ Progress = Callable[[str], None]
 
 
 @dataclass(slots=True)
-class FamilyView:
-    """One family as the sweep reads it: its rule context and what deciding notices needs."""
+class Recipient:
+    """What deciding a family's notices needs, besides which rules hold for it."""
 
     id: int
-    context: dict[str, Any]
     births: list[date]
     categories_off: frozenset[str]
     channel: str
+
+
+@dataclass(slots=True)
+class FamilyView(Recipient):
+    """One family as the sweep reads it: its rule context and what deciding notices needs."""
+
+    context: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -336,6 +349,17 @@ _FAMILY_COLUMNS = (
 )
 
 
+def _recipient(fid: int, births: list[date], prefs: Any, has_app: bool) -> Recipient:
+    prefs = prefs or {}
+    off = prefs.get("categories_off") or []
+    return Recipient(
+        id=fid,
+        births=births,
+        categories_off=frozenset(off) if isinstance(off, list) else frozenset(),
+        channel="app" if has_app or prefs.get("channel") == "app" else "line",
+    )
+
+
 def view_family(
     row: Sequence[Any], children: Sequence[Sequence[Any]], has_app: bool, today: date
 ) -> FamilyView | None:
@@ -358,14 +382,13 @@ def view_family(
         context = derive(profile, today)
     except ValueError:
         return None
-    prefs = prefs or {}
-    off = prefs.get("categories_off") or []
+    who = _recipient(fid, [b for b, _, _ in children], prefs, has_app)
     return FamilyView(
-        id=fid,
+        id=who.id,
+        births=who.births,
+        categories_off=who.categories_off,
+        channel=who.channel,
         context=context,
-        births=[b for b, _, _ in children],
-        categories_off=frozenset(off) if isinstance(off, list) else frozenset(),
-        channel="app" if has_app or prefs.get("channel") == "app" else "line",
     )
 
 
@@ -379,16 +402,24 @@ class Batch:
     applied: dict[tuple[int, int], date]
 
 
-async def read_batch(
-    session: AsyncSession,
-    where: list[Any],
-    *,
-    after: int,
-    limit: int,
-    today: date,
-    zone: tzinfo,
-) -> Batch:
-    """The next page of reachable families after id `after` (four queries, whatever the size)."""
+@dataclass
+class ColumnBatch:
+    """One page of families as the sweep evaluates them: columns and who would be told."""
+
+    families: list[Recipient]
+    columns: Columns
+    ids: list[int]
+    skipped: int
+    applied: dict[tuple[int, int], date]
+
+
+Kids = dict[int, list[tuple[date, bool, str]]]
+
+
+async def _read_rows(
+    session: AsyncSession, where: list[Any], *, after: int, limit: int, zone: tzinfo
+) -> tuple[Sequence[Any], Kids, set[int], dict[tuple[int, int], date]]:
+    """A page's family rows, children by family, app subscribers and "I applied" days."""
     rows = (
         await session.exec(
             select(*_FAMILY_COLUMNS)  # type: ignore[call-overload]
@@ -399,8 +430,8 @@ async def read_batch(
     ).all()
     ids = [r[0] for r in rows]
     if not ids:
-        return Batch([], [], 0, {})
-    kids: dict[int, list[tuple[date, bool, str]]] = defaultdict(list)
+        return rows, {}, set(), {}
+    kids: Kids = defaultdict(list)
     child_rows = await session.exec(
         select(Child.family_id, Child.birth_date, Child.disability, Child.daycare)  # type: ignore[call-overload]
         .where(col(Child.family_id).in_(ids))
@@ -422,12 +453,111 @@ async def read_batch(
         )
     )
     applied = {(f, p): at.astimezone(zone).date() for f, p, at in actions.all()}
+    return rows, kids, apps, applied
+
+
+async def read_batch(
+    session: AsyncSession,
+    where: list[Any],
+    *,
+    after: int,
+    limit: int,
+    today: date,
+    zone: tzinfo,
+) -> Batch:
+    """The next page of reachable families after id `after` (four queries, whatever the size)."""
+    rows, kids, apps, applied = await _read_rows(
+        session, where, after=after, limit=limit, zone=zone
+    )
     families: list[FamilyView] = []
     for row in rows:
         view = view_family(row, kids.get(row[0], []), row[0] in apps, today)
         if view is not None:
             families.append(view)
-    return Batch(families, ids, len(rows) - len(families), applied)
+    return Batch(families, [r[0] for r in rows], len(rows) - len(families), applied)
+
+
+_DAYCARE = frozenset(get_args(Daycare))
+_LANGUAGES = frozenset(get_args(Language))
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_municipality(code: str) -> bool:
+    try:
+        FamilyInput(municipality=code)
+    except ValueError:
+        return False
+    return True
+
+
+def _derives(row: Sequence[Any], children: Sequence[tuple[date, bool, str]], today: date) -> bool:
+    """Whether `view_family` would accept this family: `FamilyInput`'s checks (of the values the
+    database can hold) and `derive`'s (no child born after today)."""
+    _, municipality, _, _, _, income, _, _, language, _ = row
+    return (
+        isinstance(municipality, str)
+        and _valid_municipality(municipality)
+        and language in _LANGUAGES
+        and (income is None or income >= 0)
+        and len(children) <= MAX_CHILDREN
+        and all(birth <= today and daycare in _DAYCARE for birth, _, daycare in children)
+    )
+
+
+_HOUSEHOLD = (
+    ("municipality", 1),
+    ("pregnant", 2),
+    ("single_parent", 4),
+    ("household_income", 5),
+    ("resident_tax_exempt", 6),
+    ("public_assistance", 7),
+    ("language", 8),
+)
+
+
+async def read_columns(
+    session: AsyncSession,
+    where: list[Any],
+    *,
+    after: int,
+    limit: int,
+    today: date,
+    zone: tzinfo,
+) -> ColumnBatch:
+    """The next page of reachable families after id `after`, as columns derived in bulk
+    (`rules.columns.derive_columns`: no profile object or rule context per family)."""
+    rows, kids, apps, applied = await _read_rows(
+        session, where, after=after, limit=limit, zone=zone
+    )
+    ids = [r[0] for r in rows]
+    kept = [r for r in rows if _derives(r, kids.get(r[0], ()), today)]
+    households: dict[str, list[Any]] = {name: [r[i] for r in kept] for name, i in _HOUSEHOLD}
+    # As registry.families.profile_of: a due date means nothing without a pregnancy.
+    households["due_date"] = [r[3] if r[2] else None for r in kept]
+    children: dict[str, list[Any]] = {
+        "family": [],
+        "birth_date": [],
+        "disability": [],
+        "daycare": [],
+    }
+    for position, row in enumerate(kept):
+        for birth, disability, daycare in kids.get(row[0], ()):
+            children["family"].append(position)
+            children["birth_date"].append(birth.toordinal())
+            children["disability"].append(disability)
+            children["daycare"].append(daycare)
+    families = [
+        _recipient(r[0], [b for b, _, _ in kids.get(r[0], ())], r[9], r[0] in apps) for r in kept
+    ]
+    try:
+        columns = derive_columns(today, households, children)
+    except NotVectorised:
+        # Values beyond the columns (an income beyond 2**53): this page through `derive`.
+        views = [view_family(r, kids.get(r[0], []), r[0] in apps, today) for r in rows]
+        found = [v for v in views if v is not None]
+        families = list(found)
+        columns = build_columns([v.context for v in found])
+    return ColumnBatch(families, columns, ids, len(rows) - len(families), applied)
 
 
 def scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
@@ -511,7 +641,7 @@ def _matches(
     return out
 
 
-def _one_family(program: CompiledProgram, context: dict[str, Any]) -> list[int] | bool:
+def _one_family(program: CompiledProgram, context: Mapping[str, Any]) -> list[int] | bool:
     """The per-family path (`CompiledRule.evaluate`): child indexes, or whether it holds."""
     bound = bind(context)
     if not program.per_child:
@@ -525,20 +655,19 @@ def _one_family(program: CompiledProgram, context: dict[str, Any]) -> list[int] 
 
 def evaluate_plans(
     programs: Iterable[tuple[int, CompiledProgram, str]],
-    contexts: Sequence[dict[str, Any]],
+    columns: Columns,
     *,
     per_family: bool = False,
 ) -> Evaluation:
-    """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope, on
-    columns built once for all the contexts (`per_family`: family by family, as before columns;
-    the reference the column engine is tested and measured against)."""
+    """Evaluate (id, compiled program, issuer) over the families of `columns` in each issuer's
+    scope, on the columns (`per_family`: family by family over the rule contexts, as before
+    columns; the reference the column engine is tested and measured against)."""
     if per_family:
-        return _evaluate_per_family(programs, contexts)
+        return _evaluate_per_family(programs, columns.contexts)
     evaluation = Evaluation()
     programs = list(programs)
-    if not contexts or not programs:
+    if not columns.families or not programs:
         return evaluation
-    columns = build_columns(contexts)
     masks = scope_masks(columns, (issuer for _, _, issuer in programs))
     for program_id, compiled, issuer in programs:
         mask = masks[issuer]
@@ -548,6 +677,7 @@ def evaluate_plans(
         if reason is not None:
             # Evaluated family by family anyway: over the scope only, not the whole batch.
             positions = np.flatnonzero(mask)
+            contexts = columns.contexts
             part = build_columns([contexts[i] for i in positions.tolist()])
             evaluation.fallbacks[program_id] = Fallback(reason, part.families)
             holds = evaluate_columns(compiled, part)
@@ -564,10 +694,10 @@ def evaluate_plans(
 
 
 def _evaluate_per_family(
-    programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[dict[str, Any]]
+    programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[Mapping[str, Any]]
 ) -> Evaluation:
     evaluation = Evaluation()
-    scopes = scope_positions(contexts)
+    scopes = scope_positions([dict(c) for c in contexts])
     for program_id, compiled, issuer in programs:
         found: list[FamilyMatch] = []
         for position in scopes.get(issuer, ()):
@@ -581,7 +711,7 @@ def _evaluate_per_family(
 
 def _draft(
     plan: ProgramPlan,
-    family: FamilyView,
+    family: Recipient,
     kind: str,
     cycle: str,
     birth: date | None,
@@ -609,23 +739,19 @@ def _draft(
 
 def draft_notices(
     plans: Sequence[ProgramPlan],
-    families: Sequence[FamilyView],
+    families: Sequence[Recipient],
     applied: Mapping[tuple[int, int], date],
     *,
     today: date,
     now: datetime,
-    results: Results | None = None,
+    results: Results,
 ) -> tuple[dict[NoticeKey, NoticeDraft], dict[int, int]]:
     """Every notice these families should have about these programs today, by key, and how
-    many eligible matches (family, or family and child) each program had; `results` when the
-    programs were evaluated already (`evaluate_plans`)."""
+    many eligible matches (family, or family and child) each program had, from where the
+    programs hold (`evaluate_plans` over the same families)."""
     cycle = str(fiscal_year(today))
     drafts: dict[NoticeKey, NoticeDraft] = {}
     matches: dict[int, int] = defaultdict(int)
-    if results is None:
-        contexts = [f.context for f in families]
-        programs = ((p.id, p.entry.compiled, p.issuer) for p in plans)
-        results = evaluate_plans(programs, contexts).results
     for plan in plans:
         for position, children in results.get(plan.id, ()):
             family = families[position]
@@ -659,7 +785,7 @@ def _deadline_of(plan: ProgramPlan, birth: date | None, today: date) -> date | N
 
 
 def _reminder_deadlines(
-    plan: ProgramPlan, family: FamilyView, per_child: list[date | None]
+    plan: ProgramPlan, family: Recipient, per_child: list[date | None]
 ) -> list[tuple[date | None, date]]:
     """(child's birth or None, deadline) pairs a matching family may be reminded of."""
     if plan.deadline is not None:
@@ -687,8 +813,10 @@ class _Run:
         zone: tzinfo,
         dry_run: bool,
         per_family: bool = False,
+        batch_size: int = 2000,
     ) -> None:
         self.report = report
+        self.batch_size = batch_size
         self.plans = plans
         self.now = now
         self.zone = zone
@@ -697,14 +825,27 @@ class _Run:
         for plan in plans:
             report.programs[plan.id] = ProgramTally(id=plan.id, name=plan.entry.data.name.ja)
 
-    async def batch(self, session: AsyncSession, batch: Batch) -> None:
+    async def read(self, session: AsyncSession, where: list[Any], after: int) -> ColumnBatch:
+        """The next page of families, as columns (per family: through their rule contexts)."""
+        today = self.report.as_of
+        if not self.per_family:
+            return await read_columns(
+                session, where, after=after, limit=self.batch_size, today=today, zone=self.zone
+            )
+        batch = await read_batch(
+            session, where, after=after, limit=self.batch_size, today=today, zone=self.zone
+        )
+        columns = build_columns([f.context for f in batch.families])
+        return ColumnBatch(list(batch.families), columns, batch.ids, batch.skipped, batch.applied)
+
+    async def batch(self, session: AsyncSession, batch: ColumnBatch) -> None:
         """Draft, record (unless dry) and count one batch."""
         report = self.report
         report.families_scanned += len(batch.ids)
         report.families_skipped += batch.skipped
         evaluation = evaluate_plans(
             ((p.id, p.entry.compiled, p.issuer) for p in self.plans),
-            [f.context for f in batch.families],
+            batch.columns,
             per_family=self.per_family,
         )
         for program_id, fallback in evaluation.fallbacks.items():
@@ -782,15 +923,21 @@ async def run(
             total = (
                 await session.exec(select(func.count()).select_from(Family).where(*where))
             ).one()
-    state = _Run(report, plans, now=now, zone=zone, dry_run=dry_run, per_family=per_family)
+    state = _Run(
+        report,
+        plans,
+        now=now,
+        zone=zone,
+        dry_run=dry_run,
+        per_family=per_family,
+        batch_size=batch_size,
+    )
     if plans and progress is not None:
         progress(f"sweep {today.isoformat()}: {len(plans)} programs, {total} families")
     after = 0
     while plans:
         async with transaction(sessions) as session:
-            batch = await read_batch(
-                session, where, after=after, limit=batch_size, today=today, zone=zone
-            )
+            batch = await state.read(session, where, after)
             if not batch.ids:
                 break
             await state.batch(session, batch)

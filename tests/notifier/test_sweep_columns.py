@@ -26,6 +26,15 @@ CODES = ("131130", "131130", "132012", "132012", "131016", "141003")
 """Shibuya and Hachioji (programs of their own), Chiyoda (Tokyo's only), Yokohama (nation's)."""
 CATEGORIES = ("allowance", "vaccination", "medical", "birth", "health-checkup")
 
+BROKEN = (
+    ("municipality", "131131"),  # a wrong check digit
+    ("municipality", "130001"),  # Tokyo itself, not a municipality
+    ("municipality", "000000"),
+    ("language", "fr"),
+    ("household_income", -1),
+)
+"""Values the database holds but a profile rejects."""
+
 EXTRA = (
     # Not vectorised (`%`): evaluated per family, over its scope only.
     {"issuer": "131130", "per_child": False, "eligibility": "(household_income ?? 1) % 2 == 0"},
@@ -82,21 +91,26 @@ async def _population(sessions: Any, rng: random.Random, size: int, programs: li
                 language=rng.choice(["ja", "en"]),
                 preferences=prefs,
             )
+            broken = rng.random() < 0.05  # a profile that no longer derives: skipped
+            if broken:
+                field, value = rng.choice(BROKEN)
+                setattr(family, field, value)
             session.add(family)
             await session.flush()
             assert family.id is not None
             births = [_birth(rng) for _ in range(rng.choices([0, 1, 2, 3], [2, 4, 3, 1])[0])]
             if births and rng.random() < 0.1:
                 births.append(births[0])  # twins
-            if rng.random() < 0.02:
-                births.append(TODAY + timedelta(days=3))  # no longer derives: skipped
+            if broken and rng.random() < 0.5:  # born after today, or more than 20 children
+                births += rng.choice([[TODAY + timedelta(days=3)], [date(2020, 5, 5)] * 21])
+            daycare = ["none", "applying", "enrolled"] + (["at granny's"] if broken else [])
             for birth in births:
                 session.add(
                     Child(
                         family_id=family.id,
                         birth_date=birth,
                         disability=rng.random() < 0.1,
-                        daycare=rng.choice(["none", "applying", "enrolled"]),
+                        daycare=rng.choice(daycare),
                     )
                 )
             if rng.random() < 0.05:
@@ -114,6 +128,33 @@ async def _population(sessions: Any, rng: random.Random, size: int, programs: li
                         created_at=datetime.combine(applied, datetime.min.time(), TOKYO),
                     )
                 )
+
+
+async def _broken_families(sessions: Any) -> None:
+    """One reachable family for each way a stored profile can fail to derive."""
+    consented = datetime(2026, 1, 1, tzinfo=UTC)
+    cases: list[tuple[dict[str, Any], list[tuple[date, str]]]] = [
+        ({field: value}, [(date(2025, 5, 5), "none")]) for field, value in BROKEN
+    ]
+    cases += [
+        ({}, [(date(2025, 5, 5), "none"), (TODAY + timedelta(days=3), "none")]),
+        ({}, [(date(2020, 5, 5), "none")] * 21),
+        ({}, [(date(2025, 5, 5), "at granny's")]),
+        ({}, [(date(2025, 5, 5), "none")] * 20),  # the most children a profile may have
+    ]
+    async with transaction(sessions) as session:
+        for i, (fields, children) in enumerate(cases):
+            family = Family(
+                line_user_id=f"B{i:032x}",
+                state="active",
+                consented_at=consented,
+                **{"municipality": "131130", **fields},
+            )
+            session.add(family)
+            await session.flush()
+            assert family.id is not None
+            for birth, daycare in children:
+                session.add(Child(family_id=family.id, birth_date=birth, daycare=daycare))
 
 
 async def _programs(sessions: Any) -> list[int]:
@@ -170,6 +211,7 @@ async def test_columns_and_per_family_tell_the_same(sessions: Any) -> None:
     rng = random.Random(13)
     programs = await _programs(sessions)
     await _population(sessions, rng, 300, programs)
+    await _broken_families(sessions)
 
     dry = await sweep(sessions, now=NOW, zone=TOKYO, dry_run=True, batch_size=70)
     dry_reference = await sweep(
