@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import delete
 from sqlmodel import col, select
 
@@ -260,3 +261,31 @@ async def test_the_report_says_when_every_rule_ran_on_columns(sessions: Any) -> 
     report = await sweep(sessions, now=NOW, zone=TOKYO, dry_run=True)
 
     assert "rules per family: none" in report.render()
+
+
+async def test_a_page_beyond_the_columns_is_derived_family_by_family(sessions: Any) -> None:
+    async with sessions() as session:
+        if session.bind.dialect.name != "sqlite":
+            pytest.skip("only SQLite stores an income beyond 2**53 (PostgreSQL: integer)")
+    programs = await _programs(sessions)
+    await _population(sessions, random.Random(7), 40, programs)
+    async with transaction(sessions) as session:
+        rich = Family(
+            line_user_id="R" * 33,
+            state="active",
+            consented_at=datetime(2026, 1, 1, tzinfo=UTC),
+            municipality="131130",
+            household_income=2**60,
+        )
+        session.add(rich)
+        await session.flush()
+        assert rich.id is not None
+        session.add(Child(family_id=rich.id, birth_date=date(2025, 5, 5)))
+
+    report = await sweep(sessions, now=NOW, zone=TOKYO, dry_run=True, batch_size=15)
+    reference = await sweep(
+        sessions, now=NOW, zone=TOKYO, dry_run=True, batch_size=15, per_family=True
+    )
+
+    assert _figures(report) == _figures(reference)
+    assert report.programs[programs[0]].matches > 0
