@@ -45,6 +45,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from operator import itemgetter
 from typing import Any, get_args
 
 import numpy as np
@@ -869,12 +870,12 @@ class _Run:
         # every row to the insert. The insert's ON CONFLICT still settles races between runs.
         subjects = [p.subject for p in self.plans] if len(self.plans) < 100 else None
         seen = await existing_keys(session, batch.ids, subjects)
-        new = [d for d in drafts.values() if d.key not in seen]
+        fresh = {key: d for key, d in drafts.items() if key not in seen}
         if not self.dry_run:
-            keys = set(await record_new(session, new))
-            new = [d for d in new if d.key in keys]
+            keys = set(await record_new(session, list(fresh.values())))
+            fresh = {key: d for key, d in fresh.items() if key in keys}
         told: dict[int, set[int]] = defaultdict(set)
-        for draft in sorted(new, key=lambda d: d.key):
+        for _, draft in sorted(fresh.items(), key=itemgetter(0)):
             tally = report.programs[draft.program_id or 0]
             tally.new += 1
             if draft.status == "suppressed":
