@@ -2,9 +2,10 @@
 
 The population path of "the life of a notice": programs are compiled once, families are read in
 batches (keyset pages by id, each with its children, app subscriptions and "I applied" records
-in one query apiece), each batch is turned into columns once (`rules.columns`) and every program
-is evaluated on them with `rules.evaluate.evaluate_columns`, kept to its issuer's scope by a mask
-over the batch's families; every match becomes a `NoticeDraft` recorded with INSERT ... ON
+in one query apiece) and derived straight into columns (`rules.columns.derive_columns`: no
+profile object or rule context per family), and every program is evaluated on them with
+`rules.evaluate.evaluate_columns`, kept to its issuer's scope by a mask over the batch's
+families; every match becomes a `NoticeDraft` recorded with INSERT ... ON
 CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long transaction and
 a run cut short is simply finished by the next one. A rule the column engine does not cover is
 evaluated family by family over its scope only (the same answer, slower); the report names such
