@@ -19,6 +19,7 @@ from tests.web.conftest import csrf_of
 
 NOW = datetime(TODAY.year, TODAY.month, TODAY.day, 3, 0, tzinfo=UTC)
 SECRET = "誰にも見せたくない秘密の感想"
+LINK = '<https://creativecommons.org/licenses/by/4.0/>; rel="license"'
 
 
 @pytest.fixture
@@ -93,6 +94,7 @@ async def test_open_data_match_the_page_and_carry_the_licence(client: Any, sessi
     await seed(sessions)
     response = await client.get("/quality.json")
     assert response.status == 200
+    assert response.headers["Link"] == LINK
     data = await response.json()
     raw = await response.text()
     assert SECRET not in raw
@@ -119,18 +121,32 @@ async def test_open_data_match_the_page_and_carry_the_licence(client: Any, sessi
     assert body.startswith(b"\xef\xbb\xbf")
     text = body.decode("utf-8-sig")
     assert SECRET not in text
+    assert response.headers["Link"] == LINK
+    # A strict CSV: every line is a record of the header's columns (no comment, no blank).
+    assert not text.endswith("\r\n\r\n") and "#" not in text
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:5] == ["service", "service_name_ja", "service_name_en", "measure", "key"]
-    figures = {(r[0], r[3], r[4]): (r[7], r[8]) for r in rows[1:] if len(r) == 9}
+    assert all(len(r) == len(rows[0]) for r in rows)
+    records = list(csv.DictReader(io.StringIO(text)))
+    assert {r["license"] for r in records} == {"CC BY 4.0"}
+    assert {r["license_url"] for r in records} == {"https://creativecommons.org/licenses/by/4.0/"}
+    assert all("Hagukumi" in r["publisher"] and r["generated"] == "2026-11-26" for r in records)
+    assert {r["label_en"] for r in records if r["measure"] == "stars"} == {
+        "1 star",
+        "2 stars",
+        "3 stars",
+        "4 stars",
+        "5 stars",
+    }
+    figures = {(r[0], r[3], r[4]): (r[7], r[8]) for r in rows[1:]}
     assert figures[("tours", "overall", "")] == ("4", "4.00")
     assert figures[("tours", "stars", "4")] == ("2", "")
     assert figures[("tours", "question", "reminder")] == ("1", "2.00")
     assert figures[("tours", "month", "2026-11")] == ("2", "4.50")
     assert figures[("applications", "overall", "")] == ("2", "2.50")
     assert figures[("notices", "overall", "")] == ("0", "")
-    licence = rows[-1][0]
-    assert "CC BY 4.0" in licence and "https://creativecommons.org/licenses/by/4.0/" in licence
-    assert "Generated: 2026-11-26" in licence and "Hagukumi" in licence
+    english = await (await client.get("/quality?lang=en")).text()
+    assert "1 star: 0" in english and "1 stars" not in english
 
 
 async def test_the_municipality_filter(client: Any, sessions: Any) -> None:
@@ -143,10 +159,16 @@ async def test_the_municipality_filter(client: Any, sessions: Any) -> None:
     html = await (await client.get("/quality?m=131130")).text()
     assert "渋谷区" in html and 'href="/quality.csv?m=131130"' in html
     assert '<option value="131130" selected>' in html
-    # An unknown code shows everything rather than failing.
-    data = await (await client.get("/quality.json?m=999999")).json()
-    assert data["municipality"] is None
-    assert {s["service"]: s["reviews"] for s in data["services"]}["tours"] == 4
+    # An unknown code says so (never a silent fallback to the whole of Tokyo).
+    page = await client.get("/quality?m=999999")
+    html = await page.text()
+    assert page.status == 404 and "「999999」に当たる市区町村はありません" in html
+    assert 'id="svc-tours"' not in html
+    english = await (await client.get("/quality?m=999999&lang=en")).text()
+    assert "No municipality has the code “999999”" in english
+    for path in ("/quality.json?m=999999", "/quality.csv?m=999999"):
+        answer = await client.get(path)
+        assert answer.status == 404 and "999999" in (await answer.json())["en"]
 
 
 async def test_staff_write_edit_and_delete_you_said_we_did(
