@@ -2,7 +2,8 @@
 questions, trends, "you said, we did", and the same figures as open data (CC BY 4.0); and the
 console page where staff write "you said, we did".
 
-Comments are private free text: they are never read here. Figures come from the rating and
+Comments are private free text: never published; only the console page shows them, to the
+staff of the family's municipality, without who wrote them. Figures come from the rating and
 the answers only, optionally scoped to the municipality the family lived in when it rated.
 """
 
@@ -18,7 +19,7 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import QualityEntry, Review
@@ -52,6 +53,7 @@ GOAL = 3.0  # Tokyo's aim: no service rated 3 or below.
 MONTHS = 12
 MAX_SAID = 500
 MAX_DID = 1000
+COMMENTS_PER_PAGE = 20
 
 
 @dataclass
@@ -155,6 +157,42 @@ async def entries_of(session: AsyncSession, issuer: str | None) -> list[QualityE
 def stars_en(n: int) -> str:
     """ "1 star", "2 stars" (English plural rules)."""
     return f"{n} star" if n == 1 else f"{n} stars"
+
+
+@dataclass
+class CommentRow:
+    """One parent's comment as staff read it: never who wrote it."""
+
+    created_at: datetime
+    service: Service | None
+    rating: int
+    comment: str
+
+
+async def recent_comments(
+    session: AsyncSession, issuer: str, page: int, per_page: int = COMMENTS_PER_PAGE
+) -> tuple[list[CommentRow], bool]:
+    """This municipality's comments, newest first, one page; and whether more follow."""
+    query = (
+        select(Review.created_at, Review.service, Review.rating, Review.comment)
+        .where(Review.municipality == issuer)
+        .where(col(Review.comment).is_not(None))
+        .where(Review.comment != "")
+        .order_by(col(Review.created_at).desc(), col(Review.id).desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page + 1)
+    )
+    result = await session.exec(query)  # type: ignore[call-overload]
+    rows = [
+        CommentRow(created_at, service_of(service), rating, comment)
+        for created_at, service, rating, comment in result.all()
+    ]
+    return rows[:per_page], len(rows) > per_page
+
+
+def _page_number(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    return min(int(raw), 10_000) if raw.isdigit() and 0 < len(raw) < 6 and int(raw) > 0 else 1
 
 
 def _fmt(value: float | None) -> str:
@@ -573,9 +611,14 @@ async def _console_page(
         names = await municipality_names(db)
         figures = await compute_figures(db, municipality=issuer, now=_now(request), zone=zone)
         entries = await entries_of(db, issuer)
+        page = _page_number(request)
+        comments, more = await recent_comments(db, issuer, page)
     return render(
         request,
         "quality_console.html",
+        comments=comments,
+        comments_page=page,
+        comments_more=more,
         status=status,
         issuer=issuer,
         muni_name=names.get(issuer, (issuer, issuer))[1 if lang == "en" else 0],

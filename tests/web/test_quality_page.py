@@ -179,7 +179,7 @@ async def test_staff_write_edit_and_delete_you_said_we_did(
     page = await client.get("/console/quality")
     assert page.status == 200
     html = await page.text()
-    assert SECRET not in html
+    assert SECRET in html  # staff read their municipality's comments (never the public)
     # Only Hachioji's ratings: tours 5 and 4, applications 2 and 3.
     tours = html[html.index('id="svc-tours"') : html.index('id="svc-applications"')]
     assert '<span class="q-avg">4.5</span>' in tours and "評価 2件" in tours
@@ -276,3 +276,53 @@ async def test_viewers_read_only_csrf_and_other_municipalities(
     assert [r.said_ja for r in rows] == ["渋谷の声"]
     public = await (await client.get("/quality")).text()
     assert "渋谷の声" in public and "渋谷区" in public
+
+
+async def test_staff_read_their_municipalitys_comments_paged_never_the_public(
+    client: Any, sessions: Any, signed_in: Any, make_user: Any
+) -> None:
+    async with transaction(sessions) as session:
+        for i in range(23):  # Hachioji: 23 comments, one a day in November (JST dates)
+            session.add(
+                Review(
+                    service="tours" if i % 2 else "applications",
+                    rating=1 + i % 5,
+                    comment=f"八王子の感想{i:02d}",
+                    municipality="132012",
+                    # 15:30 UTC is 00:30 the next day in Tokyo.
+                    created_at=datetime(2026, 11, 1 + i, 15, 30, tzinfo=UTC),
+                )
+            )
+        session.add(Review(service="bot", rating=5, comment="渋谷の感想", municipality="131130"))
+        session.add(Review(service="bot", rating=4, comment="同意前の感想", municipality=None))
+        session.add(Review(service="bot", rating=2, comment=None, municipality="132012"))
+    await signed_in("132012", "viewer")
+    html = await (await client.get("/console/quality")).text()
+    section = html[html.index('id="h-comments"') : html.index("この自治体の評価</h2>")]
+    assert "保護者のコメント（職員のみ）" in section
+    # Newest first, 20 a page; the date as in Tokyo; the service and the stars.
+    assert section.index("八王子の感想22") < section.index("八王子の感想03")
+    assert "八王子の感想02" not in section and "八王子の感想22" in section
+    row = section[section.index("2026-11-24") :]
+    assert row.index("入所申込") < row.index("★★★") < row.index("八王子の感想22")
+    assert "渋谷の感想" not in section and "同意前の感想" not in section
+    assert 'href="/console/quality?page=2#h-comments"' in section
+    older = await (await client.get("/console/quality?page=2")).text()
+    older = older[older.index('id="h-comments"') : older.index("この自治体の評価</h2>")]
+    assert "八王子の感想02" in older and "八王子の感想00" in older
+    assert "八王子の感想03" not in older and 'href="/console/quality#h-comments"' in older
+    english = await (await client.get("/console/quality?lang=en")).text()
+    assert "Parents&#39; comments (staff only)" in english and "Older comments" in english
+    await client.post("/console/signout", data={"_csrf": csrf_of(html)})
+
+    # The operator reads a municipality picked with ?m=, its pages keep it.
+    await signed_in("000000", "operator")
+    shibuya = await (await client.get("/console/quality?m=131130")).text()
+    assert "渋谷の感想" in shibuya and "八王子の感想" not in shibuya
+    hachioji = await (await client.get("/console/quality?m=132012")).text()
+    assert 'href="/console/quality?m=132012&amp;page=2#h-comments"' in hachioji
+
+    # Never on the public page nor in the open data.
+    for path in ("/quality", "/quality?m=132012", "/quality.json", "/quality.csv?m=132012"):
+        body = await (await client.get(path)).text()
+        assert "感想" not in body, path
