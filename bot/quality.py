@@ -184,7 +184,7 @@ async def recent_comments(
     )
     result = await session.exec(query)  # type: ignore[call-overload]
     rows = [
-        CommentRow(created_at, service_of(service), rating, comment)
+        CommentRow(created_at, service_of(service), rating, comment or "")
         for created_at, service, rating, comment in result.all()
     ]
     return rows[:per_page], len(rows) > per_page
