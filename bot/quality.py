@@ -622,6 +622,7 @@ async def _console_page(
         status=status,
         issuer=issuer,
         muni_name=names.get(issuer, (issuer, issuer))[1 if lang == "en" else 0],
+        public_url="/quality" + (f"?m={issuer}" if issuer in names else ""),
         figures=figures,
         charts={f.service.id: (stars_svg(f, lang), months_svg(f, lang)) for f in figures},
         entries=entries,
