@@ -33,6 +33,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/eligibility.py
 	$(BIN)/python benchmarks/population.py
+	$(BIN)/python benchmarks/sweep.py
 	$(BIN)/python benchmarks/webhook.py
 	$(BIN)/python benchmarks/delivery.py
 	$(BIN)/python benchmarks/rule_cost.py

@@ -4,11 +4,12 @@ The preview runs the sweep's own machinery over a program that need not be store
 published: `plan_programs` (push policy, validity, a fixed deadline already past), the sweep's
 reachable families (active, consented, with a municipality, in the issuer's scope: a
 municipality's own families, a prefecture's families for Tokyo's programs, everyone for the
-nation's), read in the same batches (`read_batch`, `view_family`), evaluated with
-`evaluate_population` over each issuer's scope, and turned into the very notice drafts the
-sweep would record (`draft_notices`: a family that switched the program's topic off would be
-suppressed, not told). So the figures are what the next sweep would tell, for a program no
-family has heard of yet; families already told once are not told again by a sweep.
+nation's), read in the same batches (`read_batch`, `view_family`), evaluated the same way
+(`evaluate_plans`: on the batch's columns, kept to the issuer's scope), and turned into the very
+notice drafts the sweep would record (`draft_notices`: a family that switched the program's
+topic off would be suppressed, not told). So the figures are what the next sweep would tell,
+for a program no family has heard of yet; families already told once are not told again by a
+sweep.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
 from notifier.sweep import (
+    FamilyMatch,
     FamilyView,
     Sessions,
     draft_notices,
@@ -26,11 +28,11 @@ from notifier.sweep import (
     plan_programs,
     reachable,
     read_batch,
-    scope_positions,
 )
 from registry.eligibility import CatalogEntry
 from registry.programs import in_force
 from registry.schemas import ProgramIn
+from rules.columns import build_columns
 from rules.evaluate import CompiledProgram
 from rules.language import compile_rule
 
@@ -120,8 +122,8 @@ async def count_audience(
         if not batch.ids:
             break
         after = batch.ids[-1]
-        contexts = [f.context for f in batch.families]
-        results = evaluate_plans([(plan.id, compiled, plan.issuer)], contexts)
+        columns = build_columns([f.context for f in batch.families])
+        results = evaluate_plans([(plan.id, compiled, plan.issuer)], columns).results
         drafts, matches = draft_notices(
             plans, batch.families, batch.applied, today=today, now=now, results=results
         )
@@ -138,25 +140,25 @@ async def count_audience(
                 audience.reminders += 1
         audience.families += len(told)
         audience.opted_out += len(opted_out)
-        scope = [batch.families[i] for i in scope_positions(contexts).get(plan.issuer, [])]
-        _tally(audience, scope, results.get(plan.id, []), told)
+        _tally(audience, batch.families, results.get(plan.id, []), told)
     return audience
 
 
 def _tally(
     audience: Audience,
     families: list[FamilyView],
-    answers: list[list[int] | bool],
+    found: list[FamilyMatch],
     told: set[int],
 ) -> None:
     ages: dict[str, int] = defaultdict(int)
-    for family, result in zip(families, answers, strict=True):
+    for position, indexes in found:
+        family = families[position]
         if family.id not in told:
             continue
         audience.by_channel[family.channel] = audience.by_channel.get(family.channel, 0) + 1
         children = family.context["children"]
-        if isinstance(result, list):
-            for index in result:
+        if indexes is not None:
+            for index in indexes:
                 ages[age_bucket(children[index]["age"])] += 1
         else:
             ages[age_bucket(family.context["youngest_age"])] += 1

@@ -2,12 +2,15 @@
 
 The population path of "the life of a notice": programs are compiled once, families are read in
 batches (keyset pages by id, each with its children, app subscriptions and "I applied" records
-in one query apiece), each program is evaluated over the families of its issuer's scope with
-`rules.evaluate.evaluate_population`, and every match becomes a `NoticeDraft` recorded with
-INSERT ... ON CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long
-transaction and a run cut short is simply finished by the next one. From PARALLEL_FROM families
-on, rules are evaluated in spawned worker processes (still through `evaluate_population`): the
-process that calls the sweep must be safe to re-import, as console scripts and pytest are.
+in one query apiece) and derived straight into columns (`rules.columns.derive_columns`: no
+profile object or rule context per family), and every program is evaluated on them with
+`rules.evaluate.evaluate_columns`, kept to its issuer's scope by a mask over the batch's
+families; every match becomes a `NoticeDraft` recorded with INSERT ... ON
+CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long transaction and
+a run cut short is simply finished by the next one. A rule the column engine does not cover is
+evaluated family by family over its scope only (the same answer, slower); the report names such
+programs, why, and how many family evaluations they cost. The notices carry each program's
+reasons (its top-level conditions, the same for every match), so no family is explained here.
 
 Who is told: only families in state "active" with consent and a municipality. Blocked families
 get no new notices (not even suppressed ones: following again and the next sweep catch them
@@ -36,19 +39,17 @@ notices recorded as suppressed "preference", so statistics still show them. Prog
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-import multiprocessing
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from operator import itemgetter
+from typing import Any, get_args
 
+import numpy as np
 from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -68,21 +69,25 @@ from registry.eligibility import NATION, Catalog, CatalogEntry, issuers_for
 from registry.models import AppSubscription, Child, Family, ProgramAction
 from registry.programs import in_force
 from rules.ages import fiscal_year
+from rules.columns import (
+    Columns,
+    NotVectorised,
+    build_columns,
+    derive_columns,
+    fallback_reason,
+)
 from rules.deadlines import application_deadline
-from rules.evaluate import CompiledProgram, evaluate_population
+from rules.evaluate import CompiledProgram, evaluate_columns
 from rules.explain import reasons_of
-from rules.language import compile_rule
+from rules.language import bind
 from rules.lgcode import is_prefecture_code
-from rules.profile import ChildInput, FamilyInput, derive
+from rules.profile import MAX_CHILDREN, ChildInput, Daycare, FamilyInput, Language, derive
 
 log = logging.getLogger(__name__)
 
 REMINDERS = (("deadline-2", 2), ("deadline-7", 7))
 """Reminder kinds by the largest number of days left they cover, nearest first."""
 SAMPLES = 3
-PARALLEL_FROM = 10_000
-"""Families from which the sweep evaluates in worker processes (starting them takes ~1 s)."""
-MAX_WORKERS = 4
 APPLIED_COVERS = timedelta(days=366)
 """How far ahead of a fixed deadline an "I applied" record still belongs to the same round."""
 
@@ -91,14 +96,20 @@ Progress = Callable[[str], None]
 
 
 @dataclass(slots=True)
-class FamilyView:
-    """One family as the sweep reads it: its rule context and what deciding notices needs."""
+class Recipient:
+    """What deciding a family's notices needs, besides which rules hold for it."""
 
     id: int
-    context: dict[str, Any]
     births: list[date]
     categories_off: frozenset[str]
     channel: str
+
+
+@dataclass(slots=True)
+class FamilyView(Recipient):
+    """One family as the sweep reads it: its rule context and what deciding notices needs."""
+
+    context: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -151,6 +162,10 @@ class ProgramTally:
     suppressed: int = 0
     families: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
+    fallback: str | None = None
+    """Why the program's rule was evaluated family by family (None: on columns)."""
+    fallback_evaluations: int = 0
+    """Family evaluations that cost."""
 
 
 @dataclass
@@ -185,6 +200,16 @@ class SweepReport:
         """New notices recorded as suppressed (the family opted out of the category)."""
         return sum(t.suppressed for t in self.programs.values())
 
+    def fallback_line(self) -> str:
+        """Which programs' rules were evaluated family by family rather than on columns, why,
+        and the family evaluations they cost."""
+        slow = sorted((t for t in self.programs.values() if t.fallback), key=lambda t: t.id)
+        if not slow:
+            return "rules per family: none (every rule evaluated on columns)"
+        evaluations = sum(t.fallback_evaluations for t in slow)
+        named = "; ".join(f"{t.id} {t.name} ({t.fallback})" for t in slow)
+        return f"rules per family: {len(slow)}, {evaluations} family evaluations — {named}"
+
     def render(self) -> str:
         """A plain-text table for the CLI."""
         head = f"sweep as of {self.as_of.isoformat()} (FY{self.fiscal_year})"
@@ -210,6 +235,7 @@ class SweepReport:
             f"{'total':>6}  {self.matches:>8} {self.reminders:>7} {self.new:>7}"
             f" {self.suppressed:>6} {told:>7}"
         )
+        lines.append(self.fallback_line())
         lines.append(f"elapsed {self.elapsed:.1f} s")
         return "\n".join(lines)
 
@@ -325,6 +351,17 @@ _FAMILY_COLUMNS = (
 )
 
 
+def _recipient(fid: int, births: list[date], prefs: Any, has_app: bool) -> Recipient:
+    prefs = prefs or {}
+    off = prefs.get("categories_off") or []
+    return Recipient(
+        id=fid,
+        births=births,
+        categories_off=frozenset(off) if isinstance(off, list) else frozenset(),
+        channel="app" if has_app or prefs.get("channel") == "app" else "line",
+    )
+
+
 def view_family(
     row: Sequence[Any], children: Sequence[Sequence[Any]], has_app: bool, today: date
 ) -> FamilyView | None:
@@ -347,14 +384,13 @@ def view_family(
         context = derive(profile, today)
     except ValueError:
         return None
-    prefs = prefs or {}
-    off = prefs.get("categories_off") or []
+    who = _recipient(fid, [b for b, _, _ in children], prefs, has_app)
     return FamilyView(
-        id=fid,
+        id=who.id,
+        births=who.births,
+        categories_off=who.categories_off,
+        channel=who.channel,
         context=context,
-        births=[b for b, _, _ in children],
-        categories_off=frozenset(off) if isinstance(off, list) else frozenset(),
-        channel="app" if has_app or prefs.get("channel") == "app" else "line",
     )
 
 
@@ -368,16 +404,24 @@ class Batch:
     applied: dict[tuple[int, int], date]
 
 
-async def read_batch(
-    session: AsyncSession,
-    where: list[Any],
-    *,
-    after: int,
-    limit: int,
-    today: date,
-    zone: tzinfo,
-) -> Batch:
-    """The next page of reachable families after id `after` (four queries, whatever the size)."""
+@dataclass
+class ColumnBatch:
+    """One page of families as the sweep evaluates them: columns and who would be told."""
+
+    families: list[Recipient]
+    columns: Columns
+    ids: list[int]
+    skipped: int
+    applied: dict[tuple[int, int], date]
+
+
+Kids = dict[int, list[tuple[date, bool, str]]]
+
+
+async def _read_rows(
+    session: AsyncSession, where: list[Any], *, after: int, limit: int, zone: tzinfo
+) -> tuple[Sequence[Any], Kids, set[int], dict[tuple[int, int], date]]:
+    """A page's family rows, children by family, app subscribers and "I applied" days."""
     rows = (
         await session.exec(
             select(*_FAMILY_COLUMNS)  # type: ignore[call-overload]
@@ -388,8 +432,8 @@ async def read_batch(
     ).all()
     ids = [r[0] for r in rows]
     if not ids:
-        return Batch([], [], 0, {})
-    kids: dict[int, list[tuple[date, bool, str]]] = defaultdict(list)
+        return rows, {}, set(), {}
+    kids: Kids = defaultdict(list)
     child_rows = await session.exec(
         select(Child.family_id, Child.birth_date, Child.disability, Child.daycare)  # type: ignore[call-overload]
         .where(col(Child.family_id).in_(ids))
@@ -411,12 +455,111 @@ async def read_batch(
         )
     )
     applied = {(f, p): at.astimezone(zone).date() for f, p, at in actions.all()}
+    return rows, kids, apps, applied
+
+
+async def read_batch(
+    session: AsyncSession,
+    where: list[Any],
+    *,
+    after: int,
+    limit: int,
+    today: date,
+    zone: tzinfo,
+) -> Batch:
+    """The next page of reachable families after id `after` (four queries, whatever the size)."""
+    rows, kids, apps, applied = await _read_rows(
+        session, where, after=after, limit=limit, zone=zone
+    )
     families: list[FamilyView] = []
     for row in rows:
         view = view_family(row, kids.get(row[0], []), row[0] in apps, today)
         if view is not None:
             families.append(view)
-    return Batch(families, ids, len(rows) - len(families), applied)
+    return Batch(families, [r[0] for r in rows], len(rows) - len(families), applied)
+
+
+_DAYCARE = frozenset(get_args(Daycare))
+_LANGUAGES = frozenset(get_args(Language))
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_municipality(code: str) -> bool:
+    try:
+        FamilyInput(municipality=code)
+    except ValueError:
+        return False
+    return True
+
+
+def _derives(row: Sequence[Any], children: Sequence[tuple[date, bool, str]], today: date) -> bool:
+    """Whether `view_family` would accept this family: `FamilyInput`'s checks (of the values the
+    database can hold) and `derive`'s (no child born after today)."""
+    _, municipality, _, _, _, income, _, _, language, _ = row
+    return (
+        isinstance(municipality, str)
+        and _valid_municipality(municipality)
+        and language in _LANGUAGES
+        and (income is None or income >= 0)
+        and len(children) <= MAX_CHILDREN
+        and all(birth <= today and daycare in _DAYCARE for birth, _, daycare in children)
+    )
+
+
+_HOUSEHOLD = (
+    ("municipality", 1),
+    ("pregnant", 2),
+    ("single_parent", 4),
+    ("household_income", 5),
+    ("resident_tax_exempt", 6),
+    ("public_assistance", 7),
+    ("language", 8),
+)
+
+
+async def read_columns(
+    session: AsyncSession,
+    where: list[Any],
+    *,
+    after: int,
+    limit: int,
+    today: date,
+    zone: tzinfo,
+) -> ColumnBatch:
+    """The next page of reachable families after id `after`, as columns derived in bulk
+    (`rules.columns.derive_columns`: no profile object or rule context per family)."""
+    rows, kids, apps, applied = await _read_rows(
+        session, where, after=after, limit=limit, zone=zone
+    )
+    ids = [r[0] for r in rows]
+    kept = [r for r in rows if _derives(r, kids.get(r[0], ()), today)]
+    households: dict[str, list[Any]] = {name: [r[i] for r in kept] for name, i in _HOUSEHOLD}
+    # As registry.families.profile_of: a due date means nothing without a pregnancy.
+    households["due_date"] = [r[3] if r[2] else None for r in kept]
+    children: dict[str, list[Any]] = {
+        "family": [],
+        "birth_date": [],
+        "disability": [],
+        "daycare": [],
+    }
+    for position, row in enumerate(kept):
+        for birth, disability, daycare in kids.get(row[0], ()):
+            children["family"].append(position)
+            children["birth_date"].append(birth.toordinal())
+            children["disability"].append(disability)
+            children["daycare"].append(daycare)
+    families = [
+        _recipient(r[0], [b for b, _, _ in kids.get(r[0], ())], r[9], r[0] in apps) for r in kept
+    ]
+    try:
+        columns = derive_columns(today, households, children)
+    except NotVectorised:
+        # Values beyond the columns (an income beyond 2**53): this page through `derive`.
+        views = [view_family(r, kids.get(r[0], []), r[0] in apps, today) for r in rows]
+        found = [v for v in views if v is not None]
+        families = list(found)
+        columns = build_columns([v.context for v in found])
+    return ColumnBatch(families, columns, ids, len(rows) - len(families), applied)
 
 
 def scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
@@ -428,60 +571,149 @@ def scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
     return by_issuer
 
 
-Results = dict[int, list[list[int] | bool]]
-"""Per program id: `evaluate_population`'s answers over its scope, in batch order."""
+def scope_masks(columns: Columns, issuers: Iterable[str]) -> dict[str, np.ndarray]:
+    """Per issuer, the families of `columns` it reaches: its own municipality's, a
+    prefecture's, everyone for the nation (registry.eligibility.issuers_for, on columns)."""
+    municipality = columns.household("municipality")[0]
+    prefecture = columns.household("prefecture")[0]
+    masks: dict[str, np.ndarray] = {}
+    for issuer in set(issuers):
+        code = columns.strings.get(issuer)
+        if issuer == NATION:
+            masks[issuer] = np.ones(columns.families, dtype=bool)
+        elif code is None:
+            masks[issuer] = np.zeros(columns.families, dtype=bool)
+        else:
+            masks[issuer] = (municipality == code) | (prefecture == code)
+    return masks
+
+
+FamilyMatch = tuple[int, list[int] | None]
+"""A matching family's position in the batch and, for a per-child program, the indexes of its
+qualifying children (None for a household program)."""
+Results = dict[int, list[FamilyMatch]]
+"""Per program id: the families of its scope it matches, in batch order."""
+
+
+@dataclass
+class Fallback:
+    """A program evaluated family by family: why (`rules.columns.fallback_reason`), how often."""
+
+    reason: str
+    evaluations: int = 0
+
+
+@dataclass
+class Evaluation:
+    """What `evaluate_plans` found: matches per program, and the programs that fell back."""
+
+    results: Results = field(default_factory=dict)
+    fallbacks: dict[int, Fallback] = field(default_factory=dict)
+
+
+def _matches(
+    program: CompiledProgram,
+    columns: Columns,
+    holds: np.ndarray,
+    keep: np.ndarray | None,
+    positions: np.ndarray | None,
+) -> list[FamilyMatch]:
+    """`evaluate_columns`'s answer as matching families (`keep`: of the scope; `positions`: the
+    batch position of each family of `columns`, when they are a part of the batch)."""
+    if not program.per_child:
+        rows = np.flatnonzero(holds if keep is None else holds & keep)
+        found = (rows if positions is None else positions[rows]).tolist()
+        return [(p, None) for p in found]
+    index = columns.child_indexes()  # builds the child table if the rule did not need it
+    family = columns.family
+    assert family is not None
+    rows = np.flatnonzero(holds if keep is None else holds & keep[family])
+    owners = family[rows]
+    if positions is not None:
+        owners = positions[owners]
+    out: list[FamilyMatch] = []
+    last = -1
+    for row, owner in zip(rows.tolist(), owners.tolist(), strict=True):
+        if owner != last:
+            out.append((owner, []))
+            last = owner
+        children = out[-1][1]
+        assert children is not None
+        children.append(index[row])
+    return out
+
+
+def _one_family(program: CompiledProgram, context: Mapping[str, Any]) -> list[int] | bool:
+    """The per-family path (`CompiledRule.evaluate`): child indexes, or whether it holds."""
+    bound = bind(context)
+    if not program.per_child:
+        return program.rule.evaluate(bound) is True
+    return [
+        child["index"]
+        for child in context["children"]
+        if program.rule.evaluate(bound, child) is True
+    ]
 
 
 def evaluate_plans(
-    programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[dict[str, Any]]
-) -> Results:
-    """Evaluate (id, compiled program, issuer) over the contexts of each issuer's scope."""
-    scopes = scope_positions(contexts)
-    results: Results = {}
+    programs: Iterable[tuple[int, CompiledProgram, str]],
+    columns: Columns,
+    *,
+    per_family: bool = False,
+) -> Evaluation:
+    """Evaluate (id, compiled program, issuer) over the families of `columns` in each issuer's
+    scope, on the columns (`per_family`: family by family over the rule contexts, as before
+    columns; the reference the column engine is tested and measured against)."""
+    if per_family:
+        return _evaluate_per_family(programs, columns.contexts)
+    evaluation = Evaluation()
+    programs = list(programs)
+    if not columns.families or not programs:
+        return evaluation
+    masks = scope_masks(columns, (issuer for _, _, issuer in programs))
     for program_id, compiled, issuer in programs:
-        positions = scopes.get(issuer)
-        if positions:
-            results[program_id] = evaluate_population(compiled, [contexts[i] for i in positions])
-    return results
+        mask = masks[issuer]
+        if not mask.any():
+            continue
+        reason = fallback_reason(compiled.rule)
+        if reason is not None:
+            # Evaluated family by family anyway: over the scope only, not the whole batch.
+            positions = np.flatnonzero(mask)
+            contexts = columns.contexts
+            part = build_columns([contexts[i] for i in positions.tolist()])
+            evaluation.fallbacks[program_id] = Fallback(reason, part.families)
+            holds = evaluate_columns(compiled, part)
+            evaluation.results[program_id] = _matches(compiled, part, holds, None, positions)
+            continue
+        before = columns.fallbacks.copy()
+        holds = evaluate_columns(compiled, columns)
+        if columns.fallbacks != before:
+            # The population (not the rule) was beyond the columns: every family was evaluated.
+            (late,) = (columns.fallbacks - before).keys()
+            evaluation.fallbacks[program_id] = Fallback(late, columns.families)
+        evaluation.results[program_id] = _matches(compiled, columns, holds, mask, None)
+    return evaluation
 
 
-@functools.lru_cache(maxsize=4096)
-def _compiled(expression: str, per_child: bool) -> CompiledProgram:
-    return CompiledProgram(
-        id=expression, rule=compile_rule(expression, per_child=per_child), per_child=per_child
-    )
-
-
-def evaluate_share(
-    programs: list[tuple[int, str, bool, str]], contexts: list[dict[str, Any]]
-) -> Results:
-    """`evaluate_plans` in a worker process: rules arrive as text and are compiled once there
-    (compiled rules hold rule-engine objects that do not pickle)."""
-    return evaluate_plans(
-        (
-            (pid, _compiled(expression, per_child), issuer)
-            for pid, expression, per_child, issuer in programs
-        ),
-        contexts,
-    )
-
-
-def _shares(
-    plans: Sequence[ProgramPlan], scopes: Mapping[str, list[int]], n: int
-) -> list[list[ProgramPlan]]:
-    """Programs split into n shares of about equal work (the size of each one's scope)."""
-    shares: list[list[ProgramPlan]] = [[] for _ in range(n)]
-    loads = [0] * n
-    for plan in sorted(plans, key=lambda p: -len(scopes.get(p.issuer, ()))):
-        least = loads.index(min(loads))
-        shares[least].append(plan)
-        loads[least] += len(scopes.get(plan.issuer, ()))
-    return [share for share in shares if share]
+def _evaluate_per_family(
+    programs: Iterable[tuple[int, CompiledProgram, str]], contexts: Sequence[Mapping[str, Any]]
+) -> Evaluation:
+    evaluation = Evaluation()
+    scopes = scope_positions([dict(c) for c in contexts])
+    for program_id, compiled, issuer in programs:
+        found: list[FamilyMatch] = []
+        for position in scopes.get(issuer, ()):
+            result = _one_family(compiled, contexts[position])
+            if result is True or (isinstance(result, list) and result):
+                found.append((position, result if isinstance(result, list) else None))
+        if found:
+            evaluation.results[program_id] = found
+    return evaluation
 
 
 def _draft(
     plan: ProgramPlan,
-    family: FamilyView,
+    family: Recipient,
     kind: str,
     cycle: str,
     birth: date | None,
@@ -509,33 +741,24 @@ def _draft(
 
 def draft_notices(
     plans: Sequence[ProgramPlan],
-    families: Sequence[FamilyView],
+    families: Sequence[Recipient],
     applied: Mapping[tuple[int, int], date],
     *,
     today: date,
     now: datetime,
-    results: Results | None = None,
+    results: Results,
 ) -> tuple[dict[NoticeKey, NoticeDraft], dict[int, int]]:
     """Every notice these families should have about these programs today, by key, and how
-    many eligible matches (family, or family and child) each program had; `results` when the
-    evaluation was done elsewhere (worker processes)."""
+    many eligible matches (family, or family and child) each program had, from where the
+    programs hold (`evaluate_plans` over the same families)."""
     cycle = str(fiscal_year(today))
     drafts: dict[NoticeKey, NoticeDraft] = {}
     matches: dict[int, int] = defaultdict(int)
-    contexts = [f.context for f in families]
-    if results is None:
-        results = evaluate_plans(((p.id, p.entry.compiled, p.issuer) for p in plans), contexts)
-    scopes = scope_positions(contexts)
     for plan in plans:
-        answers = results.get(plan.id)
-        if not answers:
-            continue
-        targets = [families[i] for i in scopes[plan.issuer]]
-        for family, result in zip(targets, answers, strict=True):
-            if result is False or result == []:
-                continue
+        for position, children in results.get(plan.id, ()):
+            family = families[position]
             per_child: list[date | None] = (
-                [family.births[i] for i in result] if isinstance(result, list) else [None]
+                [None] if children is None else [family.births[i] for i in children]
             )
             found = [
                 _draft(plan, family, "eligible", cycle, b, _deadline_of(plan, b, today), now)
@@ -564,7 +787,7 @@ def _deadline_of(plan: ProgramPlan, birth: date | None, today: date) -> date | N
 
 
 def _reminder_deadlines(
-    plan: ProgramPlan, family: FamilyView, per_child: list[date | None]
+    plan: ProgramPlan, family: Recipient, per_child: list[date | None]
 ) -> list[tuple[date | None, date]]:
     """(child's birth or None, deadline) pairs a matching family may be reminded of."""
     if plan.deadline is not None:
@@ -591,55 +814,53 @@ class _Run:
         now: datetime,
         zone: tzinfo,
         dry_run: bool,
-        pool: ProcessPoolExecutor | None = None,
-        workers: int = 1,
+        per_family: bool = False,
+        batch_size: int = 2000,
     ) -> None:
         self.report = report
+        self.batch_size = batch_size
         self.plans = plans
         self.now = now
         self.zone = zone
         self.dry_run = dry_run
-        self.pool = pool
-        self.workers = workers
+        self.per_family = per_family
         for plan in plans:
             report.programs[plan.id] = ProgramTally(id=plan.id, name=plan.entry.data.name.ja)
 
-    async def evaluate(self, families: Sequence[FamilyView]) -> Results | None:
-        """Evaluate in the worker processes, if any (None: let draft_notices do it here)."""
-        if self.pool is None or not families:
-            return None
-        contexts = [f.context for f in families]
-        shares = _shares(self.plans, scope_positions(contexts), self.workers)
-        loop = asyncio.get_running_loop()
-        jobs = [
-            loop.run_in_executor(
-                self.pool,
-                evaluate_share,
-                [
-                    (p.id, p.entry.data.eligibility, p.entry.data.per_child, p.issuer)
-                    for p in share
-                ],
-                contexts,
+    async def read(self, session: AsyncSession, where: list[Any], after: int) -> ColumnBatch:
+        """The next page of families, as columns (per family: through their rule contexts)."""
+        today = self.report.as_of
+        if not self.per_family:
+            return await read_columns(
+                session, where, after=after, limit=self.batch_size, today=today, zone=self.zone
             )
-            for share in shares
-        ]
-        results: Results = {}
-        for part in await asyncio.gather(*jobs):
-            results.update(part)
-        return results
+        batch = await read_batch(
+            session, where, after=after, limit=self.batch_size, today=today, zone=self.zone
+        )
+        columns = build_columns([f.context for f in batch.families])
+        return ColumnBatch(list(batch.families), columns, batch.ids, batch.skipped, batch.applied)
 
-    async def batch(self, session: AsyncSession, batch: Batch) -> None:
+    async def batch(self, session: AsyncSession, batch: ColumnBatch) -> None:
         """Draft, record (unless dry) and count one batch."""
         report = self.report
         report.families_scanned += len(batch.ids)
         report.families_skipped += batch.skipped
+        evaluation = evaluate_plans(
+            ((p.id, p.entry.compiled, p.issuer) for p in self.plans),
+            batch.columns,
+            per_family=self.per_family,
+        )
+        for program_id, fallback in evaluation.fallbacks.items():
+            tally = report.programs[program_id]
+            tally.fallback = fallback.reason
+            tally.fallback_evaluations += fallback.evaluations
         drafts, matches = draft_notices(
             self.plans,
             batch.families,
             batch.applied,
             today=report.as_of,
             now=self.now,
-            results=await self.evaluate(batch.families),
+            results=evaluation.results,
         )
         for program_id, count in matches.items():
             report.programs[program_id].matches += count
@@ -650,12 +871,12 @@ class _Run:
         # every row to the insert. The insert's ON CONFLICT still settles races between runs.
         subjects = [p.subject for p in self.plans] if len(self.plans) < 100 else None
         seen = await existing_keys(session, batch.ids, subjects)
-        new = [d for d in drafts.values() if d.key not in seen]
+        fresh = {key: d for key, d in drafts.items() if key not in seen}
         if not self.dry_run:
-            keys = set(await record_new(session, new))
-            new = [d for d in new if d.key in keys]
+            keys = set(await record_new(session, list(fresh.values())))
+            fresh = {key: d for key, d in fresh.items() if key in keys}
         told: dict[int, set[int]] = defaultdict(set)
-        for draft in sorted(new, key=lambda d: d.key):
+        for _, draft in sorted(fresh.items(), key=itemgetter(0)):
             tally = report.programs[draft.program_id or 0]
             tally.new += 1
             if draft.status == "suppressed":
@@ -686,12 +907,12 @@ async def run(
     progress: Progress | None = None,
     batch_size: int = 2000,
     catalog: Catalog | None = None,
-    workers: int | None = None,
+    per_family: bool = False,
 ) -> SweepReport:
     """Evaluate published programs (all, or some) over reachable families (all, or one).
 
-    `workers` > 1 evaluates rules in that many worker processes; None chooses: the CPU count
-    (at most MAX_WORKERS) from PARALLEL_FROM families on, else in this process.
+    `per_family` evaluates every rule family by family instead of on columns: the reference
+    the column engine is tested and measured against, never needed otherwise.
     """
     started = time.monotonic()
     today = today_of(now, zone)
@@ -704,38 +925,30 @@ async def run(
             total = (
                 await session.exec(select(func.count()).select_from(Family).where(*where))
             ).one()
-    if workers is None:
-        workers = min(os.cpu_count() or 1, MAX_WORKERS) if total >= PARALLEL_FROM else 1
-    pool = None
-    if workers > 1 and plans:
-        # spawn, not fork: the parent runs threads (aiosqlite, the server) a fork would copy
-        # mid-flight.
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    state = _Run(report, plans, now=now, zone=zone, dry_run=dry_run, pool=pool, workers=workers)
+    state = _Run(
+        report,
+        plans,
+        now=now,
+        zone=zone,
+        dry_run=dry_run,
+        per_family=per_family,
+        batch_size=batch_size,
+    )
     if plans and progress is not None:
-        progress(
-            f"sweep {today.isoformat()}: {len(plans)} programs, {total} families"
-            f", {workers} process{'es' if workers > 1 else ''}"
-        )
+        progress(f"sweep {today.isoformat()}: {len(plans)} programs, {total} families")
     after = 0
-    try:
-        while plans:
-            async with transaction(sessions) as session:
-                batch = await read_batch(
-                    session, where, after=after, limit=batch_size, today=today, zone=zone
-                )
-                if not batch.ids:
-                    break
-                await state.batch(session, batch)
-            after = batch.ids[-1]
-            if progress is not None:
-                progress(
-                    f"families {report.families_scanned}/{total} … {report.new} new notices,"
-                    f" {time.monotonic() - started:.1f} s"
-                )
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    while plans:
+        async with transaction(sessions) as session:
+            batch = await state.read(session, where, after)
+            if not batch.ids:
+                break
+            await state.batch(session, batch)
+        after = batch.ids[-1]
+        if progress is not None:
+            progress(
+                f"families {report.families_scanned}/{total} … {report.new} new notices,"
+                f" {time.monotonic() - started:.1f} s"
+            )
     report.elapsed = time.monotonic() - started
     log.info(
         "notices swept",
@@ -747,6 +960,7 @@ async def run(
             "new": report.new,
             "dry_run": dry_run,
             "one_family": family_id is not None,
+            "per_family_programs": sum(1 for t in report.programs.values() if t.fallback),
         },
     )
     return report
@@ -761,7 +975,7 @@ async def sweep(
     progress: Progress | None = None,
     batch_size: int = 2000,
     catalog: Catalog | None = None,
-    workers: int | None = None,
+    per_family: bool = False,
 ) -> SweepReport:
     """The daily sweep: every published program in force against every reachable family."""
     return await run(
@@ -772,5 +986,5 @@ async def sweep(
         progress=progress,
         batch_size=batch_size,
         catalog=catalog,
-        workers=workers,
+        per_family=per_family,
     )

@@ -7,6 +7,7 @@ LOCKOUT_SECONDS the account is locked for the rest of that window, whatever pass
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -148,10 +149,12 @@ async def _locked_for(redis: Any, key: str, limit: int) -> int:
     return max(ttl, 1)
 
 
-async def _count_failure(redis: Any, key: str) -> None:
+async def _count_attempt(redis: Any, key: str) -> int:
     count = int(await redis.incr(key))
-    if count == 1:
+    if count == 1 or int(await redis.ttl(key)) < 0:
+        # A window starts with the first attempt (and never stays open for good).
         await redis.expire(key, LOCKOUT_SECONDS)
+    return count
 
 
 async def authenticate(
@@ -160,7 +163,9 @@ async def authenticate(
     """Check an email and password; count failures and lock out repeated ones.
 
     An unknown email costs as much as a wrong password (a hash is verified either way) and
-    answers the same, so the form does not tell which accounts exist.
+    answers the same, so the form does not tell which accounts exist. Each attempt is counted
+    before its hash is verified, so that guesses sent all at once are counted too, and the
+    verification runs outside the event loop (Argon2id takes a while and 64 MiB).
     """
     account, by_address = _account_key(email), _address_key(address)
     locked = max(
@@ -169,19 +174,29 @@ async def authenticate(
     )
     if locked:
         return SignIn(None, locked)
+    tries = await _count_attempt(redis, account)
+    address_tries = await _count_attempt(redis, by_address)
+    if tries > MAX_FAILURES or address_tries > MAX_ADDRESS_FAILURES:
+        # Other attempts, sent at the same time, used up the window first.
+        return SignIn(
+            None,
+            max(
+                await _locked_for(redis, account, MAX_FAILURES),
+                await _locked_for(redis, by_address, MAX_ADDRESS_FAILURES),
+            ),
+        )
     user = await find_user(session, email) if len(email) <= 254 else None
-    ok = False
+    hashed = user.password_hash if user else _DUMMY_HASH
     try:
-        ok = HASHER.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
+        ok: bool = await asyncio.to_thread(HASHER.verify, hashed, password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or user.disabled_at is not None:
-        await _count_failure(redis, account)
-        await _count_failure(redis, by_address)
         return SignIn(None, await _locked_for(redis, account, MAX_FAILURES))
     await redis.delete(account)
+    await redis.decr(by_address)  # a success is no failure of the address
     if HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = HASHER.hash(password)
+        user.password_hash = await asyncio.to_thread(HASHER.hash, password)
     user.last_sign_in_at = utcnow()
     session.add(user)
     await session.flush()

@@ -179,8 +179,11 @@ def _not_found() -> web.HTTPNotFound:
     return web.HTTPNotFound()
 
 
+MAX_ID = 2**31 - 1  # PostgreSQL's integer ids: a larger number is no row (not a 500)
+
+
 async def _own_facility(session: AsyncSession, issuer: str, pk: int) -> Facility:
-    row = await session.get(Facility, pk)
+    row = await session.get(Facility, pk) if 0 < pk <= MAX_ID else None
     if row is None or row.municipality != issuer:
         raise _not_found()
     return row
@@ -189,23 +192,31 @@ async def _own_facility(session: AsyncSession, issuer: str, pk: int) -> Facility
 async def _own_round(
     session: AsyncSession, issuer: str, pk: int, *, lock: bool = False
 ) -> IntakeRound:
-    row = await session.get(IntakeRound, pk, with_for_update=lock)
+    row = await session.get(IntakeRound, pk, with_for_update=lock) if 0 < pk <= MAX_ID else None
     if row is None or row.municipality != issuer:
         raise _not_found()
     return row
 
 
 async def _own_application(session: AsyncSession, issuer: str, pk: int) -> Application:
-    row = await session.get(Application, pk, with_for_update=True)
+    row = await session.get(Application, pk, with_for_update=True) if 0 < pk <= MAX_ID else None
     if row is None or row.municipality != issuer:
         raise _not_found()
     return row
 
 
+def _csv_cell(value: Any) -> Any:
+    # Names, addresses and notes come from imported open data: a text that starts like a
+    # formula would run in the office's Excel, so it is quoted as text (OWASP CSV injection).
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv_response(rows: list[list[Any]], filename: str) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([_csv_cell(v) for v in row] for row in rows)
     return _csv_text("\ufeff" + out.getvalue(), filename)
 
 
@@ -425,7 +436,7 @@ async def facilities_csv(request: web.Request) -> web.Response:
     return _csv_response(body, f"facilities-{issuer}.csv")
 
 
-@routes.get(BASE + r"/facilities/{id:\d+}")
+@routes.get(BASE + r"/facilities/{id:\d{1,9}}")
 async def facility_page(request: web.Request) -> web.Response:
     """One facility: its fields, vacancies from this month on, tour slots and versions."""
     issuer = scope_issuer(request)
@@ -722,7 +733,7 @@ async def vacancies_import(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(BASE + r"/vacancies/{facility:\d+}")
+@routes.post(BASE + r"/vacancies/{facility:\d{1,9}}")
 async def vacancy_update(request: web.Request) -> web.Response:
     """Set one class's places for one month of entry (a number, or blank for unknown: not
     allowed; "some"/"none" as the level)."""
@@ -925,7 +936,7 @@ async def tour_slot_create(request: web.Request) -> web.Response:
     raise await _redirect(request, BASE + "/tours")
 
 
-@routes.post(BASE + r"/tours/{id:\d+}/cancel")
+@routes.post(BASE + r"/tours/{id:\d{1,9}}/cancel")
 async def tour_slot_cancel(request: web.Request) -> web.Response:
     """Cancel a slot: its bookings are cancelled and the families told (as the API does)."""
     console = require_editor(request)
@@ -1131,6 +1142,10 @@ async def applications_csv(request: web.Request) -> web.Response:
             raise _not_found()
         rows, facilities = await apps.filter_applications(session, round_, query)
     columns = list(round_.export_columns or CSV_COLUMNS)
+    if request[SESSION].user.issuer != issuer:
+        # As on the application's page: children's birth dates only to their own
+        # municipality's staff, not to an operator looking in.
+        columns = [c for c in columns if c != "child_birth_date"]
     ja = request.query.get("headers", "ja") != "en"
     return _csv_text(
         render_csv(rows, facilities, columns, ja), f"applications-round-{round_.id}.csv"
@@ -1140,7 +1155,7 @@ async def applications_csv(request: web.Request) -> web.Response:
 FACT_FIELDS = tuple(name for name in ApplicationFacts.model_fields if name != "guardians")
 
 
-@routes.get(BASE + r"/applications/{id:\d+}")
+@routes.get(BASE + r"/applications/{id:\d{1,9}}")
 async def application_page(request: web.Request) -> web.Response:
     """One application: wishes, facts, points lines, documents, audit, corrections."""
     issuer = scope_issuer(request)
@@ -1180,11 +1195,11 @@ def _parse_value(text: str) -> Any:
     """A correction's new value: JSON (true, 3, ["A1"]) or else the text itself."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         return text
 
 
-@routes.post(BASE + r"/applications/{id:\d+}/documents")
+@routes.post(BASE + r"/applications/{id:\d{1,9}}/documents")
 async def application_document(request: web.Request) -> web.Response:
     """Mark a document received (checked), or undo it."""
     console = require_editor(request)
@@ -1221,7 +1236,7 @@ async def application_document(request: web.Request) -> web.Response:
     raise await _redirect(request, f"{BASE}/applications/{pk}")
 
 
-@routes.post(BASE + r"/applications/{id:\d+}/corrections")
+@routes.post(BASE + r"/applications/{id:\d{1,9}}/corrections")
 async def application_correct(request: web.Request) -> web.Response:
     """Correct one fact of an application, with the reason (the domain's validation)."""
     console = require_editor(request)
@@ -1293,7 +1308,7 @@ async def rounds_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(BASE + r"/rounds/{id:\d+}")
+@routes.get(BASE + r"/rounds/{id:\d{1,9}}")
 async def round_page(request: web.Request) -> web.Response:
     """A round: applications by class and status, the last dry run, confirm."""
     issuer = scope_issuer(request)
@@ -1325,7 +1340,7 @@ async def round_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(BASE + r"/rounds/{id:\d+}/allocate")
+@routes.post(BASE + r"/rounds/{id:\d{1,9}}/allocate")
 async def round_allocate(request: web.Request) -> web.Response:
     """A dry run (the function of `POST /rounds/{id}/allocate`): nothing is decided."""
     console = require_editor(request)
@@ -1358,7 +1373,7 @@ async def round_allocate(request: web.Request) -> web.Response:
     raise await _redirect(request, f"{BASE}/rounds/{pk}")
 
 
-@routes.post(BASE + r"/rounds/{id:\d+}/confirm")
+@routes.post(BASE + r"/rounds/{id:\d{1,9}}/confirm")
 async def round_confirm(request: web.Request) -> web.Response:
     """Confirm the dry run named by its input hash: 内定/保留 are written, families told."""
     console = require_editor(request)
@@ -1473,7 +1488,7 @@ async def round_create(request: web.Request) -> web.Response:
     raise await _redirect(request, f"{BASE}/rounds/{row.id}")
 
 
-@routes.post(BASE + r"/rounds/{id:\d+}")
+@routes.post(BASE + r"/rounds/{id:\d{1,9}}")
 async def round_update(request: web.Request) -> web.Response:
     """Change a round's name, deadline or status (not once confirmed)."""
     console = require_editor(request)

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 from sqlmodel import select
 
@@ -68,6 +69,7 @@ class ConsoleSession:
     user: ConsoleUser
     csrf: str
     flash: list[dict[str, str]] = field(default_factory=list)
+    password_mark: str = ""
 
     @property
     def can_edit(self) -> bool:
@@ -201,13 +203,28 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _password_mark(user: ConsoleUser) -> str:
+    # Which password the session was opened with: a new password (`hagukumi users
+    # set-password`, after a leak) ends every session opened with the old one.
+    return _hash("password:" + user.password_hash)[:32]
+
+
 async def start_session(
     request: web.Request, response: web.StreamResponse, user: ConsoleUser
 ) -> None:
     """A new session for a user who just signed in (a fresh token: no fixation)."""
     config = request.app[WEB]
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        # The browser's earlier session (someone else's, on a shared computer) ends here.
+        await config.redis.delete(_SESSION_PREFIX + _hash(previous))
     token = secrets.token_urlsafe(32)
-    data: dict[str, Any] = {"user_id": user.id, "csrf": secrets.token_urlsafe(32), "flash": []}
+    data: dict[str, Any] = {
+        "user_id": user.id,
+        "csrf": secrets.token_urlsafe(32),
+        "flash": [],
+        "password": _password_mark(user),
+    }
     await config.redis.set(_SESSION_PREFIX + _hash(token), json.dumps(data), ex=SESSION_SECONDS)
     response.set_cookie(
         SESSION_COOKIE,
@@ -240,18 +257,24 @@ async def load_session(request: web.Request) -> ConsoleSession | None:
     data = json.loads(raw)
     async with request.app[SESSIONS]() as session:
         user = await session.get(ConsoleUser, data["user_id"])
-    if user is None or user.disabled_at is not None:
+    mark = _password_mark(user) if user is not None else ""
+    if user is None or user.disabled_at is not None or data.get("password") != mark:
         await redis.delete(key)
         return None
     await redis.expire(key, SESSION_SECONDS)
-    return ConsoleSession(_hash(token), user, data["csrf"], list(data.get("flash", [])))
+    return ConsoleSession(_hash(token), user, data["csrf"], list(data.get("flash", [])), mark)
 
 
 async def save_flash(request: web.Request, session: ConsoleSession) -> None:
     """Keep flash messages not yet shown for the next page (after a redirect)."""
     redis = request.app[WEB].redis
     key = _SESSION_PREFIX + session.token_hash
-    data = {"user_id": session.user.id, "csrf": session.csrf, "flash": session.flash}
+    data = {
+        "user_id": session.user.id,
+        "csrf": session.csrf,
+        "flash": session.flash,
+        "password": session.password_mark,
+    }
     await redis.set(key, json.dumps(data), keepttl=True)
 
 
@@ -284,7 +307,11 @@ async def read_form(request: web.Request) -> MultiDictProxy[Any]:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_FORM_BYTES * 10, actual_size=request.content_length
         )
-    return await request.post()
+    try:
+        return await request.post()
+    except (ValueError, HttpProcessingError) as exc:  # UnicodeDecodeError is a ValueError
+        # Bytes that are not UTF-8, or a broken multipart body: the sender's fault (400).
+        raise web.HTTPBadRequest() from exc
 
 
 def csrf_ok(request: web.Request, session: ConsoleSession, form: Any | None) -> bool:
@@ -334,6 +361,7 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
             if not csrf_ok(request, session, form):
                 return forbidden(request, "csrf")
     try:
+        await _check_scope(request)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -359,6 +387,20 @@ async def _municipalities(request: web.Request) -> list[tuple[str, str, str]]:
     async with request.app[SESSIONS]() as db:
         rows = (await db.exec(select(Municipality).order_by(Municipality.code))).all()
     return [(m.code, m.name_ja, m.name_en) for m in rows]
+
+
+async def _check_scope(request: web.Request) -> None:
+    """An operator's `?m=` names a municipality this service serves (else 404): pages would
+    otherwise show an empty one, and changes would fail on the missing municipality."""
+    session = request.get(SESSION)
+    asked = request.query.get("m", "")
+    if session is None or not session.is_operator or scope_issuer(request) != asked:
+        return
+    if asked == session.user.issuer:
+        return
+    async with request.app[SESSIONS]() as db:
+        if await db.get(Municipality, asked) is None:
+            raise web.HTTPNotFound()
 
 
 def _secure_headers(response: web.StreamResponse, private: bool) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -191,9 +191,8 @@ async def history(request: web.Request) -> web.Response:
     if before_text:
         try:
             before = datetime.fromisoformat(before_text)
-        except ValueError:
-            before = None
-        if before is not None and before.tzinfo is None:
+            before = before.astimezone(UTC) if before.tzinfo is not None else None
+        except (ValueError, OverflowError):  # unreadable, or out of range once in UTC
             before = None
     async with request.app[SESSIONS]() as db:
         entries = await audit_trail(

@@ -384,7 +384,7 @@ async def _load(
     """The program of the path if this user's municipality issued it (operators: any)."""
     session = require_session(request)
     program_id = int(request.match_info["id"])
-    row = await repo.get_program(db, program_id, lock=lock) if program_id < 2**62 else None
+    row = await repo.get_program(db, program_id, lock=lock) if program_id < 2**31 else None
     if row is None or (not session.is_operator and row.issuer != session.user.issuer):
         raise web.HTTPNotFound()
     return row, program_id
@@ -552,7 +552,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/console/programs/{row.id}{_issuer_param(request, row.issuer)}")
 
 
-@routes.get(r"/console/programs/{id:\d{1,18}}/edit")
+@routes.get(r"/console/programs/{id:\d{1,9}}/edit")
 async def edit_form(request: web.Request) -> web.Response:
     """The form of a stored program."""
     require_editor(request)
@@ -569,7 +569,7 @@ async def edit_form(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(r"/console/programs/{id:\d{1,18}}/edit")
+@routes.post(r"/console/programs/{id:\d{1,9}}/edit")
 async def edit(request: web.Request) -> web.StreamResponse:
     """Save a change (a published program gets a new version and must pass its examples)."""
     session = require_editor(request)
@@ -660,7 +660,9 @@ async def check(request: web.Request) -> web.Response:
         return web.json_response({"error": "send the form's fields as a JSON object"}, status=400)
     issuer = scope_issuer(request)
     raw_categories = body.get("category")
-    values = read_fields(body, [str(c) for c in raw_categories or []][:20])
+    if not isinstance(raw_categories, list):
+        raw_categories = []
+    values = read_fields(body, [str(c) for c in raw_categories][:20])
     # The rule and examples are checked even before the names are written.
     values["name_ja"] = values["name_ja"] or "-"
     values["summary_ja"] = values["summary_ja"] or "-"
@@ -689,7 +691,7 @@ async def check(request: web.Request) -> web.Response:
 # --- one program ------------------------------------------------------------------------------
 
 
-@routes.get(r"/console/programs/{id:\d{1,18}}")
+@routes.get(r"/console/programs/{id:\d{1,9}}")
 async def program_page(request: web.Request) -> web.Response:
     """One program: its fields, its state, what can be done with it."""
     async with request.app[SESSIONS]() as db:
@@ -709,7 +711,7 @@ async def program_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(r"/console/programs/{id:\d{1,18}}/publish")
+@routes.post(r"/console/programs/{id:\d{1,9}}/publish")
 async def publish(request: web.Request) -> web.StreamResponse:
     """Publish after running the examples (refused naming the failing one)."""
     session = require_editor(request)
@@ -779,7 +781,7 @@ def failing_text(
     return "; ".join(parts)
 
 
-@routes.post(r"/console/programs/{id:\d{1,18}}/archive")
+@routes.post(r"/console/programs/{id:\d{1,9}}/archive")
 async def archive(request: web.Request) -> web.StreamResponse:
     """Archive: offered to nobody from now on."""
     session = require_editor(request)
@@ -793,7 +795,7 @@ async def archive(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/console/programs/{row.id}{_issuer_param(request, row.issuer)}")
 
 
-@routes.post(r"/console/programs/{id:\d{1,18}}/delete")
+@routes.post(r"/console/programs/{id:\d{1,9}}/delete")
 async def delete(request: web.Request) -> web.StreamResponse:
     """Delete a draft (or an archived program no family has a history with)."""
     session = require_editor(request)
@@ -826,7 +828,7 @@ AGE_LABELS: dict[str, tuple[str, str]] = {
 CHANNEL_LABELS = {"line": ("LINE", "LINE"), "app": ("自治体アプリ", "Municipality app")}
 
 
-@routes.get(r"/console/programs/{id:\d{1,18}}/preview")
+@routes.get(r"/console/programs/{id:\d{1,9}}/preview")
 async def preview(request: web.Request) -> web.Response:
     """How many families would be told now, by child age and by channel (never who)."""
     t = translator(language(request))
@@ -929,7 +931,7 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     return pieces
 
 
-@routes.get(r"/console/programs/{id:\d{1,18}}/versions")
+@routes.get(r"/console/programs/{id:\d{1,9}}/versions")
 async def versions(request: web.Request) -> web.Response:
     """Two versions side by side, field by field, the changed ones marked."""
     async with request.app[SESSIONS]() as db:

@@ -362,7 +362,7 @@ async def test_demo_programs_over_a_few_families(sessions: Any) -> None:
     assert all(size(n.payload) <= MAX_PAYLOAD for n in rows)
 
 
-async def test_worker_processes_find_the_same_notices(sessions: Any) -> None:
+async def test_small_batches_find_the_same_notices(sessions: Any) -> None:
     async with transaction(sessions) as session:
         for data in demo_programs():
             row = await repo.create_program(session, data, source="demo")
@@ -371,8 +371,8 @@ async def test_worker_processes_find_the_same_notices(sessions: Any) -> None:
         births = (TODAY - timedelta(days=8 + 200 * i), date(2015 + i, 4, 2))
         await add_family(sessions, f"U{i}", (SHIBUYA, HACHIOJI)[i % 2], births=births)
 
-    here = await sweep(sessions, now=NOW, zone=TOKYO, dry_run=True, workers=1)
-    spread = await sweep(sessions, now=NOW, zone=TOKYO, workers=2, batch_size=4)
+    here = await sweep(sessions, now=NOW, zone=TOKYO, dry_run=True)
+    spread = await sweep(sessions, now=NOW, zone=TOKYO, batch_size=4)
 
     assert spread.new == here.new > 0
     assert {t.id: t.new for t in spread.programs.values()} == {
