@@ -2,7 +2,8 @@
 questions, trends, "you said, we did", and the same figures as open data (CC BY 4.0); and the
 console page where staff write "you said, we did".
 
-Comments are private free text: they are never read here. Figures come from the rating and
+Comments are private free text: never published; only the console page shows them, to the
+staff of the family's municipality, without who wrote them. Figures come from the rating and
 the answers only, optionally scoped to the municipality the family lived in when it rated.
 """
 
@@ -18,7 +19,7 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import QualityEntry, Review
@@ -52,6 +53,7 @@ GOAL = 3.0  # Tokyo's aim: no service rated 3 or below.
 MONTHS = 12
 MAX_SAID = 500
 MAX_DID = 1000
+COMMENTS_PER_PAGE = 20
 
 
 @dataclass
@@ -152,6 +154,47 @@ async def entries_of(session: AsyncSession, issuer: str | None) -> list[QualityE
     return rows
 
 
+def stars_en(n: int) -> str:
+    """ "1 star", "2 stars" (English plural rules)."""
+    return f"{n} star" if n == 1 else f"{n} stars"
+
+
+@dataclass
+class CommentRow:
+    """One parent's comment as staff read it: never who wrote it."""
+
+    created_at: datetime
+    service: Service | None
+    rating: int
+    comment: str
+
+
+async def recent_comments(
+    session: AsyncSession, issuer: str, page: int, per_page: int = COMMENTS_PER_PAGE
+) -> tuple[list[CommentRow], bool]:
+    """This municipality's comments, newest first, one page; and whether more follow."""
+    query = (
+        select(Review.created_at, Review.service, Review.rating, Review.comment)
+        .where(Review.municipality == issuer)
+        .where(col(Review.comment).is_not(None))
+        .where(Review.comment != "")
+        .order_by(col(Review.created_at).desc(), col(Review.id).desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page + 1)
+    )
+    result = await session.exec(query)  # type: ignore[call-overload]
+    rows = [
+        CommentRow(created_at, service_of(service), rating, comment or "")
+        for created_at, service, rating, comment in result.all()
+    ]
+    return rows[:per_page], len(rows) > per_page
+
+
+def _page_number(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    return min(int(raw), 10_000) if raw.isdigit() and 0 < len(raw) < 6 and int(raw) > 0 else 1
+
+
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
@@ -165,7 +208,8 @@ def stars_svg(figure: ServiceFigures, lang: str) -> str:
     height = row * 5 + 4
     title = t("星の数の分布", "Distribution of stars") + f" — {figure.service.name(lang)}"
     desc = ", ".join(
-        t(f"星{n}: {figure.stars[n]}件", f"{n} stars: {figure.stars[n]}") for n in range(5, 0, -1)
+        t(f"星{n}: {figure.stars[n]}件", f"{stars_en(n)}: {figure.stars[n]}")
+        for n in range(5, 0, -1)
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 360 {height}" role="img" '
@@ -246,6 +290,12 @@ def _scope(request: web.Request, names: dict[str, tuple[str, str]]) -> str | Non
     return asked if asked in names else None
 
 
+def _unknown_scope(request: web.Request, names: dict[str, tuple[str, str]]) -> str | None:
+    """The `?m=` asked for when it names no municipality (None when empty or known)."""
+    asked = request.query.get("m", "")
+    return asked[:12] if asked and asked not in names else None
+
+
 def _now(request: web.Request) -> datetime:
     return request.app[CLOCK]()
 
@@ -256,11 +306,13 @@ async def _public_data(request: web.Request) -> dict[str, Any]:
     async with request.app[SESSIONS]() as db:
         names = await municipality_names(db)
         scope = _scope(request, names)
+        unknown = _unknown_scope(request, names)
         figures = await compute_figures(db, municipality=scope, now=now, zone=zone)
         entries = await entries_of(db, scope)
     return {
         "names": names,
         "scope": scope,
+        "unknown": unknown,
         "figures": figures,
         "entries": entries,
         "generated": now.astimezone(zone),
@@ -283,6 +335,8 @@ async def quality_page(request: web.Request) -> web.Response:
     return render(
         request,
         "quality.html",
+        status=404 if data["unknown"] else 200,
+        unknown=data["unknown"],
         figures=data["figures"],
         charts={f.service.id: (stars_svg(f, lang), months_svg(f, lang)) for f in data["figures"]},
         entries=_entry_groups(data["entries"]),
@@ -372,34 +426,42 @@ CSV_COLUMNS = (
     "label_en",
     "count",
     "average",
+    "license",
+    "license_url",
+    "publisher",
+    "generated",
+    "municipality",
 )
+LINK_LICENSE = f'<{LICENSE_URL}>; rel="license"'
 
 
 def open_data_csv(data: dict[str, Any]) -> str:
-    """One row per figure (overall, stars, question, month), then the licence lines."""
+    """One row per figure (overall, stars, question, month); every row carries the licence,
+    the publisher, the date and the municipality as columns (a strict CSV: nothing else)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
+    generated: datetime = data["generated"]
+    tail = [
+        LICENSE_NAME,
+        LICENSE_URL,
+        f"{PUBLISHER_EN} / {PUBLISHER_JA}",
+        generated.date().isoformat(),
+        data["scope"] or "",
+    ]
     for f in data["figures"]:
         head = [f.service.id, f.service.ja, f.service.en]
-        writer.writerow([*head, "overall", "", "総合", "overall", f.overall.count, _num(f)])
+        rows: list[list[Any]] = [
+            [*head, "overall", "", "総合", "overall", f.overall.count, _num(f)]
+        ]
         for n in range(5, 0, -1):
-            writer.writerow([*head, "stars", n, f"星{n}", f"{n} stars", f.stars[n], ""])
+            rows.append([*head, "stars", n, f"星{n}", stars_en(n), f.stars[n], ""])
         for q in f.service.questions:
             figure = f.questions[q.id]
-            writer.writerow([*head, "question", q.id, q.ja, q.en, figure.count, _avg(figure)])
+            rows.append([*head, "question", q.id, q.ja, q.en, figure.count, _avg(figure)])
         for key, month in f.months.items():
-            writer.writerow([*head, "month", key, key, key, month.count, _avg(month)])
-    generated: datetime = data["generated"]
-    scope = data["scope"]
-    writer.writerow([])
-    writer.writerow(
-        [
-            f"# License: {LICENSE_NAME} ({LICENSE_URL}); Publisher: {PUBLISHER_EN} / "
-            f"{PUBLISHER_JA}; Generated: {generated.date().isoformat()}"
-            + (f"; Municipality: {scope}" if scope else "")
-        ]
-    )
+            rows.append([*head, "month", key, key, key, month.count, _avg(month)])
+        writer.writerows(row + tail for row in rows)
     return out.getvalue()
 
 
@@ -417,15 +479,29 @@ def _download_name(data: dict[str, Any], ext: str) -> str:
     return f"hagukumi-quality{scope}-{stamp}.{ext}"
 
 
+def _unknown_data(code: str) -> web.Response:
+    """404 for open data of a municipality code that names none (never all of Tokyo)."""
+    body = {
+        "error": "unknown municipality",
+        "municipality": code,
+        "ja": f"市区町村コード {code} は見つかりません。",
+        "en": f"No municipality has the code {code}.",
+    }
+    return web.json_response(body, status=404, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
 @routes.get("/quality.json")
 async def quality_json(request: web.Request) -> web.Response:
     """The dashboard's figures as JSON open data (CC BY 4.0)."""
     data = await _public_data(request)
+    if data["unknown"]:
+        return _unknown_data(data["unknown"])
     body = json.dumps(open_data(data), ensure_ascii=False, indent=1)
     return web.Response(
         text=body,
         content_type="application/json",
         headers={
+            "Link": LINK_LICENSE,
             "Content-Disposition": f'inline; filename="{_download_name(data, "json")}"',
             "Access-Control-Allow-Origin": "*",
         },
@@ -436,12 +512,15 @@ async def quality_json(request: web.Request) -> web.Response:
 async def quality_csv(request: web.Request) -> web.Response:
     """The dashboard's figures as CSV open data (UTF-8 with BOM, CC BY 4.0)."""
     data = await _public_data(request)
+    if data["unknown"]:
+        return _unknown_data(data["unknown"])
     body = "\ufeff" + open_data_csv(data)
     return web.Response(
         body=body.encode("utf-8"),
         content_type="text/csv",
         charset="utf-8",
         headers={
+            "Link": LINK_LICENSE,
             "Content-Disposition": f'attachment; filename="{_download_name(data, "csv")}"',
             "Access-Control-Allow-Origin": "*",
         },
@@ -532,12 +611,18 @@ async def _console_page(
         names = await municipality_names(db)
         figures = await compute_figures(db, municipality=issuer, now=_now(request), zone=zone)
         entries = await entries_of(db, issuer)
+        page = _page_number(request)
+        comments, more = await recent_comments(db, issuer, page)
     return render(
         request,
         "quality_console.html",
+        comments=comments,
+        comments_page=page,
+        comments_more=more,
         status=status,
         issuer=issuer,
         muni_name=names.get(issuer, (issuer, issuer))[1 if lang == "en" else 0],
+        public_url="/quality" + (f"?m={issuer}" if issuer in names else ""),
         figures=figures,
         charts={f.service.id: (stars_svg(f, lang), months_svg(f, lang)) for f in figures},
         entries=entries,

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import Review
+from notifier.models import Notice
 from registry.models import Family
 
 OFFER_EVERY_DAYS = 30  # Offer to rate a service at most once a month per family.
@@ -29,6 +30,8 @@ class Question:
     id: str
     ja: str
     en: str
+    # Asked only once the family could judge it: "tour_reminder" (a tour reminder was sent).
+    only_after: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,9 @@ SERVICES: tuple[Service, ...] = (
         (
             Question("booking_ease", "予約のしやすさ", "Ease of booking"),
             Question("slot_choice", "日時の選択肢", "Choice of dates and times"),
-            Question("reminder", "リマインドの役立ち", "Helpfulness of reminders"),
+            Question(
+                "reminder", "リマインドの役立ち", "Helpfulness of reminders", "tour_reminder"
+            ),
         ),
         "tour booking",
     ),
@@ -111,6 +116,37 @@ SERVICE_IDS = tuple(s.id for s in SERVICES)
 def service_of(service_id: str | None) -> Service | None:
     """The service with this id, or None."""
     return next((s for s in SERVICES if s.id == service_id), None)
+
+
+TOUR_REMINDER_KIND = "tour-reminder"  # integrations.daycare.notices.TOUR_REMINDER
+
+
+async def tour_reminder_sent(session: AsyncSession, family_id: int | None) -> bool:
+    """A tour reminder was sent to this family (so it can judge reminders)."""
+    if family_id is None:
+        return False
+    result = await session.exec(
+        select(Notice.id)
+        .where(Notice.family_id == family_id, Notice.kind == TOUR_REMINDER_KIND)
+        .where(col(Notice.sent_at).is_not(None))
+        .limit(1)
+    )
+    return result.first() is not None
+
+
+async def questions_for(
+    session: AsyncSession, family_id: int | None, service: Service
+) -> tuple[Question, ...]:
+    """The service's questions this family can answer now (a question about reminders only
+    once one was sent); the ids stay those of `SERVICES`."""
+    asked: list[Question] = []
+    for question in service.questions:
+        if question.only_after == "tour_reminder" and not await tour_reminder_sent(
+            session, family_id
+        ):
+            continue
+        asked.append(question)
+    return tuple(asked)
 
 
 async def add_review(

@@ -313,17 +313,15 @@ async def show_wishes(turn: Turn, kid: Kid, *, lead: str | None = None) -> None:
         return
     if not wishes:
         head.append(t("apply.wishes_none", lang, child=label))
-        turn.say(
-            m.text(
-                "\n".join(head),
-                [
-                    m.postback(t("apply.more.label", lang), pb.AP_WISH_MORE, c=kid.key),
-                    m.postback(t("menu.daycare.label", lang), pb.MENU_DAYCARE),
-                    m.postback(t("apply.status.label", lang), pb.AP_STATUS),
-                    *menu_actions(lang),
-                ],
-            )
-        )
+        daycare = m.postback(t("menu.daycare.label", lang), pb.MENU_DAYCARE)
+        actions = [
+            m.postback(t("apply.more.label", lang), pb.AP_WISH_MORE, c=kid.key),
+            daycare,
+            m.postback(t("apply.status.label", lang), pb.AP_STATUS),
+            # The menu's 保育園をさがす is already offered second: not twice.
+            *(a for a in menu_actions(lang) if a.label != daycare.label),
+        ]
+        turn.say(m.text("\n".join(head), actions))
         return
     found = await facilities_by_pk(turn, wishes)
     rows = [

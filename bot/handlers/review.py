@@ -143,24 +143,32 @@ async def on_rating(turn: Turn) -> None:
         "review stored",
         extra={"user": user_key(turn.user_id), "rating": int(raw), "service": service.id},
     )
-    _ask_next(turn, review, service, 0)
+    await _ask_next(turn, review, service, None)
 
 
-def _ask_next(turn: Turn, review: Review, service: Service, index: int) -> None:
-    """The item-specific question at `index`, or the comment when none is left."""
+async def _ask_next(turn: Turn, review: Review, service: Service, after: str | None) -> None:
+    """The item-specific question after the one answered (`after`; None: the first) among
+    those this family can answer now, or the comment when none is left."""
     assert review.id is not None
-    if index >= len(service.questions):
+    questions = await reviews.questions_for(turn.session, review.family_id, service)
+    ids = [q.id for q in questions]
+    # `after` is one of them (`_answer` refuses a question not asked of this family).
+    index = ids.index(after) + 1 if after in ids else 0
+    if index >= len(questions):
         _ask_comment(turn, review.id)
         return
     lang = lang_of(turn)
-    question = service.questions[index]
+    question = questions[index]
     actions: list[Any] = [
         m.postback(_stars(n), pb.RATE_ITEM, r=review.id, q=question.id, v=n, display=_stars(n))
         for n in range(5, 0, -1)
     ]
     skip = t("label.skip_question", lang)
-    actions.append(m.postback(skip, pb.RATE_ITEM, r=review.id, q=question.id, v="skip"))
-    actions.append(m.postback(t("review.stop.label", lang), pb.RATE_SKIP))
+    actions.append(
+        m.postback(skip, pb.RATE_ITEM, r=review.id, q=question.id, v="skip", display=skip)
+    )
+    stop = t("review.stop.label", lang)
+    actions.append(m.postback(stop, pb.RATE_SKIP, display=stop))
     turn.state.update({"review": review.id, "await": "rate.item", "rate_q": question.id})
     turn.say(
         m.text(
@@ -168,7 +176,7 @@ def _ask_next(turn: Turn, review: Review, service: Service, index: int) -> None:
                 "review.item.ask",
                 lang,
                 n=index + 1,
-                total=len(service.questions),
+                total=len(questions),
                 question=question.en if lang == "en" else question.ja,
             ),
             actions,
@@ -210,12 +218,13 @@ async def _answer(
 ) -> None:
     """Store one answer (or a skip), then go on to the next question."""
     question = service.question(question_id)
-    if question is None:
+    asked = await reviews.questions_for(turn.session, review.family_id, service)
+    if question is None or question not in asked:
         stale(turn)
         return
     if raw in {"1", "2", "3", "4", "5"}:
         await reviews.set_answer(review, turn.session, question.id, int(raw))
-    _ask_next(turn, review, service, service.questions.index(question) + 1)
+    await _ask_next(turn, review, service, question.id)
 
 
 @router.postback(pb.RATE_ITEM)

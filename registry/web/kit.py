@@ -25,6 +25,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
+from sqlmodel import select
 
 from registry.http import SESSIONS
 from registry.models import ConsoleUser, Municipality
@@ -82,6 +83,10 @@ class ConsoleSession:
 
 
 SESSION: web.RequestKey[ConsoleSession] = web.RequestKey("console_session", ConsoleSession)
+# For an operator's pages: (code, name in Japanese, name in English) of every municipality.
+MUNICIPALITIES: web.RequestKey[list[tuple[str, str, str]]] = web.RequestKey(
+    "console_municipalities", list
+)
 WEB: web.AppKey[WebConfig] = web.AppKey("web_config", WebConfig)
 
 
@@ -138,6 +143,23 @@ def url_with(request: web.Request, **changes: Any) -> str:
     return request.path + ("?" + urlencode(query) if query else "")
 
 
+def operator_m(request: web.Request) -> str | None:
+    """The municipality an operator picked with `?m=` (None for others, or none picked)."""
+    session = request.get(SESSION)
+    if session is None or not session.is_operator:
+        return None
+    asked = request.query.get("m", "")
+    return asked if len(asked) == 6 and asked.isdigit() else None
+
+
+def console_link(request: web.Request, href: str) -> str:
+    """A console address that keeps an operator's `?m=` (others' links never carry it)."""
+    picked = operator_m(request)
+    if picked is None:
+        return href
+    return href + ("&" if "?" in href else "?") + urlencode({"m": picked})
+
+
 def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
     """A page from its template, in the request's language, with the session's flash."""
     lang = language(request)
@@ -157,6 +179,10 @@ def render(request: web.Request, name: str, status: int = 200, **context: Any) -
         flash=flash,
         when=lambda v, fmt="%Y-%m-%d %H:%M": local_time(v, config.zone, fmt),
         url_with=lambda **kw: url_with(request, **kw),
+        link=lambda href: console_link(request, href),
+        picked_m=operator_m(request),
+        scope_m=scope_issuer(request) if session is not None else None,
+        municipalities=request.get(MUNICIPALITIES, []),
         path=request.path,
         **context,
     )
@@ -317,6 +343,8 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
             return forbidden(request, "signed_out")
         request[SESSION] = session
         had_flash = bool(session.flash)
+        if session.is_operator and request.method in {"GET", "HEAD", "POST"}:
+            request[MUNICIPALITIES] = await _municipalities(request)
         if request.method not in {"GET", "HEAD", "OPTIONS"}:
             form = None
             if request.content_type in {
@@ -352,6 +380,13 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
         await save_flash(request, session)
     _secure_headers(response, is_console)
     return response
+
+
+async def _municipalities(request: web.Request) -> list[tuple[str, str, str]]:
+    """Every municipality (for an operator's switcher), by code."""
+    async with request.app[SESSIONS]() as db:
+        rows = (await db.exec(select(Municipality).order_by(Municipality.code))).all()
+    return [(m.code, m.name_ja, m.name_en) for m in rows]
 
 
 async def _check_scope(request: web.Request) -> None:

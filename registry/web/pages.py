@@ -54,6 +54,16 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """The site's small icon (browsers ask for it on every page)."""
+    response = web.FileResponse(
+        STATIC_DIR / "favicon.ico", headers={"Cache-Control": "public, max-age=86400"}
+    )
+    response.content_type = "image/x-icon"
+    return response
+
+
 @routes.get("/console")
 async def console_root(request: web.Request) -> web.StreamResponse:
     """`/console` → `/console/`."""

@@ -522,6 +522,8 @@ async def test_wishes_from_a_booked_tour_and_from_saved_facilities(line_world: L
         remove = next(a for a in actions_in(parent.last) if a.get("label") == "✕")
         await parent.postback(remove["data"])
     assert "希望園はまだありません" in texts_of(parent.last)
+    quick = [a["label"] for a in actions_in(parent.last)]
+    assert quick.count("保育園をさがす") == 1 and len(quick) == len(set(quick)), quick
 
 
 def test_twenty_wishes_fit_in_one_bubble() -> None:

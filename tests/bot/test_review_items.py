@@ -5,13 +5,16 @@ the bot and leads to the other services; English."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import select
 
 from bot.models import Review
 from bot.reviews import SERVICES
+from notifier.models import Notice
 from registry import families
+from registry.db import transaction
 from tests.bot.conftest import LineWorld
 from tests.bot.parent import Parent, actions_in, carousels, texts_of
 from tests.bot.test_daycare_door import add_facilities, add_slot, tours_clock, user
@@ -72,16 +75,22 @@ async def test_a_tour_booking_is_offered_for_rating_with_its_own_questions(
     assert "スキップ" in labels(answer) and len(labels(answer)) <= 13
     answer = await parent.tap("5 ★★★★★")
     asked.append(texts_of(answer))
+    # Skipping leaves a bubble in the chat, like every other tap.
+    skip = next(a for a in actions_in(answer) if a.get("label") == "スキップ")
+    stop = next(a for a in actions_in(answer) if a.get("label") == "評価を終える")
+    assert (skip.get("displayText"), stop.get("displayText")) == ("スキップ", "評価を終える")
     answer = await parent.tap("スキップ")
-    asked.append(texts_of(answer))
-    answer = await parent.tap("3 ★★★")
+    # No reminder could have been sent yet: reminders are not asked about (2 questions).
     assert "ご意見" in texts_of(answer) and "答えない" in labels(answer)
     assert ["予約のしやすさ" in asked[0], "日時の選択肢" in asked[1]] == [True, True]
-    assert "リマインドの役立ち" in asked[2] and "（3/3）" in asked[2]
+    assert "（1/2）" in asked[0] and "（2/2）" in asked[1]
+    assert not any("リマインド" in said for said in asked)
     answer = await parent.tap("答えない")
     assert "ありがとう" in texts_of(answer)
+    # A forged answer to the question not asked is not stored.
+    await parent.postback(f"a=rate.q&r={review.id}&q=reminder&v=1")
     [review] = await stored(line_world)
-    assert review.answers == {"booking_ease": 5, "reminder": 3}
+    assert review.answers == {"booking_ease": 5}
     assert review.comment is None
 
     # A second booking soon after (another daycare): no second offer.
@@ -208,3 +217,35 @@ def test_every_service_and_question_fits_line_labels() -> None:
         for lang, name in (("ja", service.ja), ("en", service.short_en)):
             assert len(t("review.offer.label", lang, name=name)) <= 20, (service.id, lang)
         assert len(service.ja) <= 20 and len(service.en) <= 20  # the service choice buttons
+
+
+async def test_reminders_are_asked_about_once_a_reminder_was_sent(line_world: LineWorld) -> None:
+    parent = Parent(line_world, user("reminded"))
+    await parent.onboard()
+    async with line_world.sessions() as session:
+        family = await families.by_line_user(session, parent.user_id)
+    assert family is not None and family.id is not None
+    async with transaction(line_world.sessions) as session:
+        session.add(
+            Notice(
+                family_id=family.id,
+                subject="tour:1",
+                kind="tour-reminder",
+                cycle="2026-11-21",
+                issuer="131130",
+                status="sent",
+                sent_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+            )
+        )
+    await parent.postback("a=menu.rate")
+    await parent.tap("ほかのサービスを評価")
+    await parent.tap("見学予約")
+    answer = await parent.tap("4 ★★★★")
+    assert "（1/3）" in texts_of(answer)
+    await parent.tap("5 ★★★★★")
+    answer = await parent.tap("スキップ")
+    assert "リマインドの役立ち" in texts_of(answer) and "（3/3）" in texts_of(answer)
+    answer = await parent.tap("3 ★★★")
+    assert "ご意見" in texts_of(answer)
+    [review] = await stored(line_world)
+    assert review.answers == {"booking_ease": 5, "reminder": 3}

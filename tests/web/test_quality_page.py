@@ -19,6 +19,7 @@ from tests.web.conftest import csrf_of
 
 NOW = datetime(TODAY.year, TODAY.month, TODAY.day, 3, 0, tzinfo=UTC)
 SECRET = "誰にも見せたくない秘密の感想"
+LINK = '<https://creativecommons.org/licenses/by/4.0/>; rel="license"'
 
 
 @pytest.fixture
@@ -93,6 +94,7 @@ async def test_open_data_match_the_page_and_carry_the_licence(client: Any, sessi
     await seed(sessions)
     response = await client.get("/quality.json")
     assert response.status == 200
+    assert response.headers["Link"] == LINK
     data = await response.json()
     raw = await response.text()
     assert SECRET not in raw
@@ -119,18 +121,32 @@ async def test_open_data_match_the_page_and_carry_the_licence(client: Any, sessi
     assert body.startswith(b"\xef\xbb\xbf")
     text = body.decode("utf-8-sig")
     assert SECRET not in text
+    assert response.headers["Link"] == LINK
+    # A strict CSV: every line is a record of the header's columns (no comment, no blank).
+    assert not text.endswith("\r\n\r\n") and "#" not in text
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:5] == ["service", "service_name_ja", "service_name_en", "measure", "key"]
-    figures = {(r[0], r[3], r[4]): (r[7], r[8]) for r in rows[1:] if len(r) == 9}
+    assert all(len(r) == len(rows[0]) for r in rows)
+    records = list(csv.DictReader(io.StringIO(text)))
+    assert {r["license"] for r in records} == {"CC BY 4.0"}
+    assert {r["license_url"] for r in records} == {"https://creativecommons.org/licenses/by/4.0/"}
+    assert all("Hagukumi" in r["publisher"] and r["generated"] == "2026-11-26" for r in records)
+    assert {r["label_en"] for r in records if r["measure"] == "stars"} == {
+        "1 star",
+        "2 stars",
+        "3 stars",
+        "4 stars",
+        "5 stars",
+    }
+    figures = {(r[0], r[3], r[4]): (r[7], r[8]) for r in rows[1:]}
     assert figures[("tours", "overall", "")] == ("4", "4.00")
     assert figures[("tours", "stars", "4")] == ("2", "")
     assert figures[("tours", "question", "reminder")] == ("1", "2.00")
     assert figures[("tours", "month", "2026-11")] == ("2", "4.50")
     assert figures[("applications", "overall", "")] == ("2", "2.50")
     assert figures[("notices", "overall", "")] == ("0", "")
-    licence = rows[-1][0]
-    assert "CC BY 4.0" in licence and "https://creativecommons.org/licenses/by/4.0/" in licence
-    assert "Generated: 2026-11-26" in licence and "Hagukumi" in licence
+    english = await (await client.get("/quality?lang=en")).text()
+    assert "1 star: 0" in english and "1 stars" not in english
 
 
 async def test_the_municipality_filter(client: Any, sessions: Any) -> None:
@@ -143,10 +159,16 @@ async def test_the_municipality_filter(client: Any, sessions: Any) -> None:
     html = await (await client.get("/quality?m=131130")).text()
     assert "渋谷区" in html and 'href="/quality.csv?m=131130"' in html
     assert '<option value="131130" selected>' in html
-    # An unknown code shows everything rather than failing.
-    data = await (await client.get("/quality.json?m=999999")).json()
-    assert data["municipality"] is None
-    assert {s["service"]: s["reviews"] for s in data["services"]}["tours"] == 4
+    # An unknown code says so (never a silent fallback to the whole of Tokyo).
+    page = await client.get("/quality?m=999999")
+    html = await page.text()
+    assert page.status == 404 and "「999999」に当たる市区町村はありません" in html
+    assert 'id="svc-tours"' not in html
+    english = await (await client.get("/quality?m=999999&lang=en")).text()
+    assert "No municipality has the code “999999”" in english
+    for path in ("/quality.json?m=999999", "/quality.csv?m=999999"):
+        answer = await client.get(path)
+        assert answer.status == 404 and "999999" in (await answer.json())["en"]
 
 
 async def test_staff_write_edit_and_delete_you_said_we_did(
@@ -157,7 +179,7 @@ async def test_staff_write_edit_and_delete_you_said_we_did(
     page = await client.get("/console/quality")
     assert page.status == 200
     html = await page.text()
-    assert SECRET not in html
+    assert SECRET in html  # staff read their municipality's comments (never the public)
     # Only Hachioji's ratings: tours 5 and 4, applications 2 and 3.
     tours = html[html.index('id="svc-tours"') : html.index('id="svc-applications"')]
     assert '<span class="q-avg">4.5</span>' in tours and "評価 2件" in tours
@@ -254,3 +276,53 @@ async def test_viewers_read_only_csrf_and_other_municipalities(
     assert [r.said_ja for r in rows] == ["渋谷の声"]
     public = await (await client.get("/quality")).text()
     assert "渋谷の声" in public and "渋谷区" in public
+
+
+async def test_staff_read_their_municipalitys_comments_paged_never_the_public(
+    client: Any, sessions: Any, signed_in: Any, make_user: Any
+) -> None:
+    async with transaction(sessions) as session:
+        for i in range(23):  # Hachioji: 23 comments, one a day in November (JST dates)
+            session.add(
+                Review(
+                    service="tours" if i % 2 else "applications",
+                    rating=1 + i % 5,
+                    comment=f"八王子の感想{i:02d}",
+                    municipality="132012",
+                    # 15:30 UTC is 00:30 the next day in Tokyo.
+                    created_at=datetime(2026, 11, 1 + i, 15, 30, tzinfo=UTC),
+                )
+            )
+        session.add(Review(service="bot", rating=5, comment="渋谷の感想", municipality="131130"))
+        session.add(Review(service="bot", rating=4, comment="同意前の感想", municipality=None))
+        session.add(Review(service="bot", rating=2, comment=None, municipality="132012"))
+    await signed_in("132012", "viewer")
+    html = await (await client.get("/console/quality")).text()
+    section = html[html.index('id="h-comments"') : html.index("この自治体の評価</h2>")]
+    assert "保護者のコメント（職員のみ）" in section
+    # Newest first, 20 a page; the date as in Tokyo; the service and the stars.
+    assert section.index("八王子の感想22") < section.index("八王子の感想03")
+    assert "八王子の感想02" not in section and "八王子の感想22" in section
+    row = section[section.index("2026-11-24") :]
+    assert row.index("入所申込") < row.index("★★★") < row.index("八王子の感想22")
+    assert "渋谷の感想" not in section and "同意前の感想" not in section
+    assert 'href="/console/quality?page=2#h-comments"' in section
+    older = await (await client.get("/console/quality?page=2")).text()
+    older = older[older.index('id="h-comments"') : older.index("この自治体の評価</h2>")]
+    assert "八王子の感想02" in older and "八王子の感想00" in older
+    assert "八王子の感想03" not in older and 'href="/console/quality#h-comments"' in older
+    english = await (await client.get("/console/quality?lang=en")).text()
+    assert "Parents&#39; comments (staff only)" in english and "Older comments" in english
+    await client.post("/console/signout", data={"_csrf": csrf_of(html)})
+
+    # The operator reads a municipality picked with ?m=, its pages keep it.
+    await signed_in("000000", "operator")
+    shibuya = await (await client.get("/console/quality?m=131130")).text()
+    assert "渋谷の感想" in shibuya and "八王子の感想" not in shibuya
+    hachioji = await (await client.get("/console/quality?m=132012")).text()
+    assert 'href="/console/quality?m=132012&amp;page=2#h-comments"' in hachioji
+
+    # Never on the public page nor in the open data.
+    for path in ("/quality", "/quality?m=132012", "/quality.json", "/quality.csv?m=132012"):
+        body = await (await client.get(path)).text()
+        assert "感想" not in body, path
