@@ -673,7 +673,18 @@ async def create_entry(request: web.Request) -> web.StreamResponse:
             "quality.create",
             issuer=issuer,
             target=f"quality entry {entry.id}",
-            summary=_summary_of(form),
+            summary=_summary_of(
+                EntryForm(
+                    service=getattr(service_of(form.service), "ja", form.service),
+                    said_ja=form.said_ja,
+                )
+            ),
+            summary_en=_summary_of(
+                EntryForm(
+                    service=getattr(service_of(form.service), "en", form.service),
+                    said_ja=form.said_en or form.said_ja,
+                )
+            ),
         )
     t = translator(language(request))
     flash(request, t("「いただいた声への対応」を公開しました。", "The entry is published."))
@@ -735,7 +746,18 @@ async def update_entry(request: web.Request) -> web.StreamResponse:
             "quality.update",
             issuer=entry.issuer,
             target=f"quality entry {entry.id}",
-            summary=_summary_of(form),
+            summary=_summary_of(
+                EntryForm(
+                    service=getattr(service_of(form.service), "ja", form.service),
+                    said_ja=form.said_ja,
+                )
+            ),
+            summary_en=_summary_of(
+                EntryForm(
+                    service=getattr(service_of(form.service), "en", form.service),
+                    said_ja=form.said_en or form.said_ja,
+                )
+            ),
         )
         issuer = entry.issuer
     t = translator(language(request))
@@ -756,7 +778,18 @@ async def delete_entry(request: web.Request) -> web.StreamResponse:
             "quality.delete",
             issuer=issuer,
             target=f"quality entry {entry.id}",
-            summary=_summary_of(EntryForm.of(entry)),
+            summary=_summary_of(
+                EntryForm(
+                    service=getattr(service_of(entry.service), "ja", entry.service),
+                    said_ja=entry.said_ja,
+                )
+            ),
+            summary_en=_summary_of(
+                EntryForm(
+                    service=getattr(service_of(entry.service), "en", entry.service),
+                    said_ja=entry.said_en or entry.said_ja,
+                )
+            ),
         )
         await db.delete(entry)
     t = translator(language(request))

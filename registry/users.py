@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -211,9 +212,16 @@ async def record_audit(
     issuer: str | None = None,
     target: str = "",
     summary: str = "",
+    summary_en: str = "",
     detail: dict[str, Any] | None = None,
 ) -> ConsoleAudit:
-    """Write who did what, to what, now (never personal data of families)."""
+    """Write who did what, to what, now (never personal data of families).
+
+    `summary` is read on Japanese pages, `summary_en` (kept as `detail["summary_en"]`) on
+    English ones; the history names the action itself from its code."""
+    detail = dict(detail or {})
+    if summary_en:
+        detail["summary_en"] = summary_en[:500]
     entry = ConsoleAudit(
         user_id=user.id if user else None,
         email=user.email if user else "",
@@ -221,7 +229,7 @@ async def record_audit(
         action=action,
         target=target[:200],
         summary=summary[:500],
-        detail=detail or {},
+        detail=detail,
     )
     session.add(entry)
     await session.flush()
@@ -236,14 +244,17 @@ async def audit_trail(
     target: str | None = None,
     before: datetime | None = None,
     limit: int = 100,
+    hide: Collection[str] = (),
 ) -> list[ConsoleAudit]:
     """The newest entries first, of one issuer (None: all), optionally of one action prefix
-    or one target."""
+    or one target, without the actions in `hide` (e.g. sign-ins)."""
     query = select(ConsoleAudit).order_by(col(ConsoleAudit.at).desc(), col(ConsoleAudit.id).desc())
     if issuer is not None:
         query = query.where(col(ConsoleAudit.issuer) == issuer)
     if action:
         query = query.where(col(ConsoleAudit.action).startswith(action))
+    if hide:
+        query = query.where(col(ConsoleAudit.action).not_in(list(hide)))
     if target:
         query = query.where(col(ConsoleAudit.target) == target)
     if before is not None:

@@ -68,6 +68,11 @@ def validate_program(program: ProgramIn) -> ValidationReport:
         {
             "location": f"examples[{r.index}]",
             "reason": f"expected eligible={r.expected} on {r.date}, the rule gives {r.actual}",
+            "kind": "example_failed",
+            "index": r.index,
+            "date": r.date.isoformat(),
+            "expected": r.expected,
+            "actual": r.actual,
         }
         for r in examples
         if not r.passed

@@ -188,7 +188,10 @@ def bind(context: Mapping[str, Any], child: Mapping[str, Any] | None = None) -> 
 
 
 class RuleError(Exception):
-    """A rule that cannot be compiled; `details` lists {location, reason, suggestion}."""
+    """A rule that cannot be compiled; `details` lists {location, reason, suggestion}, and
+    with them the facts a caller may word the problem from in another language: `kind`
+    (`unknown_field`, `type_mismatch`, `syntax`, ...), `hint` (the kind of suggestion, when it
+    varies) and the names and values the reason quotes (`field`, `nearest`, `line`, ...)."""
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -200,24 +203,28 @@ class RuleTooCostly(RuleError):
     """A rule refused because evaluating it could hold the server too long; names the clause."""
 
     def __init__(self, clause: str, reason: str, suggestion: str | None = None) -> None:
-        super().__init__(f"rule too costly: {clause}: {reason}", [_detail(reason, suggestion)])
+        super().__init__(
+            f"rule too costly: {clause}: {reason}",
+            [_detail(reason, suggestion, kind="too_costly", clause=clause)],
+        )
         self.clause = clause
         self.reason = reason
         self.suggestion = suggestion
-        self.details[0]["clause"] = clause
 
     def __reduce__(self) -> Any:  # checks run in worker processes: keep every field
         return (RuleTooCostly, (self.clause, self.reason, self.suggestion))
 
 
 def _detail(
-    reason: str, suggestion: str | None = None, location: str = LOCATION
+    reason: str, suggestion: str | None = None, location: str = LOCATION, **facts: Any
 ) -> dict[str, Any]:
-    return {"location": location, "reason": reason, "suggestion": suggestion}
+    return {"location": location, "reason": reason, "suggestion": suggestion, **facts}
 
 
-def _error(reason: str, suggestion: str | None = None, location: str = LOCATION) -> RuleError:
-    return RuleError(reason, [_detail(reason, suggestion, location)])
+def _error(
+    reason: str, suggestion: str | None = None, location: str = LOCATION, **facts: Any
+) -> RuleError:
+    return RuleError(reason, [_detail(reason, suggestion, location, **facts)])
 
 
 @dataclass(frozen=True)
@@ -627,6 +634,14 @@ _KIND = {
 }
 
 
+def _type_code(data_type: Any) -> str:
+    """A type as a short code for callers that word it themselves: FLOAT, ARRAY/STRING, ..."""
+    data_type = DataType.NULLABLE.unwrap(data_type)
+    if DataType.is_type(data_type, DataType.ARRAY) and _defined(data_type.value_type):
+        return f"ARRAY/{DataType.NULLABLE.unwrap(data_type.value_type).name}"
+    return str(data_type.name)
+
+
 def _kind(data_type: Any) -> str:
     data_type = DataType.NULLABLE.unwrap(data_type)
     if DataType.is_type(data_type, DataType.ARRAY) and _defined(data_type.value_type):
@@ -651,12 +666,17 @@ def compile_rule(expression: str, *, per_child: bool) -> CompiledRule:
         raise _error(
             "the rule is empty",
             "write a condition, e.g. child.class_age <= 17" if per_child else "write a condition",
+            kind="empty",
+            per_child=per_child,
         )
     if len(expression) > MAX_EXPRESSION_LENGTH:
         raise _error(
             f"the rule is {len(expression)} characters long; at most "
             f"{MAX_EXPRESSION_LENGTH} are allowed",
             "split the program or simplify the condition",
+            kind="too_long",
+            length=len(expression),
+            limit=MAX_EXPRESSION_LENGTH,
         )
     try:
         rule = _Rule(expression, context=_new_context(per_child))
@@ -671,17 +691,25 @@ def compile_rule(expression: str, *, per_child: bool) -> CompiledRule:
         raise _unknown_child_field(exc.attribute_name) from None
     except re_errors.AttributeResolutionError as exc:
         hint = f"did you mean {exc.suggestion!r}?" if exc.suggestion else None
-        raise _error(f"unknown attribute {exc.attribute_name!r}", hint) from None
+        raise _error(
+            f"unknown attribute {exc.attribute_name!r}",
+            hint,
+            kind="unknown_attribute",
+            field=exc.attribute_name,
+            nearest=exc.suggestion or None,
+        ) from None
     except re_errors.SyntaxError as exc:
         value = getattr(exc, "value", None)
         raise _error(
             f"invalid literal {value!r}: {exc.message}" if value is not None else exc.message,
             "write dates as d'2026-04-01' and durations as t'P14D'",
+            kind="invalid_literal",
+            value=None if value is None else str(value),
         ) from None
     except re_errors.EngineError as exc:
         raise _type_error(expression, per_child, exc) from None
     except RecursionError:
-        raise _error("the rule is nested too deeply") from None
+        raise _error("the rule is nested too deeply", kind="too_deep") from None
     problems = _problems(rule.statement.expression)
     if problems:
         raise RuleError(problems[0]["reason"], problems)
@@ -709,19 +737,25 @@ def _syntax_error(expression: str, exc: re_errors.RuleSyntaxError) -> RuleError:
     # rule-engine's shared lexer never resets its line counter, so locate by offset ourselves.
     offset = token.lexpos if token is not None else len(expression.rstrip())
     line, column = _position(expression, offset)
+    facts: dict[str, Any] = {"line": line, "column": column}
     if token is None:
         reason = f"the rule ends too early (line {line}, column {column})"
+        facts["kind"] = "syntax_end"
     elif "illegal character" in exc.message:
         reason = f"illegal character {expression[offset]!r} at line {line}, column {column}"
+        facts.update(kind="illegal_character", char=expression[offset])
     else:
         near = str(token.value)[:20]
         reason = f"syntax error at line {line}, column {column} near {near!r}"
+        facts.update(kind="syntax", near=near)
     suggestion = None
     if "&&" in expression or "||" in expression:
         suggestion = "write 'and' / 'or' instead of '&&' / '||'"
+        facts["hint"] = "and_or"
     elif re.search(r"(?<![=!<>])=(?![=~])", expression):
         suggestion = "compare with '==' (a single '=' is not an operator)"
-    return _error(reason, suggestion, f"{LOCATION}:{line}:{column}")
+        facts["hint"] = "double_equals"
+    return _error(reason, suggestion, f"{LOCATION}:{line}:{column}", **facts)
 
 
 def _nearest(name: str, candidates: Mapping[str, str]) -> str | None:
@@ -735,16 +769,30 @@ def _unknown_symbol(name: str, per_child: bool) -> RuleError:
             "'child' is only available in per-child rules",
             "make the program per-child, or use children, e.g. "
             "[c for c in children if c.age < 3].length >= 1",
+            kind="child_not_per_child",
         )
     if name in ("True", "False", "None", "TRUE", "FALSE", "NULL", "Null"):
-        return _error(f"unknown field {name!r}", "write true, false and null in lower case")
+        return _error(
+            f"unknown field {name!r}",
+            "write true, false and null in lower case",
+            kind="literal_case",
+            field=name,
+        )
     if name in CHILD_FIELDS:
         if per_child:
-            return _error(f"unknown field {name!r}; did you mean 'child.{name}'?", f"child.{name}")
+            return _error(
+                f"unknown field {name!r}; did you mean 'child.{name}'?",
+                f"child.{name}",
+                kind="unknown_field",
+                field=name,
+                nearest=f"child.{name}",
+            )
         return _error(
             f"{name!r} is a child field and is only available in per-child rules "
             f"(as child.{name})",
             f"make the program per-child, or use [c for c in children if c.{name} ...]",
+            kind="child_field_not_per_child",
+            field=name,
         )
     candidates = {n: n for n in HOUSEHOLD_FIELDS}
     if per_child:
@@ -752,15 +800,38 @@ def _unknown_symbol(name: str, per_child: bool) -> RuleError:
         candidates["child"] = "child"
     nearest = _nearest(name, candidates)
     if nearest:
-        return _error(f"unknown field {name!r}; did you mean {nearest!r}?", nearest)
-    return _error(f"unknown field {name!r}", "see the vocabulary for the fields rules can use")
+        return _error(
+            f"unknown field {name!r}; did you mean {nearest!r}?",
+            nearest,
+            kind="unknown_field",
+            field=name,
+            nearest=nearest,
+        )
+    return _error(
+        f"unknown field {name!r}",
+        "see the vocabulary for the fields rules can use",
+        kind="unknown_field",
+        field=name,
+    )
 
 
 def _unknown_child_field(name: str) -> RuleError:
     nearest = _nearest(name, {n: n for n in CHILD_FIELDS})
     if nearest:
-        return _error(f"unknown field {name!r}; did you mean {nearest!r}?", nearest)
-    return _error(f"unknown child field {name!r}", "child fields are: " + ", ".join(CHILD_FIELDS))
+        return _error(
+            f"unknown field {name!r}; did you mean {nearest!r}?",
+            nearest,
+            kind="unknown_field",
+            field=name,
+            nearest=nearest,
+        )
+    return _error(
+        f"unknown child field {name!r}",
+        "child fields are: " + ", ".join(CHILD_FIELDS),
+        kind="unknown_child_field",
+        field=name,
+        fields=list(CHILD_FIELDS),
+    )
 
 
 def _type_error(expression: str, per_child: bool, exc: re_errors.EngineError) -> RuleError:
@@ -778,8 +849,15 @@ def _type_error(expression: str, per_child: bool, exc: re_errors.EngineError) ->
         return _error(
             f"child fields are read with a dot: write child.{name}, not child['{name}']",
             f"child.{name}",
+            kind="item_access",
+            field=name,
         )
-    return _error(f"type mismatch: {exc.message}", "check that both sides have the same type")
+    return _error(
+        f"type mismatch: {exc.message}",
+        "check that both sides have the same type",
+        kind="type_error",
+        message=exc.message,
+    )
 
 
 def _static_type(node: Any) -> Any:
@@ -841,6 +919,13 @@ def _mismatch(left: Any, right: Any, lt: Any, rt: Any) -> dict[str, Any]:
         f"type mismatch: {_describe(left)} is a {_kind(lt)} but {_describe(right)} "
         f"is a {_kind(rt)}"
     )
+    facts: dict[str, Any] = {
+        "kind": "type_mismatch",
+        "left": _describe(left),
+        "left_type": _type_code(lt),
+        "right": _describe(right),
+        "right_type": _type_code(rt),
+    }
     suggestion = None
     for literal, field_type in ((right, lt), (left, rt)):
         if isinstance(literal, re_ast.StringExpression):
@@ -848,11 +933,14 @@ def _mismatch(left: Any, right: Any, lt: Any, rt: Any) -> dict[str, Any]:
                 r"-?\d+(\.\d+)?", literal.value.strip()
             ):
                 suggestion = f"write the number without quotes: {literal.value.strip()}"
+                facts.update(hint="unquote_number", value=literal.value.strip())
             elif DataType.NULLABLE.unwrap(field_type) == DataType.DATETIME:
                 suggestion = f"write dates as date literals: d{literal.value!r}"
+                facts.update(hint="date_literal", value=f"d{literal.value!r}")
     if suggestion is None:
         suggestion = f"compare {_describe(left)} with a {_kind(lt).split(' ')[0]}"
-    return _detail(reason, suggestion)
+        facts["hint"] = "same_type"
+    return _detail(reason, suggestion, **facts)
 
 
 def _problems(root: Any, *, values: bool = True) -> list[dict[str, Any]]:
@@ -865,6 +953,8 @@ def _problems(root: Any, *, values: bool = True) -> list[dict[str, Any]]:
                 f"a rule must be a condition (true or false), but this one gives a "
                 f"{_kind(result_type)}",
                 "compare it, e.g. child_count >= 3",
+                kind="not_a_condition",
+                type=_type_code(result_type),
             )
         )
     for node in _walk(root):
@@ -874,6 +964,8 @@ def _problems(root: Any, *, values: bool = True) -> list[dict[str, Any]]:
                     _detail(
                         f"${node.name} is the real clock; rules must use the evaluation date",
                         "use today (midnight Asia/Tokyo on the evaluation date)",
+                        kind="real_clock",
+                        name=node.name,
                     )
                 )
         elif isinstance(node, re_ast.ComparisonExpression):
@@ -897,6 +989,7 @@ def _problems(root: Any, *, values: bool = True) -> list[dict[str, Any]]:
                 detail["suggestion"] = (
                     "'??' binds more loosely than comparisons: write (field ?? default) >= value"
                 )
+                detail["hint"] = "coalesce"
                 problems.append(detail)
         elif isinstance(node, re_ast.ContainsExpression):
             ct, mt = _static_type(node.container), _static_type(node.member)
@@ -939,17 +1032,28 @@ def _value_problems(field_node: Any, literals: list[Any]) -> list[dict[str, Any]
                     f"{value!r} is never a value of {_describe(field_node)} "
                     f"(one of {', '.join(term.values)})",
                     f"did you mean {nearest!r}?" if nearest else None,
+                    kind="unknown_value",
+                    field=_describe(field_node),
+                    value=value,
+                    values=list(term.values),
+                    nearest=nearest,
                 )
             )
         elif name in _LGCODE_FIELDS and not is_valid_lgcode(value):
             suggestion: str | None = None
+            code: str | None = None
             if len(value) == 5 and value.isdigit():
-                suggestion = f"did you mean {value + str(check_digit(value))!r}?"
+                code = value + str(check_digit(value))
+                suggestion = f"did you mean {code!r}?"
             problems.append(
                 _detail(
                     f"{value!r} is not a valid local government code "
                     "(six digits including the check digit)",
                     suggestion,
+                    kind="invalid_code",
+                    field=_describe(field_node),
+                    value=value,
+                    nearest=code,
                 )
             )
     return problems

@@ -500,6 +500,11 @@ async def facilities_import(request: web.Request) -> web.Response:
                 f"施設一覧を取込 {upload.name}: 新規{report.created} 更新{report.updated} "
                 f"変更なし{report.unchanged} 不採用{report.skipped}"
             ),
+            summary_en=(
+                f"Facilities imported from {upload.name}: {report.created} new, "
+                f"{report.updated} updated, {report.unchanged} unchanged, "
+                f"{report.skipped} not taken"
+            ),
             detail={
                 "file": upload.name,
                 "rows": report.rows,
@@ -714,6 +719,11 @@ async def vacancies_import(request: web.Request) -> web.Response:
                 f"空き状況を取込 {upload.name}: 施設{report.facilities} 枠{report.cells} "
                 f"変更なし{report.unchanged} 不採用{len(report.rejected)}"
             ),
+            summary_en=(
+                f"Vacancies imported from {upload.name}: {report.facilities} facilities, "
+                f"{report.cells} places, {report.unchanged} unchanged, "
+                f"{len(report.rejected)} not taken"
+            ),
             detail={
                 "file": upload.name,
                 "rows": report.rows,
@@ -796,7 +806,13 @@ async def vacancy_update(request: web.Request) -> web.Response:
                     target=f"facility {row.facility_id}",
                     summary=(
                         f"{row.name_ja} {cell.class_age}歳児 {cell.entry_month:%Y-%m} の空きを "
-                        f"{shown} に"
+                        + {"some": "「あり」", "none": "「なし」"}.get(str(shown), f"{shown}")
+                        + " に"
+                    ),
+                    summary_en=(
+                        f"{row.name_en or row.name_ja}: places for age {cell.class_age} "
+                        f"from {cell.entry_month:%Y-%m} set to "
+                        + {"some": "“some”", "none": "“none”"}.get(str(shown), f"{shown}")
                     ),
                     detail={
                         "facility": row.facility_id,
@@ -970,6 +986,10 @@ async def tour_slot_create(request: web.Request) -> web.Response:
             issuer=issuer,
             target=f"tour {slot.id}",
             summary=f"{facility.name_ja} の見学枠 {starts:%Y-%m-%d %H:%M}（定員{capacity}）を公開",
+            summary_en=(
+                f"Tour slot at {facility.name_en or facility.name_ja} on "
+                f"{starts:%Y-%m-%d %H:%M} (capacity {capacity}) published"
+            ),
             detail={"facility": facility.facility_id, "starts_at": starts.isoformat()},
         )
     flash(request, t("見学枠を公開しました。", "Tour slot published."))
@@ -1002,6 +1022,10 @@ async def tour_slot_cancel(request: web.Request) -> web.Response:
             summary=(
                 f"{facility.name_ja} の見学枠 {_local(request, slot.starts_at)} "
                 f"を中止（予約{len(cancelled)}件）"
+            ),
+            summary_en=(
+                f"Tour slot at {facility.name_en or facility.name_ja} on "
+                f"{_local(request, slot.starts_at)} cancelled ({len(cancelled)} bookings)"
             ),
             detail={"facility": facility.facility_id, "bookings_cancelled": len(cancelled)},
         )
@@ -1376,7 +1400,14 @@ async def application_document(request: web.Request) -> web.Response:
             "application.document",
             issuer=issuer,
             target=f"application {pk}",
-            summary=f"申込 {pk} の書類 {key} を{'受領' if checked else '未受領'}に",
+            summary=(
+                f"申込 {pk} の書類「{row.documents.get(key, {}).get('ja', key)}」を"
+                f"{'受領' if checked else '未受領'}に"
+            ),
+            summary_en=(
+                f"Application {pk}: “{row.documents.get(key, {}).get('en', key)}” marked "
+                f"{'received' if checked else 'not received'}"
+            ),
             detail={"document": key, "checked": checked},
         )
     flash(request, t("書類の状態を保存しました。", "Document state saved."))
@@ -1464,6 +1495,7 @@ async def application_correct(request: web.Request) -> web.Response:
             issuer=issuer,
             target=f"application {pk}",
             summary=f"申込 {pk} の {name} を訂正（理由: {reason}）",
+            summary_en=f"Application {pk}: {name} corrected (reason: {reason})",
             detail={"field": name},
         )
     flash(request, t("訂正を保存しました。", "Correction saved."))
@@ -1604,6 +1636,10 @@ async def round_allocate(request: web.Request) -> web.Response:
             summary=(
                 f"{row.name} を試行割当: 内定{summary['placed']} 保留{summary['not_placed']}"
             ),
+            summary_en=(
+                f"{row.name}: dry run, {summary['placed']} offered, "
+                f"{summary['not_placed']} waitlisted"
+            ),
             detail={"input_hash": summary["input_hash"], "stable": summary["stable"]},
         )
     flash(
@@ -1642,6 +1678,10 @@ async def round_confirm(request: web.Request) -> web.Response:
             issuer=issuer,
             target=f"round {pk}",
             summary=f"{row.name} を確定: 内定{summary['placed']} 保留{summary['not_placed']}",
+            summary_en=(
+                f"{row.name} confirmed: {summary['placed']} offered, "
+                f"{summary['not_placed']} waitlisted"
+            ),
             detail={"input_hash": input_hash},
         )
     flash(request, t("選考結果を確定しました。", "The round is confirmed."))
@@ -1721,6 +1761,7 @@ async def round_create(request: web.Request) -> web.Response:
             issuer=issuer,
             target=f"round {row.id}",
             summary=f"選考「{name}」（{entry_month:%Y-%m}入所）を作成",
+            summary_en=f"Round “{name}” (entry in {entry_month:%Y-%m}) created",
             detail={"entry_month": f"{entry_month:%Y-%m}", "deadline": deadline.isoformat()},
         )
     flash(request, t("選考を作成しました。", "Round created."))
@@ -1768,7 +1809,14 @@ async def round_update(request: web.Request) -> web.Response:
             "round.update",
             issuer=issuer,
             target=f"round {pk}",
-            summary=f"選考「{row.name}」を変更: {', '.join(changes)}",
+            summary=(
+                f"選考「{row.name}」を変更: "
+                + "、".join(
+                    {"name": "名称", "deadline": "締切", "status": "受付状態"}.get(k, k)
+                    for k in changes
+                )
+            ),
+            summary_en=f"Round “{row.name}” changed: {', '.join(changes)}",
             detail={
                 k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()
             },

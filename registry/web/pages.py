@@ -10,11 +10,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from registry.db import transaction
 from registry.http import SESSIONS
-from registry.models import Municipality
+from registry.models import ConsoleAudit, Municipality, Program
 from registry.users import LOCKOUT_SECONDS, audit_trail, authenticate, record_audit
+from registry.web.audit_texts import (
+    SHOW_ALL,
+    SIGN_INS,
+    EntryView,
+    entry_views,
+    filter_options,
+    hidden_for,
+    program_ids,
+    target_of,
+)
 from registry.web.kit import (
     SIGNIN_CSRF_COOKIE,
     WEB,
@@ -170,19 +182,35 @@ async def signout(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _views(
+    request: web.Request, db: AsyncSession, entries: list[ConsoleAudit], issuer: str
+) -> list[EntryView]:
+    """The entries as shown, programs that still exist linked."""
+    wanted = program_ids(entries)
+    existing: set[int] = set()
+    if wanted:
+        found = await db.exec(select(Program.id).where(col(Program.id).in_(sorted(wanted))))
+        existing = {i for i in found.all() if i is not None}
+    session = require_session(request)
+    query = f"?m={issuer}" if session.is_operator and issuer != session.user.issuer else ""
+    return entry_views(entries, language(request), existing, query)
+
+
 @routes.get("/console/")
 async def home(request: web.Request) -> web.Response:
-    """The console's home: where to go, and the latest changes."""
+    """The console's home: where to go, and the latest changes (sign-ins left out)."""
     issuer = scope_issuer(request)
     async with request.app[SESSIONS]() as db:
         municipality = await db.get(Municipality, issuer)
-        latest = await audit_trail(db, issuer=issuer, limit=8)
+        entries = await audit_trail(db, issuer=issuer, limit=8, hide=SIGN_INS)
+        latest = await _views(request, db, entries, issuer)
     return render(request, "home.html", municipality=municipality, latest=latest, issuer=issuer)
 
 
 @routes.get("/console/history")
 async def history(request: web.Request) -> web.Response:
-    """Every change in this municipality, newest first, filterable by kind and target."""
+    """Every change in this municipality, newest first, filterable by kind and target;
+    sign-ins and sign-outs only when the filter asks for them."""
     issuer = scope_issuer(request)
     action = request.query.get("action", "")[:64] or None
     target = request.query.get("target", "")[:200] or None
@@ -196,17 +224,28 @@ async def history(request: web.Request) -> web.Response:
             before = None
     async with request.app[SESSIONS]() as db:
         entries = await audit_trail(
-            db, issuer=issuer, action=action, target=target, before=before, limit=101
+            db,
+            issuer=issuer,
+            action=None if action == SHOW_ALL else action,
+            target=target,
+            before=before,
+            limit=101,
+            hide=hidden_for(action),
         )
-    more = len(entries) > 100
-    entries = entries[:100]
+        more = len(entries) > 100
+        entries = entries[:100]
+        views = await _views(request, db, entries, issuer)
+    t = translator(language(request))
+    target_words = target_of(target, t, ())[0] if target else ""
     return render(
         request,
         "history.html",
-        entries=entries,
+        entries=views,
         more=more,
         next_before=entries[-1].at.isoformat() if more and entries else None,
         action=action or "",
+        actions=filter_options(t),
         target=target or "",
+        target_words=target_words,
         issuer=issuer,
     )

@@ -46,6 +46,8 @@ from registry.web.kit import (
     scope_issuer,
     translator,
 )
+from registry.web.rule_errors import error_text, errors_by_field, example_location, pydantic_text
+from rules.cost import MAX_EXAMPLES
 from rules.language import CHILD_FIELDS, HOUSEHOLD_FIELDS, RuleError
 
 routes = web.RouteTableDef()
@@ -74,12 +76,13 @@ TOPIC_LABELS: dict[str, tuple[str, str]] = {
 }
 """The notice topics a parent can switch off (the bot's 通知設定 says the same)."""
 
-EXAMPLES_HELP = """\
-- date: 2026-11-26          # the day the family is judged on
-  eligible: true            # what the rule must answer
-  note: 1歳の子がいる家庭
+EXAMPLES_HELP = {
+    "ja": """\
+- date: 2026-11-26          # この日に判定します
+  eligible: true            # ルールが出すべき答え（true = 対象）
+  note: 1歳の子がいる家庭     # 例の説明（表に出ます）
   family:
-    municipality: "132012"
+    municipality: "132012"  # 市区町村コード（6桁）
     children:
       - birth_date: 2025-06-15
 - date: 2026-11-26
@@ -87,7 +90,32 @@ EXAMPLES_HELP = """\
   note: 子どもがいない家庭
   family:
     municipality: "132012"
-"""
+""",
+    "en": """\
+- date: 2026-11-26          # the day the family is judged on
+  eligible: true            # what the rule must answer (true = eligible)
+  note: a child of 1        # what the example is (shown in the table)
+  family:
+    municipality: "132012"  # the municipality's code (6 digits)
+    children:
+      - birth_date: 2025-06-15
+- date: 2026-11-26
+  eligible: false
+  note: no children
+  family:
+    municipality: "132012"
+""",
+}
+"""The examples' YAML as the form's help shows it, commented in the page's language."""
+
+PUSH_LABELS: dict[str, tuple[str, str]] = {
+    "proactive": ("お知らせする（プッシュ）", "Push to families who fit"),
+    "on_request": (
+        "お知らせしない（調べたときだけ表示）",
+        "No push (shown only when a parent looks)",
+    ),
+}
+YES_NO: dict[bool, tuple[str, str]] = {True: ("はい", "Yes"), False: ("いいえ", "No")}
 
 FIELD_LABELS: dict[str, tuple[str, str]] = {
     "name_ja": ("名称（日本語）", "Name (Japanese)"),
@@ -236,6 +264,12 @@ def parse_examples(text: str, t: Callable[[str, str], str]) -> tuple[list[Any], 
             f"The examples cannot be read (YAML error {where}): check the indentation and "
             "the '-' before each example.",
         )
+    except ValueError as exc:  # a date YAML reads as one but no calendar has (2026-13-45)
+        return [], t(
+            f"例を読めません（ありえない日付があります：{exc}）。日付は 2026-04-01 の形で"
+            "書いてください。",
+            f"The examples cannot be read (a date that does not exist: {exc}).",
+        )
     if loaded is None:
         return [], None
     if not isinstance(loaded, list):
@@ -319,7 +353,9 @@ def build_program(
             field = _error_field(loc)
             message = str(error["msg"]).removeprefix("Value error, ")
             if field == "examples":
-                message = f"{_location(loc)}: {message}"
+                message = pydantic_text(str(error["type"]), message, t)
+                where = example_location(_location(loc), notes_of(examples), t("ja", "en"))
+                message = f"{where}{t('：', ': ')}{message}"
             if field == "eligibility" and error["type"] == "string_too_short":
                 message = t("条件を書いてください。", "Write the eligibility rule.")
             if field in {"name_ja", "summary_ja"} and error["type"] == "string_too_short":
@@ -335,32 +371,30 @@ def _policy(request: web.Request) -> UrlPolicy:
     return request.app.get(URL_POLICY, STRICT_URLS)
 
 
-def report_errors(report: ValidationReport) -> dict[str, str]:
-    """The check's errors by form field (the rule's with its suggestion)."""
-    errors: dict[str, str] = {}
-    for error in report.errors:
-        location = str(error.get("location", ""))
-        field = "examples" if location.startswith("examples") else "eligibility"
-        text = str(error.get("reason", ""))
-        if field == "examples":
-            text = f"{location}: {text}"
-        elif location.startswith("eligibility:"):
-            text = f"{text} ({location.removeprefix('eligibility:')})"
-        suggestion = error.get("suggestion")
-        if suggestion and str(suggestion) not in text:
-            text += f" — {suggestion}"
-        errors[field] = errors[field] + "\n" + text if field in errors else text
-    return errors
+def notes_of(raw: list[Any]) -> list[str | None]:
+    """The notes of the examples as typed (to name an example the form refuses)."""
+    return [
+        str(item["note"]) if isinstance(item, dict) and item.get("note") else None for item in raw
+    ]
+
+
+def report_errors(
+    report: ValidationReport, lang: str = "en", data: ProgramIn | None = None
+) -> dict[str, str]:
+    """The check's errors by form field in the page's language (the rule's with its
+    suggestion; examples numbered from 1, as the table numbers them)."""
+    return errors_by_field(report.errors, lang, [e.note for e in data.examples] if data else [])
 
 
 async def checked(
     request: web.Request, data: ProgramIn
 ) -> tuple[ValidationReport | None, dict[str, str]]:
     """The API's check (`check_program`), its refusals as form errors."""
+    lang = language(request)
     try:
         report = await check_program(request, data)
     except ApiError as exc:
-        t = translator(language(request))
+        t = translator(lang)
         if exc.status == 503:
             return None, {
                 "general": t(
@@ -368,11 +402,19 @@ async def checked(
                     "Every rule checker is busy: try again in a few seconds.",
                 )
             }
-        field = "examples" if exc.code == "too_many_examples" else "eligibility"
+        if exc.code == "too_many_examples":
+            return None, {
+                "examples": t(
+                    f"例は{MAX_EXAMPLES}件までです（いまは{len(data.examples)}件）。",
+                    exc.message,
+                )
+            }
         detail = exc.details[0] if exc.details else {}
+        if exc.code == "rule_too_costly" and lang == "ja":
+            return None, {"eligibility": error_text({**detail, "kind": "too_costly"}, lang)}
         text = exc.message + (f" — {detail['suggestion']}" if detail.get("suggestion") else "")
-        return None, {field: text}
-    return report, report_errors(report)
+        return None, {"eligibility": text}
+    return report, report_errors(report, lang, data)
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -394,16 +436,24 @@ def _audit_name(row: Program) -> str:
     return row.name_ja[:80]
 
 
+def _audit_name_en(row: Program) -> str:
+    name = row.body.get("name") if isinstance(row.body, dict) else None
+    english = name.get("en") if isinstance(name, dict) else None
+    return str(english or row.name_ja)[:80]
+
+
 async def _audit(
     db: AsyncSession, session: ConsoleSession, row: Program, action: str, ja: str, en: str
 ) -> None:
+    """The history's entry: its summary in Japanese, and in English in `summary_en`."""
     await record_audit(
         db,
         session.user,
         action,
         issuer=row.issuer,
         target=f"program {row.id}",
-        summary=f"「{_audit_name(row)}」{ja}（版{row.version}） / {en} (version {row.version})",
+        summary=f"「{_audit_name(row)}」{ja}（版{row.version}）",
+        summary_en=f"“{_audit_name_en(row)}” {en} (version {row.version})",
         detail={"program_id": row.id, "version": row.version, "status": row.status},
     )
 
@@ -503,7 +553,7 @@ def _form_page(
         labels=FIELD_LABELS,
         household=HOUSEHOLD_FIELDS,
         child_fields=CHILD_FIELDS,
-        examples_help=EXAMPLES_HELP,
+        examples_help=EXAMPLES_HELP[language(request)],
         m=_issuer_param(request, issuer),
     )
 
@@ -697,6 +747,8 @@ async def program_page(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as db:
         row, _ = await _load(db, request)
         versions = await repo.list_versions(db, row.id or 0)
+        # Families told about it or who applied keep their history: no delete is offered.
+        kept = row.status != "published" and await repo.has_family_history(db, row.id or 0)
     data = repo.program_in(row)
     return render(
         request,
@@ -705,6 +757,7 @@ async def program_page(request: web.Request) -> web.Response:
         data=data,
         values=form_of(data),
         versions=versions,
+        has_history=kept,
         topics=TOPIC_LABELS,
         labels=FIELD_LABELS,
         m=_issuer_param(request, row.issuer),
@@ -765,20 +818,10 @@ async def publish(request: web.Request) -> web.StreamResponse:
 def failing_text(
     errors: list[dict[str, Any]], data: ProgramIn, t: Callable[[str, str], str]
 ) -> str:
-    """The failing examples named as a clerk reads them (number and note), or the rule's
-    errors."""
-    parts = []
-    for error in errors:
-        location = str(error.get("location", ""))
-        found = re.fullmatch(r"examples\[(\d+)\]", location)
-        if found is None:
-            parts.append(f"{location}: {error.get('reason', '')}")
-            continue
-        index = int(found.group(1))
-        note = data.examples[index].note if index < len(data.examples) else None
-        name = t(f"例{index + 1}", f"example {index + 1}") + (f"「{note}」" if note else "")
-        parts.append(f"{name}: {error.get('reason', '')}")
-    return "; ".join(parts)
+    """The failing examples named as a clerk reads them (number from 1 and note), or the
+    rule's errors, in the page's language."""
+    notes = [e.note for e in data.examples]
+    return t("／", "; ").join(error_text(e, t("ja", "en"), notes) for e in errors)
 
 
 @routes.post(r"/console/programs/{id:\d{1,9}}/archive")
@@ -807,10 +850,27 @@ async def delete(request: web.Request) -> web.StreamResponse:
             await _audit(db, session, row, "program.delete", "を削除", "deleted")
             await repo.delete_checked(db, row)
     except repo.ProgramRefused as exc:
-        flash(request, exc.message, "error")
+        flash(request, _delete_refusal(exc, t), "error")
         raise redirect(f"/console/programs/{program_id}{_issuer_param(request, issuer)}") from None
     flash(request, t("削除しました。", "Deleted."))
     raise redirect("/console/programs" + _issuer_param(request, issuer))
+
+
+def _delete_refusal(exc: repo.ProgramRefused, t: Callable[[str, str], str]) -> str:
+    """Why a program cannot be deleted, in the page's language."""
+    if exc.code == "published":
+        return t(
+            "公開中の制度は削除できません。先に保管（提供終了）してください。",
+            "A published program cannot be deleted: archive it first.",
+        )
+    if exc.code == "has_history":
+        return t(
+            "この制度は削除できません。お知らせを受け取った、または申請した家庭の履歴が"
+            "残っているためです。保管（提供終了）したままにすれば、だれにも案内されません。",
+            "This program cannot be deleted: families were told about it or applied for it, "
+            "and that history is kept. Archived, it is offered to nobody.",
+        )
+    return exc.message
 
 
 # --- who would be told ----------------------------------------------------------------------
@@ -843,7 +903,7 @@ async def preview(request: web.Request) -> web.Response:
             request.app[SESSIONS], data, today, program_id=row.id or 0
         )
     except RuleError as exc:
-        problem = exc.message
+        problem = " ".join(error_text(d, language(request)) for d in exc.details[:3])
     ages: list[tuple[str, int]] = []
     channels: list[tuple[str, int]] = []
     chart_age = chart_channel = ""
@@ -909,10 +969,14 @@ DIFF_FIELDS = (
 _TOKENS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
 
 
-def _diff_values(data: ProgramIn) -> dict[str, str]:
+def _diff_values(data: ProgramIn, t: Callable[[str, str], str]) -> dict[str, str]:
+    """The fields as the page shows them: categories, push policy and yes/no by their labels."""
     values = form_of(data)
-    values["category"] = ", ".join(data.category)
-    values["per_child"] = "true" if data.per_child else "false"
+    values["category"] = t("、", ", ").join(
+        t(*TOPIC_LABELS[c]) if c in TOPIC_LABELS else c for c in data.category
+    )
+    values["per_child"] = t(*YES_NO[data.per_child])
+    values["push"] = t(*PUSH_LABELS.get(data.push, (data.push, data.push)))
     return {k: str(values[k]) for k in DIFF_FIELDS}
 
 
@@ -934,6 +998,7 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
 @routes.get(r"/console/programs/{id:\d{1,9}}/versions")
 async def versions(request: web.Request) -> web.Response:
     """Two versions side by side, field by field, the changed ones marked."""
+    t = translator(language(request))
     async with request.app[SESSIONS]() as db:
         row, _ = await _load(db, request)
         stored = await repo.list_versions(db, row.id or 0)
@@ -952,8 +1017,8 @@ async def versions(request: web.Request) -> web.Response:
     by_number = {v.version: v for v in stored}
     rows: list[dict[str, Any]] = []
     if a in by_number and b in by_number:
-        old = _diff_values(ProgramIn.model_validate(by_number[a].body))
-        new = _diff_values(ProgramIn.model_validate(by_number[b].body))
+        old = _diff_values(ProgramIn.model_validate(by_number[a].body), t)
+        new = _diff_values(ProgramIn.model_validate(by_number[b].body), t)
         for name in DIFF_FIELDS:
             changed = old[name] != new[name]
             rows.append(

@@ -120,8 +120,18 @@ async def test_the_history_shows_who_signed_in_and_out(client: Any, signed_in: A
     await signed_in("132012")
     page = await client.get("/console/history?action=user")
     html = await page.text()
-    assert "user.sign_in" in html and "user.sign_out" in html
+    assert "<strong>サインイン</strong>" in html and "<strong>サインアウト</strong>" in html
+    assert "user.sign_in" not in html and "user.sign_out" not in html  # no raw codes
     assert "editor1@132012.example.jp" in html
+    english = await (await client.get("/console/history?action=user&lang=en")).text()
+    assert "<strong>Signed in</strong>" in english and "<strong>Signed out</strong>" in english
+    # Sign-ins are left out of the default view and of the home page's latest changes.
+    default = await (await client.get("/console/history?lang=ja")).text()
+    assert "サインアウト</strong>" not in default and "サインイン</strong>" not in default
+    everything = await (await client.get("/console/history?action=all")).text()
+    assert "<strong>サインアウト</strong>" in everything
+    home = await (await client.get("/console/")).text()
+    assert "サインアウト</strong>" not in home and "まだ変更はありません" in home
 
 
 async def test_pages_are_japanese_first_english_on_request_and_locked_down(

@@ -183,12 +183,15 @@ async def test_a_bad_rule_is_shown_with_its_suggestion_and_nothing_typed_is_lost
     answer = await client.post("/console/programs/new", data=bad, allow_redirects=False)
     assert answer.status == 422
     html = await answer.text()
-    assert "did you mean &#39;age&#39;?" in html
+    assert "「agee」という項目はありません。「age」のことですか？" in html
     assert 'role="alert"' in html
     assert 'value="八王子こども応援金"' in html  # the typed values are kept
     assert "child.agee &lt; 6" in html
     assert "小学生だけの家庭" in html  # the examples too
     assert (await audit_actions(sessions, 1)) == []
+    english = await client.post("/console/programs/new?lang=en", data=bad)
+    assert "did you mean &#39;age&#39;?" in await english.text()
+    await client.get("/console/?lang=ja")  # back to Japanese (the choice is remembered)
 
     fixed = await client.post("/console/programs/new", data=form(csrf), allow_redirects=False)
     assert fixed.status == 303
@@ -233,13 +236,19 @@ async def test_the_live_check_answers_like_the_api(client: Any, signed_in: Any) 
     headers = {"X-CSRF-Token": csrf}
     bad = await (await client.post("/console/programs/check", json=body, headers=headers)).json()
     assert not bad["rule_ok"]
-    assert "did you mean 'municipality'?" in bad["errors"]["eligibility"]
+    assert "「municipality」のことですか？" in bad["errors"]["eligibility"]
     syntax = await client.post(
         "/console/programs/check",
         json={**body, "eligibility": 'municipality = "132012"'},
         headers=headers,
     )
-    assert "compare with '=='" in (await syntax.json())["errors"]["eligibility"]
+    assert "「==」で比べます" in (await syntax.json())["errors"]["eligibility"]
+    english = await client.post(
+        "/console/programs/check?lang=en",
+        json={**body, "eligibility": 'municipality = "132012"'},
+        headers=headers,
+    )
+    assert "compare with '=='" in (await english.json())["errors"]["eligibility"]
     good = await client.post(
         "/console/programs/check",
         json={"eligibility": RULE, "per_child": True, "examples": EXAMPLES, "name_ja": ""},
@@ -393,9 +402,14 @@ async def test_publish_is_refused_naming_the_failing_example_then_versions_and_a
                 select(ConsoleAudit).where(ConsoleAudit.action == "program.archive")
             )
         ).one()
-    assert "八王子こども応援金" in entry.summary and "version 2" in entry.summary
+    assert entry.summary == "「八王子こども応援金」を保管（提供終了）（版2）"
+    assert entry.detail["summary_en"] == "“Hachioji child support” archived (version 2)"
     history = await (await client.get("/console/history?action=program")).text()
-    assert "archived (version 2)" in history
+    assert "<strong>制度を保管</strong>" in history and "（提供終了）（版2）" in history
+    assert "archived (version 2)" not in history  # no more "ja / en" joined summaries
+    english = await (await client.get("/console/history?action=program&lang=en")).text()
+    assert "<strong>Program archived</strong>" in english and "archived (version 2)" in english
+    await client.get("/console/?lang=ja")
 
     # A draft can be deleted; a published one cannot.
     draft = await client.post("/console/programs/new", data=form(csrf), allow_redirects=False)

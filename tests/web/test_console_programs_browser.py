@@ -54,7 +54,7 @@ async def test_a_clerk_registers_checks_previews_and_publishes_a_program(
         driver.find_element(By.CSS_SELECTOR, "input[name=category][value=allowance]").click()
         driver.find_element(By.ID, "p-per_child").click()
         type_into("p-eligibility", BAD_RULE)
-        live_rule_says("did you mean 'age'?")
+        live_rule_says("「age」のことですか？")
         seen["live_error"] = text_of("#rule-status")
         screenshot(driver, "programs-form-error-ja")
 

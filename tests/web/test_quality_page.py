@@ -242,8 +242,10 @@ async def test_staff_write_edit_and_delete_you_said_we_did(
         ("quality.update", f"quality entry {entry.id}", "132012"),
         ("quality.delete", f"quality entry {entry.id}", "132012"),
     ]
-    history = await (await client.get("/console/history?action=quality")).text()
+    history = await (await client.get("/console/history?action=quality&lang=ja")).text()
     assert "見学の日時をもっと選びたい" in history
+    english = await (await client.get("/console/history?action=quality&lang=en")).text()
+    assert "More tour dates, please" in english  # the summary in the page's language
 
 
 async def test_viewers_read_only_csrf_and_other_municipalities(

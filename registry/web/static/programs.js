@@ -41,6 +41,9 @@
       status.appendChild(line("span", "ok-text", say("ok")));
       status.setAttribute("role", "status");
       rule.removeAttribute("aria-invalid");
+    } else if (answer.errors && answer.errors.general) {
+      // e.g. every rule checker busy: said in the page's language, as the server wrote it
+      status.appendChild(line("p", "error-text", answer.errors.general));
     }
   }
 
