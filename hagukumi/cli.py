@@ -438,7 +438,8 @@ async def _users(sessions: Any, args: argparse.Namespace) -> int:
                     "user.create",
                     issuer=user.issuer,
                     target=user.email,
-                    summary=f"console user {user.email} created ({user.role}) by the CLI",
+                    summary=f"コンソール利用者 {user.email}（{user.role}）をCLIで作成",
+                    summary_en=f"console user {user.email} created ({user.role}) by the CLI",
                 )
         except UserError as exc:
             raise CliError(str(exc)) from exc
@@ -460,7 +461,8 @@ async def _users(sessions: Any, args: argparse.Namespace) -> int:
                 "user.disable",
                 issuer=user.issuer,
                 target=user.email,
-                summary=f"console user {user.email} disabled by the CLI",
+                summary=f"コンソール利用者 {user.email} をCLIで無効化",
+                summary_en=f"console user {user.email} disabled by the CLI",
             )
             print(f"console user {user.email} disabled")
             return 0
@@ -475,7 +477,8 @@ async def _users(sessions: Any, args: argparse.Namespace) -> int:
             "user.password",
             issuer=user.issuer,
             target=user.email,
-            summary=f"new password for {user.email} set by the CLI",
+            summary=f"{user.email} の新しいパスワードをCLIで設定",
+            summary_en=f"new password for {user.email} set by the CLI",
         )
     print(f"new password set for {user.email}")
     if generated:
