@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 from sqlmodel import col, select
@@ -641,9 +641,20 @@ async def console_quality(request: web.Request) -> web.Response:
     return await _console_page(request)
 
 
-def _summary_of(form: EntryForm) -> str:
-    said = form.said_ja if len(form.said_ja) <= 60 else form.said_ja[:59] + "…"
-    return f"{form.service}: {said}"
+class _Summaries(TypedDict):
+    summary: str
+    summary_en: str
+
+
+def _summaries(service: str, said_ja: str, said_en: str) -> _Summaries:
+    """The history's summary of an entry, in Japanese and in English: its service and what
+    parents said, shortened."""
+
+    def one(lang: str, said: str) -> str:
+        name = getattr(service_of(service), lang, service)
+        return f"{name}: {said if len(said) <= 60 else said[:59] + '…'}"
+
+    return _Summaries(summary=one("ja", said_ja), summary_en=one("en", said_en or said_ja))
 
 
 @routes.post("/console/quality/entries")
@@ -673,18 +684,7 @@ async def create_entry(request: web.Request) -> web.StreamResponse:
             "quality.create",
             issuer=issuer,
             target=f"quality entry {entry.id}",
-            summary=_summary_of(
-                EntryForm(
-                    service=getattr(service_of(form.service), "ja", form.service),
-                    said_ja=form.said_ja,
-                )
-            ),
-            summary_en=_summary_of(
-                EntryForm(
-                    service=getattr(service_of(form.service), "en", form.service),
-                    said_ja=form.said_en or form.said_ja,
-                )
-            ),
+            **_summaries(form.service, form.said_ja, form.said_en),
         )
     t = translator(language(request))
     flash(request, t("「いただいた声への対応」を公開しました。", "The entry is published."))
@@ -746,18 +746,7 @@ async def update_entry(request: web.Request) -> web.StreamResponse:
             "quality.update",
             issuer=entry.issuer,
             target=f"quality entry {entry.id}",
-            summary=_summary_of(
-                EntryForm(
-                    service=getattr(service_of(form.service), "ja", form.service),
-                    said_ja=form.said_ja,
-                )
-            ),
-            summary_en=_summary_of(
-                EntryForm(
-                    service=getattr(service_of(form.service), "en", form.service),
-                    said_ja=form.said_en or form.said_ja,
-                )
-            ),
+            **_summaries(form.service, form.said_ja, form.said_en),
         )
         issuer = entry.issuer
     t = translator(language(request))
@@ -778,18 +767,7 @@ async def delete_entry(request: web.Request) -> web.StreamResponse:
             "quality.delete",
             issuer=issuer,
             target=f"quality entry {entry.id}",
-            summary=_summary_of(
-                EntryForm(
-                    service=getattr(service_of(entry.service), "ja", entry.service),
-                    said_ja=entry.said_ja,
-                )
-            ),
-            summary_en=_summary_of(
-                EntryForm(
-                    service=getattr(service_of(entry.service), "en", entry.service),
-                    said_ja=entry.said_en or entry.said_ja,
-                )
-            ),
+            **_summaries(entry.service, entry.said_ja, entry.said_en),
         )
         await db.delete(entry)
     t = translator(language(request))
