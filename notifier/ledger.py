@@ -159,18 +159,27 @@ async def record_notices(session: AsyncSession, rows: Sequence[NoticeDraft]) -> 
     return len(await record_new(session, rows))
 
 
-async def existing_keys(
-    session: AsyncSession, family_ids: Sequence[int], subjects: Sequence[str] | None = None
+async def recorded_keys(
+    session: AsyncSession,
+    first: int,
+    last: int,
+    *,
+    subjects: Sequence[str] | None = None,
+    cycles: Sequence[str] | None = None,
 ) -> set[NoticeKey]:
-    """The keys already recorded for these families (optionally about some subjects only)."""
-    if not family_ids:
-        return set()
+    """The keys already recorded for families with ids from `first` to `last` (optionally
+    about some subjects, of some cycles only), read on the core: a daily sweep reads every
+    key it would write."""
+    notice = Notice.__table__  # type: ignore[attr-defined]
     statement = select(  # type: ignore[call-overload]
-        Notice.family_id, Notice.subject, Notice.child_key, Notice.kind, Notice.cycle
-    ).where(col(Notice.family_id).in_(list(family_ids)))
+        notice.c.family_id, notice.c.subject, notice.c.child_key, notice.c.kind, notice.c.cycle
+    ).where(notice.c.family_id >= first, notice.c.family_id <= last)
     if subjects is not None:
-        statement = statement.where(col(Notice.subject).in_(list(subjects)))
-    return {tuple(r) for r in (await session.exec(statement)).all()}  # type: ignore[misc]
+        statement = statement.where(notice.c.subject.in_(list(subjects)))
+    if cycles is not None:
+        statement = statement.where(notice.c.cycle.in_(list(cycles)))
+    connection = await session.connection()
+    return set(map(tuple, (await connection.execute(statement)).all()))  # type: ignore[arg-type]
 
 
 def mark(notice: Notice, status: str, reason: str | None = None) -> Notice:

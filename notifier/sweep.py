@@ -40,17 +40,18 @@ notices recorded as suppressed "preference", so statistics still show them. Prog
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from operator import itemgetter
 from typing import Any, get_args
 
 import numpy as np
-from sqlalchemy import func, or_
+from sqlalchemy import String, cast, func, or_
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,8 +61,8 @@ from notifier.ledger import (
     NoticeDraft,
     NoticeKey,
     child_key,
-    existing_keys,
     record_new,
+    recorded_keys,
     subject_for_program,
 )
 from registry.db import transaction
@@ -337,6 +338,8 @@ def reachable(family_id: int | None, plans: Sequence[ProgramPlan]) -> list[Any]:
     return where
 
 
+_NOTHING_OFF: frozenset[str] = frozenset()
+
 _FAMILY_COLUMNS = (
     Family.id,
     Family.municipality,
@@ -352,7 +355,11 @@ _FAMILY_COLUMNS = (
 
 
 def _recipient(fid: int, births: list[date], prefs: Any, has_app: bool) -> Recipient:
-    prefs = prefs or {}
+    if not prefs or prefs in ("{}", "null"):
+        # Most families have no preferences: nothing to decode.
+        return Recipient(fid, births, _NOTHING_OFF, "app" if has_app else "line")
+    if isinstance(prefs, str):
+        prefs = _preferences(prefs)
     off = prefs.get("categories_off") or []
     return Recipient(
         id=fid,
@@ -418,25 +425,37 @@ class ColumnBatch:
 Kids = dict[int, list[tuple[date, bool, str]]]
 
 
+def _preferences(text: str | None) -> dict[str, Any]:
+    """A family's preferences from their JSON text (most families have none)."""
+    if not text or text in ("{}", "null"):
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
 async def _read_rows(
     session: AsyncSession, where: list[Any], *, after: int, limit: int, zone: tzinfo
 ) -> tuple[Sequence[Any], Kids, set[int], dict[tuple[int, int], date]]:
-    """A page's family rows, children by family, app subscribers and "I applied" days."""
+    """A page's family rows (preferences as JSON text), children by family, app subscribers and
+    "I applied" days: four queries on the core (no ORM rows), the last three over the page's
+    id range joined to the same conditions (no list of ids to bind)."""
+    connection = await session.connection()
     rows = (
-        await session.exec(
-            select(*_FAMILY_COLUMNS)  # type: ignore[call-overload]
+        await connection.execute(
+            select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String))  # type: ignore[call-overload]
             .where(*where, col(Family.id) > after)
             .order_by(col(Family.id))
             .limit(limit)
         )
     ).all()
-    ids = [r[0] for r in rows]
-    if not ids:
+    if not rows:
         return rows, {}, set(), {}
+    page = [*where, col(Family.id) > after, col(Family.id) <= rows[-1][0]]
     kids: Kids = defaultdict(list)
-    child_rows = await session.exec(
+    child_rows = await connection.execute(
         select(Child.family_id, Child.birth_date, Child.disability, Child.daycare)  # type: ignore[call-overload]
-        .where(col(Child.family_id).in_(ids))
+        .join(Family, col(Family.id) == col(Child.family_id))
+        .where(*page)
         # The order of registry.families.children_of, so child indexes mean the same child.
         .order_by(col(Child.family_id), col(Child.birth_date), col(Child.id))
     )
@@ -444,15 +463,19 @@ async def _read_rows(
         kids[fid].append((birth, disability, daycare))
     apps = set(
         (
-            await session.exec(
-                select(AppSubscription.family_id).where(col(AppSubscription.family_id).in_(ids))
+            await connection.execute(
+                select(AppSubscription.family_id)  # type: ignore[call-overload]
+                .join(Family, col(Family.id) == col(AppSubscription.family_id))
+                .where(*page)
             )
-        ).all()
-    )
-    actions = await session.exec(
-        select(ProgramAction.family_id, ProgramAction.program_id, ProgramAction.created_at).where(
-            col(ProgramAction.family_id).in_(ids), ProgramAction.kind == "applied"
         )
+        .scalars()
+        .all()
+    )
+    actions = await connection.execute(
+        select(ProgramAction.family_id, ProgramAction.program_id, ProgramAction.created_at)  # type: ignore[call-overload]
+        .join(Family, col(Family.id) == col(ProgramAction.family_id))
+        .where(*page, ProgramAction.kind == "applied")
     )
     applied = {(f, p): at.astimezone(zone).date() for f, p, at in actions.all()}
     return rows, kids, apps, applied
@@ -624,23 +647,23 @@ def _matches(
         rows = np.flatnonzero(holds if keep is None else holds & keep)
         found = (rows if positions is None else positions[rows]).tolist()
         return [(p, None) for p in found]
-    index = columns.child_indexes()  # builds the child table if the rule did not need it
+    index = columns.child_index_array()  # builds the child table if the rule did not need it
     family = columns.family
     assert family is not None
     rows = np.flatnonzero(holds if keep is None else holds & keep[family])
+    if not len(rows):
+        return []
     owners = family[rows]
     if positions is not None:
         owners = positions[owners]
-    out: list[FamilyMatch] = []
-    last = -1
-    for row, owner in zip(rows.tolist(), owners.tolist(), strict=True):
-        if owner != last:
-            out.append((owner, []))
-            last = owner
-        children = out[-1][1]
-        assert children is not None
-        children.append(index[row])
-    return out
+    # Child rows are grouped by family: one (family, [child indexes]) per run of an owner.
+    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
+    bounds = [*starts.tolist(), len(rows)]
+    kids = index[rows].tolist()
+    return [
+        (owner, kids[a:b])
+        for owner, a, b in zip(owners[starts].tolist(), bounds, bounds[1:], strict=False)
+    ]
 
 
 def _one_family(program: CompiledProgram, context: Mapping[str, Any]) -> list[int] | bool:
@@ -711,23 +734,21 @@ def _evaluate_per_family(
     return evaluation
 
 
-def _draft(
-    plan: ProgramPlan,
-    family: Recipient,
-    kind: str,
-    cycle: str,
-    birth: date | None,
-    deadline: date | None,
-    now: datetime,
-) -> NoticeDraft:
+Due = tuple[ProgramPlan, Recipient, str, date | None, date | None]
+"""A notice the sweep owes before it is drafted: (plan, family, kind, child's birth or None,
+deadline) — a plain tuple, so that the many already recorded cost no object."""
+
+
+def _draft(key: NoticeKey, due: Due, now: datetime) -> NoticeDraft:
+    plan, family, kind, birth, deadline = due
     suppressed = bool(plan.categories & family.categories_off)
     return NoticeDraft(
         family_id=family.id,
         subject=plan.subject,
         program_id=plan.id,
-        child_key=child_key(birth) if birth else "",
+        child_key=key[2],
         kind=kind,
-        cycle=cycle,
+        cycle=key[4],
         issuer=plan.issuer,
         category=plan.category,
         channel=family.channel,
@@ -737,6 +758,90 @@ def _draft(
         reason="preference" if suppressed else None,
         payload=plan.payload(kind, deadline, birth),
     )
+
+
+_ISO: dict[date, str] = {}
+
+
+def _iso(day: date) -> str:
+    """`child_key` of a birth date, remembered (a population has a few thousand birthdays)."""
+    found = _ISO.get(day)
+    if found is None:
+        if len(_ISO) > 100_000:
+            _ISO.clear()
+        found = _ISO[day] = child_key(day)
+    return found
+
+
+@dataclass
+class Owed:
+    """What a page of families is owed: the notices not yet recorded, by key (in the order
+    found), the eligible matches per program, and the reminders due per program (recorded
+    already or not)."""
+
+    fresh: dict[NoticeKey, Due] = field(default_factory=dict)
+    matches: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    reminders: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def owed_notices(
+    plans: Sequence[ProgramPlan],
+    families: Sequence[Recipient],
+    applied: Mapping[tuple[int, int], date],
+    *,
+    today: date,
+    results: Results,
+    seen: Container[NoticeKey] = frozenset(),
+) -> Owed:
+    """Every notice these families should have about these programs today that `seen` does
+    not hold yet, from where the programs hold (`evaluate_plans` over the same families).
+    Keys are built first and a notice is looked at further only when its key is new."""
+    cycle = str(fiscal_year(today))
+    owed = Owed()
+    fresh = owed.fresh
+    for plan in plans:
+        found = results.get(plan.id)
+        if not found:
+            continue
+        subject, program = plan.subject, plan.id
+        reminds = plan.deadline is not None or plan.days_after_birth is not None
+        # A fixed deadline: the same for every child; one of days after a birth: per child.
+        fixed = _deadline_of(plan, None, today) if plan.days_after_birth is None else None
+        seen_reminders: set[NoticeKey] = set()
+        matches = 0
+        for position, children in found:
+            family = families[position]
+            fid = family.id
+            per_child: list[date | None] = (
+                [None] if children is None else [family.births[i] for i in children]
+            )
+            matches += len(per_child)
+            for birth in per_child:
+                key = (fid, subject, _iso(birth) if birth else "", "eligible", cycle)
+                if key not in seen and key not in fresh:
+                    deadline = (
+                        fixed
+                        if plan.days_after_birth is None
+                        else (_deadline_of(plan, birth, today))
+                    )
+                    fresh[key] = (plan, family, "eligible", birth, deadline)
+            if not reminds:
+                continue
+            applied_on = applied.get((fid, program))
+            for birth, deadline in _reminder_deadlines(plan, family, per_child):
+                kind = _reminder_kind((deadline - today).days)
+                if kind is None or _applied_covers(applied_on, deadline, birth):
+                    continue
+                key = (fid, subject, _iso(birth) if birth else "", kind, deadline.isoformat())
+                # Twins share a key: the first stands for both.
+                if key in seen_reminders:
+                    continue
+                seen_reminders.add(key)
+                owed.reminders[program] += 1
+                if key not in seen and key not in fresh:
+                    fresh[key] = (plan, family, kind, birth, deadline)
+        owed.matches[program] += matches
+    return owed
 
 
 def draft_notices(
@@ -751,31 +856,9 @@ def draft_notices(
     """Every notice these families should have about these programs today, by key, and how
     many eligible matches (family, or family and child) each program had, from where the
     programs hold (`evaluate_plans` over the same families)."""
-    cycle = str(fiscal_year(today))
-    drafts: dict[NoticeKey, NoticeDraft] = {}
-    matches: dict[int, int] = defaultdict(int)
-    for plan in plans:
-        for position, children in results.get(plan.id, ()):
-            family = families[position]
-            per_child: list[date | None] = (
-                [None] if children is None else [family.births[i] for i in children]
-            )
-            found = [
-                _draft(plan, family, "eligible", cycle, b, _deadline_of(plan, b, today), now)
-                for b in per_child
-            ]
-            matches[plan.id] += len(found)
-            applied_on = applied.get((family.id, plan.id))
-            for birth, deadline in _reminder_deadlines(plan, family, per_child):
-                kind = _reminder_kind((deadline - today).days)
-                if kind is not None and not _applied_covers(applied_on, deadline, birth):
-                    found.append(
-                        _draft(plan, family, kind, deadline.isoformat(), birth, deadline, now)
-                    )
-            for draft in found:
-                # Twins share a key: the first draft stands for both.
-                drafts.setdefault(draft.key, draft)
-    return drafts, matches
+    owed = owed_notices(plans, families, applied, today=today, results=results)
+    drafts = {key: _draft(key, due, now) for key, due in owed.fresh.items()}
+    return drafts, dict(owed.matches)
 
 
 def _deadline_of(plan: ProgramPlan, birth: date | None, today: date) -> date | None:
@@ -826,6 +909,12 @@ class _Run:
         self.per_family = per_family
         for plan in plans:
             report.programs[plan.id] = ProgramTally(id=plan.id, name=plan.entry.data.name.ja)
+        # The cycles a notice of today can have: the fiscal year (eligible) or a deadline 0-7
+        # days ahead (reminders); older keys need not be read.
+        today = report.as_of
+        self.cycles = [str(report.fiscal_year)] + [
+            (today + timedelta(days=days)).isoformat() for days in range(REMINDERS[-1][1] + 1)
+        ]
 
     async def read(self, session: AsyncSession, where: list[Any], after: int) -> ColumnBatch:
         """The next page of families, as columns (per family: through their rule contexts)."""
@@ -854,43 +943,70 @@ class _Run:
             tally = report.programs[program_id]
             tally.fallback = fallback.reason
             tally.fallback_evaluations += fallback.evaluations
-        drafts, matches = draft_notices(
+        # Most keys of a daily sweep exist already: reading them is far cheaper than offering
+        # every row to the insert, and a notice is drafted only when its key is new. The
+        # insert's ON CONFLICT still settles races between runs.
+        seen = (
+            await recorded_keys(
+                session,
+                batch.ids[0],
+                batch.ids[-1],
+                subjects=[p.subject for p in self.plans] if len(self.plans) < 100 else None,
+                cycles=self.cycles,
+            )
+            if batch.ids
+            else set()
+        )
+        owed = owed_notices(
             self.plans,
             batch.families,
             batch.applied,
             today=report.as_of,
-            now=self.now,
             results=evaluation.results,
+            seen=seen,
         )
-        for program_id, count in matches.items():
+        for program_id, count in owed.matches.items():
             report.programs[program_id].matches += count
-        for draft in drafts.values():
-            if draft.kind != "eligible":
-                report.programs[draft.program_id or 0].reminders += 1
-        # Most keys of a daily sweep exist already: reading them is far cheaper than offering
-        # every row to the insert. The insert's ON CONFLICT still settles races between runs.
-        subjects = [p.subject for p in self.plans] if len(self.plans) < 100 else None
-        seen = await existing_keys(session, batch.ids, subjects)
-        fresh = {key: d for key, d in drafts.items() if key not in seen}
-        if not self.dry_run:
-            keys = set(await record_new(session, list(fresh.values())))
-            fresh = {key: d for key, d in fresh.items() if key in keys}
+        for program_id, count in owed.reminders.items():
+            report.programs[program_id].reminders += count
+        fresh = owed.fresh
+        if not self.dry_run and fresh:
+            drafts = [_draft(key, due, self.now) for key, due in fresh.items()]
+            recorded = set(await record_new(session, drafts))
+            fresh = {key: due for key, due in fresh.items() if key in recorded}
+        self.tally(fresh)
+
+    def tally(self, fresh: Mapping[NoticeKey, Due]) -> None:
+        """Count the new notices of a page per program (and, in a dry run, keep a few
+        examples: the smallest keys, as the ledger would list them)."""
+        report = self.report
         told: dict[int, set[int]] = defaultdict(set)
-        for _, draft in sorted(fresh.items(), key=itemgetter(0)):
-            tally = report.programs[draft.program_id or 0]
+        examples: dict[int, list[tuple[NoticeKey, Due]]] = defaultdict(list)
+        for key, due in fresh.items():
+            plan, family = due[0], due[1]
+            tally = report.programs[plan.id]
             tally.new += 1
-            if draft.status == "suppressed":
+            if plan.categories & family.categories_off:
                 tally.suppressed += 1
                 continue
-            told[tally.id].add(draft.family_id)
-            if self.dry_run and len(tally.samples) < SAMPLES:
-                child = draft.payload.get("child")
+            families = told[plan.id]
+            # Keys arrive family by family in id order: the first few families hold the
+            # smallest keys.
+            if (
+                self.dry_run
+                and len(tally.samples) < SAMPLES
+                and (key[0] in families or len(families) < SAMPLES)
+            ):
+                examples[plan.id].append((key, due))
+            families.add(key[0])
+        for program_id, found in examples.items():
+            tally = report.programs[program_id]
+            for key, (plan, _, kind, birth, deadline) in sorted(found, key=itemgetter(0)):
+                if len(tally.samples) >= SAMPLES:
+                    break
+                child = plan.payload(kind, deadline, birth).get("child")
                 tally.samples.append(
-                    {
-                        "family_id": draft.family_id,
-                        "kind": draft.kind,
-                        "child": child["ja"] if child else None,
-                    }
+                    {"family_id": key[0], "kind": kind, "child": child["ja"] if child else None}
                 )
         for program_id, families in told.items():
             report.programs[program_id].families += len(families)

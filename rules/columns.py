@@ -105,6 +105,7 @@ class Columns:
         """Offsets: the children of family f are rows starts[f]:starts[f+1]."""
         self.output_index: list[Any] | None = None
         """Child index reported for each child row (`evaluate_population`'s per-child lists)."""
+        self._index_array: np.ndarray | None = None
         self.strings: dict[str, int] = {}
         self.fallbacks: Counter[str] = Counter()
 
@@ -163,6 +164,12 @@ class Columns:
                 ]
             self.output_index = indexes
         return self.output_index
+
+    def child_index_array(self) -> np.ndarray:
+        """`child_indexes` as an integer array (kept)."""
+        if self._index_array is None:
+            self._index_array = np.asarray(self.child_indexes(), dtype=np.int64)
+        return self._index_array
 
     def set_structure(self, family: np.ndarray) -> None:
         """Install the family index of a child table sorted by family (for `derive_columns`)."""
