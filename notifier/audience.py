@@ -4,12 +4,14 @@ The preview runs the sweep's own machinery over a program that need not be store
 published: `plan_programs` (push policy, validity, a fixed deadline already past), the sweep's
 reachable families (active, consented, with a municipality, in the issuer's scope: a
 municipality's own families, a prefecture's families for Tokyo's programs, everyone for the
-nation's), read in the same batches (`read_batch`, `view_family`), evaluated the same way
-(`evaluate_plans`: on the batch's columns, kept to the issuer's scope), and turned into the very
-notice drafts the sweep would record (`draft_notices`: a family that switched the program's
-topic off would be suppressed, not told). So the figures are what the next sweep would tell,
-for a program no family has heard of yet; families already told once are not told again by a
-sweep.
+nation's), read in the same batches straight into columns (`read_columns`), evaluated the same
+way on the column engine (`evaluate_plans`: kept to the issuer's scope, family by family only
+for a rule the engine does not vectorise), and turned into the very notice drafts the sweep
+would record (`draft_notices`: a family that switched the program's topic off would be
+suppressed, not told). So the figures are what the next sweep would tell, for a program no
+family has heard of yet; families already told once are not told again by a sweep. Ages come
+from the columns too: a matching child's age from the child table, a household's youngest
+child's from `youngest_age` (none without a child born yet).
 """
 
 from __future__ import annotations
@@ -19,20 +21,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from notifier.sweep import (
     FamilyMatch,
-    FamilyView,
+    Recipient,
     Sessions,
     draft_notices,
     evaluate_plans,
     plan_programs,
     reachable,
-    read_batch,
+    read_columns,
 )
 from registry.eligibility import CatalogEntry
 from registry.programs import in_force
 from registry.schemas import ProgramIn
-from rules.columns import build_columns
+from rules.columns import Columns
 from rules.evaluate import CompiledProgram
 from rules.language import compile_rule
 
@@ -116,13 +120,13 @@ async def count_audience(
     after = 0
     while True:
         async with sessions() as session:
-            batch = await read_batch(
+            batch = await read_columns(
                 session, where, after=after, limit=batch_size, today=today, zone=zone
             )
         if not batch.ids:
             break
         after = batch.ids[-1]
-        columns = build_columns([f.context for f in batch.families])
+        columns = batch.columns
         results = evaluate_plans([(plan.id, compiled, plan.issuer)], columns).results
         drafts, matches = draft_notices(
             plans, batch.families, batch.applied, today=today, now=now, results=results
@@ -140,27 +144,49 @@ async def count_audience(
                 audience.reminders += 1
         audience.families += len(told)
         audience.opted_out += len(opted_out)
-        _tally(audience, batch.families, results.get(plan.id, []), told)
+        _tally(audience, batch.families, columns, results.get(plan.id, []), told)
     return audience
+
+
+def _ages(column: tuple[np.ndarray, np.ndarray]) -> list[int | None]:
+    """A column of ages as full years (None where null)."""
+    data, null = column
+    ages: list[int | None] = [int(a) for a in data.tolist()]
+    if null.ndim:
+        for row in np.flatnonzero(null).tolist():
+            ages[row] = None
+    return ages
 
 
 def _tally(
     audience: Audience,
-    families: list[FamilyView],
+    families: list[Recipient],
+    columns: Columns,
     found: list[FamilyMatch],
     told: set[int],
 ) -> None:
+    """Split the told families by channel, and by age: of each matching child (per-child
+    programs) or of the family's youngest child (household programs), from the columns."""
     ages: dict[str, int] = defaultdict(int)
+    youngest: list[int | None] = []
+    child_ages: list[int | None] = []
+    starts: list[int] = []
+    if found and audience.per_child:
+        child_ages = _ages(columns.child("age"))
+        assert columns.starts is not None  # the child table is built now
+        starts = columns.starts.tolist()
+    elif found:
+        youngest = _ages(columns.household("youngest_age"))
     for position, indexes in found:
         family = families[position]
         if family.id not in told:
             continue
         audience.by_channel[family.channel] = audience.by_channel.get(family.channel, 0) + 1
-        children = family.context["children"]
         if indexes is not None:
+            # The children of family p are child rows starts[p]:starts[p+1], in input order.
             for index in indexes:
-                ages[age_bucket(children[index]["age"])] += 1
+                ages[age_bucket(child_ages[starts[position] + index])] += 1
         else:
-            ages[age_bucket(family.context["youngest_age"])] += 1
+            ages[age_bucket(youngest[position])] += 1
     for bucket, count in ages.items():
         audience.by_age[bucket] += count

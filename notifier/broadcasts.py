@@ -4,11 +4,17 @@ A broadcast is recorded once, with one `broadcast` notice per matching family (s
 `broadcast:<id>`, cycle the id), through the ledger's idempotent insert; the notices then go
 out through the normal delivery (`notifier.planning.plan`). A notice due later is recorded as
 `scheduled` with `due_at` = the send time, because `plan` takes every `pending` notice at once.
+
+Who matches is decided as the sweep decides it: the municipality's families are read in pages
+straight into columns (`notifier.sweep.read_columns`) and the segment is evaluated on the column
+engine (`notifier.sweep.evaluate_plans`); a segment the engine does not vectorise
+(`rules.columns.fallback_reason`) is evaluated family by family, with the same answer.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,15 +26,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifier.ledger import NoticeDraft, record_notices
 from notifier.models import Broadcast, Notice
-from notifier.sweep import FamilyView, read_batch
+from notifier.sweep import Recipient, evaluate_plans, read_columns
 from registry.models import Family
+from rules.evaluate import CompiledProgram
 from rules.language import CompiledRule
 
 log = logging.getLogger(__name__)
 
 KIND = "broadcast"
 CATEGORY = "broadcast"
-BATCH = 1000
+BATCH = 5000
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
@@ -54,21 +61,37 @@ def broadcast_payload(title: dict[str, Any] | None, text: dict[str, Any]) -> dic
 
 async def matching_families(
     session: AsyncSession, issuer: str, rule: CompiledRule, today: date
-) -> list[FamilyView]:
-    """Consented, active families of municipality `issuer` for which `rule` definitely holds."""
+) -> list[Recipient]:
+    """Consented, active families of municipality `issuer` for which `rule` definitely holds
+    (UNKNOWN is not told), in id order; evaluated on columns."""
     where = [
         col(Family.state) == "active",
         col(Family.consented_at).is_not(None),
         col(Family.municipality) == issuer,
     ]
-    found: list[FamilyView] = []
+    segment = CompiledProgram(id=KIND, rule=rule, per_child=False)
+    found: list[Recipient] = []
+    fallback: str | None = None
+    evaluations = 0
     after = 0
     while True:
-        batch = await read_batch(session, where, after=after, limit=BATCH, today=today, zone=TOKYO)
+        batch = await read_columns(
+            session, where, after=after, limit=BATCH, today=today, zone=TOKYO
+        )
         if not batch.ids:
-            return found
-        found.extend(view for view in batch.families if rule.evaluate(view.context))
+            break
+        evaluation = evaluate_plans([(0, segment, issuer)], batch.columns)
+        found.extend(batch.families[p] for p, _ in evaluation.results.get(0, ()))
+        if 0 in evaluation.fallbacks:
+            fallback = evaluation.fallbacks[0].reason
+            evaluations += evaluation.fallbacks[0].evaluations
         after = batch.ids[-1]
+    if fallback is not None:
+        log.info(
+            "broadcast segment evaluated per family",
+            extra={"issuer": issuer, "reason": fallback, "evaluations": evaluations},
+        )
+    return found
 
 
 async def create_broadcast(
@@ -109,7 +132,7 @@ async def create_broadcast(
 
 
 async def record_broadcast_notices(
-    session: AsyncSession, broadcast: Broadcast, families: list[FamilyView], *, now: datetime
+    session: AsyncSession, broadcast: Broadcast, families: Sequence[Recipient], *, now: datetime
 ) -> int:
     """One notice per family (a repeat records nothing new); how many were new."""
     assert broadcast.id is not None
@@ -120,7 +143,7 @@ async def record_broadcast_notices(
     status = "scheduled" if due_at > now else "pending"
     drafts = [
         NoticeDraft(
-            family_id=view.id,
+            family_id=family.id,
             subject=subject,
             program_id=None,
             child_key="",
@@ -128,13 +151,13 @@ async def record_broadcast_notices(
             cycle=str(broadcast.id),
             issuer=broadcast.issuer,
             category=CATEGORY,
-            channel=view.channel,
+            channel=family.channel,
             deadline=None,
             due_at=due_at,
             status=status,
             payload=payload,
         )
-        for view in families
+        for family in families
     ]
     new = await record_notices(session, drafts)
     notice = Notice.__table__  # type: ignore[attr-defined]
