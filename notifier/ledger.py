@@ -159,6 +159,26 @@ async def record_notices(session: AsyncSession, rows: Sequence[NoticeDraft]) -> 
     return len(await record_new(session, rows))
 
 
+async def recorded_eligible(
+    session: AsyncSession, first: int, last: int, *, subjects: Sequence[str] | None, cycle: str
+) -> list[tuple[int, str, str]]:
+    """(family_id, subject, child_key) of the eligibility notices of `cycle` recorded for
+    families with ids from `first` to `last` (optionally about some subjects only)."""
+    notice = Notice.__table__  # type: ignore[attr-defined]
+    statement = select(  # type: ignore[call-overload]
+        notice.c.family_id, notice.c.subject, notice.c.child_key
+    ).where(
+        notice.c.family_id >= first,
+        notice.c.family_id <= last,
+        notice.c.kind == "eligible",
+        notice.c.cycle == cycle,
+    )
+    if subjects is not None:
+        statement = statement.where(notice.c.subject.in_(list(subjects)))
+    connection = await session.connection()
+    return list((await connection.execute(statement)).tuples())
+
+
 async def recorded_keys(
     session: AsyncSession,
     first: int,

@@ -62,6 +62,7 @@ from notifier.ledger import (
     NoticeKey,
     child_key,
     record_new,
+    recorded_eligible,
     recorded_keys,
     subject_for_program,
 )
@@ -420,6 +421,8 @@ class ColumnBatch:
     ids: list[int]
     skipped: int
     applied: dict[tuple[int, int], date]
+    births: Births | None = None
+    """The families' birth dates as arrays, when read so (else made from `families`)."""
 
 
 Kids = dict[int, list[tuple[date, bool, str]]]
@@ -582,7 +585,13 @@ async def read_columns(
         found = [v for v in views if v is not None]
         families = list(found)
         columns = build_columns([v.context for v in found])
-    return ColumnBatch(families, columns, ids, len(rows) - len(families), applied)
+        return ColumnBatch(families, columns, ids, len(rows) - len(families), applied)
+    counts = np.bincount(np.asarray(children["family"], dtype=np.int64), minlength=len(kept))
+    births = Births(
+        np.asarray(children["birth_date"], dtype=np.int64),
+        np.concatenate(([0], np.cumsum(counts))),
+    )
+    return ColumnBatch(families, columns, ids, len(rows) - len(families), applied, births)
 
 
 def scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
@@ -626,12 +635,42 @@ class Fallback:
     evaluations: int = 0
 
 
+Found = tuple[np.ndarray, np.ndarray | None]
+"""Where a program holds in a batch, as arrays: the family position of every match (one per
+family, or one per qualifying child) and, for a per-child program, that child's index in its
+family (None for a household program). Positions ascend; a family's children are adjacent."""
+
+
 @dataclass
 class Evaluation:
     """What `evaluate_plans` found: matches per program, and the programs that fell back."""
 
-    results: Results = field(default_factory=dict)
+    found: dict[int, Found] = field(default_factory=dict)
     fallbacks: dict[int, Fallback] = field(default_factory=dict)
+    _results: Results | None = None
+
+    @property
+    def results(self) -> Results:
+        """`found` as lists of (family position, [child indexes] or None) per program."""
+        if self._results is None:
+            self._results = {key: _as_results(found) for key, found in self.found.items()}
+        return self._results
+
+
+def _as_results(found: Found) -> list[FamilyMatch]:
+    owners, kids = found
+    if kids is None:
+        return [(p, None) for p in owners.tolist()]
+    if not len(owners):
+        return []
+    # Child rows are grouped by family: one (family, [child indexes]) per run of an owner.
+    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
+    bounds = [*starts.tolist(), len(owners)]
+    indexes = kids.tolist()
+    return [
+        (owner, indexes[a:b])
+        for owner, a, b in zip(owners[starts].tolist(), bounds, bounds[1:], strict=False)
+    ]
 
 
 def _matches(
@@ -640,30 +679,20 @@ def _matches(
     holds: np.ndarray,
     keep: np.ndarray | None,
     positions: np.ndarray | None,
-) -> list[FamilyMatch]:
+) -> Found:
     """`evaluate_columns`'s answer as matching families (`keep`: of the scope; `positions`: the
     batch position of each family of `columns`, when they are a part of the batch)."""
     if not program.per_child:
         rows = np.flatnonzero(holds if keep is None else holds & keep)
-        found = (rows if positions is None else positions[rows]).tolist()
-        return [(p, None) for p in found]
+        return (rows if positions is None else positions[rows]), None
     index = columns.child_index_array()  # builds the child table if the rule did not need it
     family = columns.family
     assert family is not None
     rows = np.flatnonzero(holds if keep is None else holds & keep[family])
-    if not len(rows):
-        return []
     owners = family[rows]
     if positions is not None:
         owners = positions[owners]
-    # Child rows are grouped by family: one (family, [child indexes]) per run of an owner.
-    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
-    bounds = [*starts.tolist(), len(rows)]
-    kids = index[rows].tolist()
-    return [
-        (owner, kids[a:b])
-        for owner, a, b in zip(owners[starts].tolist(), bounds, bounds[1:], strict=False)
-    ]
+    return owners, index[rows]
 
 
 def _one_family(program: CompiledProgram, context: Mapping[str, Any]) -> list[int] | bool:
@@ -706,7 +735,7 @@ def evaluate_plans(
             part = build_columns([contexts[i] for i in positions.tolist()])
             evaluation.fallbacks[program_id] = Fallback(reason, part.families)
             holds = evaluate_columns(compiled, part)
-            evaluation.results[program_id] = _matches(compiled, part, holds, None, positions)
+            evaluation.found[program_id] = _matches(compiled, part, holds, None, positions)
             continue
         before = columns.fallbacks.copy()
         holds = evaluate_columns(compiled, columns)
@@ -714,7 +743,7 @@ def evaluate_plans(
             # The population (not the rule) was beyond the columns: every family was evaluated.
             (late,) = (columns.fallbacks - before).keys()
             evaluation.fallbacks[program_id] = Fallback(late, columns.families)
-        evaluation.results[program_id] = _matches(compiled, columns, holds, mask, None)
+        evaluation.found[program_id] = _matches(compiled, columns, holds, mask, None)
     return evaluation
 
 
@@ -724,13 +753,20 @@ def _evaluate_per_family(
     evaluation = Evaluation()
     scopes = scope_positions([dict(c) for c in contexts])
     for program_id, compiled, issuer in programs:
-        found: list[FamilyMatch] = []
+        owners: list[int] = []
+        kids: list[int] = []
         for position in scopes.get(issuer, ()):
             result = _one_family(compiled, contexts[position])
-            if result is True or (isinstance(result, list) and result):
-                found.append((position, result if isinstance(result, list) else None))
-        if found:
-            evaluation.results[program_id] = found
+            if result is True:
+                owners.append(position)
+            elif isinstance(result, list):
+                owners.extend([position] * len(result))
+                kids.extend(result)
+        if owners:
+            evaluation.found[program_id] = (
+                np.asarray(owners, dtype=np.int64),
+                np.asarray(kids, dtype=np.int64) if compiled.per_child else None,
+            )
     return evaluation
 
 
@@ -761,6 +797,12 @@ def _draft(key: NoticeKey, due: Due, now: datetime) -> NoticeDraft:
 
 
 _ISO: dict[date, str] = {}
+
+
+@functools.lru_cache(maxsize=65536)
+def _day(ordinal: int) -> date:
+    """A date from its ordinal, remembered."""
+    return date.fromordinal(ordinal)
 
 
 def _iso(day: date) -> str:
@@ -825,23 +867,190 @@ def owed_notices(
                         else (_deadline_of(plan, birth, today))
                     )
                     fresh[key] = (plan, family, "eligible", birth, deadline)
-            if not reminds:
-                continue
-            applied_on = applied.get((fid, program))
-            for birth, deadline in _reminder_deadlines(plan, family, per_child):
-                kind = _reminder_kind((deadline - today).days)
-                if kind is None or _applied_covers(applied_on, deadline, birth):
-                    continue
-                key = (fid, subject, _iso(birth) if birth else "", kind, deadline.isoformat())
-                # Twins share a key: the first stands for both.
-                if key in seen_reminders:
-                    continue
-                seen_reminders.add(key)
-                owed.reminders[program] += 1
-                if key not in seen and key not in fresh:
-                    fresh[key] = (plan, family, kind, birth, deadline)
+            if reminds:
+                _remind(owed, plan, family, per_child, applied, today, seen, seen_reminders)
         owed.matches[program] += matches
     return owed
+
+
+def _remind(
+    owed: Owed,
+    plan: ProgramPlan,
+    family: Recipient,
+    per_child: list[date | None],
+    applied: Mapping[tuple[int, int], date],
+    today: date,
+    seen: Container[NoticeKey],
+    seen_reminders: set[NoticeKey],
+) -> None:
+    """Add the deadline reminders a matching family is due today (counted whether recorded or
+    not; kept in `owed.fresh` when new)."""
+    applied_on = applied.get((family.id, plan.id))
+    for birth, deadline in _reminder_deadlines(plan, family, per_child):
+        kind = _reminder_kind((deadline - today).days)
+        if kind is None or _applied_covers(applied_on, deadline, birth):
+            continue
+        key = (family.id, plan.subject, _iso(birth) if birth else "", kind, deadline.isoformat())
+        # Twins share a key: the first stands for both.
+        if key in seen_reminders:
+            continue
+        seen_reminders.add(key)
+        owed.reminders[plan.id] += 1
+        if key not in seen and key not in owed.fresh:
+            owed.fresh[key] = (plan, family, kind, birth, deadline)
+
+
+BIRTH_BITS = 20
+"""A notice code is family_id << BIRTH_BITS | the child's birth date ordinal (0 for none):
+ordinals stay below 2**20 until the year 2871."""
+NO_CODES = np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class Births:
+    """The birth dates (ordinals) of a page's children, family by family in `births` order."""
+
+    ordinals: np.ndarray
+    starts: np.ndarray
+    """The births of family p are ordinals[starts[p]:starts[p + 1]]."""
+
+    @classmethod
+    def of(cls, families: Sequence[Recipient]) -> Births:
+        """From the families' `births`."""
+        counts = np.fromiter((len(f.births) for f in families), np.int64, len(families))
+        ordinals = np.fromiter(
+            (b.toordinal() for f in families for b in f.births), np.int64, int(counts.sum())
+        )
+        return cls(ordinals, np.concatenate(([0], np.cumsum(counts))))
+
+    @property
+    def owners(self) -> np.ndarray:
+        """The family position of every birth."""
+        return np.repeat(np.arange(len(self.starts) - 1), np.diff(self.starts))
+
+
+@dataclass
+class Fresh:
+    """A program's new eligibility notices in a page, as arrays (codes ascending)."""
+
+    codes: np.ndarray
+    owners: np.ndarray
+    """The family position of each."""
+
+
+@dataclass
+class OwedArrays:
+    """`Owed`, with the eligibility notices (nearly all of them) kept as arrays per program;
+    `owed.fresh` holds the new reminders only."""
+
+    owed: Owed = field(default_factory=Owed)
+    eligible: dict[int, Fresh] = field(default_factory=dict)
+
+
+def owed_arrays(
+    plans: Sequence[ProgramPlan],
+    families: Sequence[Recipient],
+    applied: Mapping[tuple[int, int], date],
+    *,
+    today: date,
+    found: Mapping[int, Found],
+    births: Births,
+    seen_eligible: Mapping[str, np.ndarray],
+    seen: Container[NoticeKey],
+) -> OwedArrays:
+    """`owed_notices` on arrays: eligibility notices are codes (`BIRTH_BITS`) matched against
+    the recorded ones (`seen_eligible`: per subject, this fiscal year's, as codes) with numpy;
+    only the families a deadline reminder may concern go through Python."""
+    out = OwedArrays()
+    owed = out.owed
+    ids = np.fromiter((f.id for f in families), np.int64, len(families))
+    today_ordinal = today.toordinal()
+    for plan in plans:
+        if plan.id not in found:
+            continue
+        owners, kids = found[plan.id]
+        if not len(owners):
+            continue
+        if kids is None:
+            born = np.zeros(len(owners), dtype=np.int64)
+        else:
+            born = births.ordinals[births.starts[owners] + kids]
+        owed.matches[plan.id] += len(owners)
+        codes = (ids[owners] << BIRTH_BITS) | born
+        # Twins share a key: one notice stands for both.
+        unique, first = np.unique(codes, return_index=True)
+        new = ~np.isin(unique, seen_eligible.get(plan.subject, NO_CODES))
+        out.eligible[plan.id] = Fresh(unique[new], owners[first[new]])
+        candidates = _reminder_candidates(plan, owners, kids, born, births, today_ordinal)
+        if candidates is None or not len(candidates):
+            continue
+        seen_reminders: set[NoticeKey] = set()
+        concerned = set(candidates.tolist())
+        for position, children in _as_results(found[plan.id]):
+            if position not in concerned:
+                continue
+            family = families[position]
+            per_child: list[date | None] = (
+                [None] if children is None else [family.births[i] for i in children]
+            )
+            _remind(owed, plan, family, per_child, applied, today, seen, seen_reminders)
+    return out
+
+
+def _reminder_candidates(
+    plan: ProgramPlan,
+    owners: np.ndarray,
+    kids: np.ndarray | None,
+    born: np.ndarray,
+    births: Births,
+    today: int,
+) -> np.ndarray | None:
+    """The positions of the matching families a deadline reminder may concern today (a
+    superset: `_remind` decides), None when none can."""
+    if plan.deadline is not None:
+        if _reminder_kind((plan.deadline - date.fromordinal(today)).days) is None:
+            return None
+        return owners
+    if plan.days_after_birth is None:
+        return None
+    # A birth deadline 0-7 days ahead: born between days_after_birth and days_after_birth - 7
+    # days ago.
+    latest = today - plan.days_after_birth + REMINDERS[-1][1]
+    earliest = today - plan.days_after_birth
+    if kids is not None:
+        return owners[(born >= earliest) & (born <= latest)]
+    # A household program: every birth in the family starts a clock.
+    window = (births.ordinals >= earliest) & (births.ordinals <= latest)
+    concerned = np.zeros(len(births.starts) - 1, dtype=bool)
+    concerned[births.owners[window]] = True
+    return owners[concerned[owners]]
+
+
+_ORDINALS: dict[str, int] = {}
+
+
+def _code_of_child(child_key: str) -> int:
+    """The birth ordinal of a ledger child key (0: none; -1: not a date, e.g. erased)."""
+    found = _ORDINALS.get(child_key)
+    if found is None:
+        try:
+            found = date.fromisoformat(child_key).toordinal() if child_key else 0
+        except ValueError:
+            found = -1
+        if len(_ORDINALS) > 100_000:
+            _ORDINALS.clear()
+        _ORDINALS[child_key] = found
+    return found
+
+
+def eligible_codes(rows: Iterable[tuple[int, str, str]]) -> dict[str, np.ndarray]:
+    """Recorded eligibility notices (family_id, subject, child_key) as sorted codes per
+    subject (a key that is no date, e.g. erased, matches nothing: -1)."""
+    by_subject: dict[str, list[int]] = defaultdict(list)
+    for family_id, subject, key in rows:
+        ordinal = _code_of_child(key)
+        by_subject[subject].append(-1 if ordinal < 0 else (family_id << BIRTH_BITS) | ordinal)
+    return {s: np.sort(np.asarray(c, dtype=np.int64)) for s, c in by_subject.items()}
 
 
 def draft_notices(
@@ -943,38 +1152,151 @@ class _Run:
             tally = report.programs[program_id]
             tally.fallback = fallback.reason
             tally.fallback_evaluations += fallback.evaluations
-        # Most keys of a daily sweep exist already: reading them is far cheaper than offering
-        # every row to the insert, and a notice is drafted only when its key is new. The
-        # insert's ON CONFLICT still settles races between runs.
-        seen = (
-            await recorded_keys(
-                session,
-                batch.ids[0],
-                batch.ids[-1],
-                subjects=[p.subject for p in self.plans] if len(self.plans) < 100 else None,
-                cycles=self.cycles,
-            )
-            if batch.ids
-            else set()
+        if not batch.ids:
+            return
+        if self.per_family:
+            await self.batch_per_family(session, batch, evaluation)
+            return
+        # Most keys of a daily sweep exist already: reading them (as codes, compared with
+        # numpy) is far cheaper than offering every row to the insert, and a notice is drafted
+        # only when its key is new. The insert's ON CONFLICT still settles races between runs.
+        subjects = [p.subject for p in self.plans] if len(self.plans) < 100 else None
+        first, last = batch.ids[0], batch.ids[-1]
+        seen_eligible = eligible_codes(
+            await recorded_eligible(session, first, last, subjects=subjects, cycle=self.cycles[0])
+        )
+        seen = await recorded_keys(session, first, last, subjects=subjects, cycles=self.cycles[1:])
+        out = owed_arrays(
+            self.plans,
+            batch.families,
+            batch.applied,
+            today=report.as_of,
+            found=evaluation.found,
+            births=batch.births or Births.of(batch.families),
+            seen_eligible=seen_eligible,
+            seen=seen,
+        )
+        self.count(out.owed)
+        if self.dry_run:
+            self.tally_arrays(out, batch.families)
+            return
+        fresh = dict(out.owed.fresh)
+        cycle = self.cycles[0]
+        today = report.as_of
+        for plan in self.plans:
+            found = out.eligible.get(plan.id)
+            if found is None:
+                continue
+            for code, position in zip(found.codes.tolist(), found.owners.tolist(), strict=True):
+                ordinal = code & ((1 << BIRTH_BITS) - 1)
+                birth = _day(ordinal) if ordinal else None
+                key = (
+                    code >> BIRTH_BITS,
+                    plan.subject,
+                    _iso(birth) if birth else "",
+                    "eligible",
+                    cycle,
+                )
+                deadline = _deadline_of(plan, birth, today)
+                fresh[key] = (plan, batch.families[position], "eligible", birth, deadline)
+        await self.record(session, fresh)
+
+    async def batch_per_family(
+        self, session: AsyncSession, batch: ColumnBatch, evaluation: Evaluation
+    ) -> None:
+        """`batch`'s drafting as before columns: every match as a key, looked up in the keys
+        read as tuples (the reference the array path is tested against)."""
+        seen = await recorded_keys(
+            session,
+            batch.ids[0],
+            batch.ids[-1],
+            subjects=[p.subject for p in self.plans] if len(self.plans) < 100 else None,
+            cycles=self.cycles,
         )
         owed = owed_notices(
             self.plans,
             batch.families,
             batch.applied,
-            today=report.as_of,
+            today=self.report.as_of,
             results=evaluation.results,
             seen=seen,
         )
+        self.count(owed)
+        if self.dry_run:
+            self.tally(owed.fresh)
+        else:
+            await self.record(session, owed.fresh)
+
+    def count(self, owed: Owed) -> None:
+        """Add a page's matches and reminders to the report."""
         for program_id, count in owed.matches.items():
-            report.programs[program_id].matches += count
+            self.report.programs[program_id].matches += count
         for program_id, count in owed.reminders.items():
-            report.programs[program_id].reminders += count
-        fresh = owed.fresh
-        if not self.dry_run and fresh:
+            self.report.programs[program_id].reminders += count
+
+    async def record(self, session: AsyncSession, fresh: Mapping[NoticeKey, Due]) -> None:
+        """Record the new notices and count those the ledger took."""
+        if fresh:
             drafts = [_draft(key, due, self.now) for key, due in fresh.items()]
             recorded = set(await record_new(session, drafts))
             fresh = {key: due for key, due in fresh.items() if key in recorded}
         self.tally(fresh)
+
+    def tally_arrays(self, out: OwedArrays, families: Sequence[Recipient]) -> None:
+        """`tally` for a dry run's arrays: counts with numpy; only the few examples (the
+        smallest keys of the first families) become keys."""
+        opted_out = [(p, f.categories_off) for p, f in enumerate(families) if f.categories_off]
+        cycle = self.cycles[0]
+        by_plan: dict[int, dict[NoticeKey, Due]] = defaultdict(dict)
+        for key, due in out.owed.fresh.items():
+            by_plan[due[0].id][key] = due
+        for plan in self.plans:
+            tally = self.report.programs[plan.id]
+            reminders = by_plan.get(plan.id, {})
+            found = out.eligible.get(plan.id, Fresh(NO_CODES, NO_CODES))
+            off = np.asarray([p for p, cats in opted_out if cats & plan.categories], np.int64)
+            suppressed = np.isin(found.owners, off)
+            told = found.codes[~suppressed] >> BIRTH_BITS
+            tally.new += len(found.codes) + len(reminders)
+            tally.suppressed += int(suppressed.sum())
+            families_told = set(np.unique(told).tolist())
+            for key, due in reminders.items():
+                if plan.categories & due[1].categories_off:
+                    tally.suppressed += 1
+                else:
+                    families_told.add(key[0])
+            tally.families += len(families_told)
+            if len(tally.samples) >= SAMPLES or not families_told:
+                continue
+            # Examples: every new notice of the first few families told, smallest keys first.
+            first = sorted(families_told)[:SAMPLES]
+            examples = {
+                key: due
+                for key, due in reminders.items()
+                if key[0] in first and not plan.categories & due[1].categories_off
+            }
+            keep = np.isin(found.codes >> BIRTH_BITS, first) & ~suppressed
+            for code, position in zip(
+                found.codes[keep].tolist(), found.owners[keep].tolist(), strict=True
+            ):
+                ordinal = code & ((1 << BIRTH_BITS) - 1)
+                birth = _day(ordinal) if ordinal else None
+                key = (
+                    code >> BIRTH_BITS,
+                    plan.subject,
+                    _iso(birth) if birth else "",
+                    "eligible",
+                    cycle,
+                )
+                deadline = _deadline_of(plan, birth, self.report.as_of)
+                examples[key] = (plan, families[position], "eligible", birth, deadline)
+            for key, (_, _, kind, birth, deadline) in sorted(examples.items(), key=itemgetter(0)):
+                if len(tally.samples) >= SAMPLES:
+                    break
+                child = plan.payload(kind, deadline, birth).get("child")
+                tally.samples.append(
+                    {"family_id": key[0], "kind": kind, "child": child["ja"] if child else None}
+                )
 
     def tally(self, fresh: Mapping[NoticeKey, Due]) -> None:
         """Count the new notices of a page per program (and, in a dry run, keep a few
