@@ -176,7 +176,7 @@ async def recorded_eligible(
     if subjects is not None:
         statement = statement.where(notice.c.subject.in_(list(subjects)))
     connection = await session.connection()
-    return list((await connection.execute(statement)).tuples())
+    return (await connection.execute(statement)).all()  # type: ignore[return-value]
 
 
 async def recorded_keys(

@@ -90,6 +90,10 @@ log = logging.getLogger(__name__)
 REMINDERS = (("deadline-2", 2), ("deadline-7", 7))
 """Reminder kinds by the largest number of days left they cover, nearest first."""
 SAMPLES = 3
+BATCH = 10_000
+"""Families per page: each page is one transaction, five queries and one evaluation of every
+program on its columns (larger pages cost fewer round trips; the peak memory of a sweep is a
+page's)."""
 APPLIED_COVERS = timedelta(days=366)
 """How far ahead of a fixed deadline an "I applied" record still belongs to the same round."""
 
@@ -438,8 +442,9 @@ def _preferences(text: str | None) -> dict[str, Any]:
 
 async def _read_rows(
     session: AsyncSession, where: list[Any], *, after: int, limit: int, zone: tzinfo
-) -> tuple[Sequence[Any], Kids, set[int], dict[tuple[int, int], date]]:
-    """A page's family rows (preferences as JSON text), children by family, app subscribers and
+) -> tuple[Sequence[Any], Sequence[Any], set[int], dict[tuple[int, int], date]]:
+    """A page's family rows (preferences as JSON text), child rows (family_id, birth_date,
+    disability, daycare; by family, oldest first), app subscribers and
     "I applied" days: four queries on the core (no ORM rows), the last three over the page's
     id range joined to the same conditions (no list of ids to bind)."""
     connection = await session.connection()
@@ -452,18 +457,17 @@ async def _read_rows(
         )
     ).all()
     if not rows:
-        return rows, {}, set(), {}
+        return rows, [], set(), {}
     page = [*where, col(Family.id) > after, col(Family.id) <= rows[-1][0]]
-    kids: Kids = defaultdict(list)
-    child_rows = await connection.execute(
-        select(Child.family_id, Child.birth_date, Child.disability, Child.daycare)  # type: ignore[call-overload]
-        .join(Family, col(Family.id) == col(Child.family_id))
-        .where(*page)
-        # The order of registry.families.children_of, so child indexes mean the same child.
-        .order_by(col(Child.family_id), col(Child.birth_date), col(Child.id))
-    )
-    for fid, birth, disability, daycare in child_rows.all():
-        kids[fid].append((birth, disability, daycare))
+    child_rows = (
+        await connection.execute(
+            select(Child.family_id, Child.birth_date, Child.disability, Child.daycare)  # type: ignore[call-overload]
+            .join(Family, col(Family.id) == col(Child.family_id))
+            .where(*page)
+            # The order of registry.families.children_of, so child indexes mean the same child.
+            .order_by(col(Child.family_id), col(Child.birth_date), col(Child.id))
+        )
+    ).all()
     apps = set(
         (
             await connection.execute(
@@ -481,7 +485,7 @@ async def _read_rows(
         .where(*page, ProgramAction.kind == "applied")
     )
     applied = {(f, p): at.astimezone(zone).date() for f, p, at in actions.all()}
-    return rows, kids, apps, applied
+    return rows, child_rows, apps, applied
 
 
 async def read_batch(
@@ -494,9 +498,12 @@ async def read_batch(
     zone: tzinfo,
 ) -> Batch:
     """The next page of reachable families after id `after` (four queries, whatever the size)."""
-    rows, kids, apps, applied = await _read_rows(
+    rows, child_rows, apps, applied = await _read_rows(
         session, where, after=after, limit=limit, zone=zone
     )
+    kids: Kids = defaultdict(list)
+    for fid, birth, disability, daycare in child_rows:
+        kids[fid].append((birth, disability, daycare))
     families: list[FamilyView] = []
     for row in rows:
         view = view_family(row, kids.get(row[0], []), row[0] in apps, today)
@@ -516,20 +523,6 @@ def _valid_municipality(code: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _derives(row: Sequence[Any], children: Sequence[tuple[date, bool, str]], today: date) -> bool:
-    """Whether `view_family` would accept this family: `FamilyInput`'s checks (of the values the
-    database can hold) and `derive`'s (no child born after today)."""
-    _, municipality, _, _, _, income, _, _, language, _ = row
-    return (
-        isinstance(municipality, str)
-        and _valid_municipality(municipality)
-        and language in _LANGUAGES
-        and (income is None or income >= 0)
-        and len(children) <= MAX_CHILDREN
-        and all(birth <= today and daycare in _DAYCARE for birth, _, daycare in children)
-    )
 
 
 _HOUSEHOLD = (
@@ -554,44 +547,95 @@ async def read_columns(
 ) -> ColumnBatch:
     """The next page of reachable families after id `after`, as columns derived in bulk
     (`rules.columns.derive_columns`: no profile object or rule context per family)."""
-    rows, kids, apps, applied = await _read_rows(
+    rows, child_rows, apps, applied = await _read_rows(
         session, where, after=after, limit=limit, zone=zone
     )
     ids = [r[0] for r in rows]
-    kept = [r for r in rows if _derives(r, kids.get(r[0], ()), today)]
-    households: dict[str, list[Any]] = {name: [r[i] for r in kept] for name, i in _HOUSEHOLD}
+    n = len(rows)
+    # The page column by column; children are ordered by family, and family ids ascend.
+    family_of = np.searchsorted(
+        np.asarray(ids, dtype=np.int64),
+        np.fromiter((c[0] for c in child_rows), np.int64, len(child_rows)),
+    )
+    birth_dates = [c[1] for c in child_rows]
+    birth = np.fromiter(map(date.toordinal, birth_dates), np.int64, len(birth_dates))
+    disability = [c[2] for c in child_rows]
+    daycare = [c[3] for c in child_rows]
+    counts = np.bincount(family_of, minlength=n)
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    keep = _derive_mask(rows, counts, family_of, birth, daycare, today)
+    if not keep.all():
+        kept_rows = [r for r, k in zip(rows, keep.tolist(), strict=True) if k]
+        child_kept = keep[family_of]
+        renumber = np.cumsum(keep) - 1
+        family_of = renumber[family_of[child_kept]]
+        picks = np.flatnonzero(child_kept).tolist()
+        birth, birth_dates = birth[child_kept], [birth_dates[i] for i in picks]
+        disability, daycare = [disability[i] for i in picks], [daycare[i] for i in picks]
+        counts = counts[keep]
+        starts = np.concatenate(([0], np.cumsum(counts)))
+    else:
+        kept_rows = list(rows)
+    households: dict[str, list[Any]] = {name: [r[i] for r in kept_rows] for name, i in _HOUSEHOLD}
     # As registry.families.profile_of: a due date means nothing without a pregnancy.
-    households["due_date"] = [r[3] if r[2] else None for r in kept]
-    children: dict[str, list[Any]] = {
-        "family": [],
-        "birth_date": [],
-        "disability": [],
-        "daycare": [],
-    }
-    for position, row in enumerate(kept):
-        for birth, disability, daycare in kids.get(row[0], ()):
-            children["family"].append(position)
-            children["birth_date"].append(birth.toordinal())
-            children["disability"].append(disability)
-            children["daycare"].append(daycare)
+    households["due_date"] = [r[3] if r[2] else None for r in kept_rows]
+    bounds = starts.tolist()
     families = [
-        _recipient(r[0], [b for b, _, _ in kids.get(r[0], ())], r[9], r[0] in apps) for r in kept
+        _recipient(r[0], birth_dates[a:b], r[9], r[0] in apps)
+        for r, a, b in zip(kept_rows, bounds, bounds[1:], strict=False)
     ]
     try:
-        columns = derive_columns(today, households, children)
+        columns = derive_columns(
+            today,
+            households,
+            {
+                "family": family_of,
+                "birth_date": birth,
+                "disability": disability,
+                "daycare": daycare,
+            },
+        )
     except NotVectorised:
         # Values beyond the columns (an income beyond 2**53): this page through `derive`.
+        kids: Kids = defaultdict(list)
+        for fid, day, handicap, care in child_rows:
+            kids[fid].append((day, handicap, care))
         views = [view_family(r, kids.get(r[0], []), r[0] in apps, today) for r in rows]
         found = [v for v in views if v is not None]
         families = list(found)
         columns = build_columns([v.context for v in found])
-        return ColumnBatch(families, columns, ids, len(rows) - len(families), applied)
-    counts = np.bincount(np.asarray(children["family"], dtype=np.int64), minlength=len(kept))
-    births = Births(
-        np.asarray(children["birth_date"], dtype=np.int64),
-        np.concatenate(([0], np.cumsum(counts))),
+        return ColumnBatch(families, columns, ids, n - len(families), applied)
+    births = Births(birth, starts)
+    return ColumnBatch(families, columns, ids, n - len(families), applied, births)
+
+
+def _derive_mask(
+    rows: Sequence[Any],
+    counts: np.ndarray,
+    family_of: np.ndarray,
+    birth: np.ndarray,
+    daycare: Sequence[Any],
+    today: date,
+) -> np.ndarray:
+    """Which families `view_family` would accept (`FamilyInput`'s and `derive`'s checks of the
+    values the database can hold, on columns): a valid
+    municipality and language, no negative income, at most MAX_CHILDREN children, none born
+    after today and every daycare value known."""
+    valid = {}
+    for value in {r[1] for r in rows}:
+        valid[value] = isinstance(value, str) and _valid_municipality(value)
+    keep = np.fromiter(
+        (valid[r[1]] and r[8] in _LANGUAGES and (r[5] is None or r[5] >= 0) for r in rows),
+        bool,
+        len(rows),
     )
-    return ColumnBatch(families, columns, ids, len(rows) - len(families), applied, births)
+    keep &= counts <= MAX_CHILDREN
+    bad = birth > today.toordinal()
+    if not set(daycare) <= _DAYCARE:
+        bad |= np.fromiter((d not in _DAYCARE for d in daycare), bool, len(daycare))
+    if bad.any():
+        keep[family_of[bad]] = False
+    return keep
 
 
 def scope_positions(contexts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
@@ -985,10 +1029,9 @@ def owed_arrays(
         if candidates is None or not len(candidates):
             continue
         seen_reminders: set[NoticeKey] = set()
-        concerned = set(candidates.tolist())
-        for position, children in _as_results(found[plan.id]):
-            if position not in concerned:
-                continue
+        concerned = np.isin(owners, candidates)
+        mine = (owners[concerned], None if kids is None else kids[concerned])
+        for position, children in _as_results(mine):
             family = families[position]
             per_child: list[date | None] = (
                 [None] if children is None else [family.births[i] for i in children]
@@ -1107,7 +1150,7 @@ class _Run:
         zone: tzinfo,
         dry_run: bool,
         per_family: bool = False,
-        batch_size: int = 2000,
+        batch_size: int = BATCH,
     ) -> None:
         self.report = report
         self.batch_size = batch_size
@@ -1343,7 +1386,7 @@ async def run(
     family_id: int | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
-    batch_size: int = 2000,
+    batch_size: int = BATCH,
     catalog: Catalog | None = None,
     per_family: bool = False,
 ) -> SweepReport:
@@ -1411,7 +1454,7 @@ async def sweep(
     zone: tzinfo,
     dry_run: bool = False,
     progress: Progress | None = None,
-    batch_size: int = 2000,
+    batch_size: int = BATCH,
     catalog: Catalog | None = None,
     per_family: bool = False,
 ) -> SweepReport:
