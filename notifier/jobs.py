@@ -77,6 +77,9 @@ class JobContext:
     low_quota_ratio: float = LOW_QUOTA_RATIO
     # Planning twice at once (06:00 sweep and the minute's release) could split one group.
     plan_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The families' rows kept between this process's daily sweeps (notifier.sweep.Population):
+    # the next day re-reads only those that changed.
+    population: Any = None
 
     def sweep_fn(self) -> SweepFn:
         """The sweep to call."""
@@ -131,7 +134,14 @@ async def release(ctx: JobContext, now: datetime) -> dict[str, Any]:
 async def daily_sweep(ctx: JobContext, now: datetime) -> dict[str, Any]:
     """06:00: the sweep records the day's notices (eligibility and deadline reminders), then
     whatever may go out at once is queued."""
-    report = await ctx.sweep_fn()(ctx.sessions, now=now, zone=ctx.zone)
+    if ctx.sweep is None:
+        from notifier.sweep import Population, sweep
+
+        if ctx.population is None:
+            ctx.population = Population()
+        report = await sweep(ctx.sessions, now=now, zone=ctx.zone, population=ctx.population)
+    else:
+        report = await ctx.sweep(ctx.sessions, now=now, zone=ctx.zone)
     return {"job": "daily_sweep", **sweep_summary(report), **await release(ctx, now)}
 
 
@@ -275,7 +285,7 @@ def read_quota(reading: Any) -> tuple[int | None, int | None]:
 
 def sweep_summary(report: Any) -> dict[str, Any]:
     """The counts of a sweep report (a SweepReport or a mapping), for logs."""
-    names = ("families_scanned", "matches", "reminders", "new", "suppressed")
+    names = ("families_scanned", "families_kept", "matches", "reminders", "new", "suppressed")
     if isinstance(report, Mapping):
         return {n: report[n] for n in names if isinstance(report.get(n), int)}
     return {n: getattr(report, n) for n in names if isinstance(getattr(report, n, None), int)}

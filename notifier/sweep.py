@@ -68,7 +68,7 @@ from notifier.ledger import (
 )
 from registry.db import transaction
 from registry.eligibility import NATION, Catalog, CatalogEntry, issuers_for
-from registry.models import AppSubscription, Child, Family, ProgramAction
+from registry.models import AppSubscription, Child, Family, ProgramAction, utcnow
 from registry.programs import in_force
 from rules.ages import fiscal_year
 from rules.columns import (
@@ -184,6 +184,10 @@ class SweepReport:
     programs: dict[int, ProgramTally] = field(default_factory=dict)
     families_scanned: int = 0
     families_skipped: int = 0
+    families_read: int = 0
+    """Families read from the database (the others were kept from the last sweep)."""
+    families_kept: int = 0
+    """Families taken as they were kept from the last sweep (`Population`), not read."""
     elapsed: float = 0.0
 
     @property
@@ -224,7 +228,12 @@ class SweepReport:
         lines = [
             head,
             f"families scanned {self.families_scanned}, skipped {self.families_skipped}"
-            " (profile no longer derives)",
+            " (profile no longer derives)"
+            + (
+                f"; {self.families_kept} kept from the last sweep, {self.families_read} read"
+                if self.families_kept
+                else ""
+            ),
             f"{'id':>6}  {'matches':>8} {'remind':>7} {'new':>7} {'suppr':>6} {'told':>7}"
             "  program",
         ]
@@ -427,6 +436,13 @@ class ColumnBatch:
     applied: dict[tuple[int, int], date]
     births: Births | None = None
     """The families' birth dates as arrays, when read so (else made from `families`)."""
+    last: int | None = None
+    """The last id the page covers (a kept page may have lost all its families); None: the
+    end, no page after this one."""
+
+    def __post_init__(self) -> None:
+        if self.last is None and self.ids:
+            self.last = self.ids[-1]
 
 
 Kids = dict[int, list[tuple[date, bool, str]]]
@@ -440,14 +456,15 @@ def _preferences(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def _read_rows(
-    session: AsyncSession, where: list[Any], *, after: int, limit: int, zone: tzinfo
-) -> tuple[Sequence[Any], Sequence[Any], set[int], dict[tuple[int, int], date]]:
-    """A page's family rows (preferences as JSON text), child rows (family_id, birth_date,
-    disability, daycare; by family, oldest first), app subscribers and
-    "I applied" days: four queries on the core (no ORM rows), the last three over the page's
-    id range joined to the same conditions (no list of ids to bind)."""
-    connection = await session.connection()
+_CHILD_COLUMNS = (Child.family_id, Child.birth_date, Child.disability, Child.daycare)
+
+
+async def _family_rows(
+    connection: Any, where: list[Any], *, after: int, limit: int
+) -> tuple[Sequence[Any], Sequence[Any]]:
+    """The next page's family rows (preferences as JSON text) and child rows (family_id,
+    birth_date, disability, daycare; by family, oldest first): two queries on the core (no
+    ORM rows), the second over the page's id range joined to the same conditions."""
     rows = (
         await connection.execute(
             select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String))  # type: ignore[call-overload]
@@ -457,23 +474,37 @@ async def _read_rows(
         )
     ).all()
     if not rows:
-        return rows, [], set(), {}
-    page = [*where, col(Family.id) > after, col(Family.id) <= rows[-1][0]]
-    child_rows = (
+        return rows, []
+    return rows, await _child_rows(connection, [*where, *_range(after, rows[-1][0])])
+
+
+def _range(after: int, last: int) -> list[Any]:
+    return [col(Family.id) > after, col(Family.id) <= last]
+
+
+async def _child_rows(connection: Any, where: list[Any]) -> Sequence[Any]:
+    return (
         await connection.execute(
-            select(Child.family_id, Child.birth_date, Child.disability, Child.daycare)  # type: ignore[call-overload]
+            select(*_CHILD_COLUMNS)  # type: ignore[call-overload]
             .join(Family, col(Family.id) == col(Child.family_id))
-            .where(*page)
+            .where(*where)
             # The order of registry.families.children_of, so child indexes mean the same child.
             .order_by(col(Child.family_id), col(Child.birth_date), col(Child.id))
         )
     ).all()
+
+
+async def _extras(
+    connection: Any, where: list[Any], zone: tzinfo
+) -> tuple[set[int], dict[tuple[int, int], date]]:
+    """App subscribers and "I applied" days of the families `where` selects (a page: its id
+    range and the sweep's conditions, joined; no list of ids to bind)."""
     apps = set(
         (
             await connection.execute(
                 select(AppSubscription.family_id)  # type: ignore[call-overload]
                 .join(Family, col(Family.id) == col(AppSubscription.family_id))
-                .where(*page)
+                .where(*where)
             )
         )
         .scalars()
@@ -482,10 +513,128 @@ async def _read_rows(
     actions = await connection.execute(
         select(ProgramAction.family_id, ProgramAction.program_id, ProgramAction.created_at)  # type: ignore[call-overload]
         .join(Family, col(Family.id) == col(ProgramAction.family_id))
-        .where(*page, ProgramAction.kind == "applied")
+        .where(*where, ProgramAction.kind == "applied")
     )
     applied = {(f, p): at.astimezone(zone).date() for f, p, at in actions.all()}
-    return rows, child_rows, apps, applied
+    return apps, applied
+
+
+async def _read_rows(
+    session: AsyncSession,
+    where: list[Any],
+    *,
+    after: int,
+    limit: int,
+    zone: tzinfo,
+    population: Population | None = None,
+) -> tuple[Sequence[Any], Sequence[Any], set[int], dict[tuple[int, int], date], int | None]:
+    """A page's family rows, child rows (`_family_rows`: from the database, or kept by
+    `population` and patched), app subscribers, "I applied" days, and the last id the page
+    covers (None: no page after `after`)."""
+    connection = await session.connection()
+    rows: Sequence[Any]
+    child_rows: Sequence[Any]
+    if population is not None:
+        rows, child_rows, last = await population.page(connection, where, after, limit)
+    else:
+        rows, child_rows = await _family_rows(connection, where, after=after, limit=limit)
+        last = rows[-1][0] if rows else None
+    if not rows:
+        return rows, [], set(), {}, last
+    apps, applied = await _extras(connection, [*where, *_range(after, rows[-1][0])], zone)
+    return rows, child_rows, apps, applied, last
+
+
+REREAD_MARGIN = timedelta(minutes=10)
+"""How far before the last read a change is still looked for (clocks and transactions that
+commit a while after they stamp `updated_at`): re-reading a family twice is harmless."""
+
+
+@dataclass
+class _Page:
+    rows: list[Any]
+    child_rows: list[Any]
+    last: int
+
+
+class Population:
+    """The families a process swept, kept between its sweeps (the scheduler's daily one).
+
+    The next sweep re-reads only the families whose `updated_at` moved since the last read
+    (every change of a family touches it: the registry's functions, the LINE bot, the
+    importer, erasure; children are replaced through them) and families beyond the kept
+    pages (new ids), and derives the new day's columns from the kept rows; app subscriptions
+    and "I applied" records are small and read every time. A sweep over another scope (other
+    issuers' programs) or page size starts over.
+    """
+
+    def __init__(self) -> None:
+        self.scope: str | None = None
+        self.pages: dict[int, _Page] = {}
+        self.read_at: datetime | None = None
+        self.changed: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.read = 0
+        """Families read from the database by the current sweep."""
+        self.kept = 0
+        """Families taken from the kept pages by the current sweep."""
+
+    async def start(self, session: AsyncSession, where: list[Any], limit: int) -> None:
+        """Begin a sweep: keep the pages if the scope is the same, and find what changed."""
+        scope = f"{limit}:" + str(
+            select(Family.id).where(*where).compile(compile_kwargs={"literal_binds": True})
+        )
+        started = utcnow()
+        self.read = self.kept = 0
+        if scope != self.scope or self.read_at is None:
+            self.scope, self.pages = scope, {}
+            self.changed = np.zeros(0, dtype=np.int64)
+        else:
+            since = self.read_at - REREAD_MARGIN
+            ids = (
+                await session.exec(select(Family.id).where(col(Family.updated_at) > since))
+            ).all()
+            self.changed = np.sort(np.asarray(ids, dtype=np.int64))
+        self.read_at = started
+
+    async def page(
+        self, connection: Any, where: list[Any], after: int, limit: int
+    ) -> tuple[list[Any], list[Any], int | None]:
+        """The page after id `after`: kept (its changed families re-read) or read and kept."""
+        page = self.pages.get(after)
+        if page is None:
+            rows, child_rows = await _family_rows(connection, where, after=after, limit=limit)
+            if not rows:
+                return [], [], None
+            page = self.pages[after] = _Page(list(rows), list(child_rows), rows[-1][0])
+            self.read += len(rows)
+            return page.rows, page.child_rows, page.last
+        lo, hi = np.searchsorted(self.changed, [after, page.last], side="right")
+        changed = self.changed[lo:hi].tolist()
+        if changed:
+            # A changed family is read again (with the sweep's conditions: one that left
+            # them, blocked or erased, is dropped), its children with it.
+            ids = set(changed)
+            chosen = [*where, col(Family.id).in_(changed)]
+            fresh = (
+                await connection.execute(
+                    select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String)).where(  # type: ignore[call-overload]
+                        *chosen
+                    )
+                )
+            ).all()
+            kids = await _child_rows(connection, chosen)
+            page.rows = sorted(
+                [r for r in page.rows if r[0] not in ids] + list(fresh), key=itemgetter(0)
+            )
+            # Stable: each family's children keep their order (from one query or the other).
+            page.child_rows = sorted(
+                [c for c in page.child_rows if c[0] not in ids] + list(kids), key=itemgetter(0)
+            )
+            self.read += len(fresh)
+            self.kept += len(page.rows) - len(fresh)
+        else:
+            self.kept += len(page.rows)
+        return page.rows, page.child_rows, page.last
 
 
 async def read_batch(
@@ -498,7 +647,7 @@ async def read_batch(
     zone: tzinfo,
 ) -> Batch:
     """The next page of reachable families after id `after` (four queries, whatever the size)."""
-    rows, child_rows, apps, applied = await _read_rows(
+    rows, child_rows, apps, applied, _ = await _read_rows(
         session, where, after=after, limit=limit, zone=zone
     )
     kids: Kids = defaultdict(list)
@@ -544,11 +693,13 @@ async def read_columns(
     limit: int,
     today: date,
     zone: tzinfo,
+    population: Population | None = None,
 ) -> ColumnBatch:
     """The next page of reachable families after id `after`, as columns derived in bulk
-    (`rules.columns.derive_columns`: no profile object or rule context per family)."""
-    rows, child_rows, apps, applied = await _read_rows(
-        session, where, after=after, limit=limit, zone=zone
+    (`rules.columns.derive_columns`: no profile object or rule context per family); with
+    `population`, from the rows it kept since the last sweep where they did not change."""
+    rows, child_rows, apps, applied, last = await _read_rows(
+        session, where, after=after, limit=limit, zone=zone, population=population
     )
     ids = [r[0] for r in rows]
     n = len(rows)
@@ -604,9 +755,9 @@ async def read_columns(
         found = [v for v in views if v is not None]
         families = list(found)
         columns = build_columns([v.context for v in found])
-        return ColumnBatch(families, columns, ids, n - len(families), applied)
+        return ColumnBatch(families, columns, ids, n - len(families), applied, last=last)
     births = Births(birth, starts)
-    return ColumnBatch(families, columns, ids, n - len(families), applied, births)
+    return ColumnBatch(families, columns, ids, n - len(families), applied, births, last)
 
 
 def _derive_mask(
@@ -1151,7 +1302,9 @@ class _Run:
         dry_run: bool,
         per_family: bool = False,
         batch_size: int = BATCH,
+        population: Population | None = None,
     ) -> None:
+        self.population = population
         self.report = report
         self.batch_size = batch_size
         self.plans = plans
@@ -1173,7 +1326,13 @@ class _Run:
         today = self.report.as_of
         if not self.per_family:
             return await read_columns(
-                session, where, after=after, limit=self.batch_size, today=today, zone=self.zone
+                session,
+                where,
+                after=after,
+                limit=self.batch_size,
+                today=today,
+                zone=self.zone,
+                population=self.population,
             )
         batch = await read_batch(
             session, where, after=after, limit=self.batch_size, today=today, zone=self.zone
@@ -1389,15 +1548,19 @@ async def run(
     batch_size: int = BATCH,
     catalog: Catalog | None = None,
     per_family: bool = False,
+    population: Population | None = None,
 ) -> SweepReport:
     """Evaluate published programs (all, or some) over reachable families (all, or one).
 
     `per_family` evaluates every rule family by family instead of on columns: the reference
-    the column engine is tested and measured against, never needed otherwise.
+    the column engine is tested and measured against, never needed otherwise. `population`
+    keeps the families' rows between sweeps of the whole population (see `Population`).
     """
     started = time.monotonic()
     today = today_of(now, zone)
     report = SweepReport(as_of=today, fiscal_year=fiscal_year(today), dry_run=dry_run)
+    if per_family or family_id is not None or program_ids is not None:
+        population = None
     async with sessions() as session:
         plans = await load_plans(session, today, program_ids=program_ids, catalog=catalog)
         where = reachable(family_id, plans)
@@ -1406,6 +1569,8 @@ async def run(
             total = (
                 await session.exec(select(func.count()).select_from(Family).where(*where))
             ).one()
+            if population is not None:
+                await population.start(session, where, batch_size)
     state = _Run(
         report,
         plans,
@@ -1414,6 +1579,7 @@ async def run(
         dry_run=dry_run,
         per_family=per_family,
         batch_size=batch_size,
+        population=population,
     )
     if plans and progress is not None:
         progress(f"sweep {today.isoformat()}: {len(plans)} programs, {total} families")
@@ -1421,16 +1587,20 @@ async def run(
     while plans:
         async with transaction(sessions) as session:
             batch = await state.read(session, where, after)
-            if not batch.ids:
+            if batch.last is None:
                 break
             await state.batch(session, batch)
-        after = batch.ids[-1]
+        after = batch.last
         if progress is not None:
             progress(
                 f"families {report.families_scanned}/{total} … {report.new} new notices,"
                 f" {time.monotonic() - started:.1f} s"
             )
     report.elapsed = time.monotonic() - started
+    if population is not None:
+        report.families_read, report.families_kept = population.read, population.kept
+    else:
+        report.families_read = report.families_scanned
     log.info(
         "notices swept",
         extra={
@@ -1457,8 +1627,10 @@ async def sweep(
     batch_size: int = BATCH,
     catalog: Catalog | None = None,
     per_family: bool = False,
+    population: Population | None = None,
 ) -> SweepReport:
-    """The daily sweep: every published program in force against every reachable family."""
+    """The daily sweep: every published program in force against every reachable family
+    (`population`: rows kept from this process's last sweep, re-read only where changed)."""
     return await run(
         sessions,
         now=now,
@@ -1468,4 +1640,5 @@ async def sweep(
         batch_size=batch_size,
         catalog=catalog,
         per_family=per_family,
+        population=population,
     )
