@@ -1,14 +1,17 @@
-"""Benchmark: `hagukumi sweep --dry-run` end to end over synthetic families, in one run.
+"""Benchmark: `hagukumi sweep` end to end over synthetic families, in one run.
 
 Imports N synthetic Tokyo families (the generator of `benchmarks/eligibility.py`, consented and
 active, inserted in bulk) into a fresh SQLite file, or a fresh PostgreSQL database with `--pg`
-(created and dropped here), publishes the demo programs, then times the daily sweep as a dry
-run (database reads, columns, evaluation, drafting, the ledger's "already told" check) in a
-child process of its own, twice: on columns (`rules.columns`, the sweep's path) and with the
-per-family evaluation forced (`per_family=True`, as before columns). Prints seconds (and the
-process's CPU seconds, steadier on a shared machine), families/s, peak RSS of each, and the
-ratio. Issue 13's goals: 100,000 families on SQLite
-<= 8 s; 1,000,000 on PostgreSQL <= 60 s and <= 4 GB RSS.
+(created and dropped here), publishes the demo programs, then times, each in a child process of
+its own (`SCENARIOS`): the dry run on columns (database reads, columns, evaluation, drafting,
+the ledger's "already told" check) and the same with the per-family evaluation forced
+(`per_family=True`, as before columns; the ratio of the two); the first real sweep, which
+records every notice; the daily sweep once the ledger holds them (a fresh process reads every
+family, as `hagukumi sweep` does); and the scheduler's daily sweep with the families kept from
+its last sweep (`notifier.sweep.Population`) after 1 % of them changed. Prints seconds (and the
+process's CPU seconds, steadier on a shared machine), families/s and peak RSS of each.
+Issue 13's goals: 100,000 families on SQLite <= 8 s; 1,000,000 on PostgreSQL <= 60 s and
+<= 4 GB RSS (the dry run and the daily sweep).
 Usage: `python benchmarks/sweep.py [--families 100000] [--pg] [--reference 100000] [--seed 1]`
 (`--reference 0` skips the per-family run, which takes about 30 s per 100,000 families).
 """
@@ -115,15 +118,44 @@ async def populate(url: str, families: int, seed: int) -> int:
     return children
 
 
-async def timed_sweep(url: str, per_family: bool) -> dict[str, Any]:
-    """One dry-run sweep (in this process): seconds and what it found."""
-    from notifier.sweep import sweep
+SCENARIOS = ("dry", "per-family", "first", "daily", "kept")
+"""What a child process times: a dry run on columns (the ledger empty), the same forced per
+family, the first real sweep (recording every notice), a daily sweep (the ledger holds them:
+nothing new; a fresh process reads everyone, as `hagukumi sweep` does), and the scheduler's
+daily sweep with the families kept from its last sweep after 1 % of them changed."""
+CHANGED_EVERY = 100
+
+
+async def timed_sweep(url: str, scenario: str) -> dict[str, Any]:
+    """One sweep of `scenario` (in this process): seconds and what it found."""
+    from sqlalchemy import text
+
+    from notifier.sweep import Population, sweep
     from registry.db import create_engine, session_factory
 
     engine = create_engine(url)
+    sessions = session_factory(engine)
+    population = None
+    if scenario == "kept":
+        population = Population()
+        await sweep(sessions, now=NOW, zone=TOKYO, population=population)
+        async with engine.begin() as connection:
+            # 1 % of the families change (a new income), stamped now, as the registry does.
+            await connection.execute(
+                text(
+                    "UPDATE family SET household_income = COALESCE(household_income, 0) + 1,"
+                    " updated_at = :now WHERE id % :every = 0"
+                ),
+                {"now": datetime.now(UTC), "every": CHANGED_EVERY},
+            )
     started, cpu = time.perf_counter(), time.process_time()
     report = await sweep(
-        session_factory(engine), now=NOW, zone=TOKYO, dry_run=True, per_family=per_family
+        sessions,
+        now=NOW,
+        zone=TOKYO,
+        dry_run=scenario in ("dry", "per-family"),
+        per_family=scenario == "per-family",
+        population=population,
     )
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu
@@ -132,6 +164,8 @@ async def timed_sweep(url: str, per_family: bool) -> dict[str, Any]:
         "seconds": seconds,
         "cpu": cpu,
         "families": report.families_scanned,
+        "read": report.families_read,
+        "kept": report.families_kept,
         "matches": report.matches,
         "reminders": report.reminders,
         "new": report.new,
@@ -141,11 +175,9 @@ async def timed_sweep(url: str, per_family: bool) -> dict[str, Any]:
     }
 
 
-def in_child(url: str, per_family: bool) -> dict[str, Any]:
+def in_child(url: str, scenario: str) -> dict[str, Any]:
     """`timed_sweep` in a fresh process, so that its peak RSS is the sweep's own."""
-    command = [sys.executable, __file__, "--child", url]
-    if per_family:
-        command.append("--per-family")
+    command = [sys.executable, __file__, "--child", url, "--scenario", scenario]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -178,15 +210,16 @@ def report(label: str, result: dict[str, Any]) -> None:
     """Print one run's figures."""
     rate = result["families"] / result["seconds"]
     print(
-        f"{label:<22} {result['seconds']:8.2f} s (CPU {result.get('cpu', 0):.2f} s)"
+        f"{label:<34} {result['seconds']:8.2f} s (CPU {result.get('cpu', 0):6.2f} s)"
         f"  {rate:>10,.0f} families/s  peak RSS {result['rss_mb']:,.0f} MB"
-        f"  ({result['matches']:,} matches, {result['reminders']:,} reminders)",
+        f"  ({result['matches']:,} matches, {result['reminders']:,} reminders,"
+        f" {result['new']:,} new)",
         flush=True,
     )
 
 
-def run(url: str, families: int, reference: int, seed: int, where: str) -> None:
-    """Populate `url`, then time the sweep both ways and print the figures."""
+def run(url: str, families: int, reference: int, seed: int, where: str, goal: float) -> None:
+    """Populate `url`, then time the sweeps and print the figures."""
     started = time.perf_counter()
     children = asyncio.run(populate(url, families, seed))
     print(
@@ -194,24 +227,43 @@ def run(url: str, families: int, reference: int, seed: int, where: str) -> None:
         f" programs, as of {ON} (inserted in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )
-    columns = in_child(url, per_family=False)
-    report("columns (the sweep)", columns)
-    print(f"  {columns['fallback_line']}")
+    dry = in_child(url, "dry")
+    report("dry run, columns", dry)
+    print(f"  {dry['fallback_line']}")
     if reference and families <= reference:
-        slow = in_child(url, per_family=True)
-        report("per-family (forced)", slow)
+        slow = in_child(url, "per-family")
+        report("dry run, per family (forced)", slow)
         same = {k: slow[k] for k in ("matches", "reminders", "new", "by_program")} == {
-            k: columns[k] for k in ("matches", "reminders", "new", "by_program")
+            k: dry[k] for k in ("matches", "reminders", "new", "by_program")
         }
         print(
-            f"  ratio {slow['seconds'] / columns['seconds']:.1f}x end to end"
-            f" ({slow['cpu'] / columns['cpu']:.1f}x in CPU time);"
+            f"  ratio {slow['seconds'] / dry['seconds']:.1f}x end to end"
+            f" ({slow['cpu'] / dry['cpu']:.1f}x in CPU time);"
             f" same figures: {'yes' if same else 'NO'}"
         )
         if not same:
             raise SystemExit("the two evaluations disagree")
     else:
         print(f"  per-family run skipped ({families:,} families > --reference {reference:,})")
+    first = in_child(url, "first")
+    report("first sweep (records every notice)", first)
+    daily = in_child(url, "daily")
+    report("daily sweep (reads everyone)", daily)
+    kept = in_child(url, "kept")
+    report("daily sweep, families kept", kept)
+    print(
+        f"  kept from the last sweep {kept['kept']:,}, re-read {kept['read']:,}"
+        f" (1 in {CHANGED_EVERY} changed); {daily['seconds'] / kept['seconds']:.1f}x the"
+        " sweep that reads everyone"
+    )
+    if dry["new"] != first["new"] or daily["new"] != 0:
+        raise SystemExit("the dry run, the first and the daily sweep disagree")
+    print(
+        f"  goal <= {goal:.0f} s: dry run {dry['seconds']:.1f} s, daily {daily['seconds']:.1f} s,"
+        f" kept {kept['seconds']:.1f} s"
+        f" ({'met' if max(dry['seconds'], daily['seconds']) <= goal else 'NOT met'});"
+        f" peak RSS {max(r['rss_mb'] for r in (dry, first, daily, kept)):,.0f} MB"
+    )
 
 
 def main() -> int:
@@ -227,10 +279,10 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
-    parser.add_argument("--per-family", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(timed_sweep(args.child, args.per_family))))
+        print(json.dumps(asyncio.run(timed_sweep(args.child, args.scenario))))
         return 0
     if args.pg:
         if not pg_reachable():
@@ -240,13 +292,13 @@ def main() -> int:
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
         try:
             url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-            run(url, args.families, args.reference, args.seed, "PostgreSQL")
+            run(url, args.families, args.reference, args.seed, "PostgreSQL", 60.0)
         finally:
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         return 0
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "sweep.sqlite3")
-        run(f"sqlite:///{path}", args.families, args.reference, args.seed, "SQLite")
+        run(f"sqlite:///{path}", args.families, args.reference, args.seed, "SQLite", 8.0)
     return 0
 
 
