@@ -133,7 +133,8 @@ def _issuer_of(data: BroadcastIn, role: str, own: str) -> str:
     raise ApiError(
         422,
         "invalid_request",
-        f"a {role} key must name the municipality it acts for",
+        f"{'an' if role[0] in 'aeiou' else 'a'} {role} key must name the municipality it acts"
+        " for (body.issuer)",
         [{"location": "body.issuer", "reason": "required for prefecture and operator keys"}],
     )
 
