@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import update
+import numpy as np
+from sqlalchemy import BigInteger, Date, Integer, case, func, literal_column, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -159,24 +160,58 @@ async def record_notices(session: AsyncSession, rows: Sequence[NoticeDraft]) -> 
     return len(await record_new(session, rows))
 
 
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+CODE_SHIFT = 1 << 20
+"""An eligibility notice as one integer: family_id * CODE_SHIFT + the ordinal of the child's
+birth date (`date.toordinal`; 0 for a household notice). Ordinals stay below 2**20 until the
+year 2871."""
+
+
 async def recorded_eligible(
     session: AsyncSession, first: int, last: int, *, subjects: Sequence[str] | None, cycle: str
-) -> list[tuple[int, str, str]]:
-    """(family_id, subject, child_key) of the eligibility notices of `cycle` recorded for
-    families with ids from `first` to `last` (optionally about some subjects only)."""
+) -> dict[str, np.ndarray]:
+    """The eligibility notices of `cycle` recorded for families with ids from `first` to
+    `last` (optionally about some subjects only), as sorted codes (`CODE_SHIFT`) per subject.
+
+    The database computes the codes and aggregates them per subject (an array on PostgreSQL,
+    a comma-separated text on SQLite): a daily sweep reads every key it would write, millions
+    of them, and one value per subject costs nothing per notice. A child key that is no date
+    (erased) can match no notice to draft and is left out."""
     notice = Notice.__table__  # type: ignore[attr-defined]
-    statement = select(  # type: ignore[call-overload]
-        notice.c.family_id, notice.c.subject, notice.c.child_key
-    ).where(
-        notice.c.family_id >= first,
-        notice.c.family_id <= last,
-        notice.c.kind == "eligible",
-        notice.c.cycle == cycle,
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    key = notice.c.child_key
+    if dialect == "postgresql":
+        # Days since 1970-01-01 plus that day's ordinal (a date bound as a parameter would
+        # travel as -infinity for year 1).
+        ordinal = func.cast(key, Date) - literal_column("DATE '1970-01-01'") + EPOCH_ORDINAL
+    else:
+        ordinal = func.cast(func.julianday(key) - 1721424.5, Integer)
+    code = func.cast(notice.c.family_id, BigInteger) * CODE_SHIFT + case(
+        (key == "", 0), else_=ordinal
+    )
+    aggregate = func.array_agg(code) if dialect == "postgresql" else func.group_concat(code)
+    statement = (
+        select(notice.c.subject, aggregate)
+        .where(
+            notice.c.family_id >= first,
+            notice.c.family_id <= last,
+            notice.c.kind == "eligible",
+            notice.c.cycle == cycle,
+            or_(key == "", key.like("____-__-__")),
+        )
+        .group_by(notice.c.subject)
     )
     if subjects is not None:
         statement = statement.where(notice.c.subject.in_(list(subjects)))
     connection = await session.connection()
-    return (await connection.execute(statement)).all()  # type: ignore[return-value]
+    found: dict[str, np.ndarray] = {}
+    for subject, codes in (await connection.execute(statement)).all():
+        if isinstance(codes, str):
+            values = np.array(codes.split(","), dtype=np.int64)
+        else:
+            values = np.asarray(codes or [], dtype=np.int64)
+        found[subject] = np.sort(values)
+    return found
 
 
 async def recorded_keys(

@@ -58,6 +58,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifier.compose import payload, program_part
 from notifier.ledger import (
+    CODE_SHIFT,
     NoticeDraft,
     NoticeKey,
     child_key,
@@ -1097,7 +1098,8 @@ def _remind(
 
 BIRTH_BITS = 20
 """A notice code is family_id << BIRTH_BITS | the child's birth date ordinal (0 for none):
-ordinals stay below 2**20 until the year 2871."""
+ordinals stay below 2**20 until the year 2871 (`notifier.ledger.CODE_SHIFT`)."""
+assert 1 << BIRTH_BITS == CODE_SHIFT
 NO_CODES = np.zeros(0, dtype=np.int64)
 
 
@@ -1220,33 +1222,6 @@ def _reminder_candidates(
     return owners[concerned[owners]]
 
 
-_ORDINALS: dict[str, int] = {}
-
-
-def _code_of_child(child_key: str) -> int:
-    """The birth ordinal of a ledger child key (0: none; -1: not a date, e.g. erased)."""
-    found = _ORDINALS.get(child_key)
-    if found is None:
-        try:
-            found = date.fromisoformat(child_key).toordinal() if child_key else 0
-        except ValueError:
-            found = -1
-        if len(_ORDINALS) > 100_000:
-            _ORDINALS.clear()
-        _ORDINALS[child_key] = found
-    return found
-
-
-def eligible_codes(rows: Iterable[tuple[int, str, str]]) -> dict[str, np.ndarray]:
-    """Recorded eligibility notices (family_id, subject, child_key) as sorted codes per
-    subject (a key that is no date, e.g. erased, matches nothing: -1)."""
-    by_subject: dict[str, list[int]] = defaultdict(list)
-    for family_id, subject, key in rows:
-        ordinal = _code_of_child(key)
-        by_subject[subject].append(-1 if ordinal < 0 else (family_id << BIRTH_BITS) | ordinal)
-    return {s: np.sort(np.asarray(c, dtype=np.int64)) for s, c in by_subject.items()}
-
-
 def draft_notices(
     plans: Sequence[ProgramPlan],
     families: Sequence[Recipient],
@@ -1364,8 +1339,8 @@ class _Run:
         # only when its key is new. The insert's ON CONFLICT still settles races between runs.
         subjects = [p.subject for p in self.plans] if len(self.plans) < 100 else None
         first, last = batch.ids[0], batch.ids[-1]
-        seen_eligible = eligible_codes(
-            await recorded_eligible(session, first, last, subjects=subjects, cycle=self.cycles[0])
+        seen_eligible = await recorded_eligible(
+            session, first, last, subjects=subjects, cycle=self.cycles[0]
         )
         seen = await recorded_keys(session, first, last, subjects=subjects, cycles=self.cycles[1:])
         out = owed_arrays(

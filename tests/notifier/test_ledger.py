@@ -9,12 +9,14 @@ import pytest
 
 from notifier.compose import MAX_PAYLOAD, child_label, payload, program_part, size
 from notifier.ledger import (
+    CODE_SHIFT,
     InvalidTransition,
     NoticeDraft,
     child_key,
     mark,
     notices_of,
     record_notices,
+    recorded_eligible,
     subject_for_program,
 )
 from notifier.models import Notice
@@ -162,3 +164,43 @@ def test_payload_is_small_and_names_the_child_by_month() -> None:
     assert body["deadline"] == "2027-03-31" and body["kind"] == "eligible"
     assert body["reference_url"] is None  # too long to carry: delivery links the program
     assert "2025-06-15" not in str(body)
+
+
+async def test_recorded_eligibility_notices_come_back_as_codes(sessions: Any) -> None:
+    one, two = await a_family(sessions, "U1"), await a_family(sessions, "U2")
+    born, twin_day = date(2024, 4, 2), date(2019, 2, 28)
+    rows = [
+        draft(one, subject="program:1", child_key=""),
+        draft(one, subject="program:1", child_key=born.isoformat()),
+        draft(two, subject="program:1", child_key=twin_day.isoformat()),
+        draft(two, subject="program:2", child_key=""),
+        draft(two, subject="program:2", child_key="deleted:77"),  # erased: matches nothing
+        draft(one, subject="program:1", child_key="", cycle="2025"),  # another fiscal year
+        draft(one, subject="program:1", kind="deadline-7", cycle="2026-12-01"),
+        draft(one, subject="program:3", child_key=""),  # a subject not asked for
+    ]
+    async with transaction(sessions) as session:
+        await record_notices(session, rows)
+    async with sessions() as session:
+        found = await recorded_eligible(
+            session,
+            min(one, two),
+            max(one, two),
+            subjects=["program:1", "program:2"],
+            cycle="2026",
+        )
+        only_two = await recorded_eligible(session, two, two, subjects=None, cycle="2026")
+    assert {s: v.tolist() for s, v in found.items()} == {
+        "program:1": sorted(
+            [
+                one * CODE_SHIFT,
+                one * CODE_SHIFT + born.toordinal(),
+                two * CODE_SHIFT + twin_day.toordinal(),
+            ]
+        ),
+        "program:2": [two * CODE_SHIFT],
+    }
+    assert {s: v.tolist() for s, v in only_two.items()} == {
+        "program:1": [two * CODE_SHIFT + twin_day.toordinal()],
+        "program:2": [two * CODE_SHIFT],
+    }
