@@ -476,19 +476,23 @@ async def _family_rows(
     ).all()
     if not rows:
         return rows, []
-    return rows, await _child_rows(connection, [*where, *_range(after, rows[-1][0])])
+    return rows, await _child_rows(connection, where, _range(after, rows[-1][0]))
 
 
-def _range(after: int, last: int) -> list[Any]:
-    return [col(Family.id) > after, col(Family.id) <= last]
+def _range(after: int, last: int) -> Callable[[Any], list[Any]]:
+    """The conditions keeping a family id column within a page (on the joined table's own
+    column too, so that the database walks its index instead of scanning the table)."""
+    return lambda column: [column > after, column <= last]
 
 
-async def _child_rows(connection: Any, where: list[Any]) -> Sequence[Any]:
+async def _child_rows(
+    connection: Any, where: list[Any], within: Callable[[Any], list[Any]]
+) -> Sequence[Any]:
     return (
         await connection.execute(
             select(*_CHILD_COLUMNS)  # type: ignore[call-overload]
             .join(Family, col(Family.id) == col(Child.family_id))
-            .where(*where)
+            .where(*where, *within(col(Family.id)), *within(col(Child.family_id)))
             # The order of registry.families.children_of, so child indexes mean the same child.
             .order_by(col(Child.family_id), col(Child.birth_date), col(Child.id))
         )
@@ -496,16 +500,16 @@ async def _child_rows(connection: Any, where: list[Any]) -> Sequence[Any]:
 
 
 async def _extras(
-    connection: Any, where: list[Any], zone: tzinfo
+    connection: Any, where: list[Any], within: Callable[[Any], list[Any]], zone: tzinfo
 ) -> tuple[set[int], dict[tuple[int, int], date]]:
-    """App subscribers and "I applied" days of the families `where` selects (a page: its id
-    range and the sweep's conditions, joined; no list of ids to bind)."""
+    """App subscribers and "I applied" days of a page's families (`within`: its id range),
+    joined to the sweep's conditions (no list of ids to bind)."""
     apps = set(
         (
             await connection.execute(
                 select(AppSubscription.family_id)  # type: ignore[call-overload]
                 .join(Family, col(Family.id) == col(AppSubscription.family_id))
-                .where(*where)
+                .where(*where, *within(col(Family.id)), *within(col(AppSubscription.family_id)))
             )
         )
         .scalars()
@@ -514,7 +518,12 @@ async def _extras(
     actions = await connection.execute(
         select(ProgramAction.family_id, ProgramAction.program_id, ProgramAction.created_at)  # type: ignore[call-overload]
         .join(Family, col(Family.id) == col(ProgramAction.family_id))
-        .where(*where, ProgramAction.kind == "applied")
+        .where(
+            *where,
+            *within(col(Family.id)),
+            *within(col(ProgramAction.family_id)),
+            ProgramAction.kind == "applied",
+        )
     )
     applied = {(f, p): at.astimezone(zone).date() for f, p, at in actions.all()}
     return apps, applied
@@ -542,7 +551,7 @@ async def _read_rows(
         last = rows[-1][0] if rows else None
     if not rows:
         return rows, [], set(), {}, last
-    apps, applied = await _extras(connection, [*where, *_range(after, rows[-1][0])], zone)
+    apps, applied = await _extras(connection, where, _range(after, rows[-1][0]), zone)
     return rows, child_rows, apps, applied, last
 
 
@@ -615,15 +624,14 @@ class Population:
             # A changed family is read again (with the sweep's conditions: one that left
             # them, blocked or erased, is dropped), its children with it.
             ids = set(changed)
-            chosen = [*where, col(Family.id).in_(changed)]
             fresh = (
                 await connection.execute(
                     select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String)).where(  # type: ignore[call-overload]
-                        *chosen
+                        *where, col(Family.id).in_(changed)
                     )
                 )
             ).all()
-            kids = await _child_rows(connection, chosen)
+            kids = await _child_rows(connection, where, lambda column: [column.in_(changed)])
             page.rows = sorted(
                 [r for r in page.rows if r[0] not in ids] + list(fresh), key=itemgetter(0)
             )
