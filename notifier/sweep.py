@@ -5,9 +5,12 @@ batches (keyset pages by id, each with its children, app subscriptions and "I ap
 in one query apiece) and derived straight into columns (`rules.columns.derive_columns`: no
 profile object or rule context per family), and every program is evaluated on them with
 `rules.evaluate.evaluate_columns`, kept to its issuer's scope by a mask over the batch's
-families; every match becomes a `NoticeDraft` recorded with INSERT ... ON
-CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long transaction and
-a run cut short is simply finished by the next one. A rule the column engine does not cover is
+families. The notices a page already has (this fiscal year's eligibility notices as integer
+codes aggregated by the database, reminders as keys) are read before drafting: matches are
+compared with them as numpy arrays, and only new notices become `NoticeDraft`s, recorded with
+INSERT ... ON CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long
+transaction and a run cut short is simply finished by the next one. The scheduler's daily sweep
+keeps the families' rows between days (`Population`) and re-reads only changed families. A rule the column engine does not cover is
 evaluated family by family over its scope only (the same answer, slower); the report names such
 programs, why, and how many family evaluations they cost. The notices carry each program's
 reasons (its top-level conditions, the same for every match), so no family is explained here.
