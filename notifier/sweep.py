@@ -10,9 +10,10 @@ codes aggregated by the database, reminders as keys) are read before drafting: m
 compared with them as numpy arrays, and only new notices become `NoticeDraft`s, recorded with
 INSERT ... ON CONFLICT DO NOTHING. Each batch commits on its own, so a long run holds no long
 transaction and a run cut short is simply finished by the next one. The scheduler's daily sweep
-keeps the families' rows between days (`Population`) and re-reads only changed families. A rule the column engine does not cover is
-evaluated family by family over its scope only (the same answer, slower); the report names such
-programs, why, and how many family evaluations they cost. The notices carry each program's
+keeps the families' rows between days (`Population`) and re-reads only changed families. A
+rule the column engine does not cover is evaluated family by family over its scope only (the
+same answer, slower); the report names such programs, why, and how many family evaluations
+they cost. The notices carry each program's
 reasons (its top-level conditions, the same for every match), so no family is explained here.
 
 Who is told: only families in state "active" with consent and a municipality. Blocked families
@@ -568,84 +569,89 @@ class _Page:
     rows: list[Any]
     child_rows: list[Any]
     last: int
+    read_at: datetime
 
 
 class Population:
     """The families a process swept, kept between its sweeps (the scheduler's daily one).
 
-    The next sweep re-reads only the families whose `updated_at` moved since the last read
-    (every change of a family touches it: the registry's functions, the LINE bot, the
-    importer, erasure; children are replaced through them) and families beyond the kept
-    pages (new ids), and derives the new day's columns from the kept rows; app subscriptions
-    and "I applied" records are small and read every time. A sweep over another scope (other
-    issuers' programs) or page size starts over.
+    The next sweep takes each kept page as it was and re-reads only its families whose
+    `updated_at` moved since that page was last read (every change of a family touches it:
+    the registry's functions, the LINE bot, the importer, erasure; children are replaced
+    through them), reads pages beyond the kept ones (new ids) from the database, and derives
+    the new day's columns from the kept rows; app subscriptions and "I applied" records are
+    small and read every time. Each page remembers when it was read, so a sweep cut short
+    leaves the pages it did not reach to the next one, and a change during a sweep is seen by
+    a page read after it. A sweep over another scope (other issuers' programs) or page size
+    starts over.
     """
 
     def __init__(self) -> None:
         self.scope: str | None = None
         self.pages: dict[int, _Page] = {}
-        self.read_at: datetime | None = None
-        self.changed: np.ndarray = np.zeros(0, dtype=np.int64)
         self.read = 0
         """Families read from the database by the current sweep."""
         self.kept = 0
         """Families taken from the kept pages by the current sweep."""
 
-    async def start(self, session: AsyncSession, where: list[Any], limit: int) -> None:
-        """Begin a sweep: keep the pages if the scope is the same, and find what changed."""
+    def start(self, where: list[Any], limit: int) -> None:
+        """Begin a sweep: keep the pages if the scope and page size are the same."""
         scope = f"{limit}:" + str(
             select(Family.id).where(*where).compile(compile_kwargs={"literal_binds": True})
         )
-        started = utcnow()
         self.read = self.kept = 0
-        if scope != self.scope or self.read_at is None:
+        if scope != self.scope:
             self.scope, self.pages = scope, {}
-            self.changed = np.zeros(0, dtype=np.int64)
-        else:
-            since = self.read_at - REREAD_MARGIN
-            ids = (
-                await session.exec(select(Family.id).where(col(Family.updated_at) > since))
-            ).all()
-            self.changed = np.sort(np.asarray(ids, dtype=np.int64))
-        self.read_at = started
 
     async def page(
         self, connection: Any, where: list[Any], after: int, limit: int
     ) -> tuple[list[Any], list[Any], int | None]:
         """The page after id `after`: kept (its changed families re-read) or read and kept."""
+        visited = utcnow()
         page = self.pages.get(after)
         if page is None:
             rows, child_rows = await _family_rows(connection, where, after=after, limit=limit)
             if not rows:
                 return [], [], None
-            page = self.pages[after] = _Page(list(rows), list(child_rows), rows[-1][0])
+            page = _Page(list(rows), list(child_rows), rows[-1][0], visited)
+            self.pages[after] = page
             self.read += len(rows)
             return page.rows, page.child_rows, page.last
-        lo, hi = np.searchsorted(self.changed, [after, page.last], side="right")
-        changed = self.changed[lo:hi].tolist()
+        within = _range(after, page.last)
+        moved = col(Family.updated_at) > page.read_at - REREAD_MARGIN
+        changed = set(
+            (
+                await connection.execute(
+                    select(Family.id).where(*within(col(Family.id)), moved)  # type: ignore[call-overload]
+                )
+            )
+            .scalars()
+            .all()
+        )
         if changed:
             # A changed family is read again (with the sweep's conditions: one that left
             # them, blocked or erased, is dropped), its children with it.
-            ids = set(changed)
             fresh = (
                 await connection.execute(
-                    select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String)).where(  # type: ignore[call-overload]
-                        *where, col(Family.id).in_(changed)
-                    )
+                    select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String))  # type: ignore[call-overload]
+                    .where(*where, *within(col(Family.id)), moved)
+                    .order_by(col(Family.id))
                 )
             ).all()
-            kids = await _child_rows(connection, where, lambda column: [column.in_(changed)])
+            kids = await _child_rows(connection, [*where, moved], within)
             page.rows = sorted(
-                [r for r in page.rows if r[0] not in ids] + list(fresh), key=itemgetter(0)
+                [r for r in page.rows if r[0] not in changed] + list(fresh), key=itemgetter(0)
             )
             # Stable: each family's children keep their order (from one query or the other).
             page.child_rows = sorted(
-                [c for c in page.child_rows if c[0] not in ids] + list(kids), key=itemgetter(0)
+                [c for c in page.child_rows if c[0] not in changed] + list(kids),
+                key=itemgetter(0),
             )
             self.read += len(fresh)
             self.kept += len(page.rows) - len(fresh)
         else:
             self.kept += len(page.rows)
+        page.read_at = visited
         return page.rows, page.child_rows, page.last
 
 
@@ -716,10 +722,15 @@ async def read_columns(
     ids = [r[0] for r in rows]
     n = len(rows)
     # The page column by column; children are ordered by family, and family ids ascend.
-    family_of = np.searchsorted(
-        np.asarray(ids, dtype=np.int64),
-        np.fromiter((c[0] for c in child_rows), np.int64, len(child_rows)),
-    )
+    id_array = np.asarray(ids, dtype=np.int64)
+    owner_ids = np.fromiter((c[0] for c in child_rows), np.int64, len(child_rows))
+    known = np.isin(owner_ids, id_array)
+    if not known.all():
+        # A family that met the conditions between the two queries (a consent, a follow):
+        # its children came without its row; it is read with the next sweep.
+        child_rows = [c for c, k in zip(child_rows, known.tolist(), strict=True) if k]
+        owner_ids = owner_ids[known]
+    family_of = np.searchsorted(id_array, owner_ids)
     birth_dates = [c[1] for c in child_rows]
     birth = np.fromiter(map(date.toordinal, birth_dates), np.int64, len(birth_dates))
     disability = [c[2] for c in child_rows]
@@ -1556,7 +1567,7 @@ async def run(
                 await session.exec(select(func.count()).select_from(Family).where(*where))
             ).one()
             if population is not None:
-                await population.start(session, where, batch_size)
+                population.start(where, batch_size)
     state = _Run(
         report,
         plans,
@@ -1583,7 +1594,7 @@ async def run(
                 f" {time.monotonic() - started:.1f} s"
             )
     report.elapsed = time.monotonic() - started
-    if population is not None:
+    if population is not None and plans:
         report.families_read, report.families_kept = population.read, population.kept
     else:
         report.families_read = report.families_scanned

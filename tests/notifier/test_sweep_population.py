@@ -3,15 +3,20 @@ families that changed, and tells exactly what a sweep reading everyone tells."""
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from notifier import sweep as sweep_module
 from notifier.jobs import JobContext, daily_sweep
-from notifier.sweep import Population, sweep
+from notifier.models import Notice
+from notifier.sweep import Population, load_plans, reachable, read_columns, sweep
 from registry import families as registry
 from registry import programs as repo
 from registry.db import transaction
@@ -210,3 +215,116 @@ class _NoQueue:
 
     async def enqueue(self, ids: list[int]) -> int:
         return len(ids)
+
+
+async def test_a_sweep_cut_short_leaves_the_pages_it_did_not_reach_to_the_next(
+    sessions: Any, monkeypatch: Any
+) -> None:
+    programs = await _programs(sessions)
+    await _population(sessions, random.Random(3), 60, programs)
+    await _settled(sessions)
+    population = Population()
+    await sweep(sessions, now=NOW, zone=TOKYO, batch_size=5, population=population)
+    for page in population.pages.values():
+        page.read_at -= timedelta(days=1)  # that sweep ran yesterday at 06:00
+    late = (await _families(sessions, "active"))[-1]  # in the last page
+    async with transaction(sessions) as session:
+        family = await session.get(Family, late)
+        assert family is not None
+        await registry.add_child(session, family, TODAY - timedelta(days=3))  # a newborn
+        family.updated_at = datetime.now(UTC) - timedelta(hours=3)  # told us yesterday
+        session.add(family)
+    # Today's sweep fails on its second page (a dropped connection, a deadlock, …).
+    real = sweep_module._Run.batch
+    calls = 0
+
+    async def flaky(self: Any, session: Any, batch: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("server closed the connection")
+        await real(self, session, batch)
+
+    monkeypatch.setattr(sweep_module._Run, "batch", flaky)
+    with pytest.raises(ConnectionError):
+        await sweep(sessions, now=NOW, zone=TOKYO, batch_size=5, population=population)
+    monkeypatch.setattr(sweep_module._Run, "batch", real)
+    kept = await sweep(
+        sessions, now=NOW, zone=TOKYO, dry_run=True, batch_size=5, population=population
+    )
+    everyone = await sweep(sessions, now=NOW, zone=TOKYO, dry_run=True, batch_size=5)
+    assert _figures(kept) == _figures(everyone)
+    assert kept.families_read >= 1
+
+
+async def test_an_erasure_during_the_sweep_is_seen_by_the_pages_read_after_it(
+    sessions: Any, monkeypatch: Any
+) -> None:
+    programs = await _programs(sessions)
+    await _population(sessions, random.Random(3), 60, programs)
+    await _settled(sessions)
+    population = Population()
+    await sweep(sessions, now=NOW, zone=TOKYO, batch_size=5, population=population)
+    async with sessions() as session:
+        told = set(
+            (await session.exec(select(Notice.family_id).where(Notice.child_key != ""))).all()
+        )
+    erased = next(f for f in reversed(await _families(sessions, "active")) if f in told)
+    real = sweep_module.transaction
+    pages = 0
+
+    @contextlib.asynccontextmanager
+    async def erasing(factory: Any) -> AsyncIterator[Any]:
+        # The family has its data erased while the next day's sweep runs, after a page.
+        nonlocal pages
+        pages += 1
+        if pages == 2:
+            async with real(factory) as other:
+                family = await other.get(Family, erased)
+                assert family is not None
+                await registry.delete_personal_data(other, family)
+        async with real(factory) as session:
+            yield session
+
+    monkeypatch.setattr(sweep_module, "transaction", erasing)
+    await sweep(
+        sessions, now=NOW + timedelta(days=1), zone=TOKYO, batch_size=5, population=population
+    )
+    async with sessions() as session:
+        keys = (
+            await session.exec(select(Notice.child_key).where(Notice.family_id == erased))
+        ).all()
+    assert keys and all(k == "" or k.startswith("deleted:") for k in keys), keys
+
+
+async def test_a_family_joining_between_the_page_queries_keeps_its_children(
+    sessions: Any, monkeypatch: Any
+) -> None:
+    programs = await _programs(sessions)
+    await _population(sessions, random.Random(5), 30, programs)
+    active = await _families(sessions, "active")
+    joiner, neighbour = active[10], active[11]
+    async with transaction(sessions) as session:
+        family = await session.get(Family, joiner)
+        assert family is not None
+        await registry.add_child(session, family, date(2025, 5, 5))
+        await registry.mark_blocked(session, family)
+    real = sweep_module._child_rows
+
+    async def racing(connection: Any, where: Any, within: Any) -> Any:
+        # The family follows again (another transaction commits) between the two queries:
+        # READ COMMITTED on PostgreSQL, no snapshot across statements on SQLite.
+        await connection.execute(update(Family).where(Family.id == joiner).values(state="active"))
+        return await real(connection, where, within)
+
+    monkeypatch.setattr(sweep_module, "_child_rows", racing)
+    async with sessions() as session:
+        plans = await load_plans(session, TODAY)
+        batch = await read_columns(
+            session, reachable(None, plans), after=0, limit=1000, today=TODAY, zone=TOKYO
+        )
+        await session.rollback()
+    by_id = {f.id: f for f in batch.families}
+    assert joiner not in by_id
+    assert date(2025, 5, 5) not in by_id[neighbour].births
+    assert by_id[neighbour].births == sorted(by_id[neighbour].births)
