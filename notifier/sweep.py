@@ -48,7 +48,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from operator import itemgetter
@@ -1014,6 +1014,23 @@ def _draft(key: NoticeKey, due: Due, now: datetime) -> NoticeDraft:
     )
 
 
+def _eligible_dues(
+    plan: ProgramPlan,
+    found: Fresh,
+    families: Sequence[Recipient],
+    today: date,
+    cycle: str,
+) -> Iterator[tuple[NoticeKey, Due]]:
+    """The keys and notices owed of eligibility codes (`owed_arrays`), one by one."""
+    mask = (1 << BIRTH_BITS) - 1
+    for code, position in zip(found.codes.tolist(), found.owners.tolist(), strict=True):
+        ordinal = code & mask
+        birth = _day(ordinal) if ordinal else None
+        key = (code >> BIRTH_BITS, plan.subject, _iso(birth) if birth else "", "eligible", cycle)
+        deadline = _deadline_of(plan, birth, today)
+        yield key, (plan, families[position], "eligible", birth, deadline)
+
+
 _ISO: dict[date, str] = {}
 
 
@@ -1386,18 +1403,7 @@ class _Run:
             found = out.eligible.get(plan.id)
             if found is None:
                 continue
-            for code, position in zip(found.codes.tolist(), found.owners.tolist(), strict=True):
-                ordinal = code & ((1 << BIRTH_BITS) - 1)
-                birth = _day(ordinal) if ordinal else None
-                key = (
-                    code >> BIRTH_BITS,
-                    plan.subject,
-                    _iso(birth) if birth else "",
-                    "eligible",
-                    cycle,
-                )
-                deadline = _deadline_of(plan, birth, today)
-                fresh[key] = (plan, batch.families[position], "eligible", birth, deadline)
+            fresh.update(_eligible_dues(plan, found, batch.families, today, cycle))
         await self.record(session, fresh)
 
     async def batch_per_family(
@@ -1475,20 +1481,8 @@ class _Run:
                 if key[0] in first and not plan.categories & due[1].categories_off
             }
             keep = np.isin(found.codes >> BIRTH_BITS, first) & ~suppressed
-            for code, position in zip(
-                found.codes[keep].tolist(), found.owners[keep].tolist(), strict=True
-            ):
-                ordinal = code & ((1 << BIRTH_BITS) - 1)
-                birth = _day(ordinal) if ordinal else None
-                key = (
-                    code >> BIRTH_BITS,
-                    plan.subject,
-                    _iso(birth) if birth else "",
-                    "eligible",
-                    cycle,
-                )
-                deadline = _deadline_of(plan, birth, self.report.as_of)
-                examples[key] = (plan, families[position], "eligible", birth, deadline)
+            first_found = Fresh(found.codes[keep], found.owners[keep])
+            examples.update(_eligible_dues(plan, first_found, families, self.report.as_of, cycle))
             for key, (_, _, kind, birth, deadline) in sorted(examples.items(), key=itemgetter(0)):
                 if len(tally.samples) >= SAMPLES:
                     break
