@@ -145,12 +145,18 @@ async def test_a_kept_population_tells_what_reading_everyone_tells(sessions: Any
     assert quiet.families_read == 0 and quiet.families_kept == quiet.families_scanned
 
 
-async def test_a_page_whose_families_all_left_is_passed_over(sessions: Any) -> None:
+async def _swept_in_pages_of_five(sessions: Any) -> Population:
+    """Sixty families told once, settled, and their pages kept."""
     programs = await _programs(sessions)
     await _population(sessions, random.Random(3), 60, programs)
     await _settled(sessions)
     population = Population()
     await sweep(sessions, now=NOW, zone=TOKYO, batch_size=5, population=population)
+    return population
+
+
+async def test_a_page_whose_families_all_left_is_passed_over(sessions: Any) -> None:
+    population = await _swept_in_pages_of_five(sessions)
     active = await _families(sessions, "active")
     async with transaction(sessions) as session:
         for fid in active[5:10]:  # the whole second page
@@ -220,11 +226,7 @@ class _NoQueue:
 async def test_a_sweep_cut_short_leaves_the_pages_it_did_not_reach_to_the_next(
     sessions: Any, monkeypatch: Any
 ) -> None:
-    programs = await _programs(sessions)
-    await _population(sessions, random.Random(3), 60, programs)
-    await _settled(sessions)
-    population = Population()
-    await sweep(sessions, now=NOW, zone=TOKYO, batch_size=5, population=population)
+    population = await _swept_in_pages_of_five(sessions)
     for page in population.pages.values():
         page.read_at -= timedelta(days=1)  # that sweep ran yesterday at 06:00
     late = (await _families(sessions, "active"))[-1]  # in the last page
@@ -260,11 +262,7 @@ async def test_a_sweep_cut_short_leaves_the_pages_it_did_not_reach_to_the_next(
 async def test_an_erasure_during_the_sweep_is_seen_by_the_pages_read_after_it(
     sessions: Any, monkeypatch: Any
 ) -> None:
-    programs = await _programs(sessions)
-    await _population(sessions, random.Random(3), 60, programs)
-    await _settled(sessions)
-    population = Population()
-    await sweep(sessions, now=NOW, zone=TOKYO, batch_size=5, population=population)
+    population = await _swept_in_pages_of_five(sessions)
     async with sessions() as session:
         told = set(
             (await session.exec(select(Notice.family_id).where(Notice.child_key != ""))).all()
