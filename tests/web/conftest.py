@@ -106,9 +106,20 @@ def browser_sign_in(driver: Any, live: Live, email: str, password: str = PASSWOR
     driver.get(live.url("/console/signin"))
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(password)
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
     button.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(button))
+
+    def left_the_form(_: Any) -> bool:
+        # The next page replaced the form. While it does, Chromium may answer for the old
+        # button with "node does not belong to the document" rather than "stale": both mean
+        # it is gone (selenium's staleness_of waits only for the second).
+        try:
+            button.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 20).until(left_the_form)
