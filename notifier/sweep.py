@@ -453,6 +453,19 @@ class ColumnBatch:
 Kids = dict[int, list[tuple[date, bool, str]]]
 
 
+def _family_select() -> Any:
+    """The family columns the sweep reads, the preferences as their JSON text."""
+    return select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String))  # type: ignore[call-overload]
+
+
+def _kids(child_rows: Iterable[Sequence[Any]]) -> Kids:
+    """Child rows (family_id, birth_date, disability, daycare) by family, in their order."""
+    kids: Kids = defaultdict(list)
+    for fid, birth, disability, daycare in child_rows:
+        kids[fid].append((birth, disability, daycare))
+    return kids
+
+
 def _preferences(text: str | None) -> dict[str, Any]:
     """A family's preferences from their JSON text (most families have none)."""
     if not text or text in ("{}", "null"):
@@ -472,7 +485,7 @@ async def _family_rows(
     ORM rows), the second over the page's id range joined to the same conditions."""
     rows = (
         await connection.execute(
-            select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String))  # type: ignore[call-overload]
+            _family_select()
             .where(*where, col(Family.id) > after)
             .order_by(col(Family.id))
             .limit(limit)
@@ -633,7 +646,7 @@ class Population:
             # them, blocked or erased, is dropped), its children with it.
             fresh = (
                 await connection.execute(
-                    select(*_FAMILY_COLUMNS[:-1], cast(col(Family.preferences), String))  # type: ignore[call-overload]
+                    _family_select()
                     .where(*where, *within(col(Family.id)), moved)
                     .order_by(col(Family.id))
                 )
@@ -668,9 +681,7 @@ async def read_batch(
     rows, child_rows, apps, applied, _ = await _read_rows(
         session, where, after=after, limit=limit, zone=zone
     )
-    kids: Kids = defaultdict(list)
-    for fid, birth, disability, daycare in child_rows:
-        kids[fid].append((birth, disability, daycare))
+    kids = _kids(child_rows)
     families: list[FamilyView] = []
     for row in rows:
         view = view_family(row, kids.get(row[0], []), row[0] in apps, today)
@@ -771,9 +782,7 @@ async def read_columns(
         )
     except NotVectorised:
         # Values beyond the columns (an income beyond 2**53): this page through `derive`.
-        kids: Kids = defaultdict(list)
-        for fid, day, handicap, care in child_rows:
-            kids[fid].append((day, handicap, care))
+        kids = _kids(child_rows)
         views = [view_family(r, kids.get(r[0], []), r[0] in apps, today) for r in rows]
         found = [v for v in views if v is not None]
         families = list(found)
